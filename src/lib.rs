@@ -1,0 +1,28 @@
+//! gst-violence: GStreamer elements that detect violence in video with a TorchScript
+//! classifier. See DESIGN.md for the architecture.
+
+pub mod clipbuffer;
+pub mod event;
+pub mod meta;
+pub mod model;
+pub mod query;
+pub mod violenceclassify;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
+    meta::register();
+    clipbuffer::register(plugin)?;
+    violenceclassify::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    violence,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

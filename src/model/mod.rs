@@ -1,0 +1,10 @@
+//! TorchScript models: the metadata contract, device selection and the shared inference
+//! worker. See DESIGN.md "The model contract" and "Threads".
+
+pub mod contract;
+pub mod device;
+pub mod worker;
+
+pub use contract::{resolve, InputKind, ModelConfig, ModelMetadata, Overrides};
+pub use device::DeviceRequest;
+pub use worker::{acquire, ClipJob, ClipScore, JobOutcome, LoadedModel, SharedModel};

@@ -1,0 +1,553 @@
+//! One inference worker per (model file, device, precision) in the process (DESIGN.md
+//! "Threads"). It owns the TorchScript module on its own thread, which is where libtorch's
+//! no-grad state lives, and batches clips from every stream that uses it into one forward.
+
+use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata};
+use super::device::device_name;
+use crate::meta::{ClipInfo, FramePlanes};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, LazyLock, Mutex, Once, Weak};
+use std::time::{Duration, Instant};
+use tch::{CModule, Device, Kind, Tensor};
+
+/// Largest number of clips forwarded together.
+const MAX_BATCH: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ModelKey {
+    path: PathBuf,
+    device: Device,
+    fp16: bool,
+}
+
+/// What the element needs to know once the model is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub path: PathBuf,
+    pub device: Device,
+    pub fp16: bool,
+    /// `None` when the file has no `metadata()` method.
+    pub metadata: Option<ModelMetadata>,
+    pub load_time: Duration,
+}
+
+/// The result of scoring one clip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipScore {
+    pub probability: f32,
+    pub steps: u32,
+    /// Time of the forward that scored this clip (shared by its batch).
+    pub forward_time: Duration,
+    pub batch_size: usize,
+}
+
+/// A clip sent to the worker; the outcome comes back on `reply` with the same `tag`.
+pub struct ClipJob {
+    pub clip: ClipInfo,
+    pub config: Arc<ModelConfig>,
+    pub tag: u64,
+    pub reply: mpsc::Sender<JobOutcome>,
+}
+
+#[derive(Debug)]
+pub struct JobOutcome {
+    pub tag: u64,
+    pub result: Result<ClipScore, String>,
+}
+
+enum Request {
+    Infer(ClipJob),
+    /// Forward zeros of this configuration once: warms up and checks the output shape.
+    Probe(Arc<ModelConfig>, mpsc::Sender<Result<Duration, String>>),
+}
+
+/// A handle on a loaded model shared by every element that uses the same file and device.
+pub struct SharedModel {
+    key: ModelKey,
+    info: LoadedModel,
+    requests: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for SharedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("SharedModel")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+static WORKERS: LazyLock<Mutex<HashMap<ModelKey, Weak<SharedModel>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Returns the worker for (path, device, fp16), loading the model on first use.
+/// Errors name the file and the problem.
+pub fn acquire(path: &Path, device: Device, fp16: bool) -> Result<Arc<SharedModel>, String> {
+    let shown = path.display().to_string();
+    let canonical = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("model file {shown} does not exist"),
+        _ => format!("model file {shown} cannot be opened: {e}"),
+    })?;
+    if canonical.is_dir() {
+        return Err(format!(
+            "model file {shown} is a directory, not a TorchScript file"
+        ));
+    }
+    let key = ModelKey {
+        path: canonical.clone(),
+        device,
+        // Half precision only exists for us on CUDA.
+        fp16: fp16 && device.is_cuda(),
+    };
+    let mut workers = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
+    workers.retain(|_, w| w.strong_count() > 0);
+    if let Some(existing) = workers.get(&key).and_then(Weak::upgrade) {
+        return Ok(existing);
+    }
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    let thread_key = key.clone();
+    std::thread::Builder::new()
+        .name(format!("violence-infer-{}", device_name(device)))
+        .spawn(move || worker_main(thread_key, rx, ready_tx))
+        .map_err(|e| format!("cannot start the inference thread for {shown}: {e}"))?;
+    let info = ready_rx
+        .recv()
+        .map_err(|_| format!("the inference thread for {shown} stopped while loading"))??;
+    let shared = Arc::new(SharedModel {
+        key: key.clone(),
+        info,
+        requests: tx,
+    });
+    workers.insert(key, Arc::downgrade(&shared));
+    Ok(shared)
+}
+
+impl SharedModel {
+    pub fn info(&self) -> &LoadedModel {
+        &self.info
+    }
+
+    /// Runs one forward of zeros shaped by `config`: warm-up, and the first-forward check of
+    /// the contract. Blocks until done.
+    pub fn probe(&self, config: &Arc<ModelConfig>) -> Result<Duration, String> {
+        let (tx, rx) = mpsc::channel();
+        self.requests
+            .send(Request::Probe(config.clone(), tx))
+            .map_err(|_| self.gone())?;
+        rx.recv().map_err(|_| self.gone())?
+    }
+
+    /// Queues a clip; never blocks.
+    pub fn submit(&self, job: ClipJob) -> Result<(), String> {
+        self.requests
+            .send(Request::Infer(job))
+            .map_err(|_| self.gone())
+    }
+
+    fn gone(&self) -> String {
+        format!(
+            "the inference thread for {} has stopped",
+            self.key.path.display()
+        )
+    }
+}
+
+fn set_thread_count_once() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let threads = std::env::var("VIOLENCE_TORCH_THREADS")
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
+        tch::set_num_threads(threads);
+        tch::set_num_interop_threads(1);
+    });
+}
+
+fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
+    let shown = key.path.display();
+    let started = Instant::now();
+    let mut module = CModule::load_on_device(&key.path, key.device).map_err(|e| {
+        format!(
+            "model file {shown} is not a loadable TorchScript module: {}",
+            first_line(&e.to_string())
+        )
+    })?;
+    module
+        .f_set_eval()
+        .map_err(|e| format!("model file {shown}: set_eval failed: {e}"))?;
+    if key.fp16 {
+        module.to(key.device, Kind::Half, false);
+    }
+    let metadata = match module.method_is::<tch::IValue>("metadata", &[]) {
+        Ok(tch::IValue::String(json)) => {
+            Some(ModelMetadata::from_json(&json).map_err(|e| format!("model file {shown}: {e}"))?)
+        }
+        Ok(other) => {
+            return Err(format!(
+                "model file {shown}: metadata() returned {other:?}, not a JSON string"
+            ))
+        }
+        Err(e) if e.to_string().contains("not defined") => None,
+        Err(e) => {
+            return Err(format!(
+                "model file {shown}: metadata() failed: {}",
+                first_line(&e.to_string())
+            ))
+        }
+    };
+    Ok((
+        module,
+        LoadedModel {
+            path: key.path.clone(),
+            device: key.device,
+            fp16: key.fp16,
+            metadata,
+            load_time: started.elapsed(),
+        },
+    ))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
+}
+
+fn worker_main(
+    key: ModelKey,
+    requests: mpsc::Receiver<Request>,
+    ready: mpsc::SyncSender<Result<LoadedModel, String>>,
+) {
+    set_thread_count_once();
+    // Gradients are never needed; the guard is per thread, so it lives here.
+    let _no_grad = tch::no_grad_guard();
+    let module = match load(&key) {
+        Ok((module, info)) => {
+            let _ = ready.send(Ok(info));
+            module
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    drop(ready);
+    let runner = Runner { module, key };
+    let mut backlog: VecDeque<ClipJob> = VecDeque::new();
+    loop {
+        // Take the oldest job (or wait for one), then whatever else is queued right now.
+        if backlog.is_empty() {
+            match requests.recv() {
+                Ok(Request::Infer(job)) => backlog.push_back(job),
+                Ok(Request::Probe(config, reply)) => {
+                    let _ = reply.send(runner.probe(&config));
+                    continue;
+                }
+                Err(_) => return, // every handle dropped
+            }
+        }
+        while let Ok(request) = requests.try_recv() {
+            match request {
+                Request::Infer(job) => backlog.push_back(job),
+                Request::Probe(config, reply) => {
+                    let _ = reply.send(runner.probe(&config));
+                }
+            }
+        }
+        // One batch: the oldest job and the next ones with the same configuration, in
+        // arrival order, so no stream waits behind another one's whole backlog.
+        let config = backlog[0].config.clone();
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut rest = VecDeque::with_capacity(backlog.len());
+        for job in backlog.drain(..) {
+            if batch.len() < MAX_BATCH && *job.config == *config {
+                batch.push(job);
+            } else {
+                rest.push_back(job);
+            }
+        }
+        backlog = rest;
+        runner.run_batch(&config, batch);
+    }
+}
+
+struct Runner {
+    module: CModule,
+    key: ModelKey,
+}
+
+impl Runner {
+    fn kind(&self) -> Kind {
+        if self.key.fp16 {
+            Kind::Half
+        } else {
+            Kind::Float
+        }
+    }
+
+    fn probe(&self, config: &ModelConfig) -> Result<Duration, String> {
+        let started = Instant::now();
+        let t = config.clip_length as i64;
+        let (h, w) = (config.height as i64, config.width as i64);
+        let opts = (self.kind(), self.key.device);
+        let inputs: Vec<Tensor> = config
+            .inputs
+            .iter()
+            .map(|kind| match kind {
+                InputKind::Rgb => Tensor::zeros([1, 3, t, h, w], opts),
+                InputKind::Flow => Tensor::zeros([1, 2, t, h, w], opts),
+                InputKind::Step => step_one_hot(1, 0, config.max_steps, opts),
+            })
+            .collect();
+        let rows = self.forward(config, &inputs, 1).map_err(|e| {
+            format!(
+                "model file {} rejects the configuration {} at its first forward: {e}",
+                self.key.path.display(),
+                describe(config)
+            )
+        })?;
+        let _ = rows;
+        Ok(started.elapsed())
+    }
+
+    /// Forward and check of the output: [B, output_len], returned as rows of f32.
+    fn forward(
+        &self,
+        config: &ModelConfig,
+        inputs: &[Tensor],
+        batch: usize,
+    ) -> Result<Vec<Vec<f32>>, String> {
+        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.module.forward_ts(inputs)
+        }))
+        .map_err(|_| "the forward panicked".to_string())?
+        .map_err(|e| first_line(&e.to_string()).to_string())?;
+        let size = output.size();
+        if size != [batch as i64, config.output_len as i64] {
+            return Err(format!(
+                "wrong output shape {size:?}, expected [{batch}, {}] ({} output{})",
+                config.output_len,
+                match config.output {
+                    super::contract::OutputKind::Logits => "logits",
+                    super::contract::OutputKind::QValues => "q_values",
+                },
+                if config.output_len == 1 { "" } else { "s" }
+            ));
+        }
+        let flat = output
+            .f_to_kind(Kind::Float)
+            .and_then(|t| t.f_to_device(Device::Cpu))
+            .and_then(|t| t.f_contiguous())
+            .map_err(|e| e.to_string())?;
+        let values = Vec::<f32>::try_from(flat.view([-1])).map_err(|e| e.to_string())?;
+        Ok(values
+            .chunks(config.output_len)
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
+    fn run_batch(&self, config: &ModelConfig, batch: Vec<ClipJob>) {
+        let started = Instant::now();
+        let outcome = self
+            .build_inputs(config, &batch)
+            .and_then(|inputs| self.forward(config, &inputs, batch.len()));
+        let forward_time = started.elapsed();
+        let size = batch.len();
+        match outcome {
+            Ok(rows) => {
+                for (job, row) in batch.into_iter().zip(rows) {
+                    let result = violent_probability(config, &row)
+                        .map(|probability| ClipScore {
+                            probability,
+                            steps: 1,
+                            forward_time,
+                            batch_size: size,
+                        })
+                        .ok_or_else(|| format!("the model returned non-finite outputs {row:?}"));
+                    let _ = job.reply.send(JobOutcome {
+                        tag: job.tag,
+                        result,
+                    });
+                }
+            }
+            Err(e) => {
+                let message = format!("model file {}: {e}", self.key.path.display());
+                for job in batch {
+                    let _ = job.reply.send(JobOutcome {
+                        tag: job.tag,
+                        result: Err(message.clone()),
+                    });
+                }
+            }
+        }
+    }
+
+    fn build_inputs(&self, config: &ModelConfig, batch: &[ClipJob]) -> Result<Vec<Tensor>, String> {
+        let opts = (self.kind(), self.key.device);
+        config
+            .inputs
+            .iter()
+            .map(|kind| match kind {
+                InputKind::Rgb => rgb_tensor(config, batch, self.key.device, self.kind()),
+                InputKind::Flow => flow_tensor(config, batch, self.key.device, self.kind()),
+                InputKind::Step => Ok(step_one_hot(batch.len() as i64, 0, config.max_steps, opts)),
+            })
+            .collect()
+    }
+}
+
+fn describe(config: &ModelConfig) -> String {
+    format!(
+        "inputs={} clip-length={} size={}x{}",
+        super::contract::inputs_to_string(&config.inputs),
+        config.clip_length,
+        config.width,
+        config.height
+    )
+}
+
+fn step_one_hot(batch: i64, step: i64, max_steps: u32, opts: (Kind, Device)) -> Tensor {
+    let t = Tensor::zeros([batch, max_steps as i64], opts);
+    let _ = t.narrow(1, step, 1).fill_(1.0);
+    t
+}
+
+fn check_planes(what: &str, planes: &FramePlanes, config: &ModelConfig) -> Result<(), String> {
+    if planes.frames.len() != config.clip_length as usize
+        || planes.width != config.width
+        || planes.height != config.height
+    {
+        return Err(format!(
+            "{what} clip of {} frames at {}x{} does not match the model's {} frames at {}x{} \
+             (clipbuffer and violenceclassify disagree; set the same properties on both)",
+            planes.frames.len(),
+            planes.width,
+            planes.height,
+            config.clip_length,
+            config.width,
+            config.height
+        ));
+    }
+    Ok(())
+}
+
+/// Packs the batch's frames into one u8 tensor [B,T,H,W,3], then converts, normalizes and
+/// reorders to [B,3,T,H,W] on the model's device (one upload of bytes, not floats).
+fn rgb_tensor(
+    config: &ModelConfig,
+    batch: &[ClipJob],
+    device: Device,
+    kind: Kind,
+) -> Result<Tensor, String> {
+    let (t, h, w) = (
+        config.clip_length as usize,
+        config.height as usize,
+        config.width as usize,
+    );
+    let row = w * 3;
+    let mut bytes = Vec::with_capacity(batch.len() * t * h * row);
+    for job in batch {
+        let planes = &job.clip.rgb;
+        check_planes("RGB", planes, config)?;
+        for frame in &planes.frames {
+            let map = frame
+                .map_readable()
+                .map_err(|_| "cannot map a clip frame".to_string())?;
+            let stride = planes.stride as usize;
+            if map.len() < stride * (h - 1) + row {
+                return Err(format!("clip frame of {} bytes is too small", map.len()));
+            }
+            for y in 0..h {
+                bytes.extend_from_slice(&map[y * stride..y * stride + row]);
+            }
+        }
+    }
+    let b = batch.len() as i64;
+    let result = std::panic::catch_unwind(|| {
+        let x = Tensor::from_slice(&bytes)
+            .view([b, t as i64, h as i64, w as i64, 3])
+            .to_device(device)
+            .permute([0, 4, 1, 2, 3]);
+        let x = match config.colour {
+            super::contract::Colour::Rgb => x,
+            super::contract::Colour::Bgr => x.flip([1]),
+        };
+        // (x/255 - mean)/std == x * (1/(255 std)) - mean/std, per channel.
+        let scale: Vec<f32> = config.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+        let shift: Vec<f32> = config
+            .mean
+            .iter()
+            .zip(config.std)
+            .map(|(m, s)| m / s)
+            .collect();
+        let scale = Tensor::from_slice(&scale)
+            .view([1, 3, 1, 1, 1])
+            .to_device(device);
+        let shift = Tensor::from_slice(&shift)
+            .view([1, 3, 1, 1, 1])
+            .to_device(device);
+        (x.to_kind(Kind::Float) * scale - shift)
+            .to_kind(kind)
+            .contiguous()
+    });
+    result.map_err(|_| "building the RGB input failed".to_string())
+}
+
+fn flow_tensor(
+    config: &ModelConfig,
+    batch: &[ClipJob],
+    device: Device,
+    kind: Kind,
+) -> Result<Tensor, String> {
+    let (t, h, w) = (
+        config.clip_length as usize,
+        config.height as usize,
+        config.width as usize,
+    );
+    let mut values: Vec<f32> = Vec::with_capacity(batch.len() * 2 * t * h * w);
+    let mut per_clip = vec![0f32; 2 * t * h * w];
+    for job in batch {
+        let flow = job
+            .clip
+            .flow
+            .as_ref()
+            .ok_or("the model needs a flow input but the clip has none: put opticalflow before clipbuffer and set inputs to include flow")?;
+        if flow.frames.len() != t || flow.width as usize != w || flow.height as usize != h {
+            return Err(format!(
+                "flow clip of {} frames at {}x{} does not match the model's {t} frames at {w}x{h}",
+                flow.frames.len(),
+                flow.width,
+                flow.height
+            ));
+        }
+        // Each frame buffer holds u then v planes; the model wants [2,T,H,W].
+        for (ti, frame) in flow.frames.iter().enumerate() {
+            let map = frame
+                .map_readable()
+                .map_err(|_| "cannot map a flow frame".to_string())?;
+            if map.len() != 2 * h * w * 4 {
+                return Err(format!(
+                    "flow frame of {} bytes, expected {}",
+                    map.len(),
+                    2 * h * w * 4
+                ));
+            }
+            for (c, plane) in map.chunks_exact(h * w * 4).enumerate() {
+                let dst = &mut per_clip[(c * t + ti) * h * w..][..h * w];
+                for (d, s) in dst.iter_mut().zip(plane.chunks_exact(4)) {
+                    *d = f32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+                }
+            }
+        }
+        values.extend_from_slice(&per_clip);
+    }
+    let b = batch.len() as i64;
+    std::panic::catch_unwind(|| {
+        Tensor::from_slice(&values)
+            .view([b, 2, t as i64, h as i64, w as i64])
+            .to_device(device)
+            .to_kind(kind)
+    })
+    .map_err(|_| "building the flow input failed".to_string())
+}
