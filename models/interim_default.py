@@ -1,0 +1,70 @@
+"""Exports the INTERIM default model, models/default.pt.
+
+It is not a trained network: it scores a clip by its motion energy (mean absolute
+difference between consecutive frames, with a 3x3 spatial blur to ignore sensor noise),
+p(violent) = sigmoid(GAIN * (energy - CENTRE)). Fights move more than most scenes, so it
+ranks clips better than chance, but it fires on any vigorous motion. It exists so that the
+plugin runs out of the box until the trained default model (issue 7) replaces it; its
+metadata() says so ("interim": true).
+
+Usage: interim_default.py OUT.pt [CENTRE] [GAIN]
+"""
+import json
+import sys
+
+import torch
+
+T, SIZE = 16, 112
+MEAN, STD = [0.45, 0.45, 0.45], [0.225, 0.225, 0.225]
+
+
+class MotionEnergy(torch.nn.Module):
+    def __init__(self, centre: float, gain: float, meta: str):
+        super().__init__()
+        self.centre = centre
+        self.gain = gain
+        self.meta = meta
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1, 1))
+
+    def forward(self, x):
+        x = x * self.std + self.mean                      # back to 0..1
+        grey = x.mean(dim=1)                              # [B,T,H,W]
+        grey = torch.nn.functional.avg_pool2d(grey, 3, stride=1, padding=1)
+        energy = (grey[:, 1:] - grey[:, :-1]).abs().mean(dim=(1, 2, 3))
+        z = self.gain * (energy - self.centre)
+        return torch.stack([-z / 2, z / 2], dim=1)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+def main():
+    out = sys.argv[1]
+    centre = float(sys.argv[2]) if len(sys.argv) > 2 else 0.03
+    gain = float(sys.argv[3]) if len(sys.argv) > 3 else 150.0
+    meta = {
+        "name": "interim-motion-energy",
+        "description": "INTERIM default: motion-energy heuristic, not a trained network; "
+        "replaced by the trained default model (issue 7)",
+        "interim": True,
+        "inputs": ["rgb"],
+        "clip_length": T,
+        "frame_step": 1,
+        "size": [SIZE, SIZE],
+        "mean": MEAN,
+        "std": STD,
+        "colour": "rgb",
+        "output": "logits",
+        "labels": ["nonviolent", "violent"],
+        "violent_label": "violent",
+        "threshold": 0.5,
+        "motion_centre": centre,
+        "motion_gain": gain,
+    }
+    torch.jit.script(MotionEnergy(centre, gain, json.dumps(meta))).save(out)
+
+
+if __name__ == "__main__":
+    main()

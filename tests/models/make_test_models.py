@@ -1,0 +1,129 @@
+"""Makes the small deterministic TorchScript models the test suite runs (a few KB each).
+
+Usage: make_test_models.py OUTDIR
+
+Every model scores motion: m = mean |x[t+1] - x[t]| over the clip (inputs on the 0..1
+scale: metadata sets mean 0, std 1), and p(violent) = sigmoid(1000 (m - 0.001)), so a clip
+is violent exactly when two of its consecutive frames differ. Variants exercise the
+contract and the error paths.
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+T, SIZE = 8, 32
+BASE = {
+    "name": "test-motion",
+    "description": "test model: violent when consecutive frames differ",
+    "inputs": ["rgb"],
+    "clip_length": T,
+    "frame_step": 1,
+    "size": [SIZE, SIZE],
+    "mean": [0.0, 0.0, 0.0],
+    "std": [1.0, 1.0, 1.0],
+    "colour": "rgb",
+    "output": "logits",
+    "labels": ["nonviolent", "violent"],
+    "violent_label": "violent",
+    "threshold": 0.5,
+}
+
+
+def motion_logits(x: torch.Tensor) -> torch.Tensor:
+    m = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 2, 3, 4))
+    z = 1000.0 * (m - 0.001)
+    return torch.stack([-z / 2, z / 2], dim=1)
+
+
+class Motion(torch.nn.Module):
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, x):
+        return motion_logits(x)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+class MotionNoMetadata(torch.nn.Module):
+    def forward(self, x):
+        return motion_logits(x)
+
+
+class Slow(torch.nn.Module):
+    """Motion, plus a chain of matrix products that makes each forward slow (~0.2-0.5 s)."""
+
+    def __init__(self, meta: str, rounds: int):
+        super().__init__()
+        self.meta = meta
+        self.rounds = rounds
+        self.weight = torch.nn.Parameter(torch.eye(384) * 0.5, requires_grad=False)
+
+    def forward(self, x):
+        y = self.weight
+        for _ in range(self.rounds):
+            y = torch.mm(y, self.weight) + self.weight
+        return motion_logits(x) + 0.0 * y.sum()
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+class WrongShape(torch.nn.Module):
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], 3)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+class Raises(torch.nn.Module):
+    """Fails at every forward whose clip has motion; fine on the zeros of the warm-up."""
+
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, x):
+        if bool((x[:, :, 1:] - x[:, :, :-1]).abs().sum() > 0):
+            raise RuntimeError("injected model failure")
+        return motion_logits(x)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+def save(module: torch.nn.Module, path: Path):
+    torch.jit.script(module).save(str(path))
+
+
+def main():
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    meta = json.dumps(BASE)
+    save(Motion(meta), out / "motion.pt")
+    save(MotionNoMetadata(), out / "motion-nometa.pt")
+    save(Slow(json.dumps({**BASE, "name": "test-slow"}), rounds=60), out / "slow.pt")
+    save(WrongShape(meta), out / "wrong-shape.pt")
+    save(Raises(meta), out / "raises.pt")
+    save(Motion(json.dumps({**BASE, "violent_label": "fight"})), out / "contradictory.pt")
+    save(Motion("{not json"), out / "bad-json.pt")
+    (out / "not-torchscript.pt").write_text("this is not a TorchScript archive\n")
+    (out / "DONE").write_text("ok\n")
+
+
+if __name__ == "__main__":
+    main()
