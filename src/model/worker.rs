@@ -210,8 +210,15 @@ fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
     ))
 }
 
+/// The informative line of a libtorch error: TorchScript puts the Python-style exception
+/// (`RuntimeError: ...`) last, after a traceback; other errors lead with it.
 fn first_line(s: &str) -> &str {
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
+    let lines = || s.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .filter(|l| l.contains("Error: "))
+        .last()
+        .or_else(|| lines().next())
+        .unwrap_or(s)
 }
 
 fn worker_main(
@@ -300,14 +307,19 @@ impl Runner {
                 InputKind::Step => step_one_hot(1, 0, config.max_steps, opts),
             })
             .collect();
-        let rows = self.forward(config, &inputs, 1).map_err(|e| {
+        let rows = self.forward(config, &inputs, 1).and_then(|rows| {
+            match violent_probability(config, &rows[0]) {
+                Some(_) => Ok(()),
+                None => Err(format!("non-finite outputs {:?}", rows[0])),
+            }
+        });
+        rows.map_err(|e| {
             format!(
                 "model file {} rejects the configuration {} at its first forward: {e}",
                 self.key.path.display(),
                 describe(config)
             )
         })?;
-        let _ = rows;
         Ok(started.elapsed())
     }
 
@@ -364,7 +376,12 @@ impl Runner {
                             forward_time,
                             batch_size: size,
                         })
-                        .ok_or_else(|| format!("the model returned non-finite outputs {row:?}"));
+                        .ok_or_else(|| {
+                            format!(
+                                "model file {} returned non-finite outputs {row:?}",
+                                self.key.path.display()
+                            )
+                        });
                     let _ = job.reply.send(JobOutcome {
                         tag: job.tag,
                         result,

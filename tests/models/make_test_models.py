@@ -3,7 +3,7 @@
 Usage: make_test_models.py OUTDIR
 
 Every model scores motion: m = mean |x[t+1] - x[t]| over the clip (inputs on the 0..1
-scale: metadata sets mean 0, std 1), and p(violent) = sigmoid(1000 (m - 0.001)), so a clip
+scale: metadata sets mean 0, std 1), and p(violent) = sigmoid(10000 (m - 0.0005)), so a clip
 is violent exactly when two of its consecutive frames differ. Variants exercise the
 contract and the error paths.
 """
@@ -33,7 +33,7 @@ BASE = {
 
 def motion_logits(x: torch.Tensor) -> torch.Tensor:
     m = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 2, 3, 4))
-    z = 1000.0 * (m - 0.001)
+    z = 10000.0 * (m - 0.0005)
     return torch.stack([-z / 2, z / 2], dim=1)
 
 
@@ -116,7 +116,7 @@ def main():
     meta = json.dumps(BASE)
     save(Motion(meta), out / "motion.pt")
     save(MotionNoMetadata(), out / "motion-nometa.pt")
-    save(Slow(json.dumps({**BASE, "name": "test-slow"}), rounds=60), out / "slow.pt")
+    save(Slow(json.dumps({**BASE, "name": "test-slow"}), rounds=1200), out / "slow.pt")
     save(WrongShape(meta), out / "wrong-shape.pt")
     save(Raises(meta), out / "raises.pt")
     save(Motion(json.dumps({**BASE, "violent_label": "fight"})), out / "contradictory.pt")

@@ -1,0 +1,387 @@
+//! violenceclassify (with clipbuffer) in real pipelines over synthetic video whose motion
+//! starts and stops at known frames. The test model is violent exactly for clips in which
+//! two consecutive frames differ, so every start and end PTS can be computed here.
+
+mod common;
+use common::*;
+use gstviolence::event::ViolenceEvent;
+use gstviolence::meta::{ViolenceMeta, ViolenceState};
+
+const T: u64 = 8;
+const STRIDE: u64 = 2;
+
+/// Index range of the clips (clip k covers frames [STRIDE k, STRIDE k + T - 1]) that see
+/// motion on frames [a, b): a pair (i, i+1) differs for a-1 <= i <= b-1.
+fn violent_clips(a: u64, b: u64, frames: u64) -> std::ops::RangeInclusive<u64> {
+    let last_clip = (frames - T) / STRIDE;
+    let first = (a + 1).saturating_sub(T).div_ceil(STRIDE);
+    let last = ((b - 1) / STRIDE).min(last_clip);
+    first..=last
+}
+
+fn clip_first_ns(k: u64) -> u64 {
+    STRIDE * k * FRAME_NS
+}
+fn clip_last_ns(k: u64) -> u64 {
+    (STRIDE * k + T - 1) * FRAME_NS
+}
+
+fn classify(extra: &str) -> String {
+    format!(
+        "clipbuffer stride={STRIDE} ! violenceclassify model-location={} mode=sync {extra}",
+        model("motion.pt")
+    )
+}
+
+fn only(events: Vec<ViolenceEvent>) -> ViolenceEvent {
+    assert_eq!(events.len(), 1, "{events:?}");
+    events.into_iter().next().unwrap()
+}
+
+fn check_start_end(min_consecutive: u64, hold_clips: u64) {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 120,
+        motion: 30..60,
+    };
+    let hold_ns = hold_clips * STRIDE * FRAME_NS;
+    let out = run_synthetic(
+        &video,
+        &classify(&format!(
+            "min-consecutive={min_consecutive} hold-time={hold_ns}"
+        )),
+    );
+    assert_eq!(out.error, None);
+    let clips = violent_clips(30, 60, 120);
+    let (k0, k1) = (*clips.start(), *clips.end());
+
+    let start = only(out.events("violence-start"));
+    assert_eq!(
+        start.pts,
+        clip_first_ns(k0),
+        "start = first PTS of the run's first clip"
+    );
+    assert_eq!(start.running_time, start.pts);
+    let decided = k0 + min_consecutive - 1;
+    assert_eq!(
+        (start.clip_start, start.clip_end),
+        (clip_first_ns(decided), clip_last_ns(decided))
+    );
+    assert_eq!(
+        start.latency,
+        clip_last_ns(decided) - clip_first_ns(k0),
+        "sync: decided on the run's last frame"
+    );
+    assert!(start.score >= 0.5);
+
+    let end = only(out.events("violence-end"));
+    assert_eq!(
+        end.pts,
+        clip_last_ns(k1),
+        "end = last PTS of the last hot clip"
+    );
+    assert_eq!(end.reason.as_deref(), Some("released"));
+    // Released when hold_clips more clips after the first cold one have been seen.
+    let released_by = k1 + 1 + hold_clips;
+    assert_eq!(
+        (end.clip_start, end.clip_end),
+        (clip_first_ns(released_by), clip_last_ns(released_by))
+    );
+    assert_eq!(end.latency, clip_last_ns(released_by) - clip_last_ns(k1));
+
+    // Every frame carries ViolenceMeta, violent from the start decision until the end one.
+    assert_eq!(out.buffers.len(), 120);
+    for (i, buffer) in out.buffers.iter().enumerate() {
+        let meta = buffer
+            .meta::<ViolenceMeta>()
+            .unwrap_or_else(|| panic!("frame {i} has no ViolenceMeta"));
+        let pts = i as u64 * FRAME_NS;
+        let expected = if pts >= clip_last_ns(decided) && pts < clip_last_ns(released_by) {
+            ViolenceState::Violent
+        } else {
+            ViolenceState::Idle
+        };
+        assert_eq!(meta.payload().state, expected, "frame {i}");
+    }
+}
+
+#[test]
+fn exact_start_and_end_min_consecutive_1() {
+    check_start_end(1, 0);
+}
+
+#[test]
+fn exact_start_and_end_min_consecutive_3() {
+    check_start_end(3, 0);
+}
+
+#[test]
+fn hold_time_delays_the_end() {
+    check_start_end(1, 3);
+}
+
+#[test]
+fn eos_in_the_middle_of_an_event_ends_it() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 50,
+        motion: 20..50,
+    };
+    let out = run_synthetic(&video, &classify("min-consecutive=1"));
+    assert_eq!(out.error, None);
+    let start = only(out.events("violence-start"));
+    assert_eq!(start.pts, clip_first_ns(*violent_clips(20, 50, 50).start()));
+    let end = only(out.events("violence-end"));
+    assert_eq!(end.reason.as_deref(), Some("eos"));
+    // 50 frames: the last regular clip ends on frame 49 (k = 21): no EOS clip is needed.
+    assert_eq!(end.pts, 49 * FRAME_NS);
+}
+
+#[test]
+fn eos_clip_of_a_short_stream_is_scored_padded() {
+    // 6 frames < T = 8: no regular clip, but at least half a window: one padded clip.
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 6,
+        motion: 0..6,
+    };
+    let out = run_synthetic(&video, &classify("min-consecutive=1 emit-scores=true"));
+    assert_eq!(out.error, None);
+    let score = only(out.events("violence-score"));
+    assert_eq!((score.clip_start, score.clip_end), (0, 5 * FRAME_NS));
+    assert!(score.score > 0.5);
+    let end = only(out.events("violence-end"));
+    assert_eq!(end.reason.as_deref(), Some("eos"));
+    // Less than half a window: nothing is scored.
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 3,
+        motion: 0..3,
+    };
+    let out = run_synthetic(&video, &classify("emit-scores=true"));
+    assert_eq!(out.error, None);
+    assert!(out.events("violence-score").is_empty());
+}
+
+#[test]
+fn score_messages_and_events_have_every_field() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 24,
+        motion: 0..0,
+    };
+    let out = run_synthetic(&video, &classify("emit-scores=true"));
+    assert_eq!(out.error, None);
+    let scores = out.events("violence-score");
+    // Clips end on frames 7, 9, ..., 23: 9 clips, all still.
+    assert_eq!(scores.len(), 9);
+    for (k, s) in scores.iter().enumerate() {
+        assert_eq!(s.pts, clip_first_ns(k as u64));
+        assert!(s.score < 0.01, "still video scores low: {}", s.score);
+        assert!(!s.stream_id.is_empty());
+        assert_eq!(s.steps, 1);
+    }
+    assert!(out.events("violence-start").is_empty());
+}
+
+#[test]
+fn serialized_events_reach_downstream_in_order() {
+    init();
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 80,
+        motion: 20..40,
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! {} ! fakesink name=sink sync=false",
+        classify("min-consecutive=1")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    use gst::prelude::*;
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&video.caps()));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let sinkpad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    sinkpad.add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Event(e))
+                    if e.type_() == gst::EventType::CustomDownstream =>
+                {
+                    let s = e.structure().unwrap();
+                    let ev = ViolenceEvent::from_structure(s).unwrap();
+                    log.lock().unwrap().push(format!("{}@{}", s.name(), ev.pts));
+                }
+                Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Eos => {
+                    log.lock().unwrap().push("eos".into());
+                }
+                _ => (),
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    let out = run_pipeline(&pipeline, || {
+        for i in 0..video.frames {
+            src.push_buffer(video.frame(i)).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    });
+    assert_eq!(out.error, None);
+    let clips = violent_clips(20, 40, 80);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            format!("violence-start@{}", clip_first_ns(*clips.start())),
+            format!("violence-end@{}", clip_last_ns(*clips.end())),
+            "eos".to_string()
+        ]
+    );
+    // The bus saw the same facts.
+    assert_eq!(out.events("violence-start").len(), 1);
+    assert_eq!(out.events("violence-end").len(), 1);
+}
+
+#[test]
+fn stalled_source_ends_the_event() {
+    init();
+    use gst::prelude::*;
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 30,
+        motion: 0..30,
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time is-live=true do-timestamp=false ! {} ! fakesink sync=false",
+        classify("min-consecutive=1 stall-timeout=300000000")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&video.caps()));
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..video.frames {
+        src.push_buffer(video.frame(i)).unwrap();
+    }
+    // No more frames, no EOS: the watchdog must end the event.
+    let started = std::time::Instant::now();
+    let mut kinds = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(10)) {
+        if let gst::MessageView::Element(e) = msg.view() {
+            let s = e.structure().unwrap();
+            if let Some(ev) = ViolenceEvent::from_structure(s) {
+                kinds.push((s.name().to_string(), ev.reason.clone(), ev.pts));
+                if s.name() == "violence-end" {
+                    break;
+                }
+            }
+        }
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("{}", e.error());
+        }
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0].0, "violence-start");
+    assert_eq!(kinds[1].1.as_deref(), Some("stall"));
+    // The last clip ended on frame 29.
+    assert_eq!(kinds[1].2, 29 * FRAME_NS);
+}
+
+#[test]
+fn async_mode_never_blocks_a_live_source() {
+    init();
+    use gst::prelude::*;
+    // The slow model takes far longer per clip than the 80 ms between clips.
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
+         ! clipbuffer stride=2 ! violenceclassify name=cls model-location={} \
+         ! identity name=counter ! fakesink sync=false",
+        model("slow.pt")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = frames.clone();
+    let counter = pipeline.by_name("counter").unwrap();
+    counter
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Skip the preroll, then count frames over 3 seconds of wall time.
+    let mut stats = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    let mut begun = None;
+    while std::time::Instant::now() < deadline {
+        if begun.is_none() && frames.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            begun = Some((
+                std::time::Instant::now(),
+                frames.load(std::sync::atomic::Ordering::Relaxed),
+            ));
+        }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => panic!("{}", e.error()),
+                gst::MessageView::Element(e)
+                    if e.structure().unwrap().name() == "violence-stats" =>
+                {
+                    stats.push(e.structure().unwrap().to_owned())
+                }
+                _ => (),
+            }
+        }
+    }
+    let (t0, f0) = begun.expect("frames flowed");
+    let elapsed = t0.elapsed().as_secs_f64();
+    let passed = frames.load(std::sync::atomic::Ordering::Relaxed) - f0;
+    let cls = pipeline.by_name("cls").unwrap();
+    let dropped: u64 = cls.property("clips-dropped");
+    let scored: u64 = cls.property("clips-scored");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let expected = elapsed * 25.0;
+    assert!(
+        passed as f64 >= 0.85 * expected,
+        "capture blocked: {passed} frames in {elapsed:.2} s"
+    );
+    assert!(
+        dropped > 0,
+        "the slow model must make async mode drop clips"
+    );
+    assert!(scored > 0, "some clips are still scored");
+    let last = stats
+        .last()
+        .expect("drops are reported as violence-stats messages");
+    assert!(last.get::<u64>("clips-dropped").unwrap() > 0);
+}

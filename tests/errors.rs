@@ -1,0 +1,181 @@
+//! Every error path of violenceclassify: an element error that names the file and the
+//! problem, never a panic or a hang.
+
+mod common;
+use common::*;
+
+fn error_for(props: &str) -> String {
+    start_error(&format!(
+        "videotestsrc num-buffers=40 ! video/x-raw,width=64,height=64,framerate=25/1 \
+         ! clipbuffer ! violenceclassify mode=sync {props} ! fakesink"
+    ))
+    .unwrap_or_else(|| panic!("{props}: expected an error"))
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let e = error_for("model-location=/nonexistent/model.pt");
+    assert!(
+        e.contains("/nonexistent/model.pt") && e.contains("does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unset_model_location() {
+    let e = error_for("");
+    assert!(e.contains("model-location is not set"), "{e}");
+}
+
+#[test]
+fn not_torchscript() {
+    let path = model("not-torchscript.pt");
+    let e = error_for(&format!("model-location={path}"));
+    assert!(
+        e.contains(&path) && e.contains("not a loadable TorchScript"),
+        "{e}"
+    );
+}
+
+#[test]
+fn directory_is_not_a_model() {
+    let e = error_for("model-location=/tmp");
+    assert!(e.contains("/tmp") && e.contains("directory"), "{e}");
+}
+
+#[test]
+fn wrong_output_shape() {
+    let path = model("wrong-shape.pt");
+    let e = error_for(&format!("model-location={path}"));
+    assert!(
+        e.contains(&path) && e.contains("wrong output shape [1, 3]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn contradictory_metadata() {
+    let path = model("contradictory.pt");
+    let e = error_for(&format!("model-location={path}"));
+    assert!(
+        e.contains(&path) && e.contains("violent_label 'fight'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn metadata_that_is_not_json() {
+    let path = model("bad-json.pt");
+    let e = error_for(&format!("model-location={path}"));
+    assert!(
+        e.contains(&path) && e.contains("not valid contract JSON"),
+        "{e}"
+    );
+}
+
+#[test]
+fn no_metadata_needs_the_facts_as_properties() {
+    let path = model("motion-nometa.pt");
+    let e = error_for(&format!("model-location={path}"));
+    assert!(
+        e.contains(&path) && e.contains("clip length is unknown"),
+        "{e}"
+    );
+}
+
+#[test]
+fn no_metadata_runs_with_properties() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 40,
+        motion: 10..20,
+    };
+    let out = run_synthetic(
+        &video,
+        &format!(
+            "clipbuffer stride=2 ! violenceclassify mode=sync min-consecutive=1 model-location={} \
+             clip-length=8 width=32 height=32 mean=0 std=1",
+            model("motion-nometa.pt")
+        ),
+    );
+    assert_eq!(out.error, None);
+    assert_eq!(out.events("violence-start").len(), 1);
+}
+
+#[test]
+fn configuration_rejected_at_first_forward_names_both_values() {
+    // The motion model needs T >= 2; a 1-frame clip makes its forward fail.
+    let path = model("motion.pt");
+    let e = error_for(&format!("model-location={path} clip-length=1"));
+    assert!(
+        e.contains(&path) && e.contains("clip-length=1") && e.contains("first forward"),
+        "{e}"
+    );
+}
+
+#[test]
+fn release_above_threshold() {
+    let e = error_for(&format!(
+        "model-location={} threshold=0.4 release-threshold=0.6",
+        model("motion.pt")
+    ));
+    assert!(
+        e.contains("release-threshold 0.6") && e.contains("threshold 0.4"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cuda_without_a_gpu_is_a_clear_error() {
+    if tch::Cuda::is_available() {
+        return;
+    }
+    let e = error_for(&format!(
+        "model-location={} device=cuda",
+        model("motion.pt")
+    ));
+    assert!(e.contains("no CUDA device"), "{e}");
+}
+
+#[test]
+fn exception_in_forward_is_an_element_error() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 40,
+        motion: 10..20,
+    };
+    let out = run_synthetic(
+        &video,
+        &format!(
+            "clipbuffer ! violenceclassify mode=sync model-location={}",
+            model("raises.pt")
+        ),
+    );
+    let e = out.error.expect("an element error");
+    assert!(
+        e.contains("injected model failure") && e.contains("raises.pt"),
+        "{e}"
+    );
+}
+
+#[test]
+fn clipbuffer_disagreeing_with_the_model() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 40,
+        motion: 10..20,
+    };
+    // clipbuffer's own clip-length wins over the model's for clipbuffer: a mismatch.
+    let out = run_synthetic(
+        &video,
+        &format!(
+            "clipbuffer clip-length=4 ! violenceclassify mode=sync model-location={}",
+            model("motion.pt")
+        ),
+    );
+    let e = out.error.expect("an element error");
+    assert!(e.contains("4 frames") && e.contains("8 frames"), "{e}");
+}

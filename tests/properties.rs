@@ -1,0 +1,189 @@
+//! Every property of every element: default, set and read back, invalid values refused.
+
+mod common;
+use common::*;
+use gst::prelude::*;
+
+fn element(factory: &str) -> gst::Element {
+    init();
+    gst::ElementFactory::make(factory).build().unwrap()
+}
+
+#[test]
+fn clipbuffer_properties() {
+    let e = element("clipbuffer");
+    for (name, default, set) in [
+        ("clip-length", 16u32, 32u32),
+        ("frame-step", 1, 3),
+        ("stride", 8, 4),
+        ("width", 112, 224),
+        ("height", 112, 160),
+        ("attention-max-size", 640, 1280),
+    ] {
+        assert_eq!(e.property::<u32>(name), default, "{name} default");
+        e.set_property(name, set);
+        assert_eq!(e.property::<u32>(name), set, "{name}");
+    }
+    assert_eq!(e.property::<String>("inputs"), "rgb");
+    e.set_property("inputs", "rgb+flow");
+    assert_eq!(e.property::<String>("inputs"), "rgb+flow");
+    e.set_property("inputs", "nonsense");
+    assert_eq!(
+        e.property::<String>("inputs"),
+        "rgb+flow",
+        "invalid value is refused"
+    );
+}
+
+#[test]
+fn violenceclassify_properties() {
+    let e = element("violenceclassify");
+    assert_eq!(e.property::<Option<String>>("model-location"), None);
+    e.set_property("model-location", "/x/model.pt");
+    assert_eq!(
+        e.property::<Option<String>>("model-location").as_deref(),
+        Some("/x/model.pt")
+    );
+
+    assert_eq!(e.property::<String>("device"), "auto");
+    for d in ["cpu", "cuda:1", "auto"] {
+        e.set_property("device", d);
+        assert_eq!(e.property::<String>("device"), d);
+    }
+    e.set_property("device", "gpu");
+    assert_eq!(
+        e.property::<String>("device"),
+        "auto",
+        "invalid device refused"
+    );
+    e.set_property("device", "cuda");
+    assert_eq!(e.property::<String>("device"), "cuda:0");
+
+    for (name, default, set) in [
+        ("threshold", -1.0f64, 0.75f64),
+        ("release-threshold", -1.0, 0.25),
+    ] {
+        assert_eq!(e.property::<f64>(name), default);
+        e.set_property(name, set);
+        assert_eq!(e.property::<f64>(name), set);
+    }
+    for (name, default, set) in [("min-consecutive", 2u32, 5u32), ("max-pending", 2, 7)] {
+        assert_eq!(e.property::<u32>(name), default);
+        e.set_property(name, set);
+        assert_eq!(e.property::<u32>(name), set);
+    }
+    for (name, default, set) in [
+        ("hold-time", 2_000_000_000u64, 5u64),
+        ("stall-timeout", 5_000_000_000, 0),
+    ] {
+        assert_eq!(e.property::<u64>(name), default);
+        e.set_property(name, set);
+        assert_eq!(e.property::<u64>(name), set);
+    }
+    for (name, set) in [
+        ("clip-length", 12u32),
+        ("frame-step", 2),
+        ("width", 160),
+        ("height", 120),
+    ] {
+        assert_eq!(e.property::<u32>(name), 0, "{name}: 0 means from the model");
+        e.set_property(name, set);
+        assert_eq!(e.property::<u32>(name), set);
+    }
+    for name in ["fp16", "emit-scores"] {
+        assert!(!e.property::<bool>(name));
+        e.set_property(name, true);
+        assert!(e.property::<bool>(name));
+    }
+    e.set_property_from_str("mode", "async");
+    assert_eq!(
+        e.property_value("mode")
+            .get::<gstviolence::violenceclassify::Mode>()
+            .unwrap(),
+        gstviolence::violenceclassify::Mode::Async
+    );
+
+    e.set_property("mean", "0.5");
+    assert_eq!(
+        e.property::<Option<String>>("mean").as_deref(),
+        Some("0.5,0.5,0.5")
+    );
+    e.set_property("std", "0.2,0.3,0.4");
+    assert_eq!(
+        e.property::<Option<String>>("std").as_deref(),
+        Some("0.2,0.3,0.4")
+    );
+    e.set_property("std", "1,2");
+    assert_eq!(
+        e.property::<Option<String>>("std").as_deref(),
+        Some("0.2,0.3,0.4"),
+        "refused"
+    );
+    e.set_property("colour", "bgr");
+    assert_eq!(
+        e.property::<Option<String>>("colour").as_deref(),
+        Some("bgr")
+    );
+    e.set_property("colour", "yuv");
+    assert_eq!(
+        e.property::<Option<String>>("colour").as_deref(),
+        Some("bgr"),
+        "refused"
+    );
+    e.set_property("inputs", "rgb+flow");
+    assert_eq!(
+        e.property::<Option<String>>("inputs").as_deref(),
+        Some("rgb+flow")
+    );
+
+    assert_eq!(e.property::<u64>("clips-scored"), 0);
+    assert_eq!(e.property::<u64>("clips-dropped"), 0);
+    assert_eq!(e.property::<Option<String>>("device-used"), None);
+}
+
+#[test]
+fn every_property_is_documented() {
+    init();
+    for factory in ["clipbuffer", "violenceclassify"] {
+        let f = gst::ElementFactory::find(factory).unwrap();
+        assert!(!f.longname().is_empty() && !f.description().is_empty());
+        let e = f.create().build().unwrap();
+        for p in e.list_properties() {
+            if p.owner_type() == gst::Object::static_type()
+                || p.owner_type() == gst_base::BaseTransform::static_type()
+            {
+                continue;
+            }
+            assert!(
+                p.blurb().is_some_and(|b| b.len() > 20),
+                "{factory}.{} needs a description",
+                p.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn device_used_and_model_config_after_start() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=20 ! video/x-raw,width=64,height=48,framerate=25/1 ! clipbuffer name=cb \
+         ! violenceclassify name=cls device=cpu model-location={} ! fakesink",
+        model("motion.pt")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(30));
+    let cls = pipeline.by_name("cls").unwrap();
+    assert_eq!(
+        cls.property::<Option<String>>("device-used").as_deref(),
+        Some("cpu")
+    );
+    // clipbuffer took T and size from the model through the violence-model-config query.
+    let cb = pipeline.by_name("cb").unwrap();
+    assert_eq!(cb.property::<u32>("clip-length"), 8);
+    assert_eq!(cb.property::<u32>("width"), 32);
+    pipeline.set_state(gst::State::Null).unwrap();
+}

@@ -1,0 +1,65 @@
+//! The real labelled clips in ../shared/data/violence through the full pipeline with the
+//! bundled model: the shortest clips and a sample of each dataset and label, each must
+//! give at least one score and no error.
+
+mod common;
+use common::*;
+use gst::prelude::*;
+
+#[test]
+fn real_clips_all_get_scores() {
+    let Some(data) = shared_data() else {
+        panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
+    };
+    let dir = data.join("violence");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
+    let mut rows: Vec<(String, String, f64)> = manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((
+                f.first()?.to_string(),
+                f.get(2)?.to_string(),
+                f.get(7)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    assert!(rows.len() > 1000, "manifest has {} rows", rows.len());
+    rows.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let mut chosen: Vec<&(String, String, f64)> = rows.iter().take(10).collect();
+    chosen.extend(rows.iter().skip(10).step_by(40));
+    init();
+    let model = format!("{}/models/default.pt", env!("CARGO_MANIFEST_DIR"));
+    let mut failures = Vec::new();
+    for (path, dataset, duration) in &chosen {
+        let uri = gst::glib::filename_to_uri(dir.join(path), None).unwrap();
+        let pipeline = gst::parse::launch(&format!(
+            "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! violenceclassify mode=sync emit-scores=true model-location={model} ! fakesink"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let out = run_pipeline(&pipeline, || {});
+        let scores = out.events("violence-score");
+        if out.error.is_some() || scores.is_empty() {
+            failures.push(format!(
+                "{path} ({dataset}, {duration} s): {} scores, error {:?}",
+                scores.len(),
+                out.error
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} clips failed:\n{}",
+        failures.len(),
+        chosen.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{} real clips scored, shortest {:.2} s",
+        chosen.len(),
+        rows[0].2
+    );
+}
