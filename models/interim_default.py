@@ -42,8 +42,8 @@ class MotionEnergy(torch.nn.Module):
 
 def main():
     out = sys.argv[1]
-    centre = float(sys.argv[2]) if len(sys.argv) > 2 else 0.03
-    gain = float(sys.argv[3]) if len(sys.argv) > 3 else 150.0
+    centre = float(sys.argv[2]) if len(sys.argv) > 2 else 0.015
+    gain = float(sys.argv[3]) if len(sys.argv) > 3 else 400.0
     meta = {
         "name": "interim-motion-energy",
         "description": "INTERIM default: motion-energy heuristic, not a trained network; "

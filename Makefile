@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh Debian 12: `make demo` and `make test`.
+VENV ?= $(HOME)/.cache/gst-violence/venv
+VIDEO ?=
+OUT ?= demo-out
+CARGO ?= cargo
+
+# tch builds against the venv's torch and finds it through its python3.
+export VIOLENCE_VENV := $(VENV)
+export LIBTORCH_USE_PYTORCH := 1
+export PATH := $(VENV)/bin:$(PATH)
+export VIOLENCE_PYTHON := $(VENV)/bin/python3
+
+.PHONY: setup build demo test lint bench-core clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@echo "==> cargo build --release (plugin and tools into target/release)"
+	@$(CARGO) build --release --lib --examples
+
+demo: build
+	@bash scripts/demo.sh "$(VIDEO)" "$(OUT)"
+
+test: build
+	@echo "==> gst-inspect-1.0 violence (the plugin loads from target/release)"
+	@GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 violence | grep -E '^  [a-z]+:'
+	@echo "==> cargo test --release"
+	@$(CARGO) test --release
+	@echo "==> all tests passed"
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+bench-core: build
+	@bash scripts/bench_core.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(OUT)
