@@ -34,7 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          model-location=\"{model}\" emit-scores=true {extra} ! fakesink"
     );
     println!("pipeline: gst-launch-1.0 {launch}");
-    let pipeline = gst::parse::launch(&launch)?.downcast::<gst::Pipeline>().map_err(|_| "not a pipeline")?;
+    let pipeline = gst::parse::launch(&launch)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
     let started = std::time::Instant::now();
     pipeline.set_state(gst::State::Playing)?;
     let mut events_file = std::fs::File::create(out_dir.join("events.jsonl"))?;
@@ -47,12 +49,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
             gst::MessageView::Element(e) => {
-                let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) else { continue };
+                let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) else {
+                    continue;
+                };
                 match ev.kind {
                     EventKind::Score => {
                         scores += 1;
                         peak = peak.max(ev.score);
-                        writeln!(scores_file, "{:.3}\t{:.3}\t{:.4}", secs(ev.clip_start), secs(ev.clip_end), ev.score)?;
+                        writeln!(
+                            scores_file,
+                            "{:.3}\t{:.3}\t{:.4}",
+                            secs(ev.clip_start),
+                            secs(ev.clip_end),
+                            ev.score
+                        )?;
                     }
                     EventKind::Start | EventKind::End => {
                         let json = serde_json::json!({
@@ -81,7 +91,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!("\n== summary ({input}) ==");
-    println!("model {model} on {}; {scores} clips scored in {elapsed:.1} s; peak p(violent) {peak:.3}", device.unwrap_or_default());
+    println!(
+        "model {model} on {}; {scores} clips scored in {elapsed:.1} s; peak p(violent) {peak:.3}",
+        device.unwrap_or_default()
+    );
     let mut open: Option<&ViolenceEvent> = None;
     let mut count = 0;
     for ev in &events {
@@ -103,6 +116,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if count == 0 {
         println!("no violence event");
     }
-    println!("outputs: {0}/events.jsonl, {0}/scores.tsv", out_dir.display());
+    println!(
+        "outputs: {0}/events.jsonl, {0}/scores.tsv",
+        out_dir.display()
+    );
     Ok(())
 }

@@ -8,7 +8,9 @@ use gst::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let out = args.get(1).ok_or("usage: sample-video OUT.mp4 [SECONDS] [WIDTH] [HEIGHT]")?;
+    let out = args
+        .get(1)
+        .ok_or("usage: sample-video OUT.mp4 [SECONDS] [WIDTH] [HEIGHT]")?;
     let seconds: u64 = args.get(2).map_or(Ok(12), |s| s.parse())?;
     let width: usize = args.get(3).map_or(Ok(640), |s| s.parse())?;
     let height: usize = args.get(4).map_or(Ok(360), |s| s.parse())?;
@@ -20,10 +22,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "not a pipeline")?;
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
-        .fps(gst::Fraction::new(FPS as i32, 1))
-        .build()?;
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let info =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
+            .fps(gst::Fraction::new(FPS as i32, 1))
+            .build()?;
     src.set_caps(Some(&info.to_caps()?));
     pipeline.set_state(gst::State::Playing)?;
 
@@ -52,10 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for body in 0..4u64 {
                 let t = i as f64 / FPS as f64;
                 let phase = body as f64 * 1.7;
-                let cx = width as f64 * (0.5 + 0.18 * (t * 7.0 + phase).sin() + 0.05 * (t * 23.0 + phase).cos());
+                let cx = width as f64
+                    * (0.5 + 0.18 * (t * 7.0 + phase).sin() + 0.05 * (t * 23.0 + phase).cos());
                 let cy = height as f64 * (0.55 + 0.15 * (t * 9.0 + phase * 2.0).cos());
                 let (bw, bh) = (width / 8, height / 3);
-                let colour = [[250u8, 40, 30], [10, 10, 120], [255, 250, 90], [0, 200, 60]][body as usize];
+                let colour =
+                    [[250u8, 40, 30], [10, 10, 120], [255, 250, 90], [0, 200, 60]][body as usize];
                 let x0 = (cx as usize).saturating_sub(bw / 2).min(width - bw);
                 let y0 = (cy as usize).saturating_sub(bh / 2).min(height - bh);
                 for y in y0..y0 + bh {

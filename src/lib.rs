@@ -1,6 +1,7 @@
 //! gst-violence: GStreamer elements that detect violence in video with a TorchScript
 //! classifier. See DESIGN.md for the architecture.
 
+pub mod bboxoverlay;
 pub mod clipbuffer;
 pub mod event;
 pub mod meta;
@@ -10,6 +11,7 @@ pub mod violenceclassify;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
+    bboxoverlay::register(plugin)?;
     clipbuffer::register(plugin)?;
     violenceclassify::register(plugin)?;
     Ok(())

@@ -32,6 +32,8 @@ pub struct ViolenceInfo {
     pub region: Option<Region>,
     /// Attention steps the model took for this clip (1 for whole-frame models).
     pub steps: u32,
+    /// θ_on in effect, so that displays can draw it next to the score.
+    pub threshold: f32,
 }
 
 impl MetaPayload for ViolenceInfo {

@@ -257,7 +257,10 @@ impl ViolenceClassify {
             results_tx,
             pending: VecDeque::new(),
             next_tag: 0,
-            latest: ViolenceInfo::default(),
+            latest: ViolenceInfo {
+                threshold,
+                ..ViolenceInfo::default()
+            },
             stream_id: String::new(),
             emit_scores: settings.emit_scores,
             max_pending: settings.max_pending as usize,
@@ -1033,7 +1036,10 @@ impl BaseTransformImpl for ViolenceClassify {
                 let forwarded = self.parent_sink_event(event);
                 if let Some(run) = self.running.lock().unwrap().as_mut() {
                     run.pending.clear();
-                    run.latest = ViolenceInfo::default();
+                    run.latest = ViolenceInfo {
+                        threshold: run.latest.threshold,
+                        ..ViolenceInfo::default()
+                    };
                 }
                 self.finish(EndReason::Flush, None);
                 return forwarded;

@@ -1,0 +1,119 @@
+//! make bench-core: the plugin's overhead over the model's own forwards, on a 720p30 H.264
+//! file, all measured in this run:
+//!   full       uridecodebin ! videoconvert ! clipbuffer ! violenceclassify mode=sync ! fakesink
+//!   decode     uridecodebin ! videoconvert ! fakesink
+//!   forwards   the bare tch forwards of the same clips (captured from the full run)
+//! overhead = (full - decode - forwards) / forwards.
+//!
+//! Usage: core VIDEO MODEL [RUNS=3]
+
+use gst::prelude::*;
+use gstviolence::meta::{ClipInfo, ClipMeta};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn run(launch: &str, clips: Option<Arc<Mutex<Vec<ClipInfo>>>>) -> Duration {
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    if let Some(clips) = clips {
+        let sink = pipeline.by_name("sink").unwrap();
+        sink.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    if let Some(meta) = buffer.meta::<ClipMeta>() {
+                        clips.lock().unwrap().push(meta.payload().clone());
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    let started = Instant::now();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            _ => (),
+        }
+    }
+    let elapsed = started.elapsed();
+    pipeline.set_state(gst::State::Null).unwrap();
+    elapsed
+}
+
+/// The clip as the model input, built outside the timed region: [1,3,T,H,W] normalized.
+fn input(clip: &ClipInfo) -> tch::Tensor {
+    let (w, h) = (clip.rgb.width as usize, clip.rgb.height as usize);
+    let mut bytes = Vec::with_capacity(clip.rgb.frames.len() * w * h * 3);
+    for f in &clip.rgb.frames {
+        let map = f.map_readable().unwrap();
+        for y in 0..h {
+            bytes.extend_from_slice(&map[y * clip.rgb.stride as usize..][..w * 3]);
+        }
+    }
+    let t = clip.rgb.frames.len() as i64;
+    let x = tch::Tensor::from_slice(&bytes)
+        .view([1, t, h as i64, w as i64, 3])
+        .permute([0, 4, 1, 2, 3]);
+    ((x.to_kind(tch::Kind::Float) / 255.0 - 0.45) / 0.225).contiguous()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let (video, model) = (&args[1], &args[2]);
+    let runs: usize = args.get(3).map_or(3, |r| r.parse().unwrap());
+    gst::init().unwrap();
+    gstviolence::plugin_register_static().unwrap();
+    let uri = gst::glib::filename_to_uri(std::fs::canonicalize(video).unwrap(), None).unwrap();
+    let full = format!(
+        "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! violenceclassify mode=sync model-location={model} ! fakesink name=sink"
+    );
+    let decode = format!("uridecodebin uri={uri} ! videoconvert ! fakesink name=sink");
+
+    let clips = Arc::new(Mutex::new(Vec::new()));
+    // Warm-up (file cache, model load), capturing the clips once.
+    run(&full, Some(clips.clone()));
+    let clips = std::mem::take(&mut *clips.lock().unwrap());
+    let inputs: Vec<tch::Tensor> = clips.iter().map(input).collect();
+    let module = {
+        let mut m = tch::CModule::load(model).unwrap();
+        m.set_eval();
+        m
+    };
+    let _guard = tch::no_grad_guard();
+    module.forward_ts(&[&inputs[0]]).unwrap();
+
+    let (mut t_full, mut t_decode, mut t_fwd) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        t_decode.push(run(&decode, None).as_secs_f64());
+        t_full.push(run(&full, None).as_secs_f64());
+        let started = Instant::now();
+        for x in &inputs {
+            module.forward_ts(&[x]).unwrap();
+        }
+        t_fwd.push(started.elapsed().as_secs_f64());
+    }
+    let (full, decode, fwd) = (median(t_full), median(t_decode), median(t_fwd));
+    let overhead = (full - decode - fwd) / fwd;
+    println!(
+        "bench-core: {video}, model {model}, {} clips, median of {runs} runs",
+        clips.len()
+    );
+    println!("| measure | seconds |");
+    println!("|---|---|");
+    println!("| full pipeline | {full:.3} |");
+    println!("| decode only | {decode:.3} |");
+    println!("| bare tch forwards of the same clips | {fwd:.3} |");
+    println!(
+        "| plugin overhead (full - decode - forwards) / forwards | {:.1}% (goal <= 10%) |",
+        overhead * 100.0
+    );
+}
