@@ -10,7 +10,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: setup build demo test lint bench-core clean
+.PHONY: setup build demo test lint bench-core bench-overlay clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,9 @@ lint: setup
 
 bench-core: build
 	@bash scripts/bench_core.sh
+
+bench-overlay: build
+	@$(CARGO) bench --bench overlay
 
 clean:
 	$(CARGO) clean

@@ -6,6 +6,7 @@ pub mod clipbuffer;
 pub mod event;
 pub mod meta;
 pub mod model;
+pub mod opticalflow;
 pub mod query;
 pub mod violenceclassify;
 
@@ -13,6 +14,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
     bboxoverlay::register(plugin)?;
     clipbuffer::register(plugin)?;
+    opticalflow::register(plugin)?;
     violenceclassify::register(plugin)?;
     Ok(())
 }

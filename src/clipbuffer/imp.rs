@@ -1,6 +1,7 @@
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
-use crate::meta::{ClipInfo, ClipMeta, FramePlanes};
+use crate::meta::{ClipInfo, ClipMeta, FlowMeta, FlowPlanes, FramePlanes};
 use crate::model::contract::{inputs_to_string, parse_inputs, InputKind};
+use crate::opticalflow::motion::resample_flow;
 use crate::query::{self, ClipShape};
 use gst::glib;
 use gst::prelude::*;
@@ -64,6 +65,8 @@ struct Settings {
 struct Sample {
     rgb: gst::Buffer,
     attention: Option<gst::Buffer>,
+    /// u then v planes at model size, in model pixels per frame (zeros without flow).
+    flow: Option<gst::Buffer>,
     pts: gst::ClockTime,
 }
 
@@ -214,9 +217,6 @@ impl ClipBuffer {
     fn build_state(&self, in_info: gst_video::VideoInfo) -> Result<State, String> {
         let model = self.ask_downstream();
         let shape = self.effective_shape(model.as_ref());
-        if shape.inputs.contains(&InputKind::Flow) {
-            return Err("inputs=flow needs the opticalflow element's FlowMeta, which this build does not assemble yet".into());
-        }
         let rgb = Scaler::new(&in_info, shape.width, shape.height)?;
         let attention = if shape.hard_attention {
             let cap = self.settings.lock().unwrap().attention_max_size;
@@ -264,7 +264,15 @@ impl ClipBuffer {
                 .attention
                 .as_ref()
                 .map(|a| a.planes(all.iter().filter_map(|s| s.attention.clone()).collect())),
-            flow: None,
+            flow: state
+                .shape
+                .inputs
+                .contains(&InputKind::Flow)
+                .then(|| FlowPlanes {
+                    frames: all.iter().filter_map(|s| s.flow.clone()).collect(),
+                    width: state.shape.width,
+                    height: state.shape.height,
+                }),
             first_pts: all[0].pts,
             last_pts: last.pts,
             source_size: (state.in_info.width(), state.in_info.height()),
@@ -309,6 +317,33 @@ impl ClipBuffer {
             state.window.reset();
         }
     }
+}
+
+/// The frame's flow resampled to the model size and expressed in model pixels per frame,
+/// as one buffer holding the u plane then the v plane (f32). No flow yet: zeros.
+fn model_size_flow(
+    buf: &gst::BufferRef,
+    width: usize,
+    height: usize,
+) -> Result<gst::Buffer, String> {
+    let meta = buf.meta::<FlowMeta>().ok_or(
+        "inputs include flow but the frame has no FlowMeta: put opticalflow before clipbuffer",
+    )?;
+    let info = meta.payload();
+    let mut values = vec![0f32; 2 * width * height];
+    if info.valid {
+        resample_flow(
+            info.u(),
+            info.v(),
+            info.width as usize,
+            info.height as usize,
+            width,
+            height,
+            &mut values,
+        );
+    }
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    Ok(gst::Buffer::from_mut_slice(bytes))
 }
 
 /// Size with the longer side at most `cap`, aspect kept, even dimensions.
@@ -549,6 +584,20 @@ impl BaseTransformImpl for ClipBuffer {
         }
         let pts = buf.pts().unwrap_or(gst::ClockTime::ZERO);
         let mut failure = None;
+        let flow = if state.shape.inputs.contains(&InputKind::Flow)
+            && state.window.next_is_sampled()
+        {
+            match model_size_flow(buf, state.shape.width as usize, state.shape.height as usize) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    drop(guard);
+                    gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{}", e]);
+                    return Err(gst::FlowError::NotNegotiated);
+                }
+            }
+        } else {
+            None
+        };
         let action = if state.window.next_is_sampled() {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &state.in_info)
                 .map_err(|_| {
@@ -569,6 +618,7 @@ impl BaseTransformImpl for ClipBuffer {
                 (Ok(rgb), Ok(attention)) => state.window.push(|| Sample {
                     rgb,
                     attention,
+                    flow,
                     pts,
                 }),
                 (Err(e), _) | (_, Err(e)) => {

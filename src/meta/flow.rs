@@ -19,11 +19,15 @@ pub struct FlowInfo {
 }
 
 impl FlowInfo {
+    /// The horizontal flow plane; empty when `valid` is false.
     pub fn u(&self) -> &[f32] {
-        &self.uv[..(self.width * self.height) as usize]
+        let n = (self.width * self.height) as usize;
+        self.uv.get(..n).unwrap_or(&[])
     }
+    /// The vertical flow plane; empty when `valid` is false.
     pub fn v(&self) -> &[f32] {
-        &self.uv[(self.width * self.height) as usize..]
+        let n = (self.width * self.height) as usize;
+        self.uv.get(n..2 * n).unwrap_or(&[])
     }
 }
 

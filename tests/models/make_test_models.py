@@ -105,6 +105,23 @@ class Raises(torch.nn.Module):
         return self.meta
 
 
+class FlowMean(torch.nn.Module):
+    """Two-stream contract test: p(violent) = sigmoid(mean horizontal flow), so the mean u
+    (model pixels per frame) can be read back from the score."""
+
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, rgb, flow):
+        mean_u = flow[:, 0].mean(dim=(1, 2, 3)) + 0.0 * rgb.mean()
+        return torch.stack([torch.zeros_like(mean_u), mean_u], dim=1)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
 def save(module: torch.nn.Module, path: Path):
     torch.jit.script(module).save(str(path))
 
@@ -121,6 +138,7 @@ def main():
     save(Raises(meta), out / "raises.pt")
     save(Motion(json.dumps({**BASE, "violent_label": "fight"})), out / "contradictory.pt")
     save(Motion("{not json"), out / "bad-json.pt")
+    save(FlowMean(json.dumps({**BASE, "name": "test-flow-mean", "inputs": ["rgb", "flow"]})), out / "flow-mean.pt")
     (out / "not-torchscript.pt").write_text("this is not a TorchScript archive\n")
     (out / "DONE").write_text("ok\n")
 

@@ -1,0 +1,60 @@
+//! `opticalflow`: dense optical flow from the previous frame to the current one, at a
+//! working resolution, attached as `FlowMeta` with motion statistics and a `motion` region.
+//! The solver is our own DIS-style inverse search with densification and variational
+//! refinement (see `solver.rs`).
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+mod inverse_search;
+pub mod motion;
+mod parallel;
+mod pyramid;
+mod solver;
+mod variational;
+
+pub use inverse_search::SearchParams;
+pub use pyramid::downscale_luma;
+pub use solver::{FlowSolver, Preset, SolverParams};
+pub use variational::VariationalParams;
+
+/// The solver preset, as a property.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstOpticalFlowPreset")]
+pub enum FlowPreset {
+    #[default]
+    #[enum_value(
+        name = "Fast: stops at quarter resolution (about 1.3 ms per 320x240 pair)",
+        nick = "fast"
+    )]
+    Fast = 0,
+    #[enum_value(
+        name = "Accurate: refines at full working resolution (about 10 ms per 320x240 pair)",
+        nick = "accurate"
+    )]
+    Accurate = 1,
+}
+
+impl From<FlowPreset> for Preset {
+    fn from(p: FlowPreset) -> Preset {
+        match p {
+            FlowPreset::Fast => Preset::Fast,
+            FlowPreset::Accurate => Preset::Accurate,
+        }
+    }
+}
+
+glib::wrapper! {
+    pub struct OpticalFlow(ObjectSubclass<imp::OpticalFlow>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "opticalflow",
+        gst::Rank::NONE,
+        OpticalFlow::static_type(),
+    )
+}
