@@ -10,7 +10,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: setup build demo test lint bench-core bench-overlay clean
+.PHONY: setup build demo test lint bench-core bench-overlay bench-flow clean
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,9 @@ bench-core: build
 
 bench-overlay: build
 	@$(CARGO) bench --bench overlay
+
+bench-flow: build
+	@bash scripts/bench_flow.sh
 
 clean:
 	$(CARGO) clean

@@ -89,7 +89,7 @@ fn main() {
         m
     };
     let _guard = tch::no_grad_guard();
-    module.forward_ts(&[&inputs[0]]).unwrap();
+    let _ = module.forward_ts(&[&inputs[0]]).unwrap();
 
     let (mut t_full, mut t_decode, mut t_fwd) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -97,7 +97,7 @@ fn main() {
         t_full.push(run(&full, None).as_secs_f64());
         let started = Instant::now();
         for x in &inputs {
-            module.forward_ts(&[x]).unwrap();
+            let _ = module.forward_ts(&[x]).unwrap();
         }
         t_fwd.push(started.elapsed().as_secs_f64());
     }

@@ -144,7 +144,12 @@ fn violenceclassify_properties() {
 #[test]
 fn every_property_is_documented() {
     init();
-    for factory in ["clipbuffer", "violenceclassify"] {
+    for factory in [
+        "clipbuffer",
+        "violenceclassify",
+        "opticalflow",
+        "bboxoverlay",
+    ] {
         let f = gst::ElementFactory::find(factory).unwrap();
         assert!(!f.longname().is_empty() && !f.description().is_empty());
         let e = f.create().build().unwrap();
@@ -186,4 +191,51 @@ fn device_used_and_model_config_after_start() {
     assert_eq!(cb.property::<u32>("clip-length"), 8);
     assert_eq!(cb.property::<u32>("width"), 32);
     pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn opticalflow_and_bboxoverlay_properties() {
+    let flow = element("opticalflow");
+    for (name, default, set) in [("working-width", 320u32, 0u32), ("threads", 1, 2)] {
+        assert_eq!(flow.property::<u32>(name), default);
+        flow.set_property(name, set);
+        assert_eq!(flow.property::<u32>(name), set);
+    }
+    for (name, default, set) in [
+        ("motion-threshold", 1.0f64, 2.5f64),
+        ("motion-fraction", 0.01, 0.2),
+    ] {
+        assert_eq!(flow.property::<f64>(name), default);
+        flow.set_property(name, set);
+        assert_eq!(flow.property::<f64>(name), set);
+    }
+    assert!(!flow.property::<bool>("visualize"));
+    flow.set_property_from_str("preset", "accurate");
+    assert_eq!(
+        flow.property_value("preset")
+            .get::<gstviolence::opticalflow::FlowPreset>()
+            .unwrap(),
+        gstviolence::opticalflow::FlowPreset::Accurate
+    );
+
+    let overlay = element("bboxoverlay");
+    for (name, default, set) in [
+        ("line-width", 3u32, 5u32),
+        ("font-size", 18, 24),
+        ("violence-colour", 0xFFFF2020, 0x80102030),
+    ] {
+        assert_eq!(overlay.property::<u32>(name), default);
+        overlay.set_property(name, set);
+        assert_eq!(overlay.property::<u32>(name), set);
+    }
+    for (name, default) in [
+        ("draw-labels", true),
+        ("draw-banner", true),
+        ("draw-graph", false),
+    ] {
+        assert_eq!(overlay.property::<bool>(name), default);
+        overlay.set_property(name, !default);
+        assert_eq!(overlay.property::<bool>(name), !default);
+    }
+    assert_eq!(overlay.property::<u64>("graph-duration"), 10_000_000_000);
 }

@@ -334,7 +334,7 @@ impl BaseTransformImpl for BboxOverlay {
                 gst::FlowError::Error
             })?;
         let strides: Vec<usize> = frame.plane_stride().iter().map(|s| *s as usize).collect();
-        if strides.iter().any(|s| *s == 0) {
+        if strides.contains(&0) {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,

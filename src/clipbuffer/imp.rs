@@ -1,3 +1,4 @@
+use super::area::{yuv420_to_rgb_area, Chroma, YuvToRgb};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
 use crate::meta::{ClipInfo, ClipMeta, FlowMeta, FlowPlanes, FramePlanes};
 use crate::model::contract::{inputs_to_string, parse_inputs, InputKind};
@@ -8,6 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
 use std::sync::{LazyLock, Mutex};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -73,6 +75,8 @@ struct Sample {
 /// Conversion of source frames into packed RGB at a given size, into our own pool.
 struct Scaler {
     converter: gst_video::VideoConverter,
+    /// Set for 4:2:0 input reduced at least 2x: the area average replaces the converter.
+    area: Option<YuvToRgb>,
     out_info: gst_video::VideoInfo,
     pool: gst::BufferPool,
 }
@@ -99,8 +103,27 @@ impl Scaler {
             .map_err(|e| format!("cannot configure the frame pool: {e}"))?;
         pool.set_active(true)
             .map_err(|e| format!("cannot activate the frame pool: {e}"))?;
+        let yuv420 = matches!(
+            in_info.format(),
+            gst_video::VideoFormat::I420
+                | gst_video::VideoFormat::Yv12
+                | gst_video::VideoFormat::Nv12
+                | gst_video::VideoFormat::Nv21
+        );
+        let reduced = in_info.width() >= 2 * width && in_info.height() >= 2 * height;
+        let area = (yuv420 && reduced && !in_info.is_interlaced()).then(|| {
+            let c = in_info.colorimetry();
+            let bt601 = matches!(
+                c.matrix(),
+                gst_video::VideoColorMatrix::Bt601
+                    | gst_video::VideoColorMatrix::Fcc
+                    | gst_video::VideoColorMatrix::Smpte240m
+            );
+            YuvToRgb::new(!bt601, c.range() == gst_video::VideoColorRange::Range0_255)
+        });
         Ok(Scaler {
             converter,
+            area,
             out_info,
             pool,
         })
@@ -116,9 +139,71 @@ impl Scaler {
             .map_err(|e| format!("frame pool: {e:?}"))?;
         let mut out = gst_video::VideoFrame::from_buffer_writable(buffer, &self.out_info)
             .map_err(|_| "cannot map a pool buffer".to_string())?;
-        let mut out_ref = out.as_mut_video_frame_ref();
-        self.converter.frame_ref(input, &mut out_ref);
-        drop(out_ref);
+        match &self.area {
+            Some(coefficients) => {
+                let (w, h) = (input.width() as usize, input.height() as usize);
+                let strides = input.plane_stride();
+                let plane = |p: u32| {
+                    input
+                        .plane_data(p)
+                        .map_err(|_| "cannot read a plane".to_string())
+                };
+                let chroma = match input.format() {
+                    gst_video::VideoFormat::I420 => Chroma {
+                        u: plane(1)?,
+                        u_stride: strides[1] as usize,
+                        v: plane(2)?,
+                        v_stride: strides[2] as usize,
+                        step: 1,
+                    },
+                    gst_video::VideoFormat::Yv12 => Chroma {
+                        u: plane(2)?,
+                        u_stride: strides[2] as usize,
+                        v: plane(1)?,
+                        v_stride: strides[1] as usize,
+                        step: 1,
+                    },
+                    gst_video::VideoFormat::Nv12 => Chroma {
+                        u: plane(1)?,
+                        u_stride: strides[1] as usize,
+                        v: &plane(1)?[1..],
+                        v_stride: strides[1] as usize,
+                        step: 2,
+                    },
+                    _ => Chroma {
+                        u: &plane(1)?[1..],
+                        u_stride: strides[1] as usize,
+                        v: plane(1)?,
+                        v_stride: strides[1] as usize,
+                        step: 2,
+                    },
+                };
+                let (ow, oh) = (
+                    self.out_info.width() as usize,
+                    self.out_info.height() as usize,
+                );
+                let out_stride = self.out_info.stride()[0] as usize;
+                let dst = out
+                    .plane_data_mut(0)
+                    .map_err(|_| "cannot write a pool buffer".to_string())?;
+                yuv420_to_rgb_area(
+                    plane(0)?,
+                    strides[0] as usize,
+                    chroma,
+                    w,
+                    h,
+                    coefficients,
+                    dst,
+                    ow,
+                    oh,
+                    out_stride,
+                );
+            }
+            None => {
+                let mut out_ref = out.as_mut_video_frame_ref();
+                self.converter.frame_ref(input, &mut out_ref);
+            }
+        }
         Ok(out.into_buffer())
     }
 

@@ -4,6 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod area;
 mod imp;
 pub mod window;
 

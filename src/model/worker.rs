@@ -215,8 +215,7 @@ fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
 fn first_line(s: &str) -> &str {
     let lines = || s.lines().map(str::trim).filter(|l| !l.is_empty());
     lines()
-        .filter(|l| l.contains("Error: "))
-        .last()
+        .rfind(|l| l.contains("Error: "))
         .or_else(|| lines().next())
         .unwrap_or(s)
 }

@@ -35,12 +35,14 @@ pub fn motion_region(
     let t2 = threshold * threshold;
     let mut rows = vec![0u32; height];
     let mut cols = vec![0u32; width];
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            if u[i] * u[i] + v[i] * v[i] > t2 {
-                rows[y] += 1;
-                cols[x] += 1;
+    for (row, (u_row, v_row)) in rows
+        .iter_mut()
+        .zip(u.chunks_exact(width).zip(v.chunks_exact(width)))
+    {
+        for ((col, a), b) in cols.iter_mut().zip(u_row).zip(v_row) {
+            if a * a + b * b > t2 {
+                *row += 1;
+                *col += 1;
             }
         }
     }

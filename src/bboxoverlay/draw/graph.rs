@@ -3,9 +3,9 @@
 
 use crate::bboxoverlay::draw::canvas::Canvas;
 use crate::bboxoverlay::draw::colour::Rgba;
-use crate::bboxoverlay::draw::draw::{draw_mask, fill_rect};
 use crate::bboxoverlay::draw::geometry::Rect;
 use crate::bboxoverlay::draw::mask::Mask;
+use crate::bboxoverlay::draw::primitives::{draw_mask, fill_rect};
 
 /// What to plot and where.
 #[derive(Clone, Debug, PartialEq)]

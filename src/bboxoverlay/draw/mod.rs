@@ -27,11 +27,11 @@
 
 pub mod canvas;
 pub mod colour;
-pub mod draw;
 pub mod geometry;
 pub mod graph;
 pub mod mask;
 pub mod overlay;
+pub mod primitives;
 pub mod text;
 
 #[cfg(test)]
@@ -39,9 +39,9 @@ mod test_frame;
 
 pub use canvas::{Canvas, CanvasError, PixelFormat, Plane, ALL_FORMATS};
 pub use colour::{Matrix, Range, Rgba, Yuv, YuvEncoding};
-pub use draw::{draw_mask, fill_rect, stroke_rect};
 pub use geometry::Rect;
 pub use graph::{draw_graph, plot_mask, Graph};
 pub use mask::Mask;
 pub use overlay::{draw_overlay, Banner, OverlayRenderer, OverlaySpec, Region};
+pub use primitives::{draw_mask, fill_rect, stroke_rect};
 pub use text::{GlyphBitmap, LineMetrics, TextMask, TextRenderer};

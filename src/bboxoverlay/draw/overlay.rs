@@ -6,10 +6,10 @@ use std::fmt::Write;
 
 use crate::bboxoverlay::draw::canvas::Canvas;
 use crate::bboxoverlay::draw::colour::Rgba;
-use crate::bboxoverlay::draw::draw::{fill_rect, stroke_rect};
 use crate::bboxoverlay::draw::geometry::Rect;
 use crate::bboxoverlay::draw::graph::{draw_graph_with, Graph};
 use crate::bboxoverlay::draw::mask::Mask;
+use crate::bboxoverlay::draw::primitives::{fill_rect, stroke_rect};
 use crate::bboxoverlay::draw::text::{TextMask, TextRenderer};
 
 /// One detected region.

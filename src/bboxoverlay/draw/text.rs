@@ -7,7 +7,7 @@
 //! cache as 8-bit bitmaps and which tests compare against directly.
 //!
 //! Text is rendered into a [`TextMask`] (the union of the cached glyph
-//! bitmaps of one line) and then blended with [`crate::bboxoverlay::draw::draw::draw_mask`],
+//! bitmaps of one line) and then blended with [`crate::bboxoverlay::draw::primitives::draw_mask`],
 //! so glyphs of one label never blend twice where they touch.
 
 use std::collections::HashMap;
@@ -16,8 +16,8 @@ use ab_glyph::{point, Font, FontArc, GlyphId, PxScale, ScaleFont};
 
 use crate::bboxoverlay::draw::canvas::Canvas;
 use crate::bboxoverlay::draw::colour::Rgba;
-use crate::bboxoverlay::draw::draw::draw_mask;
 use crate::bboxoverlay::draw::mask::Mask;
+use crate::bboxoverlay::draw::primitives::draw_mask;
 
 /// DejaVu Sans Bold (Bitstream Vera licence, see `fonts/LICENSE-DejaVu.txt`).
 pub static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../../fonts/DejaVuSans-Bold.ttf");

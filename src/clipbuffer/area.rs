@@ -1,0 +1,206 @@
+//! Area-average downscaling of 4:2:0 YUV frames straight into packed RGB at the model size.
+//!
+//! Reducing 720p to 112x112 with a resampling filter whose kernel widens with the factor
+//! reads every source pixel many times; an area average reads each once and is the usual
+//! anti-aliased reduction (what OpenCV calls INTER_AREA, which the Python reference uses).
+//! Averaging YUV and then converting equals converting and then averaging, since the
+//! conversion is affine (up to clamping).
+
+/// Where the chroma samples of a 4:2:0 frame are.
+#[derive(Debug, Clone, Copy)]
+pub struct Chroma<'a> {
+    pub u: &'a [u8],
+    pub u_stride: usize,
+    pub v: &'a [u8],
+    pub v_stride: usize,
+    /// Bytes between two chroma samples of a row (1 planar, 2 semi-planar).
+    pub step: usize,
+}
+
+/// YUV to RGB coefficients: (luma scale, luma offset, V→R, U→G, V→G, U→B).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct YuvToRgb {
+    pub y_scale: f32,
+    pub y_offset: f32,
+    pub vr: f32,
+    pub ug: f32,
+    pub vg: f32,
+    pub ub: f32,
+}
+
+impl YuvToRgb {
+    pub fn new(bt709: bool, full_range: bool) -> Self {
+        // Kr, Kb of the matrix; chroma and luma scales of the range.
+        let (kr, kb) = if bt709 {
+            (0.2126f32, 0.0722f32)
+        } else {
+            (0.299, 0.114)
+        };
+        let kg = 1.0 - kr - kb;
+        let (y_scale, y_offset, c_scale) = if full_range {
+            (1.0, 0.0, 1.0)
+        } else {
+            (255.0 / 219.0, 16.0, 255.0 / 224.0)
+        };
+        YuvToRgb {
+            y_scale,
+            y_offset,
+            vr: 2.0 * (1.0 - kr) * c_scale,
+            ug: 2.0 * (1.0 - kb) * kb / kg * c_scale,
+            vg: 2.0 * (1.0 - kr) * kr / kg * c_scale,
+            ub: 2.0 * (1.0 - kb) * c_scale,
+        }
+    }
+
+    fn rgb(&self, y: f32, u: f32, v: f32) -> [u8; 3] {
+        let y = (y - self.y_offset) * self.y_scale;
+        let (u, v) = (u - 128.0, v - 128.0);
+        let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+        [
+            c(y + self.vr * v),
+            c(y - self.ug * u - self.vg * v),
+            c(y + self.ub * u),
+        ]
+    }
+}
+
+/// Source index ranges of each output cell along one axis (every source index in exactly
+/// one cell; cells differ in size by at most one).
+fn cells(src: usize, dst: usize) -> Vec<(usize, usize)> {
+    (0..dst)
+        .map(|i| {
+            (
+                i * src / dst,
+                ((i + 1) * src / dst).max(i * src / dst + 1).min(src),
+            )
+        })
+        .collect()
+}
+
+/// Downscales a 4:2:0 frame of `w` x `h` into packed RGB `out` (`out_w` x `out_h`, rows
+/// `out_stride` bytes apart). `sums` is scratch space of at least `3 * out_w` u32.
+#[allow(clippy::too_many_arguments)]
+pub fn yuv420_to_rgb_area(
+    y_plane: &[u8],
+    y_stride: usize,
+    chroma: Chroma,
+    w: usize,
+    h: usize,
+    coefficients: &YuvToRgb,
+    out: &mut [u8],
+    out_w: usize,
+    out_h: usize,
+    out_stride: usize,
+) {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (cols, rows) = (cells(w, out_w), cells(h, out_h));
+    let (ccols, crows) = (cells(cw, out_w), cells(ch, out_h));
+    let mut sums = vec![0u32; 3 * out_w];
+    for (oy, (&(y0, y1), &(cy0, cy1))) in rows.iter().zip(&crows).enumerate() {
+        sums.fill(0);
+        for y in y0..y1 {
+            let row = &y_plane[y * y_stride..][..w];
+            for (ox, &(x0, x1)) in cols.iter().enumerate() {
+                sums[3 * ox] += row[x0..x1].iter().map(|v| *v as u32).sum::<u32>();
+            }
+        }
+        for cy in cy0..cy1 {
+            let (u_row, v_row) = (
+                &chroma.u[cy * chroma.u_stride..],
+                &chroma.v[cy * chroma.v_stride..],
+            );
+            for (ox, &(x0, x1)) in ccols.iter().enumerate() {
+                let (mut su, mut sv) = (0u32, 0u32);
+                for x in x0..x1 {
+                    su += u_row[x * chroma.step] as u32;
+                    sv += v_row[x * chroma.step] as u32;
+                }
+                sums[3 * ox + 1] += su;
+                sums[3 * ox + 2] += sv;
+            }
+        }
+        let out_row = &mut out[oy * out_stride..][..3 * out_w];
+        for (ox, (&(x0, x1), &(cx0, cx1))) in cols.iter().zip(&ccols).enumerate() {
+            let n = ((x1 - x0) * (y1 - y0)) as f32;
+            let cn = ((cx1 - cx0) * (cy1 - cy0)) as f32;
+            let rgb = coefficients.rgb(
+                sums[3 * ox] as f32 / n,
+                sums[3 * ox + 1] as f32 / cn,
+                sums[3 * ox + 2] as f32 / cn,
+            );
+            out_row[3 * ox..3 * ox + 3].copy_from_slice(&rgb);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cover_every_index_once() {
+        for (src, dst) in [(1280, 112), (720, 112), (10, 3), (5, 5)] {
+            let c = cells(src, dst);
+            assert_eq!(c[0].0, 0);
+            assert_eq!(c[dst - 1].1, src);
+            assert!(c.windows(2).all(|p| p[0].1 == p[1].0));
+        }
+    }
+
+    #[test]
+    fn reference_colours() {
+        let bt601 = YuvToRgb::new(false, false);
+        // BT.601 limited: red is Y 81, U 90, V 240.
+        let red = bt601.rgb(81.0, 90.0, 240.0);
+        assert!(red[0] >= 253 && red[1] <= 2 && red[2] <= 2, "{red:?}");
+        assert_eq!(bt601.rgb(235.0, 128.0, 128.0), [255, 255, 255]);
+        assert_eq!(bt601.rgb(16.0, 128.0, 128.0), [0, 0, 0]);
+        assert_eq!(
+            YuvToRgb::new(true, true).rgb(128.0, 128.0, 128.0),
+            [128, 128, 128]
+        );
+    }
+
+    #[test]
+    fn averages_blocks() {
+        // 4x4 luma: left half 16, right half 235; 2x2 chroma neutral -> black | white.
+        let y: Vec<u8> = (0..16).map(|i| if i % 4 < 2 { 16 } else { 235 }).collect();
+        let c = vec![128u8; 4];
+        let chroma = Chroma {
+            u: &c,
+            u_stride: 2,
+            v: &c,
+            v_stride: 2,
+            step: 1,
+        };
+        let mut out = vec![0u8; 2 * 2 * 3];
+        yuv420_to_rgb_area(
+            &y,
+            4,
+            chroma,
+            4,
+            4,
+            &YuvToRgb::new(false, false),
+            &mut out,
+            2,
+            2,
+            6,
+        );
+        assert_eq!(out, vec![0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255]);
+        // One output pixel: the mean.
+        let mut one = vec![0u8; 3];
+        yuv420_to_rgb_area(
+            &y,
+            4,
+            chroma,
+            4,
+            4,
+            &YuvToRgb::new(false, true),
+            &mut one,
+            1,
+            1,
+            3,
+        );
+        assert_eq!(one, vec![126, 126, 126]);
+    }
+}
