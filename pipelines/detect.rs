@@ -1,7 +1,9 @@
 //! The main job: runs
-//!   uridecodebin ! videoconvert ! clipbuffer ! violenceclassify ! fakesink
-//! over a file or URL, writes every violence message to OUT/events.jsonl and the score of
-//! every clip to OUT/scores.tsv, and prints a summary.
+//!   uridecodebin ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify ! bboxoverlay
+//!     ! videoconvert ! x264enc ! mp4mux ! filesink location=OUT/annotated.mp4
+//! over a file or URL, writes every violence message to OUT/events.jsonl, the score of
+//! every clip to OUT/scores.tsv and the annotated video (motion regions, score graph,
+//! violence banner) to OUT/annotated.mp4, and prints a summary.
 //!
 //! Usage: detect INPUT MODEL OUT_DIR [extra violenceclassify properties...]
 
@@ -29,9 +31,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gst::init()?;
     gstviolence::plugin_register_static()?;
 
+    let annotated = out_dir.join("annotated.mp4");
     let launch = format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! clipbuffer ! violenceclassify name=cls \
-         model-location=\"{model}\" emit-scores=true {extra} ! fakesink"
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify name=cls \
+         model-location=\"{model}\" emit-scores=true {extra} ! bboxoverlay draw-graph=true ! videoconvert \
+         ! x264enc speed-preset=veryfast ! mp4mux ! filesink location=\"{}\"",
+        annotated.display()
     );
     println!("pipeline: gst-launch-1.0 {launch}");
     let pipeline = gst::parse::launch(&launch)?
@@ -117,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("no violence event");
     }
     println!(
-        "outputs: {0}/events.jsonl, {0}/scores.tsv",
+        "outputs: {0}/events.jsonl, {0}/scores.tsv, {0}/annotated.mp4",
         out_dir.display()
     );
     Ok(())
