@@ -385,3 +385,37 @@ fn async_mode_never_blocks_a_live_source() {
         .expect("drops are reported as violence-stats messages");
     assert!(last.get::<u64>("clips-dropped").unwrap() > 0);
 }
+
+#[test]
+fn violence_event_signal_reaches_out_of_band_listeners() {
+    init();
+    use gst::prelude::*;
+    let video = Synthetic { width: 64, height: 64, frames: 60, motion: 20..40 };
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! {} name=cls ! fakesink sync=false",
+        classify("min-consecutive=1")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    src.set_caps(Some(&video.caps()));
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = heard.clone();
+    pipeline.by_name("cls").unwrap().connect("violence-event", false, move |args| {
+        let s = args[1].get::<gst::Structure>().unwrap();
+        log.lock().unwrap().push(ViolenceEvent::from_structure(&s).unwrap());
+        None
+    });
+    let out = run_pipeline(&pipeline, || {
+        for i in 0..video.frames {
+            src.push_buffer(video.frame(i)).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    });
+    assert_eq!(out.error, None);
+    let heard = heard.lock().unwrap().clone();
+    let mut on_bus = out.events("violence-start");
+    on_bus.extend(out.events("violence-end"));
+    assert_eq!(heard, on_bus, "the signal carries exactly what the bus got");
+}

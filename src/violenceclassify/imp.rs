@@ -493,6 +493,7 @@ impl ViolenceClassify {
             match output {
                 Output::Event(event) => {
                     let s = event.to_structure();
+                    obj.emit_by_name::<()>("violence-event", &[&s]);
                     let _ = obj
                         .post_message(gst::message::Element::builder(s.clone()).src(&*obj).build());
                     if !obj
@@ -659,6 +660,18 @@ fn triple_to_string(v: Option<[f32; 3]>) -> Option<String> {
 }
 
 impl ObjectImpl for ViolenceClassify {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            // Out-of-band consumers (violencerecord source=...) get every violence-start,
+            // violence-end and violence-score structure here, from the thread that decided
+            // it, at the same time as the bus message.
+            vec![glib::subclass::Signal::builder("violence-event")
+                .param_types([gst::Structure::static_type()])
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
