@@ -390,7 +390,12 @@ fn async_mode_never_blocks_a_live_source() {
 fn violence_event_signal_reaches_out_of_band_listeners() {
     init();
     use gst::prelude::*;
-    let video = Synthetic { width: 64, height: 64, frames: 60, motion: 20..40 };
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 60,
+        motion: 20..40,
+    };
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time ! {} name=cls ! fakesink sync=false",
         classify("min-consecutive=1")
@@ -398,15 +403,24 @@ fn violence_event_signal_reaches_out_of_band_listeners() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
     src.set_caps(Some(&video.caps()));
     let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = heard.clone();
-    pipeline.by_name("cls").unwrap().connect("violence-event", false, move |args| {
-        let s = args[1].get::<gst::Structure>().unwrap();
-        log.lock().unwrap().push(ViolenceEvent::from_structure(&s).unwrap());
-        None
-    });
+    pipeline
+        .by_name("cls")
+        .unwrap()
+        .connect("violence-event", false, move |args| {
+            let s = args[1].get::<gst::Structure>().unwrap();
+            log.lock()
+                .unwrap()
+                .push(ViolenceEvent::from_structure(&s).unwrap());
+            None
+        });
     let out = run_pipeline(&pipeline, || {
         for i in 0..video.frames {
             src.push_buffer(video.frame(i)).unwrap();

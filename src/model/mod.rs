@@ -1,6 +1,7 @@
 //! TorchScript models: the metadata contract, device selection and the shared inference
 //! worker. See DESIGN.md "The model contract" and "Threads".
 
+pub mod attention;
 pub mod contract;
 pub mod device;
 pub mod worker;

@@ -2,6 +2,7 @@
 //! "Threads"). It owns the TorchScript module on its own thread, which is where libtorch's
 //! no-grad state lives, and batches clips from every stream that uses it into one forward.
 
+use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata};
 use super::device::device_name;
 use crate::meta::{ClipInfo, FramePlanes};
@@ -36,7 +37,10 @@ pub struct LoadedModel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipScore {
     pub probability: f32,
+    /// Forwards taken for this clip (1 for whole-frame models).
     pub steps: u32,
+    /// Where the model looked last, relative (x, y, w, h), when it chose a region.
+    pub region: Option<[f32; 4]>,
     /// Time of the forward that scored this clip (shared by its batch).
     pub forward_time: Duration,
     pub batch_size: usize,
@@ -360,18 +364,24 @@ impl Runner {
 
     fn run_batch(&self, config: &ModelConfig, batch: Vec<ClipJob>) {
         let started = Instant::now();
-        let outcome = self
-            .build_inputs(config, &batch)
-            .and_then(|inputs| self.forward(config, &inputs, batch.len()));
+        let outcome = if config.hard_attention() {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.attend(config, &batch)))
+                .unwrap_or_else(|_| Err("the attention loop panicked".into()))
+        } else {
+            self.build_inputs(config, &batch)
+                .and_then(|inputs| self.forward(config, &inputs, batch.len()))
+                .map(|rows| rows.into_iter().map(|row| (row, 1, None)).collect())
+        };
         let forward_time = started.elapsed();
         let size = batch.len();
         match outcome {
-            Ok(rows) => {
-                for (job, row) in batch.into_iter().zip(rows) {
+            Ok(results) => {
+                for (job, (row, steps, region)) in batch.into_iter().zip(results) {
                     let result = violent_probability(config, &row)
                         .map(|probability| ClipScore {
                             probability,
-                            steps: 1,
+                            steps,
+                            region,
                             forward_time,
                             batch_size: size,
                         })
@@ -397,6 +407,115 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// The hard-attention loop for a batch: every clip still deciding goes through one
+    /// forward per step; a clip leaves the batch when a class action wins or at the step
+    /// limit. Each clip's attention frames are uploaded once; every later step is one crop
+    /// and one bilinear resize on the model's device. Returns (last q row, steps, region).
+    #[allow(clippy::type_complexity)]
+    fn attend(
+        &self,
+        config: &ModelConfig,
+        batch: &[ClipJob],
+    ) -> Result<Vec<(Vec<f32>, u32, Option<[f32; 4]>)>, String> {
+        let device = self.key.device;
+        let (h, w) = (config.height as i64, config.width as i64);
+        let sources: Vec<Tensor> = batch
+            .iter()
+            .map(|job| frames_tensor(job.clip.attention.as_ref().unwrap_or(&job.clip.rgb), device))
+            .collect::<Result<_, _>>()?;
+        let flows: Vec<Tensor> = if config.uses(InputKind::Flow) {
+            batch
+                .iter()
+                .map(|job| {
+                    flow_tensor(config, std::slice::from_ref(job), device, Kind::Float)
+                        .map(|f| f.squeeze_dim(0))
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let mut regions = vec![FULL_FRAME; batch.len()];
+        let mut decided: Vec<Option<(Vec<f32>, u32)>> = vec![None; batch.len()];
+        for step in 0..config.max_steps {
+            let active: Vec<usize> = (0..batch.len()).filter(|i| decided[*i].is_none()).collect();
+            if active.is_empty() {
+                break;
+            }
+            let inputs: Vec<Tensor> = config
+                .inputs
+                .iter()
+                .map(|kind| match kind {
+                    // Step 0 sees the whole frame exactly as a whole-frame model would.
+                    InputKind::Rgb if step == 0 => rgb_tensor(config, batch, device, self.kind()),
+                    InputKind::Rgb => {
+                        let crops: Vec<Tensor> = active
+                            .iter()
+                            .map(|i| {
+                                let src = &sources[*i];
+                                let (sh, sw) = (src.size()[2], src.size()[3]);
+                                let (x, y, cw, ch) = to_pixels(regions[*i], sw as u32, sh as u32);
+                                src.narrow(3, x as i64, cw as i64)
+                                    .narrow(2, y as i64, ch as i64)
+                                    .upsample_bilinear2d([h, w], false, None, None)
+                                    .permute([1, 0, 2, 3])
+                            })
+                            .collect();
+                        Ok(normalize(
+                            Tensor::stack(&crops, 0),
+                            config,
+                            device,
+                            self.kind(),
+                        ))
+                    }
+                    InputKind::Flow => {
+                        let crops: Vec<Tensor> = active
+                            .iter()
+                            .map(|i| {
+                                // The flow clip exists at model size only: its crop is
+                                // resized up, and its vectors grow by the zoom factor.
+                                let (x, y, cw, ch) = to_pixels(regions[*i], w as u32, h as u32);
+                                let crop = flows[*i]
+                                    .permute([1, 0, 2, 3])
+                                    .narrow(3, x as i64, cw as i64)
+                                    .narrow(2, y as i64, ch as i64)
+                                    .upsample_bilinear2d([h, w], false, None, None);
+                                let zoom = Tensor::from_slice(&[
+                                    w as f32 / cw as f32,
+                                    h as f32 / ch as f32,
+                                ])
+                                .view([1, 2, 1, 1])
+                                .to_device(device);
+                                (crop * zoom).permute([1, 0, 2, 3])
+                            })
+                            .collect();
+                        Ok(Tensor::stack(&crops, 0).to_kind(self.kind()))
+                    }
+                    InputKind::Step => Ok(step_one_hot(
+                        active.len() as i64,
+                        step as i64,
+                        config.max_steps,
+                        (self.kind(), device),
+                    )),
+                })
+                .collect::<Result<_, String>>()?;
+            let rows = self.forward(config, &inputs, active.len())?;
+            for (row, &i) in rows.into_iter().zip(&active) {
+                match next_action(&row, config.prior_boxes.len(), step, config.max_steps) {
+                    StepAction::Zoom(b) => regions[i] = compose(regions[i], config.prior_boxes[b]),
+                    StepAction::Decide => decided[i] = Some((row, step + 1)),
+                }
+            }
+        }
+        Ok(decided
+            .into_iter()
+            .zip(regions)
+            .map(|(d, region)| {
+                let (row, steps) = d.expect("the step limit decides every clip");
+                (row, steps, (steps > 1).then_some(region))
+            })
+            .collect())
     }
 
     fn build_inputs(&self, config: &ModelConfig, batch: &[ClipJob]) -> Result<Vec<Tensor>, String> {
@@ -485,29 +604,60 @@ fn rgb_tensor(
             .view([b, t as i64, h as i64, w as i64, 3])
             .to_device(device)
             .permute([0, 4, 1, 2, 3]);
-        let x = match config.colour {
-            super::contract::Colour::Rgb => x,
-            super::contract::Colour::Bgr => x.flip([1]),
-        };
-        // (x/255 - mean)/std == x * (1/(255 std)) - mean/std, per channel.
-        let scale: Vec<f32> = config.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-        let shift: Vec<f32> = config
-            .mean
-            .iter()
-            .zip(config.std)
-            .map(|(m, s)| m / s)
-            .collect();
-        let scale = Tensor::from_slice(&scale)
-            .view([1, 3, 1, 1, 1])
-            .to_device(device);
-        let shift = Tensor::from_slice(&shift)
-            .view([1, 3, 1, 1, 1])
-            .to_device(device);
-        (x.to_kind(Kind::Float) * scale - shift)
-            .to_kind(kind)
-            .contiguous()
+        normalize(x.to_kind(Kind::Float), config, device, kind)
     });
     result.map_err(|_| "building the RGB input failed".to_string())
+}
+
+/// [B,3,T,H,W] RGB on the 0..255 scale to the model's normalized input.
+fn normalize(x: Tensor, config: &ModelConfig, device: Device, kind: Kind) -> Tensor {
+    let x = match config.colour {
+        super::contract::Colour::Rgb => x,
+        super::contract::Colour::Bgr => x.flip([1]),
+    };
+    // (x/255 - mean)/std == x * (1/(255 std)) - mean/std, per channel.
+    let scale: Vec<f32> = config.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+    let shift: Vec<f32> = config
+        .mean
+        .iter()
+        .zip(config.std)
+        .map(|(m, s)| m / s)
+        .collect();
+    let scale = Tensor::from_slice(&scale)
+        .view([1, 3, 1, 1, 1])
+        .to_device(device);
+    let shift = Tensor::from_slice(&shift)
+        .view([1, 3, 1, 1, 1])
+        .to_device(device);
+    (x * scale - shift).to_kind(kind).contiguous()
+}
+
+/// A clip's frames as float [T,3,H,W] on the 0..255 scale, on `device` (one upload of bytes).
+fn frames_tensor(planes: &FramePlanes, device: Device) -> Result<Tensor, String> {
+    let (h, w) = (planes.height as usize, planes.width as usize);
+    let row = 3 * w;
+    let mut bytes = Vec::with_capacity(planes.frames.len() * h * row);
+    for frame in &planes.frames {
+        let map = frame
+            .map_readable()
+            .map_err(|_| "cannot map an attention frame".to_string())?;
+        let stride = planes.stride as usize;
+        if map.len() < stride * (h - 1) + row {
+            return Err(format!(
+                "attention frame of {} bytes is too small",
+                map.len()
+            ));
+        }
+        for y in 0..h {
+            bytes.extend_from_slice(&map[y * stride..y * stride + row]);
+        }
+    }
+    let t = planes.frames.len() as i64;
+    Ok(Tensor::from_slice(&bytes)
+        .view([t, h as i64, w as i64, 3])
+        .to_device(device)
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float))
 }
 
 fn flow_tensor(

@@ -1,7 +1,11 @@
 use super::decision::{Decider, DecisionParams, EndReason, ScoredClip, Transition};
 use super::Mode;
 use crate::event::{EventKind, ViolenceEvent};
-use crate::meta::{ClipInfo, ClipMeta, ViolenceInfo, ViolenceMeta, ViolenceState};
+use crate::meta::{
+    add_region_meta, ClipInfo, ClipMeta, Region, ViolenceInfo, ViolenceMeta, ViolenceState,
+    ROI_VIOLENCE,
+};
+use crate::model::attention::to_pixels;
 use crate::model::contract::{inputs_to_string, parse_inputs, Colour, ModelConfig, Overrides};
 use crate::model::device::device_name;
 use crate::model::{self, ClipJob, DeviceRequest, JobOutcome, SharedModel};
@@ -72,6 +76,8 @@ impl Default for Settings {
 struct PendingClip {
     tag: u64,
     times: ScoredClip,
+    /// Source frame size, to map the model's relative region to pixels.
+    source_size: (u32, u32),
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -303,6 +309,7 @@ impl ViolenceClassify {
         run.pending.push_back(PendingClip {
             tag,
             times: self.clip_times(&clip),
+            source_size: clip.source_size,
         });
         run.model.submit(ClipJob {
             clip,
@@ -348,6 +355,15 @@ impl ViolenceClassify {
             gst::ClockTime::from_nseconds(clip.last_pts),
         ));
         run.latest.steps = score.steps;
+        run.latest.region = score.region.map(|r| {
+            let (x, y, width, height) = to_pixels(r, pending.source_size.0, pending.source_size.1);
+            Region {
+                x,
+                y,
+                width,
+                height,
+            }
+        });
         if run.emit_scores {
             out.push(Output::Event(Self::event(
                 run,
@@ -1116,6 +1132,9 @@ impl BaseTransformImpl for ViolenceClassify {
         };
         self.emit(out);
         let _ = ns(None);
+        if let Some(region) = info.region {
+            add_region_meta(buf, ROI_VIOLENCE, region, info.score.unwrap_or(0.0) as f64);
+        }
         ViolenceMeta::add(buf, info);
         Ok(gst::FlowSuccess::Ok)
     }

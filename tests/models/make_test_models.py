@@ -122,6 +122,35 @@ class FlowMean(torch.nn.Module):
         return self.meta
 
 
+class QuadrantAttention(torch.nn.Module):
+    """SSHA-format test model (q_values over the 4 quadrants as prior boxes, then
+    non-violent, violent; step one-hot as second input). At step 0 it zooms into the
+    quadrant with the most motion, if any; at later steps it decides: violent when the
+    view moves."""
+
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, x, step):
+        e = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 2))
+        h2, w2 = e.shape[1] // 2, e.shape[2] // 2
+        quadrants = torch.stack([
+            e[:, :h2, :w2].mean(dim=(1, 2)), e[:, :h2, w2:].mean(dim=(1, 2)),
+            e[:, h2:, :w2].mean(dim=(1, 2)), e[:, h2:, w2:].mean(dim=(1, 2)),
+        ], dim=1)
+        total = e.mean(dim=(1, 2))
+        first = step[:, 0]
+        regions = quadrants * 1000.0 * first.unsqueeze(1) - 10.0 * (1.0 - first).unsqueeze(1)
+        nonviolent = 0.5 * first + 0.1 * (1.0 - first)
+        violent = 0.4 * first + 1000.0 * total * (1.0 - first)
+        return torch.cat([regions, nonviolent.unsqueeze(1), violent.unsqueeze(1)], dim=1)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
 def save(module: torch.nn.Module, path: Path):
     torch.jit.script(module).save(str(path))
 
@@ -138,6 +167,12 @@ def main():
     save(Raises(meta), out / "raises.pt")
     save(Motion(json.dumps({**BASE, "violent_label": "fight"})), out / "contradictory.pt")
     save(Motion("{not json"), out / "bad-json.pt")
+    quadrants = [[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 0.5, 0.5], [0.0, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]]
+    ssha = {**BASE, "name": "test-ssha", "inputs": ["rgb", "step"], "output": "q_values",
+            "prior_boxes": quadrants, "max_steps": 3}
+    for key in ("labels", "violent_label"):
+        ssha.pop(key)
+    save(QuadrantAttention(json.dumps(ssha)), out / "ssha.pt")
     save(FlowMean(json.dumps({**BASE, "name": "test-flow-mean", "inputs": ["rgb", "flow"]})), out / "flow-mean.pt")
     (out / "not-torchscript.pt").write_text("this is not a TorchScript archive\n")
     (out / "DONE").write_text("ok\n")
