@@ -4,6 +4,7 @@
 pub mod bboxoverlay;
 pub mod clipbuffer;
 pub mod event;
+pub mod hardattentioncrop;
 pub mod meta;
 pub mod model;
 pub mod opticalflow;
@@ -14,6 +15,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
     bboxoverlay::register(plugin)?;
     clipbuffer::register(plugin)?;
+    hardattentioncrop::register(plugin)?;
     opticalflow::register(plugin)?;
     violenceclassify::register(plugin)?;
     Ok(())

@@ -1,0 +1,241 @@
+//! Where to crop, as pure logic: margin, minimum size, the output's aspect, clamping to the
+//! frame, temporal smoothing, and moving region boxes into the crop's coordinates.
+
+/// A box in pixels, with fractional coordinates while it is smoothed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl Rect {
+    pub fn new(x: f64, y: f64, w: f64, h: f64) -> Self {
+        Rect { x, y, w, h }
+    }
+
+    /// Integer pixel box inside a `fw` x `fh` frame, at least 1x1.
+    pub fn to_pixels(self, fw: u32, fh: u32) -> (u32, u32, u32, u32) {
+        let x = (self.x.round().max(0.0) as u32).min(fw.saturating_sub(1));
+        let y = (self.y.round().max(0.0) as u32).min(fh.saturating_sub(1));
+        let w = (self.w.round().max(1.0) as u32).min(fw - x);
+        let h = (self.h.round().max(1.0) as u32).min(fh - y);
+        (x, y, w, h)
+    }
+}
+
+/// How the crop meets the output's aspect ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aspect {
+    /// Grow the crop (inside the frame) to the output aspect: no bars, no distortion.
+    Expand,
+    /// Keep the crop, letterbox it in the output with black bars.
+    Pad,
+    /// Scale the crop to fill the output, distorting it.
+    Stretch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropParams {
+    /// Fraction of the region's size added on every side.
+    pub margin: f64,
+    /// Smallest crop side, in source pixels.
+    pub min_size: f64,
+    pub aspect: Aspect,
+    /// Weight of the previous crop in the exponential smoothing (0: none).
+    pub smoothing: f64,
+}
+
+/// The crop for a region (source pixels) in a `fw` x `fh` frame, for an output of aspect
+/// `out_aspect` (width / height), before smoothing.
+pub fn target_crop(region: Rect, fw: u32, fh: u32, out_aspect: f64, p: &CropParams) -> Rect {
+    let (fw, fh) = (fw as f64, fh as f64);
+    let cx = region.x + region.w / 2.0;
+    let cy = region.y + region.h / 2.0;
+    let mut w = (region.w * (1.0 + 2.0 * p.margin)).max(p.min_size).min(fw);
+    let mut h = (region.h * (1.0 + 2.0 * p.margin)).max(p.min_size).min(fh);
+    if p.aspect == Aspect::Expand {
+        if w / h < out_aspect {
+            w = (h * out_aspect).min(fw);
+            h = h.max(w / out_aspect).min(fh);
+        } else {
+            h = (w / out_aspect).min(fh);
+            w = w.max(h * out_aspect).min(fw);
+        }
+    }
+    // Centred on the region, shifted (not shrunk) to stay inside the frame.
+    let x = (cx - w / 2.0).clamp(0.0, fw - w);
+    let y = (cy - h / 2.0).clamp(0.0, fh - h);
+    Rect::new(x, y, w, h)
+}
+
+/// Exponential smoothing of the crop from one frame to the next.
+pub fn smooth(previous: Option<Rect>, target: Rect, smoothing: f64) -> Rect {
+    match previous {
+        None => target,
+        Some(p) => {
+            let a = smoothing.clamp(0.0, 0.999);
+            let mix = |old: f64, new: f64| a * old + (1.0 - a) * new;
+            Rect::new(
+                mix(p.x, target.x),
+                mix(p.y, target.y),
+                mix(p.w, target.w),
+                mix(p.h, target.h),
+            )
+        }
+    }
+}
+
+/// Where the crop lands in the output: the whole output, or a letterboxed box for `Pad`.
+pub fn placement(
+    crop: (u32, u32, u32, u32),
+    out_w: u32,
+    out_h: u32,
+    aspect: Aspect,
+) -> (u32, u32, u32, u32) {
+    if aspect != Aspect::Pad {
+        return (0, 0, out_w, out_h);
+    }
+    let (cw, ch) = (crop.2 as f64, crop.3 as f64);
+    let scale = (out_w as f64 / cw).min(out_h as f64 / ch);
+    let (w, h) = (
+        ((cw * scale).round() as u32).clamp(1, out_w),
+        ((ch * scale).round() as u32).clamp(1, out_h),
+    );
+    ((out_w - w) / 2, (out_h - h) / 2, w, h)
+}
+
+/// A source-pixel box moved into output coordinates of a crop placed at `place`; `None`
+/// when it falls outside the crop.
+pub fn to_output(
+    b: (u32, u32, u32, u32),
+    crop: (u32, u32, u32, u32),
+    place: (u32, u32, u32, u32),
+) -> Option<(u32, u32, u32, u32)> {
+    let sx = place.2 as f64 / crop.2 as f64;
+    let sy = place.3 as f64 / crop.3 as f64;
+    let x0 = (b.0 as f64).max(crop.0 as f64);
+    let y0 = (b.1 as f64).max(crop.1 as f64);
+    let x1 = ((b.0 + b.2) as f64).min((crop.0 + crop.2) as f64);
+    let y1 = ((b.1 + b.3) as f64).min((crop.1 + crop.3) as f64);
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let map_x = |v: f64| place.0 as f64 + (v - crop.0 as f64) * sx;
+    let map_y = |v: f64| place.1 as f64 + (v - crop.1 as f64) * sy;
+    let (ox, oy) = (map_x(x0).round() as u32, map_y(y0).round() as u32);
+    let (ox1, oy1) = (map_x(x1).round() as u32, map_y(y1).round() as u32);
+    Some((ox, oy, (ox1 - ox).max(1), (oy1 - oy).max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(aspect: Aspect) -> CropParams {
+        CropParams {
+            margin: 0.0,
+            min_size: 16.0,
+            aspect,
+            smoothing: 0.0,
+        }
+    }
+
+    #[test]
+    fn margin_min_size_and_clamping() {
+        let p = CropParams {
+            margin: 0.25,
+            ..params(Aspect::Stretch)
+        };
+        let c = target_crop(Rect::new(100.0, 100.0, 40.0, 20.0), 640, 480, 1.0, &p);
+        assert_eq!(c, Rect::new(90.0, 95.0, 60.0, 30.0));
+        // Tiny region: the minimum size.
+        let c = target_crop(
+            Rect::new(10.0, 10.0, 2.0, 2.0),
+            640,
+            480,
+            1.0,
+            &params(Aspect::Stretch),
+        );
+        assert_eq!((c.w, c.h), (16.0, 16.0));
+        assert_eq!((c.x, c.y), (3.0, 3.0));
+        // Partly outside: shifted inside, not shrunk.
+        let c = target_crop(
+            Rect::new(620.0, 470.0, 40.0, 40.0),
+            640,
+            480,
+            1.0,
+            &params(Aspect::Stretch),
+        );
+        assert_eq!(c, Rect::new(600.0, 440.0, 40.0, 40.0));
+        // Bigger than the frame: the frame.
+        let c = target_crop(
+            Rect::new(-100.0, -100.0, 5000.0, 5000.0),
+            640,
+            480,
+            1.0,
+            &params(Aspect::Stretch),
+        );
+        assert_eq!(c, Rect::new(0.0, 0.0, 640.0, 480.0));
+    }
+
+    #[test]
+    fn expand_reaches_the_output_aspect() {
+        let c = target_crop(
+            Rect::new(300.0, 200.0, 40.0, 120.0),
+            1920,
+            1080,
+            4.0 / 3.0,
+            &params(Aspect::Expand),
+        );
+        assert!((c.w / c.h - 4.0 / 3.0).abs() < 1e-9, "{c:?}");
+        assert_eq!(c.h, 120.0);
+        // Against the frame's edge the aspect is kept as far as the frame allows.
+        let c = target_crop(
+            Rect::new(0.0, 0.0, 1900.0, 100.0),
+            1920,
+            1080,
+            4.0 / 3.0,
+            &params(Aspect::Expand),
+        );
+        assert_eq!((c.w, c.h), (1900.0, 1080.0), "the region is kept whole");
+    }
+
+    #[test]
+    fn smoothing_moves_part_of_the_way() {
+        let a = Rect::new(0.0, 0.0, 100.0, 100.0);
+        let b = Rect::new(100.0, 0.0, 100.0, 100.0);
+        assert_eq!(smooth(None, b, 0.8), b);
+        let s = smooth(Some(a), b, 0.75);
+        assert_eq!(s.x, 25.0);
+    }
+
+    #[test]
+    fn letterbox_and_meta_mapping() {
+        assert_eq!(
+            placement((0, 0, 200, 100), 640, 480, Aspect::Pad),
+            (0, 80, 640, 320)
+        );
+        assert_eq!(
+            placement((0, 0, 200, 100), 640, 480, Aspect::Stretch),
+            (0, 0, 640, 480)
+        );
+        let crop = (100, 100, 200, 100);
+        let place = (0, 0, 400, 200);
+        assert_eq!(
+            to_output((150, 120, 50, 20), crop, place),
+            Some((100, 40, 100, 40))
+        );
+        assert_eq!(to_output((0, 0, 50, 50), crop, place), None);
+        // Partly inside: clipped to the crop.
+        assert_eq!(
+            to_output((250, 150, 100, 100), crop, place),
+            Some((300, 100, 100, 100))
+        );
+        assert_eq!(
+            Rect::new(-5.0, 3.4, 1e9, 0.1).to_pixels(100, 50),
+            (0, 3, 100, 1)
+        );
+    }
+}
