@@ -1,5 +1,5 @@
-//! compute() must not touch the heap once the solver exists (single-threaded; with more
-//! threads, std::thread::scope allocates a little per spawned band).
+//! compute() must not touch the heap once the solver exists, with one thread or with the
+//! persistent worker pool.
 
 use gstviolence::opticalflow::{FlowSolver, Preset};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -54,8 +54,13 @@ fn compute_does_not_allocate_after_the_first_call() {
     let (prev, cur) = frames(width, height);
     let mut u = vec![0.0f32; width * height];
     let mut v = vec![0.0f32; width * height];
-    for preset in [Preset::Fast, Preset::Accurate] {
-        let mut solver = FlowSolver::new(width, height, preset, 1);
+    for (preset, threads) in [
+        (Preset::Fast, 1),
+        (Preset::Accurate, 1),
+        (Preset::Fast, 2),
+        (Preset::Accurate, 2),
+    ] {
+        let mut solver = FlowSolver::new(width, height, preset, threads);
         solver.compute(&prev, width, &cur, width, &mut u, &mut v);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         for _ in 0..3 {
@@ -64,7 +69,7 @@ fn compute_does_not_allocate_after_the_first_call() {
         let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
         assert_eq!(
             allocations, 0,
-            "{preset:?}: compute() allocated {allocations} times"
+            "{preset:?} with {threads} threads: compute() allocated {allocations} times"
         );
     }
 }

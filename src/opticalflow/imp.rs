@@ -269,7 +269,7 @@ impl ObjectImpl for OpticalFlow {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("Threads of the solver (1 allocates nothing per frame; more spawn scoped threads per pass)")
+                    .blurb("Threads of the solver (a pool started with the solver; no allocation per frame with any count)")
                     .minimum(1)
                     .maximum(64)
                     .default_value(1)

@@ -1,7 +1,7 @@
 //! Image pyramid building blocks: luma conversion, binomial pyramid reduction,
 //! gradients, border padding and flow upsampling.
 
-use crate::opticalflow::parallel::for_each_band;
+use crate::opticalflow::parallel::{for_each_band, Bands};
 
 /// Dimensions of each pyramid level; level k+1 keeps every second pixel of level k.
 pub(crate) fn level_sizes(width: usize, height: usize, levels: usize) -> Vec<(usize, usize)> {
@@ -26,19 +26,21 @@ pub(crate) fn luma_to_f32(src: &[u8], width: usize, height: usize, stride: usize
 }
 
 /// Blurs with the 5-tap binomial kernel [1 4 6 4 1]/16 (replicated borders) and keeps
-/// every second pixel, so coarse pixel x sits on fine pixel 2x.
-/// `row_scratch` must hold at least `src_w` values.
-pub(crate) fn pyr_down(
-    src: &[f32],
+/// every second pixel, so coarse pixel x sits on fine pixel 2x. The source is f32 or 8-bit
+/// with row stride `src_stride`. `row_scratch` must hold at least `src_w` values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pyr_down<T: Copy + Into<f32>>(
+    src: &[T],
     src_w: usize,
     src_h: usize,
+    src_stride: usize,
     dst: &mut [f32],
     dst_w: usize,
     dst_h: usize,
     row_scratch: &mut [f32],
 ) {
     let last_row = src_h as isize - 1;
-    let clamp_row = |r: isize| r.clamp(0, last_row) as usize * src_w;
+    let clamp_row = |r: isize| r.clamp(0, last_row) as usize * src_stride;
     let blurred = &mut row_scratch[..src_w];
     for (y, dst_row) in dst.chunks_exact_mut(dst_w).take(dst_h).enumerate() {
         let center = 2 * y as isize;
@@ -57,7 +59,8 @@ pub(crate) fn pyr_down(
             &src[rows[4]..rows[4] + src_w],
         );
         for x in 0..src_w {
-            blurred[x] = r0[x] + r4[x] + 4.0 * (r1[x] + r3[x]) + 6.0 * r2[x];
+            let at = |row: &[T]| -> f32 { row[x].into() };
+            blurred[x] = at(r0) + at(r4) + 4.0 * (at(r1) + at(r3)) + 6.0 * at(r2);
         }
         let last_col = src_w - 1;
         for (x, d) in dst_row.iter_mut().enumerate() {
@@ -142,7 +145,7 @@ pub(crate) fn upsample_flow(
     dst_w: usize,
     dst_h: usize,
     factor: usize,
-    bands: usize,
+    bands: Bands,
 ) {
     let inv = 1.0 / factor as f32;
     let scale = factor as f32;
@@ -164,21 +167,67 @@ pub(crate) fn upsample_flow(
                 for (src, dst) in [(src_u, &mut *band_u), (src_v, &mut *band_v)] {
                     let (top, bottom) = (&src[y0 * src_w..][..src_w], &src[y1 * src_w..][..src_w]);
                     let dst_row = &mut dst[local..][..dst_w];
-                    // Walk coarse columns; each spans `factor` fine pixels.
-                    for (sx, chunk) in dst_row.chunks_mut(factor).enumerate() {
-                        let sx0 = sx.min(src_w - 1);
-                        let sx1 = (sx0 + 1).min(src_w - 1);
-                        let left = (top[sx0] + fy * (bottom[sx0] - top[sx0])) * scale;
-                        let right = (top[sx1] + fy * (bottom[sx1] - top[sx1])) * scale;
-                        let step = (right - left) * inv;
-                        for (k, value) in chunk.iter_mut().enumerate() {
-                            *value = left + step * k as f32;
-                        }
+                    match factor {
+                        2 => expand_row::<2>(top, bottom, fy, scale, dst_row),
+                        4 => expand_row::<4>(top, bottom, fy, scale, dst_row),
+                        _ => expand_row_any(top, bottom, fy, scale, factor, dst_row),
                     }
                 }
             }
         },
     );
+}
+
+/// One fine row: vertical blend `fy` of two coarse rows, then linear interpolation across
+/// each coarse column's `F` fine pixels, vectors scaled by `scale`.
+fn expand_row<const F: usize>(
+    top: &[f32],
+    bottom: &[f32],
+    fy: f32,
+    scale: f32,
+    dst_row: &mut [f32],
+) {
+    let last = top.len() - 1;
+    let bottom = &bottom[..top.len()];
+    let coarse = |sx: usize| (top[sx] + fy * (bottom[sx] - top[sx])) * scale;
+    let inv = 1.0 / F as f32;
+    let mut left = coarse(0);
+    let mut chunks = dst_row.chunks_exact_mut(F);
+    for (sx, chunk) in chunks.by_ref().enumerate() {
+        let right = coarse((sx + 1).min(last));
+        let step = (right - left) * inv;
+        let chunk: &mut [f32; F] = chunk.try_into().expect("chunk of F");
+        for (k, value) in chunk.iter_mut().enumerate() {
+            *value = left + step * k as f32;
+        }
+        left = right;
+    }
+    // A partial last chunk sits on the last coarse column, whose right neighbour is itself.
+    for value in chunks.into_remainder() {
+        *value = left;
+    }
+}
+
+fn expand_row_any(
+    top: &[f32],
+    bottom: &[f32],
+    fy: f32,
+    scale: f32,
+    factor: usize,
+    dst_row: &mut [f32],
+) {
+    let src_w = top.len();
+    let inv = 1.0 / factor as f32;
+    for (sx, chunk) in dst_row.chunks_mut(factor).enumerate() {
+        let sx0 = sx.min(src_w - 1);
+        let sx1 = (sx0 + 1).min(src_w - 1);
+        let left = (top[sx0] + fy * (bottom[sx0] - top[sx0])) * scale;
+        let right = (top[sx1] + fy * (bottom[sx1] - top[sx1])) * scale;
+        let step = (right - left) * inv;
+        for (k, value) in chunk.iter_mut().enumerate() {
+            *value = left + step * k as f32;
+        }
+    }
 }
 
 /// Area-average downscale of a luma plane into `dst` (dst_w x dst_h, packed rows).
@@ -258,7 +307,7 @@ mod tests {
         let (dw, dh) = (5, 4);
         let mut dst = vec![0.0; dw * dh];
         let mut scratch = vec![0.0; w];
-        pyr_down(&src, w, h, &mut dst, dw, dh, &mut scratch);
+        pyr_down(&src, w, h, w, &mut dst, dw, dh, &mut scratch);
         // Interior samples of a linear ramp stay exact: coarse x sits on fine 2x.
         assert!((dst[dw + 1] - 2.0).abs() < 1e-5);
         assert!((dst[dw + 2] - 4.0).abs() < 1e-5);

@@ -5,7 +5,7 @@
 use crate::opticalflow::inverse_search::{
     densify_band, search_band, PatchGrid, SearchLevel, SearchParams,
 };
-use crate::opticalflow::parallel::{band_count, for_each_band};
+use crate::opticalflow::parallel::{for_each_band, join, Workers};
 use crate::opticalflow::pyramid::{
     level_sizes, luma_to_f32, pad_replicate, pyr_down, sobel_gradients, upsample_flow,
 };
@@ -15,8 +15,8 @@ use crate::opticalflow::variational::{VariationalParams, VariationalRefiner};
 pub enum Preset {
     /// Patch search and refinement stop at quarter resolution, then bilinear upsampling.
     Fast,
-    /// Patch search down to half resolution, variational refinement at every level
-    /// including full resolution.
+    /// Patch search and variational refinement down to half resolution, then bilinear
+    /// upsampling (refining at full resolution cost twice the time for ~0.045 EPE).
     Accurate,
 }
 
@@ -71,10 +71,10 @@ impl Preset {
                 },
                 finest_search_level: 1,
                 coarsest_min_width: 24,
-                search_level_variational: variational(8.0, 2.0, 3, 5),
-                // One re-linearisation at full resolution buys most of the sub-pixel gain.
+                search_level_variational: variational(8.0, 2.0, 2, 6),
+                // Only used when finest_output_level is set below 1.
                 fine_variational: variational(8.0, 2.0, 1, 8),
-                finest_output_level: 0,
+                finest_output_level: 1,
             },
         }
     }
@@ -97,7 +97,7 @@ struct Level {
 pub struct FlowSolver {
     width: usize,
     height: usize,
-    threads: usize,
+    workers: Workers,
     params: SolverParams,
     levels: Vec<Level>,
     /// Finest level actually searched (the preset's, clamped to the pyramid).
@@ -150,7 +150,11 @@ impl FlowSolver {
             .enumerate()
             .map(|(index, &(w, h))| {
                 let searched = index >= finest_search;
-                let n = w * h;
+                // Levels finer than the output level only feed the pyramid; level 0 is then
+                // reduced straight from the 8-bit frames and needs no planes at all.
+                let used = index >= finest_output;
+                let n = if index == 0 && !used { 0 } else { w * h };
+                let flow_len = if used { n } else { 0 };
                 let search_plane = |len: usize| {
                     if searched {
                         vec![0.0f32; len]
@@ -172,8 +176,8 @@ impl FlowSolver {
                     grad_x: search_plane(n),
                     grad_y: search_plane(n),
                     cur_padded: search_plane((w + 2 * border) * (h + 2 * border)),
-                    flow_u: vec![0.0; n],
-                    flow_v: vec![0.0; n],
+                    flow_u: vec![0.0; flow_len],
+                    flow_v: vec![0.0; flow_len],
                     grid,
                 }
             })
@@ -183,7 +187,7 @@ impl FlowSolver {
         Self {
             width,
             height,
-            threads: threads.max(1),
+            workers: Workers::new(threads),
             params,
             levels,
             finest_search,
@@ -191,7 +195,7 @@ impl FlowSolver {
             patch_u: vec![0.0; max_grid],
             patch_v: vec![0.0; max_grid],
             densify_weight: vec![0.0; search_w * search_h],
-            row_scratch: vec![0.0; width],
+            row_scratch: vec![0.0; 2 * width],
             refiner: VariationalRefiner::new(refine_w, refine_h),
         }
     }
@@ -255,27 +259,53 @@ impl FlowSolver {
                 width,
                 height,
                 1 << self.finest_output,
-                band_count(self.threads, width, height),
+                self.workers.bands(width, height),
             );
         }
     }
 
     fn build_pyramids(&mut self, prev: &[u8], prev_stride: usize, cur: &[u8], cur_stride: usize) {
         let (width, height) = (self.width, self.height);
-        luma_to_f32(prev, width, height, prev_stride, &mut self.levels[0].prev);
-        luma_to_f32(cur, width, height, cur_stride, &mut self.levels[0].cur);
+        let (scratch_prev, scratch_cur) = self.row_scratch.split_at_mut(width);
+        let workers = &self.workers;
+        if self.finest_output == 0 {
+            let level = &mut self.levels[0];
+            join(
+                workers.bands(width, height),
+                || luma_to_f32(prev, width, height, prev_stride, &mut level.prev),
+                || luma_to_f32(cur, width, height, cur_stride, &mut level.cur),
+            );
+        }
         for index in 1..self.levels.len() {
             let (finer, coarser) = self.levels.split_at_mut(index);
             let (fine, coarse) = (&finer[index - 1], &mut coarser[0]);
-            for (src, dst) in [(&fine.prev, &mut coarse.prev), (&fine.cur, &mut coarse.cur)] {
-                pyr_down(
-                    src,
-                    fine.width,
-                    fine.height,
-                    dst,
-                    coarse.width,
-                    coarse.height,
-                    &mut self.row_scratch,
+            let (cw, ch) = (coarse.width, coarse.height);
+            let bands = workers.bands(fine.width, fine.height);
+            let (prev_dst, cur_dst) = (&mut coarse.prev, &mut coarse.cur);
+            if index == 1 && self.finest_output > 0 {
+                // Full-resolution planes are never used: reduce the 8-bit frames directly.
+                join(
+                    bands,
+                    || {
+                        pyr_down(
+                            prev,
+                            width,
+                            height,
+                            prev_stride,
+                            prev_dst,
+                            cw,
+                            ch,
+                            scratch_prev,
+                        )
+                    },
+                    || pyr_down(cur, width, height, cur_stride, cur_dst, cw, ch, scratch_cur),
+                );
+            } else {
+                let (fw, fh) = (fine.width, fine.height);
+                join(
+                    bands,
+                    || pyr_down(&fine.prev, fw, fh, fw, prev_dst, cw, ch, scratch_prev),
+                    || pyr_down(&fine.cur, fw, fh, fw, cur_dst, cw, ch, scratch_cur),
                 );
             }
         }
@@ -294,7 +324,7 @@ impl FlowSolver {
             fine.width,
             fine.height,
             1 << (coarse_index - fine_index),
-            band_count(self.threads, fine.width, fine.height),
+            self.workers.bands(fine.width, fine.height),
         );
     }
 
@@ -318,7 +348,8 @@ impl FlowSolver {
             border,
         };
         let (nx, ny) = (grid.xs.len(), grid.ys.len());
-        let bands = band_count(self.threads, w, h).min(ny);
+        let mut bands = self.workers.bands(w, h);
+        bands.count = bands.count.min(ny);
         let (init_u, init_v) = (&level.flow_u, &level.flow_v);
         for_each_band(
             bands,
@@ -330,7 +361,7 @@ impl FlowSolver {
             },
         );
         let (patch_u, patch_v) = (&self.patch_u, &self.patch_v);
-        let bands = band_count(self.threads, w, h);
+        let bands = self.workers.bands(w, h);
         for_each_band(
             bands,
             w,
@@ -358,7 +389,7 @@ impl FlowSolver {
             &mut level.flow_u,
             &mut level.flow_v,
             params,
-            self.threads,
+            &self.workers,
         );
     }
 }
@@ -478,22 +509,23 @@ mod tests {
     fn subpixel_translation() {
         let accurate = interior_epe(Preset::Accurate, IDENTITY, (1.4, 0.7));
         let fast = interior_epe(Preset::Fast, IDENTITY, (1.4, 0.7));
-        // Fractional shifts pay for 8-bit quantisation and bilinear resampling.
-        assert!(accurate < 0.08, "accurate EPE {accurate}");
+        // Fractional shifts pay for 8-bit quantisation and bilinear resampling (and Accurate
+        // for its half-resolution output).
+        assert!(accurate < 0.12, "accurate EPE {accurate}");
         assert!(fast < 0.2, "fast EPE {fast}");
     }
 
     #[test]
     fn large_translation_needs_the_pyramid() {
         let accurate = interior_epe(Preset::Accurate, IDENTITY, (-9.3, 6.6));
-        assert!(accurate < 0.1, "accurate EPE {accurate}");
+        assert!(accurate < 0.14, "accurate EPE {accurate}");
     }
 
     #[test]
     fn small_rotation() {
         let accurate = interior_epe(Preset::Accurate, rotation(3.0), (0.0, 0.0));
         let fast = interior_epe(Preset::Fast, rotation(3.0), (0.0, 0.0));
-        assert!(accurate < 0.12, "accurate EPE {accurate}");
+        assert!(accurate < 0.18, "accurate EPE {accurate}");
         assert!(fast < 0.3, "fast EPE {fast}");
     }
 
@@ -501,7 +533,7 @@ mod tests {
     fn zoom() {
         let accurate = interior_epe(Preset::Accurate, [1.04, 0.0, 0.0, 1.04], (0.5, 0.0));
         let fast = interior_epe(Preset::Fast, [1.04, 0.0, 0.0, 1.04], (0.5, 0.0));
-        assert!(accurate < 0.1, "accurate EPE {accurate}");
+        assert!(accurate < 0.14, "accurate EPE {accurate}");
         assert!(fast < 0.25, "fast EPE {fast}");
     }
 
@@ -554,6 +586,12 @@ mod tests {
         assert!(
             (u[centre] - true_u[centre]).abs() < 0.2 && (v[centre] - true_v[centre]).abs() < 0.2
         );
+    }
+
+    #[test]
+    fn solver_can_move_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<FlowSolver>();
     }
 
     #[test]
