@@ -10,7 +10,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: setup build demo test lint bench-core bench-overlay bench-flow clean
+.PHONY: setup build demo test lint bench-core bench-overlay bench-flow bench-crop clean
 
 setup:
 	@bash scripts/setup.sh
@@ -41,6 +41,9 @@ bench-overlay: build
 
 bench-flow: build
 	@bash scripts/bench_flow.sh
+
+bench-crop: build
+	@$(CARGO) bench --bench crop
 
 clean:
 	$(CARGO) clean

@@ -7,7 +7,7 @@
 
 use gst::prelude::*;
 use gstviolence::meta::{ViolenceInfo, ViolenceMeta, ViolenceState};
-use std::time::Instant;
+mod common;
 
 const W: u32 = 1920;
 const H: u32 = 1080;
@@ -57,35 +57,7 @@ fn run(format: gst_video::VideoFormat, middle: &str, buffers: Vec<gst::Buffer>) 
         .unwrap()
         .to_caps()
         .unwrap();
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! {middle} fakesink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps));
-    src.set_max_bytes(u64::MAX);
-    for b in buffers {
-        src.push_buffer(b).unwrap();
-    }
-    src.end_of_stream().unwrap();
-    let started = Instant::now();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}", e.error()),
-            _ => (),
-        }
-    }
-    let t = started.elapsed().as_secs_f64();
-    pipeline.set_state(gst::State::Null).unwrap();
-    t
+    common::run_appsrc(&caps, middle, buffers)
 }
 
 fn textoverlays() -> String {
@@ -110,10 +82,7 @@ fn main() {
     println!("bench-overlay: {W}x{H}, 10 labelled boxes + banner, {n} frames per run, ms per frame (median of 3)");
     println!("| format | bboxoverlay | textoverlay x10 (same labels) | ratio |");
     println!("|---|---|---|---|");
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let median = common::median;
     for format in [
         gst_video::VideoFormat::I420,
         gst_video::VideoFormat::Nv12,

@@ -31,7 +31,9 @@ impl Axis {
 }
 
 /// Scales the crop described by `xs`/`ys` of a plane with `channels` interleaved bytes per
-/// sample into `dst` (rows `dst_stride` apart, starting at byte column `dst_x0` samples in).
+/// sample into `dst` (rows `dst_stride` apart, starting `dst_x0` samples and `dst_y0` rows
+/// in). Separable: each output row first blends its two source rows over the crop's span
+/// (contiguous, so it vectorises), then interpolates horizontally.
 #[allow(clippy::too_many_arguments)]
 pub fn scale_plane(
     src: &[u8],
@@ -46,24 +48,57 @@ pub fn scale_plane(
     dst_x0: usize,
     dst_y0: usize,
 ) {
+    match channels {
+        1 => scale::<1>(
+            src, src_stride, xs, ys, last_col, last_row, dst, dst_stride, dst_x0, dst_y0,
+        ),
+        2 => scale::<2>(
+            src, src_stride, xs, ys, last_col, last_row, dst, dst_stride, dst_x0, dst_y0,
+        ),
+        3 => scale::<3>(
+            src, src_stride, xs, ys, last_col, last_row, dst, dst_stride, dst_x0, dst_y0,
+        ),
+        _ => scale::<4>(
+            src, src_stride, xs, ys, last_col, last_row, dst, dst_stride, dst_x0, dst_y0,
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scale<const C: usize>(
+    src: &[u8],
+    src_stride: usize,
+    xs: &Axis,
+    ys: &Axis,
+    last_col: u32,
+    last_row: u32,
+    dst: &mut [u8],
+    dst_stride: usize,
+    dst_x0: usize,
+    dst_y0: usize,
+) {
+    let (Some(&first), Some(&last)) = (xs.index.first(), xs.index.last()) else {
+        return;
+    };
+    // The source columns the output reads: [first, last + 1], clamped to the plane.
+    let span_end = (last + 1).min(last_col) as usize + 1;
+    let span = first as usize * C..span_end * C;
+    let mut rows = vec![0u16; span.len()];
     for (oy, (&sy, &wy)) in ys.index.iter().zip(&ys.weight).enumerate() {
         let y1 = (sy + 1).min(last_row) as usize;
-        let (r0, r1) = (&src[sy as usize * src_stride..], &src[y1 * src_stride..]);
-        let wy = wy as u32;
-        let out =
-            &mut dst[(dst_y0 + oy) * dst_stride + dst_x0 * channels..][..xs.index.len() * channels];
-        for ((o, &sx), &wx) in out
-            .chunks_exact_mut(channels)
-            .zip(&xs.index)
-            .zip(&xs.weight)
-        {
-            let x0 = sx as usize * channels;
-            let x1 = (sx + 1).min(last_col) as usize * channels;
-            let wx = wx as u32;
-            for c in 0..channels {
-                let top = r0[x0 + c] as u32 * (256 - wx) + r0[x1 + c] as u32 * wx;
-                let bottom = r1[x0 + c] as u32 * (256 - wx) + r1[x1 + c] as u32 * wx;
-                o[c] = ((top * (256 - wy) + bottom * wy + 32768) >> 16) as u8;
+        let r0 = &src[sy as usize * src_stride..][span.clone()];
+        let r1 = &src[y1 * src_stride..][span.clone()];
+        let (w0, w1) = (256 - wy, wy);
+        for ((t, a), b) in rows.iter_mut().zip(r0).zip(r1) {
+            *t = *a as u16 * w0 + *b as u16 * w1;
+        }
+        let out = &mut dst[(dst_y0 + oy) * dst_stride + dst_x0 * C..][..xs.index.len() * C];
+        for ((o, &sx), &wx) in out.chunks_exact_mut(C).zip(&xs.index).zip(&xs.weight) {
+            let x0 = (sx - first) as usize * C;
+            let x1 = ((sx + 1).min(last_col) - first) as usize * C;
+            let (w0, w1) = (256 - wx as u32, wx as u32);
+            for c in 0..C {
+                o[c] = ((rows[x0 + c] as u32 * w0 + rows[x1 + c] as u32 * w1 + 32768) >> 16) as u8;
             }
         }
     }
