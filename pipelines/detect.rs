@@ -1,6 +1,8 @@
 //! The main job: runs
-//!   uridecodebin ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify ! bboxoverlay
-//!     ! videoconvert ! x264enc ! mp4mux ! filesink location=OUT/annotated.mp4
+//!   uridecodebin ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify ! tee
+//!     tee. ! bboxoverlay ! compositor      (the full view, annotated)
+//!     tee. ! hardattentioncrop ! compositor (the zoomed view of the motion region, beside it)
+//!   compositor ! videoconvert ! x264enc ! mp4mux ! filesink location=OUT/annotated.mp4
 //! over a file or URL, writes every violence message to OUT/events.jsonl, the score of
 //! every clip to OUT/scores.tsv and the annotated video (motion regions, score graph,
 //! violence banner) to OUT/annotated.mp4, and prints a summary.
@@ -32,16 +34,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gstviolence::plugin_register_static()?;
 
     let annotated = out_dir.join("annotated.mp4");
+    // The zoomed view follows opticalflow's motion region: the interim model does not
+    // localize; a hard-attention model's violence region would use region-source=attention.
     let launch = format!(
         "uridecodebin uri=\"{uri}\" ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify name=cls \
-         model-location=\"{model}\" emit-scores=true {extra} ! bboxoverlay draw-graph=true ! videoconvert \
-         ! x264enc speed-preset=veryfast ! mp4mux ! filesink location=\"{}\"",
+         model-location=\"{model}\" emit-scores=true {extra} ! tee name=t \
+         t. ! queue ! bboxoverlay draw-graph=true ! comp.sink_0 \
+         t. ! queue ! hardattentioncrop region-source=motion width=360 height=360 ! comp.sink_1 \
+         compositor name=comp ! videoconvert ! x264enc speed-preset=veryfast ! mp4mux \
+         ! filesink location=\"{}\"",
         annotated.display()
     );
     println!("pipeline: gst-launch-1.0 {launch}");
     let pipeline = gst::parse::launch(&launch)?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
+    // The zoomed view goes right of the full one, whatever the input's width.
+    let zoom_pad = pipeline
+        .by_name("comp")
+        .and_then(|c| c.static_pad("sink_1"))
+        .ok_or("no compositor")?;
+    let tee_sink = pipeline
+        .by_name("t")
+        .and_then(|t| t.static_pad("sink"))
+        .ok_or("no tee")?;
+    tee_sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data {
+            if let gst::EventView::Caps(c) = e.view() {
+                if let Ok(width) = c
+                    .caps()
+                    .structure(0)
+                    .map_or(Err(()), |s| s.get::<i32>("width").map_err(|_| ()))
+                {
+                    zoom_pad.set_property("xpos", width);
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
     let started = std::time::Instant::now();
     pipeline.set_state(gst::State::Playing)?;
     let mut events_file = std::fs::File::create(out_dir.join("events.jsonl"))?;
