@@ -2,6 +2,7 @@
 //! worker. See DESIGN.md "The model contract" and "Threads".
 
 pub mod attention;
+pub mod batching;
 pub mod contract;
 pub mod device;
 pub mod worker;

@@ -3,17 +3,15 @@
 //! no-grad state lives, and batches clips from every stream that uses it into one forward.
 
 use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
+use super::batching;
 use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata};
 use super::device::device_name;
 use crate::meta::{ClipInfo, FramePlanes};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, Kind, Tensor};
-
-/// Largest number of clips forwarded together.
-const MAX_BATCH: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ModelKey {
@@ -52,6 +50,11 @@ pub struct ClipJob {
     pub config: Arc<ModelConfig>,
     pub tag: u64,
     pub reply: mpsc::Sender<JobOutcome>,
+    /// The element (stream) the clip comes from, for fair batching.
+    pub stream: u64,
+    /// Most clips forwarded together, and how long the oldest clip may wait for more.
+    pub batch_size: usize,
+    pub batch_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -244,12 +247,13 @@ fn worker_main(
     };
     drop(ready);
     let runner = Runner { module, key };
-    let mut backlog: VecDeque<ClipJob> = VecDeque::new();
+    let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
+    let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
     loop {
-        // Take the oldest job (or wait for one), then whatever else is queued right now.
+        // Wait for a clip when none is queued, then take whatever else is queued now.
         if backlog.is_empty() {
             match requests.recv() {
-                Ok(Request::Infer(job)) => backlog.push_back(job),
+                Ok(Request::Infer(job)) => backlog.push((Instant::now(), job)),
                 Ok(Request::Probe(config, reply)) => {
                     let _ = reply.send(runner.probe(&config));
                     continue;
@@ -257,27 +261,49 @@ fn worker_main(
                 Err(_) => return, // every handle dropped
             }
         }
-        while let Ok(request) = requests.try_recv() {
+        // The oldest clip's stream decides how full a batch should be and how long to wait.
+        let (arrived, max, timeout) = {
+            let (t, j) = &backlog[0];
+            (*t, j.batch_size.max(1), j.batch_timeout)
+        };
+        loop {
+            let request = if batching::compatible_count(&backlog, compatible) >= max {
+                match requests.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            } else {
+                let left = (arrived + timeout).saturating_duration_since(Instant::now());
+                match requests.recv_timeout(left) {
+                    Ok(r) => r,
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            };
             match request {
-                Request::Infer(job) => backlog.push_back(job),
+                Request::Infer(job) => backlog.push((Instant::now(), job)),
                 Request::Probe(config, reply) => {
                     let _ = reply.send(runner.probe(&config));
                 }
             }
         }
-        // One batch: the oldest job and the next ones with the same configuration, in
-        // arrival order, so no stream waits behind another one's whole backlog.
-        let config = backlog[0].config.clone();
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut rest = VecDeque::with_capacity(backlog.len());
-        for job in backlog.drain(..) {
-            if batch.len() < MAX_BATCH && *job.config == *config {
-                batch.push(job);
+        let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
+        let config = backlog[picked[0]].1.config.clone();
+        let mut taken: Vec<Option<ClipJob>> = Vec::with_capacity(backlog.len());
+        let mut rest = Vec::with_capacity(backlog.len());
+        for (i, entry) in backlog.drain(..).enumerate() {
+            if picked.contains(&i) {
+                taken.push(Some(entry.1));
             } else {
-                rest.push_back(job);
+                taken.push(None);
+                rest.push(entry);
             }
         }
         backlog = rest;
+        let batch: Vec<ClipJob> = picked
+            .iter()
+            .map(|i| taken[*i].take().expect("picked once"))
+            .collect();
         runner.run_batch(&config, batch);
     }
 }

@@ -31,10 +31,13 @@ const DEFAULT_MIN_CONSECUTIVE: u32 = 2;
 const DEFAULT_HOLD_TIME: u64 = 2_000_000_000;
 const DEFAULT_STALL_TIMEOUT: u64 = 5_000_000_000;
 const DEFAULT_MAX_PENDING: u32 = 2;
+const DEFAULT_BATCH_SIZE: u32 = 8;
+const DEFAULT_BATCH_TIMEOUT: u64 = 0;
+const DEFAULT_STATS_INTERVAL: u64 = 1_000_000_000;
+/// Distinguishes the streams (elements) sharing a worker, for fair batching.
+static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// Longest wait for one clip's result before the model is considered hung.
 const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
-/// At most one stats message per this interval, and only when something was dropped.
-const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -49,6 +52,9 @@ struct Settings {
     mode: Mode,
     emit_scores: bool,
     max_pending: u32,
+    batch_size: u32,
+    batch_timeout: u64,
+    stats_interval: u64,
     overrides: Overrides,
 }
 
@@ -66,6 +72,9 @@ impl Default for Settings {
             mode: Mode::Auto,
             emit_scores: false,
             max_pending: DEFAULT_MAX_PENDING,
+            batch_size: DEFAULT_BATCH_SIZE,
+            batch_timeout: DEFAULT_BATCH_TIMEOUT,
+            stats_interval: DEFAULT_STATS_INTERVAL,
             overrides: Overrides::default(),
         }
     }
@@ -84,6 +93,13 @@ struct PendingClip {
 struct Stats {
     scored: u64,
     dropped: u64,
+    queue_length: u32,
+    /// Detection latency of the last scored clip and the largest so far: running time from
+    /// the clip's first frame to the frame on which its score was applied.
+    latency: u64,
+    max_latency: u64,
+    /// Clips in the forward that scored the last clip (all streams sharing the model).
+    last_batch: u32,
 }
 
 /// Everything that exists between start() and stop().
@@ -104,8 +120,11 @@ struct Running {
     last_running_time: u64,
     last_activity: Instant,
     playing: bool,
-    last_stats_post: Option<Instant>,
-    dropped_reported: u64,
+    stream: u64,
+    batch_size: usize,
+    batch_timeout: Duration,
+    stats_interval: u64,
+    last_stats_post: Option<u64>,
 }
 
 struct Watchdog {
@@ -280,8 +299,11 @@ impl ViolenceClassify {
             last_running_time: 0,
             last_activity: Instant::now(),
             playing: false,
+            stream: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            batch_size: settings.batch_size as usize,
+            batch_timeout: Duration::from_nanos(settings.batch_timeout),
+            stats_interval: settings.stats_interval,
             last_stats_post: None,
-            dropped_reported: 0,
         })
     }
 
@@ -316,7 +338,11 @@ impl ViolenceClassify {
             config: run.config.clone(),
             tag,
             reply: run.results_tx.clone(),
+            stream: run.stream,
+            batch_size: run.batch_size,
+            batch_timeout: run.batch_timeout,
         })?;
+        self.stats.lock().unwrap().queue_length = run.pending.len() as u32;
         Ok(Some(tag))
     }
 
@@ -334,7 +360,14 @@ impl ViolenceClassify {
         };
         let pending = run.pending.remove(index).expect("index from position");
         let score = outcome.result?;
-        self.stats.lock().unwrap().scored += 1;
+        {
+            let mut stats = self.stats.lock().unwrap();
+            stats.scored += 1;
+            stats.queue_length = run.pending.len() as u32;
+            stats.latency = decided_at.saturating_sub(pending.times.first_running_time);
+            stats.max_latency = stats.max_latency.max(stats.latency);
+            stats.last_batch = score.batch_size as u32;
+        }
         let clip = ScoredClip {
             score: score.probability,
             ..pending.times
@@ -531,23 +564,27 @@ impl ViolenceClassify {
         }
     }
 
-    fn stats_output(&self, run: &mut Running, out: &mut Vec<Output>) {
-        let stats = *self.stats.lock().unwrap();
-        if stats.dropped == run.dropped_reported
+    /// Posts the stream's statistics every `stats-interval` of running time.
+    fn stats_output(&self, run: &mut Running, now: u64, out: &mut Vec<Output>) {
+        if run.stats_interval == 0
             || run
                 .last_stats_post
-                .is_some_and(|t| t.elapsed() < STATS_INTERVAL)
+                .is_some_and(|t| now.saturating_sub(t) < run.stats_interval)
         {
             return;
         }
-        run.dropped_reported = stats.dropped;
-        run.last_stats_post = Some(Instant::now());
+        run.last_stats_post = Some(now);
+        let stats = *self.stats.lock().unwrap();
         out.push(Output::Stats(
             gst::Structure::builder("violence-stats")
                 .field("stream-id", &run.stream_id)
+                .field("running-time", now)
                 .field("clips-scored", stats.scored)
                 .field("clips-dropped", stats.dropped)
                 .field("queue-length", run.pending.len() as u32)
+                .field("latency", stats.latency)
+                .field("max-latency", stats.max_latency)
+                .field("last-batch-size", stats.last_batch)
                 .build(),
         ));
     }
@@ -767,6 +804,43 @@ impl ObjectImpl for ViolenceClassify {
                     .default_value(DEFAULT_MAX_PENDING)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("Most clips (from all streams sharing the model) forwarded together when this stream's clip is the oldest queued")
+                    .minimum(1)
+                    .maximum(256)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("batch-timeout")
+                    .nick("Batch timeout")
+                    .blurb("Nanoseconds this stream's oldest queued clip may wait for others to fill a batch; 0 forwards what is queued at once")
+                    .maximum(10_000_000_000)
+                    .default_value(DEFAULT_BATCH_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("stats-interval")
+                    .nick("Statistics interval")
+                    .blurb("Nanoseconds of running time between two violence-stats messages (queue length, drops, latency); 0 disables them")
+                    .maximum(u64::MAX / 2)
+                    .default_value(DEFAULT_STATS_INTERVAL)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("queue-length")
+                    .nick("Queue length")
+                    .blurb("Clips of this stream waiting for the model (read-only)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("latency")
+                    .nick("Detection latency")
+                    .blurb("Nanoseconds of running time from the first frame of the last scored clip to the frame its score was applied on (read-only)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("max-latency")
+                    .nick("Maximum detection latency")
+                    .blurb("Largest detection latency so far, in nanoseconds (read-only)")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecString::builder("inputs")
                     .nick("Model inputs")
                     .blurb("Overrides the model's inputs, in order: rgb, flow, step joined by + (e.g. rgb+flow). Unset: from metadata(), else rgb")
@@ -863,6 +937,9 @@ impl ObjectImpl for ViolenceClassify {
                 }
             }
             "max-pending" => s.max_pending = value.get().unwrap(),
+            "batch-size" => s.batch_size = value.get().unwrap(),
+            "batch-timeout" => s.batch_timeout = value.get().unwrap(),
+            "stats-interval" => s.stats_interval = value.get().unwrap(),
             "inputs" => match text().map(|t| parse_inputs(&t)).transpose() {
                 Ok(v) => s.overrides.inputs = v,
                 Err(e) => invalid(e),
@@ -900,6 +977,12 @@ impl ObjectImpl for ViolenceClassify {
             "mode" => s.mode.to_value(),
             "emit-scores" => s.emit_scores.to_value(),
             "max-pending" => s.max_pending.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "batch-timeout" => s.batch_timeout.to_value(),
+            "stats-interval" => s.stats_interval.to_value(),
+            "queue-length" => self.stats.lock().unwrap().queue_length.to_value(),
+            "latency" => self.stats.lock().unwrap().latency.to_value(),
+            "max-latency" => self.stats.lock().unwrap().max_latency.to_value(),
             "inputs" => s
                 .overrides
                 .inputs
@@ -1127,7 +1210,7 @@ impl BaseTransformImpl for ViolenceClassify {
                 out.push(Output::Event(self.transition_event(run, t, decided_at)));
                 run.latest.state = ViolenceState::Idle;
             }
-            self.stats_output(run, &mut out);
+            self.stats_output(run, decided_at, &mut out);
             run.latest.clone()
         };
         self.emit(out);

@@ -70,6 +70,7 @@ pub fn model(name: &str) -> String {
 }
 
 /// A synthetic RGB video: grey, with a white block that moves on frames in `motion`.
+#[derive(Clone)]
 pub struct Synthetic {
     pub width: u32,
     pub height: u32,
