@@ -71,7 +71,7 @@ impl<F: Clone> ClipWindow<F> {
 
     /// Whether the next input frame will be sampled (so it needs preparing).
     pub fn next_is_sampled(&self) -> bool {
-        self.frames_seen % self.params.frame_step == 0
+        self.frames_seen.is_multiple_of(self.params.frame_step)
     }
 
     /// Accounts one input frame; `sample` is called only when the frame is sampled.
