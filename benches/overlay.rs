@@ -5,7 +5,6 @@
 //!
 //! Usage: overlay [FRAMES=120]
 
-use gst::prelude::*;
 use gstviolence::meta::{ViolenceInfo, ViolenceMeta, ViolenceState};
 mod common;
 
