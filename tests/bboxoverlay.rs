@@ -50,7 +50,7 @@ fn background(format: gst_video::VideoFormat) -> gst::Buffer {
                     gst_video::VideoFormat::I420 => [yuv.y, yuv.u, yuv.v][p as usize],
                     gst_video::VideoFormat::Nv12 if p == 0 => yuv.y,
                     gst_video::VideoFormat::Nv12 => {
-                        if x % 2 == 0 {
+                        if x.is_multiple_of(2) {
                             yuv.u
                         } else {
                             yuv.v
