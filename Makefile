@@ -10,7 +10,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: setup build demo test lint bench-core bench-overlay bench-flow bench-crop clean
+.PHONY: setup build demo test lint bench-core bench-overlay bench-flow bench-crop bench-scale clean
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +44,9 @@ bench-flow: build
 
 bench-crop: build
 	@$(CARGO) bench --bench crop
+
+bench-scale: build
+	@bash scripts/bench_scale.sh
 
 clean:
 	$(CARGO) clean

@@ -8,4 +8,8 @@ if ! "$BENCH_VENV/bin/python3" -c "import cv2, numpy" 2>/dev/null; then
   python3 -m venv "$BENCH_VENV"
   "$BENCH_VENV/bin/pip" install -q opencv-python-headless numpy >&2
 fi
+if [ -n "${WITH_TORCH:-}" ] && ! "$BENCH_VENV/bin/python3" -c "import torch" 2>/dev/null; then
+  echo "==> adding torch==2.13.0 to the benchmark venv (for the Python peer)" >&2
+  "$BENCH_VENV/bin/pip" install -q torch==2.13.0 >&2
+fi
 echo "$BENCH_VENV/bin/python3"
