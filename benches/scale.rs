@@ -89,7 +89,11 @@ fn streams(uri: &str, model: &str, n: usize, seconds: u64) -> Trial {
                     if !seen.contains(&source) {
                         seen.push(source);
                         // Streams are synced to the clock: running time is wall time here.
-                        let now = pipeline.current_running_time().map_or(0.0, |t| t.nseconds() as f64 / 1e9);
+                        // Expressed as a PTS of the file (the event gives the offset), so it
+                        // compares with the motion's PTS.
+                        let ev = e.structure().and_then(ViolenceEvent::from_structure).expect("our event");
+                        let now_rt = pipeline.current_running_time().map_or(0, |t| t.nseconds());
+                        let now = (now_rt + ev.pts).saturating_sub(ev.running_time) as f64 / 1e9;
                         start_seen = Some(start_seen.map_or(now, |s: f64| s.max(now)));
                     }
                 }
