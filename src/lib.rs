@@ -9,6 +9,7 @@ pub mod model;
 pub mod opticalflow;
 pub mod query;
 pub mod violenceclassify;
+pub mod violencerecord;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
@@ -16,6 +17,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     clipbuffer::register(plugin)?;
     opticalflow::register(plugin)?;
     violenceclassify::register(plugin)?;
+    violencerecord::register(plugin)?;
     Ok(())
 }
 
