@@ -257,6 +257,10 @@ fn check_file(path: &Path, start: u64, end: u64, last_frame: u64) -> Decoded {
     assert!(d.first_is_key, "{} does not start with a keyframe", path.display());
     let first = d.indices[0];
     let last = *d.indices.last().unwrap();
+    eprintln!(
+        "{}: frames {first}..={last}, event {start}..={end}",
+        path.display()
+    );
     assert!(
         first <= start.saturating_sub(ROLL_FRAMES),
         "{}: first frame {first}, start {start}",

@@ -97,8 +97,9 @@ struct Branch {
 
 struct State {
     recorder: Recorder<gst::Buffer, ViolenceEvent>,
-    /// An Open took effect; the branch is made at the first frame written.
-    open_wanted: bool,
+    /// An Open took effect: the file's location; the branch is made at the first frame
+    /// written.
+    open_wanted: Option<String>,
     branch: Option<Branch>,
     file_index: u32,
     segment: gst::FormattedSegment<gst::ClockTime>,
@@ -110,7 +111,7 @@ impl Default for State {
     fn default() -> Self {
         State {
             recorder: Recorder::new(Config::default()),
-            open_wanted: false,
+            open_wanted: None,
             branch: None,
             file_index: 0,
             segment: gst::FormattedSegment::new(),
@@ -280,10 +281,10 @@ impl ViolenceRecord {
         let mut request = false;
         for action in actions {
             match action {
-                Action::Open => state.open_wanted = true,
+                Action::Open => state.open_wanted = Some(self.next_location(state)?),
                 Action::Write(buffer) => self.write(state, buffer)?,
                 Action::Close(reason) => {
-                    state.open_wanted = false;
+                    state.open_wanted = None;
                     if let Some(branch) = state.branch.take() {
                         self.close(branch, reason);
                     }
@@ -297,11 +298,10 @@ impl ViolenceRecord {
 
     fn write(&self, state: &mut State, buffer: gst::Buffer) -> Result<(), gst::FlowError> {
         if state.branch.is_none() {
-            if !state.open_wanted {
+            let Some(location) = state.open_wanted.take() else {
                 return Ok(());
-            }
-            state.open_wanted = false;
-            let branch = self.open(state, &buffer)?;
+            };
+            let branch = self.open(state, location, &buffer)?;
             state.branch = Some(branch);
         }
         let Some(branch) = state.branch.as_mut() else {
@@ -328,18 +328,30 @@ impl ViolenceRecord {
         Ok(())
     }
 
-    fn open(&self, state: &mut State, first: &gst::Buffer) -> Result<Branch, gst::FlowError> {
-        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    fn next_location(&self, state: &mut State) -> Result<String, gst::FlowError> {
+        let pattern = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .location
+            .clone();
         let index = state.file_index;
         state.file_index = state.file_index.wrapping_add(1);
         let now = glib::DateTime::now_local().map_err(|_| gst::FlowError::Error)?;
-        let location = match location::format(&settings.location, index, &now) {
-            Ok(l) => l,
-            Err(e) => {
-                gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
-                return Err(gst::FlowError::Error);
-            }
-        };
+        location::format(&pattern, index, &now).map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+            gst::FlowError::Error
+        })
+    }
+
+    fn open(
+        &self,
+        state: &mut State,
+        location: String,
+        first: &gst::Buffer,
+    ) -> Result<Branch, gst::FlowError> {
+        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let index = state.file_index;
         let make = |factory: &str| {
             gst::ElementFactory::make(factory).build().map_err(|_| {
                 gst::element_imp_error!(
@@ -369,7 +381,9 @@ impl ViolenceRecord {
         let bin = gst::Bin::with_name(&format!("file-{index}"));
         let linked = bin
             .add_many([appsrc.upcast_ref(), &mux, &filesink])
-            .and_then(|_| gst::Element::link_many([appsrc.upcast_ref(), &mux, &filesink]));
+            .map_err(|e| e.to_string())
+            .and_then(|_| link_video(&appsrc, &mux, state.caps.as_ref()))
+            .and_then(|_| mux.link(&filesink).map_err(|e| e.to_string()));
         if let Err(e) = linked {
             gst::element_imp_error!(
                 self,
@@ -523,7 +537,11 @@ impl ViolenceRecord {
             "region": region,
             "stream-id": info.as_ref().map(|e| e.stream_id.clone()),
             "reconciled": info.is_none(),
-            "file": state.branch.as_ref().map(|b| b.location.clone()),
+            "file": state
+                .branch
+                .as_ref()
+                .map(|b| b.location.clone())
+                .or_else(|| state.open_wanted.clone()),
         }));
     }
 
@@ -720,6 +738,31 @@ impl ViolenceRecord {
             gst::warning!(CAT, imp = self, "cannot start the closing thread: {e}");
         }
     }
+}
+
+/// Links appsrc to the muxer's video pad (requested from the template that takes `caps`).
+fn link_video(
+    appsrc: &gst_app::AppSrc,
+    mux: &gst::Element,
+    caps: Option<&gst::Caps>,
+) -> Result<(), String> {
+    let templ = mux.pad_template_list().into_iter().find(|t| {
+        t.direction() == gst::PadDirection::Sink
+            && caps.is_some_and(|c| t.caps().can_intersect(c))
+    });
+    let Some(templ) = templ else {
+        return Err("the muxer has no pad for these caps".into());
+    };
+    let sinkpad = match templ.presence() {
+        gst::PadPresence::Request => mux.request_pad(&templ, None, None),
+        _ => mux.static_pad(&templ.name_template()),
+    }
+    .ok_or_else(|| format!("no {} pad on the muxer", templ.name_template()))?;
+    let srcpad = appsrc.static_pad("src").ok_or("appsrc without src pad")?;
+    srcpad
+        .link(&sinkpad)
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
 }
 
 fn wall_clock() -> String {
