@@ -72,7 +72,7 @@ struct Decoded {
 
 fn decode(path: &Path) -> Decoded {
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! qtdemux ! h264parse name=p ! avdec_h264 ! videoconvert \
+        "filesrc location={} ! parsebin ! h264parse name=p ! avdec_h264 ! videoconvert \
          ! video/x-raw,format=RGB ! appsink name=s sync=false",
         path.display()
     ))
@@ -135,7 +135,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .filter(|p| p.extension().is_some_and(|e| e != "jsonl"))
         .collect();
     v.sort();
     v
@@ -285,11 +285,20 @@ fn recording_messages<'a>(out: &'a Outcome, action: &str) -> Vec<&'a gst::Struct
 }
 
 fn in_band(name: &str, frames: u64, motion: &[std::ops::Range<u64>]) -> (PathBuf, Run) {
+    in_band_with(name, frames, motion, "")
+}
+
+fn in_band_with(
+    name: &str,
+    frames: u64,
+    motion: &[std::ops::Range<u64>],
+    extra: &str,
+) -> (PathBuf, Run) {
     let dir = out_dir(name);
     let launch = format!(
         "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
         classify(),
-        recorder(&dir, "")
+        recorder(&dir, extra)
     );
     let r = run(&launch, "cls", frames, motion, None);
     assert_eq!(r.out.error, None);
@@ -502,4 +511,104 @@ fn sigkill_mid_event_leaves_a_playable_file() {
         "only {} frames survived",
         d.indices.len()
     );
+}
+
+#[test]
+fn matroska_and_mpegts_muxers() {
+    for (mux, ext) in [("matroskamux", "mkv"), ("mpegtsmux", "ts")] {
+        let (dir, r) = in_band_with(
+            &format!("mux-{mux}"),
+            170,
+            &[30..45, 100..115],
+            &format!(
+                "muxer-factory={mux} location={}/ev-%03d.{ext}",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/test-record")
+                    .join(format!("mux-{mux}"))
+                    .display()
+            ),
+        );
+        assert_eq!(files_in(&dir).len(), 2);
+        assert_eq!(r.out.error, None);
+        let ev = events(&r.out);
+        let closed = recording_messages(&r.out, "closed");
+        assert_eq!(closed.len(), 2, "{mux}");
+        for (c, (s, e)) in closed.iter().zip(&ev) {
+            let f = PathBuf::from(c.get::<String>("location").unwrap());
+            check_file(&f, *s, *e, 169);
+        }
+    }
+}
+
+#[test]
+fn max_files_keeps_the_newest() {
+    let (dir, r) = in_band_with(
+        "max-files",
+        250,
+        &[30..45, 100..115, 170..185],
+        "max-files=2",
+    );
+    assert_eq!(events(&r.out).len(), 3);
+    assert_eq!(recording_messages(&r.out, "closed").len(), 3);
+    let names: Vec<String> = files_in(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ev-001.mp4", "ev-002.mp4"]);
+}
+
+#[test]
+fn lost_end_event_is_reconciled_from_violence_meta() {
+    let dir = out_dir("lost-end");
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! identity name=drop ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    init();
+    // Drop violence-end on its way to the encoder, as a leaky queue might.
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline
+        .by_name("drop")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+            let is_end = info
+                .event()
+                .and_then(|e| e.structure())
+                .is_some_and(|s| s.name() == "violence-end");
+            if is_end {
+                gst::PadProbeReturn::Drop
+            } else {
+                gst::PadProbeReturn::Ok
+            }
+        });
+    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    let out = run_pipeline(&pipeline, || {
+        for i in 0..200 {
+            let _ = src.push_buffer(frame(i, &[50..70]));
+        }
+        let _ = src.end_of_stream();
+    });
+    assert_eq!(out.error, None);
+    let ev = events(&out);
+    let closed = recording_messages(&out, "closed");
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        closed[0].get::<String>("reason").unwrap(),
+        "post-roll",
+        "closed from the level state, not at EOS"
+    );
+    check_file(&files_in(&dir)[0], ev[0].0, ev[0].1, 199);
 }
