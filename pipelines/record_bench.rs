@@ -107,13 +107,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 pipeline.set_state(gst::State::Null)?;
                 return Err(format!("{} ({:?})", e.error(), e.debug()).into());
             }
-            gst::MessageView::Element(e) => {
+            gst::MessageView::Element(e)
                 if e.structure().is_some_and(|s| {
                     s.name() == "violence-recording"
                         && s.get::<String>("action").is_ok_and(|a| a == "closed")
-                }) {
-                    files += 1;
-                }
+                }) =>
+            {
+                files += 1;
             }
             _ => (),
         }

@@ -2,6 +2,8 @@
 //! code burnt into the pixels after classification (so the motion model does not see it);
 //! every file written is decoded and its frames read back by index.
 
+#![allow(clippy::single_range_in_vec_init)] // motion intervals are slices of ranges
+
 mod common;
 use common::*;
 use gst::prelude::*;
@@ -38,7 +40,8 @@ fn burn(data: &mut [u8], stride: usize, index: u64) {
 fn read_index(data: &[u8], stride: usize) -> Option<u64> {
     let mut index = 0;
     for b in 0..BITS {
-        let at = |row: usize| data[(row * BLOCK + BLOCK / 2) * stride + 3 * (b * BLOCK + BLOCK / 2)];
+        let at =
+            |row: usize| data[(row * BLOCK + BLOCK / 2) * stride + 3 * (b * BLOCK + BLOCK / 2)];
         let (bit, check) = (at(0) > 128, at(1) > 128);
         if bit == check {
             return None;
@@ -254,7 +257,11 @@ fn events(out: &Outcome) -> Vec<(u64, u64)> {
 fn check_file(path: &Path, start: u64, end: u64, last_frame: u64) -> Decoded {
     let d = decode(path);
     assert!(!d.indices.is_empty(), "{} is empty", path.display());
-    assert!(d.first_is_key, "{} does not start with a keyframe", path.display());
+    assert!(
+        d.first_is_key,
+        "{} does not start with a keyframe",
+        path.display()
+    );
     let first = d.indices[0];
     let last = *d.indices.last().unwrap();
     eprintln!(
@@ -316,7 +323,10 @@ fn in_band_one_event() {
     let closed = recording_messages(&r.out, "closed");
     assert_eq!(closed.len(), 1);
     assert_eq!(recording_messages(&r.out, "opened").len(), 1);
-    assert_eq!(closed[0].get::<u64>("frames").unwrap(), d.indices.len() as u64);
+    assert_eq!(
+        closed[0].get::<u64>("frames").unwrap(),
+        d.indices.len() as u64
+    );
     assert_eq!(closed[0].get::<String>("reason").unwrap(), "post-roll");
     // Finalized at end + post-roll, long before the stream ended.
     assert!(*d.indices.last().unwrap() < 120);
@@ -480,7 +490,13 @@ fn sigkill_child() {
         classify(),
         recorder(Path::new(&dir), "")
     );
-    run(&launch, "cls", 2000, &[40..2000], Some(Duration::from_millis(10)));
+    run(
+        &launch,
+        "cls",
+        2000,
+        &[40..2000],
+        Some(Duration::from_millis(10)),
+    );
 }
 
 #[test]
@@ -496,7 +512,10 @@ fn sigkill_mid_event_leaves_a_playable_file() {
     let file = dir.join("ev-000.mp4");
     // Wait until a few fragments are on disk.
     while std::fs::metadata(&file).map_or(0, |m| m.len()) < 20_000 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "the child never recorded");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the child never recorded"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1500));

@@ -315,7 +315,9 @@ impl ViolenceRecord {
             b.set_pts(pts.and_then(|t| state.segment.to_running_time(t)));
             b.set_dts(buffer.dts().and_then(|t| state.segment.to_running_time(t)));
         }
-        branch.first_pts.get_or_insert_with(|| pts.unwrap_or_default());
+        branch
+            .first_pts
+            .get_or_insert_with(|| pts.unwrap_or_default());
         if let Some(pts) = pts {
             branch.last_pts = Some(branch.last_pts.map_or(pts, |l| l.max(pts)));
             let end = pts + buffer.duration().unwrap_or_default();
@@ -350,7 +352,11 @@ impl ViolenceRecord {
         location: String,
         first: &gst::Buffer,
     ) -> Result<Branch, gst::FlowError> {
-        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let index = state.file_index;
         let make = |factory: &str| {
             gst::ElementFactory::make(factory).build().map_err(|_| {
@@ -388,7 +394,11 @@ impl ViolenceRecord {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
-                ["cannot build appsrc ! {} ! filesink: {}", settings.muxer_factory, e]
+                [
+                    "cannot build appsrc ! {} ! filesink: {}",
+                    settings.muxer_factory,
+                    e
+                ]
             );
             return Err(gst::FlowError::NotNegotiated);
         }
@@ -502,7 +512,11 @@ impl ViolenceRecord {
             "frames": branch.frames,
             "reason": branch.reason,
         }));
-        let max_files = self.settings.lock().unwrap_or_else(|e| e.into_inner()).max_files;
+        let max_files = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .max_files;
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         files.push_back(branch.location.clone());
         while max_files > 0 && files.len() > max_files as usize {
@@ -525,9 +539,10 @@ impl ViolenceRecord {
                     .position_from_running_time(clock(rt))
                     .and_then(|p| state.segment.to_stream_time(p))
             });
-        let region = info.as_ref().and_then(|e| e.region).map(|r| {
-            serde_json::json!({"x": r.x, "y": r.y, "width": r.width, "height": r.height})
-        });
+        let region = info
+            .as_ref()
+            .and_then(|e| e.region)
+            .map(|r| serde_json::json!({"x": r.x, "y": r.y, "width": r.width, "height": r.height}));
         self.log_line(serde_json::json!({
             "time": wall_clock(),
             "event": match mark { Mark::Start => "start", Mark::End => "end" },
@@ -570,7 +585,13 @@ impl ViolenceRecord {
             EventKind::End => Mark::End,
             EventKind::Score => return,
         };
-        gst::debug!(CAT, imp = self, "{} at {}", event.kind.name(), clock(event.running_time));
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{} at {}",
+            event.kind.name(),
+            clock(event.running_time)
+        );
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.recorder.signal(Signal {
             mark,
@@ -581,7 +602,12 @@ impl ViolenceRecord {
     }
 
     fn connect_source(&self) -> Result<(), gst::StateChangeError> {
-        let Some(name) = self.settings.lock().unwrap_or_else(|e| e.into_inner()).source.clone()
+        let Some(name) = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .source
+            .clone()
         else {
             return Ok(());
         };
@@ -597,7 +623,10 @@ impl ViolenceRecord {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Failed,
-                ["source: no violenceclassify named {} in this pipeline", name]
+                [
+                    "source: no violenceclassify named {} in this pipeline",
+                    name
+                ]
             );
             return Err(gst::StateChangeError);
         };
@@ -631,7 +660,11 @@ impl ViolenceRecord {
     }
 
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
-        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let Some(factory) = gst::ElementFactory::find(&settings.muxer_factory) else {
             gst::element_imp_error!(
                 self,
@@ -651,7 +684,10 @@ impl ViolenceRecord {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
-                ["muxer-factory {} takes neither H.264 nor H.265", settings.muxer_factory]
+                [
+                    "muxer-factory {} takes neither H.264 nor H.265",
+                    settings.muxer_factory
+                ]
             );
             return Err(gst::StateChangeError);
         }
@@ -747,15 +783,14 @@ fn link_video(
     caps: Option<&gst::Caps>,
 ) -> Result<(), String> {
     let templ = mux.pad_template_list().into_iter().find(|t| {
-        t.direction() == gst::PadDirection::Sink
-            && caps.is_some_and(|c| t.caps().can_intersect(c))
+        t.direction() == gst::PadDirection::Sink && caps.is_some_and(|c| t.caps().can_intersect(c))
     });
     let Some(templ) = templ else {
         return Err("the muxer has no pad for these caps".into());
     };
     let sinkpad = match templ.presence() {
         gst::PadPresence::Request => mux.request_pad(&templ, None, None),
-        _ => mux.static_pad(&templ.name_template()),
+        _ => mux.static_pad(templ.name_template()),
     }
     .ok_or_else(|| format!("no {} pad on the muxer", templ.name_template()))?;
     let srcpad = appsrc.static_pad("src").ok_or("appsrc without src pad")?;

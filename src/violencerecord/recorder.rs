@@ -490,12 +490,7 @@ mod tests {
 
     #[test]
     fn one_event_pre_and_post_roll_from_a_keyframe() {
-        let (files, other, _) = run(
-            cfg(),
-            200,
-            10,
-            &[(50, Mark::Start, 3), (80, Mark::End, 5)],
-        );
+        let (files, other, _) = run(cfg(), 200, 10, &[(50, Mark::Start, 3), (80, Mark::End, 5)]);
         assert_eq!(files.len(), 1);
         let f = &files[0];
         // start - pre-roll = frame 40, a keyframe.
