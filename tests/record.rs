@@ -429,6 +429,21 @@ fn unknown_source_is_an_error() {
 }
 
 #[test]
+fn unwritable_location_is_an_error_not_a_hang() {
+    let (_, r) = {
+        let dir = out_dir("unwritable");
+        let launch = format!(
+            "appsrc name=src ! {} name=cls ! {ENCODE} ! violencerecord \
+             location=/nonexistent/dir/ev-%d.mp4 pre-roll={ROLL_NS} post-roll={ROLL_NS}",
+            classify(),
+        );
+        (dir, run(&launch, "cls", 100, &[30..45], None))
+    };
+    let err = r.out.error.expect("an error");
+    assert!(err.contains("/nonexistent/dir/ev-0.mp4"), "{err}");
+}
+
+#[test]
 fn long_gop_asks_for_keyframes() {
     let dir = out_dir("long-gop");
     // x264enc with its default keyframe interval (250 frames = 10 s here).

@@ -404,6 +404,8 @@ impl ViolenceRecord {
         }
         let obj = self.obj();
         if obj.add(&bin).is_err() || bin.sync_state_with_parent().is_err() {
+            let _ = bin.set_state(gst::State::Null);
+            let _ = obj.remove(&bin);
             gst::element_imp_error!(
                 self,
                 gst::ResourceError::OpenWrite,
@@ -761,13 +763,32 @@ impl ViolenceRecord {
         }
     }
 
+    /// A branch failed: if it is the open file, stop writing to it. Runs on its own thread
+    /// (the error may have been posted from a thread that holds the state lock).
+    fn abandon_current(&self, name: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.branch.as_ref().is_some_and(|b| b.bin.name() == name) {
+            if let Some(b) = state.branch.take() {
+                self.closing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .branches
+                    .insert(name.to_string(), b);
+            }
+        }
+    }
+
     fn spawn_finalize(&self, name: String, failed: bool) {
         let weak = self.obj().downgrade();
         let spawned = std::thread::Builder::new()
             .name("violencerecord-close".into())
             .spawn(move || {
                 if let Some(obj) = weak.upgrade() {
-                    obj.imp().finalize(&name, failed);
+                    let imp = obj.imp();
+                    if failed {
+                        imp.abandon_current(&name);
+                    }
+                    imp.finalize(&name, failed);
                 }
             });
         if let Err(e) = spawned {
@@ -1092,17 +1113,6 @@ impl BinImpl for ViolenceRecord {
                     ("recording failed: {}", e.error()),
                     ["{:?}", e.debug()]
                 );
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if state.branch.as_ref().is_some_and(|b| b.bin.name() == name) {
-                    if let Some(b) = state.branch.take() {
-                        self.closing
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .branches
-                            .insert(name.clone(), b);
-                    }
-                }
-                drop(state);
                 self.spawn_finalize(name, true);
             }
             _ => self.parent_handle_message(msg),
