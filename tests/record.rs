@@ -444,6 +444,25 @@ fn unwritable_location_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn full_disk_loses_one_file_not_the_stream() {
+    // ev-000.mp4 is /dev/full: every write fails with ENOSPC.
+    let dir = out_dir("full-disk");
+    std::os::unix::fs::symlink("/dev/full", dir.join("ev-000.mp4")).unwrap();
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    let r = run(&launch, "cls", 170, &[30..45, 100..115], None);
+    assert_eq!(r.out.error, None, "a failed file is a warning");
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2);
+    let closed = recording_messages(&r.out, "closed");
+    assert_eq!(closed.len(), 1, "only the second file finished");
+    check_file(&dir.join("ev-001.mp4"), ev[1].0, ev[1].1, 169);
+}
+
+#[test]
 fn long_gop_asks_for_keyframes() {
     let dir = out_dir("long-gop");
     // x264enc with its default keyframe interval (250 frames = 10 s here).
