@@ -104,7 +104,12 @@ struct State {
     file_index: u32,
     segment: gst::FormattedSegment<gst::ClockTime>,
     caps: Option<gst::Caps>,
-    source: Option<(glib::WeakRef<gst::Element>, glib::SignalHandlerId)>,
+    /// The out-of-band source, its signal handler and the probe reading its level state.
+    source: Option<(
+        glib::WeakRef<gst::Element>,
+        glib::SignalHandlerId,
+        Option<gst::PadProbeId>,
+    )>,
 }
 
 impl Default for State {
@@ -643,7 +648,36 @@ impl ViolenceRecord {
         });
         gst::info!(CAT, imp = self, "out-of-band events from {name}");
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.source = Some((element.downgrade(), id));
+        // Its level state (ViolenceMeta on its output) repairs what the signal could not
+        // say, e.g. an event that began before this element was connected.
+        let weak = self.obj().downgrade();
+        let probe = element.static_pad("src").and_then(|pad| {
+            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                let (Some(obj), Some(buffer)) = (weak.upgrade(), info.buffer()) else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let Some(meta) = buffer.meta::<ViolenceMeta>() else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let segment = pad
+                    .sticky_event::<gst::event::Segment>(0)
+                    .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
+                let (Some(segment), Some(pts)) = (segment, buffer.pts()) else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let rt = |t| segment.to_running_time(t).map(|t| t.nseconds());
+                if let Some(now) = rt(pts) {
+                    let info = meta.payload();
+                    let clip_start = info.clip_window.and_then(|(a, _)| rt(a));
+                    let mut state = obj.imp().state.lock().unwrap_or_else(|e| e.into_inner());
+                    state
+                        .recorder
+                        .level(now, info.state == ViolenceState::Violent, clip_start);
+                }
+                gst::PadProbeReturn::Ok
+            })
+        });
+        state.source = Some((element.downgrade(), id, probe));
         Ok(())
     }
 
@@ -654,9 +688,12 @@ impl ViolenceRecord {
             .unwrap_or_else(|e| e.into_inner())
             .source
             .take();
-        if let Some((weak, id)) = source {
+        if let Some((weak, id, probe)) = source {
             if let Some(element) = weak.upgrade() {
                 element.disconnect(id);
+                if let (Some(pad), Some(probe)) = (element.static_pad("src"), probe) {
+                    pad.remove_probe(probe);
+                }
             }
         }
     }
