@@ -75,7 +75,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|p| p.static_pad("src"))
         .ok_or("no h264parse")?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(pts) = info.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()) else {
+        // Running time: encoders shift PTS by 1000 hours and compensate in the segment.
+        let segment = pad
+            .sticky_event::<gst::event::Segment>(0)
+            .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
+        let Some(pts) = info
+            .buffer()
+            .and_then(|b| b.pts())
+            .and_then(|t| segment?.to_running_time(t))
+            .map(|t| t.nseconds())
+        else {
             return gst::PadProbeReturn::Ok;
         };
         if events {
