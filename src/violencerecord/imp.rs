@@ -160,10 +160,14 @@ impl ObjectSubclass for ViolenceRecord {
             .max_buffers(1)
             .caps(&gst::Caps::from_str_or_any(SINK_CAPS))
             .build();
-        let templ = klass.pad_template("sink").expect("sink template");
-        let sinkpad = gst::GhostPad::builder_from_template(&templ)
-            .name("sink")
-            .build();
+        let sinkpad = match klass.pad_template("sink") {
+            Some(templ) => gst::GhostPad::builder_from_template(&templ)
+                .name("sink")
+                .build(),
+            None => gst::GhostPad::builder(gst::PadDirection::Sink)
+                .name("sink")
+                .build(),
+        };
         ViolenceRecord {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
