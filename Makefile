@@ -10,7 +10,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: setup build demo test lint bench-core bench-overlay bench-flow bench-crop bench-scale clean
+.PHONY: setup build demo test lint bench-core bench-overlay bench-flow bench-crop bench-scale bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -47,6 +47,14 @@ bench-crop: build
 
 bench-scale: build
 	@bash scripts/bench_scale.sh
+
+# RSS of violencerecord over 10 minutes of 720p H.264 (faster than real time), without and
+# with events: it stays flat.
+bench-record: build
+	@echo "==> violencerecord memory, no events"
+	@target/release/examples/record-bench --minutes 10
+	@echo "==> violencerecord memory, a 20 s event every minute"
+	@target/release/examples/record-bench --minutes 10 --events
 
 clean:
 	$(CARGO) clean

@@ -32,7 +32,10 @@ fn decode(uri: &str) -> String {
 
 /// Runs to EOS; returns (seconds, element messages).
 fn run_to_eos(launch: &str) -> (f64, Vec<gst::Structure>) {
-    let pipeline = gst::parse::launch(launch).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut messages = Vec::new();
@@ -84,14 +87,19 @@ fn streams(uri: &str, model: &str, n: usize, seconds: u64) -> Trial {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
             match msg.view() {
                 gst::MessageView::Error(e) => panic!("{}", e.error()),
-                gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "violence-start") => {
+                gst::MessageView::Element(e)
+                    if e.structure().is_some_and(|s| s.name() == "violence-start") =>
+                {
                     let source = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
                     if !seen.contains(&source) {
                         seen.push(source);
                         // Streams are synced to the clock: running time is wall time here.
                         // Expressed as a PTS of the file (the event gives the offset), so it
                         // compares with the motion's PTS.
-                        let ev = e.structure().and_then(ViolenceEvent::from_structure).expect("our event");
+                        let ev = e
+                            .structure()
+                            .and_then(ViolenceEvent::from_structure)
+                            .expect("our event");
                         let now_rt = pipeline.current_running_time().map_or(0, |t| t.nseconds());
                         let now = (now_rt + ev.pts).saturating_sub(ev.running_time) as f64 / 1e9;
                         start_seen = Some(start_seen.map_or(now, |s: f64| s.max(now)));
@@ -102,10 +110,23 @@ fn streams(uri: &str, model: &str, n: usize, seconds: u64) -> Trial {
         }
         rss = rss.max(rss_mb());
     }
-    let dropped = classifiers.iter().map(|c| c.property::<u64>("clips-dropped")).sum();
-    let max_latency = classifiers.iter().map(|c| c.property::<u64>("max-latency")).max().unwrap_or(0);
+    let dropped = classifiers
+        .iter()
+        .map(|c| c.property::<u64>("clips-dropped"))
+        .sum();
+    let max_latency = classifiers
+        .iter()
+        .map(|c| c.property::<u64>("max-latency"))
+        .max()
+        .unwrap_or(0);
     pipeline.set_state(gst::State::Null).unwrap();
-    Trial { dropped, max_latency: Duration::from_nanos(max_latency), rss, start_seen, starts: seen.len() }
+    Trial {
+        dropped,
+        max_latency: Duration::from_nanos(max_latency),
+        rss,
+        start_seen,
+        starts: seen.len(),
+    }
 }
 
 fn main() {
@@ -116,7 +137,9 @@ fn main() {
     let soak: u64 = args.get(5).map_or(600, |s| s.parse().unwrap());
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
-    let uri = gst::glib::filename_to_uri(std::fs::canonicalize(video).unwrap(), None).unwrap().to_string();
+    let uri = gst::glib::filename_to_uri(std::fs::canonicalize(video).unwrap(), None)
+        .unwrap()
+        .to_string();
     let rss_idle = rss_mb();
 
     // (a) and (e): one stream as fast as it goes, sync mode, with per-element timing.
@@ -126,32 +149,45 @@ fn main() {
         "{} ! identity name=conv_out ! clipbuffer name=cb ! identity name=cb_out ! violenceclassify name=cls mode=sync emit-scores=true model-location={model} ! fakesink name=sink",
         decode(&uri)
     );
-    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     let spent: Arc<Mutex<[f64; 2]>> = Arc::new(Mutex::new([0.0; 2]));
     // Time inside clipbuffer and violenceclassify: from their sink pad to their src pad
     // (in-place elements, one thread).
     for (k, (element, out)) in [("cb", "cb_out"), ("cls", "sink")].into_iter().enumerate() {
         let entered = Arc::new(Mutex::new(None::<Instant>));
         let e2 = entered.clone();
-        pipeline.by_name(element).unwrap().static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            *e2.lock().unwrap() = Some(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+        pipeline
+            .by_name(element)
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                *e2.lock().unwrap() = Some(Instant::now());
+                gst::PadProbeReturn::Ok
+            });
         let spent = spent.clone();
         let frames = frames.clone();
         let clips = clips.clone();
-        pipeline.by_name(out).unwrap().static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(t) = entered.lock().unwrap().take() {
-                spent.lock().unwrap()[k] += t.elapsed().as_secs_f64();
-            }
-            if k == 1 {
-                frames.fetch_add(1, Ordering::Relaxed);
-                if let Some(m) = info.buffer().and_then(|b| b.meta::<ClipMeta>()) {
-                    clips.lock().unwrap().push(m.payload().clone());
+        pipeline
+            .by_name(out)
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(t) = entered.lock().unwrap().take() {
+                    spent.lock().unwrap()[k] += t.elapsed().as_secs_f64();
                 }
-            }
-            gst::PadProbeReturn::Ok
-        });
+                if k == 1 {
+                    frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = info.buffer().and_then(|b| b.meta::<ClipMeta>()) {
+                        clips.lock().unwrap().push(m.payload().clone());
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
     }
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -189,7 +225,9 @@ fn main() {
                     bytes.extend_from_slice(&m[y * c.rgb.stride as usize..][..3 * w]);
                 }
             }
-            let x = tch::Tensor::from_slice(&bytes).view([1, c.rgb.frames.len() as i64, h as i64, w as i64, 3]).permute([0, 4, 1, 2, 3]);
+            let x = tch::Tensor::from_slice(&bytes)
+                .view([1, c.rgb.frames.len() as i64, h as i64, w as i64, 3])
+                .permute([0, 4, 1, 2, 3]);
             ((x.to_kind(tch::Kind::Float) / 255.0 - 0.45) / 0.225).contiguous()
         })
         .collect();
@@ -203,7 +241,9 @@ fn main() {
 
     // (c) minimum latency: the sync run's deciding clip for the first start ends at
     // clip-end; the earliest a decision can exist is then, plus one forward.
-    let start = scores.iter().find(|e| e.kind == gstviolence::event::EventKind::Start);
+    let start = scores
+        .iter()
+        .find(|e| e.kind == gstviolence::event::EventKind::Start);
     let motion_ns = (motion_start * 1e9) as u64;
     let minimum = start.map(|s| (s.clip_end.saturating_sub(motion_ns)) as f64 / 1e9 + forward_each);
 
@@ -222,7 +262,14 @@ fn main() {
             (Some(_), None) => false,
         };
         let ok = trial.dropped == 0 && in_bound;
-        table.push((n, trial.dropped, trial.max_latency.as_secs_f64(), trial.rss, detection, ok));
+        table.push((
+            n,
+            trial.dropped,
+            trial.max_latency.as_secs_f64(),
+            trial.rss,
+            detection,
+            ok,
+        ));
         if ok {
             best = n;
         } else {
@@ -260,10 +307,31 @@ fn main() {
         None => println!("| (c) | the model found no violence in the file: no latency figure |"),
     }
     let _ = start;
-    println!("| (d) RSS idle / 1 / 4 / N={best} streams | {rss_idle:.0} / {} MB |", table.iter().filter(|t| [1, 4, best].contains(&t.0)).map(|t| format!("{:.0}", t.3)).collect::<Vec<_>>().join(" / "));
+    println!(
+        "| (d) RSS idle / 1 / 4 / N={best} streams | {rss_idle:.0} / {} MB |",
+        table
+            .iter()
+            .filter(|t| [1, 4, best].contains(&t.0))
+            .map(|t| format!("{:.0}", t.3))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
     println!("| (d) RSS after 20 s and after {soak} s more at N={} | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", best.max(1));
-    println!("| (e) decode only (uridecodebin ! videoconvert) | {:.2} ms/frame |", decode_only * 1000.0 / n_frames);
-    println!("| (e) clipbuffer | {:.2} ms/frame |", spent[0] * 1000.0 / n_frames);
-    println!("| (e) violenceclassify (sync: waits for its forwards) | {:.2} ms/frame |", spent[1] * 1000.0 / n_frames);
-    println!("| (e) bare model forward | {:.2} ms/clip ({:.2} ms/frame) |", forward_each * 1000.0, forwards * 1000.0 / n_frames);
+    println!(
+        "| (e) decode only (uridecodebin ! videoconvert) | {:.2} ms/frame |",
+        decode_only * 1000.0 / n_frames
+    );
+    println!(
+        "| (e) clipbuffer | {:.2} ms/frame |",
+        spent[0] * 1000.0 / n_frames
+    );
+    println!(
+        "| (e) violenceclassify (sync: waits for its forwards) | {:.2} ms/frame |",
+        spent[1] * 1000.0 / n_frames
+    );
+    println!(
+        "| (e) bare model forward | {:.2} ms/clip ({:.2} ms/frame) |",
+        forward_each * 1000.0,
+        forwards * 1000.0 / n_frames
+    );
 }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod opticalflow;
 pub mod query;
 pub mod violenceclassify;
+pub mod violencerecord;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
@@ -18,6 +19,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     hardattentioncrop::register(plugin)?;
     opticalflow::register(plugin)?;
     violenceclassify::register(plugin)?;
+    violencerecord::register(plugin)?;
     Ok(())
 }
 

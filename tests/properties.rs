@@ -149,6 +149,7 @@ fn every_property_is_documented() {
         "violenceclassify",
         "opticalflow",
         "bboxoverlay",
+        "violencerecord",
     ] {
         let f = gst::ElementFactory::find(factory).unwrap();
         assert!(!f.longname().is_empty() && !f.description().is_empty());
@@ -156,6 +157,7 @@ fn every_property_is_documented() {
         for p in e.list_properties() {
             if p.owner_type() == gst::Object::static_type()
                 || p.owner_type() == gst_base::BaseTransform::static_type()
+                || p.owner_type() == gst::Bin::static_type()
             {
                 continue;
             }
@@ -238,4 +240,52 @@ fn opticalflow_and_bboxoverlay_properties() {
         assert_eq!(overlay.property::<bool>(name), !default);
     }
     assert_eq!(overlay.property::<u64>("graph-duration"), 10_000_000_000);
+}
+
+#[test]
+fn violencerecord_properties() {
+    let e = element("violencerecord");
+    for (name, default, set) in [
+        ("pre-roll", 5_000_000_000u64, 1u64),
+        ("post-roll", 5_000_000_000, 2),
+        ("max-event-duration", 600_000_000_000, 0),
+        ("keyframe-interval", 2_000_000_000, 0),
+        ("latency-budget", 2_000_000_000, 3),
+    ] {
+        assert_eq!(e.property::<u64>(name), default, "{name}");
+        e.set_property(name, set);
+        assert_eq!(e.property::<u64>(name), set, "{name}");
+    }
+    for (name, default, set) in [("fragment-duration", 1000u32, 0u32), ("max-files", 0, 9)] {
+        assert_eq!(e.property::<u32>(name), default, "{name}");
+        e.set_property(name, set);
+        assert_eq!(e.property::<u32>(name), set, "{name}");
+    }
+    for (name, default, set) in [
+        ("location", Some("violence-%05d.mp4"), "x-%d.mkv"),
+        ("muxer-factory", Some("mp4mux"), "matroskamux"),
+        ("source", None, "cls"),
+        ("event-log", None, "/tmp/x.jsonl"),
+    ] {
+        assert_eq!(
+            e.property::<Option<String>>(name).as_deref(),
+            default,
+            "{name}"
+        );
+        e.set_property(name, set);
+        assert_eq!(e.property::<Option<String>>(name).as_deref(), Some(set));
+    }
+}
+
+#[test]
+fn violencerecord_refuses_a_muxer_without_h264() {
+    init();
+    let err = common::start_error(
+        "videotestsrc num-buffers=3 ! x264enc ! h264parse ! violencerecord muxer-factory=wavenc",
+    );
+    assert!(err.is_some_and(|e| e.contains("wavenc")));
+    let err = common::start_error(
+        "videotestsrc num-buffers=3 ! x264enc ! h264parse ! violencerecord muxer-factory=nosuchmux",
+    );
+    assert!(err.is_some_and(|e| e.contains("nosuchmux")));
 }

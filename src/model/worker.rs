@@ -238,7 +238,9 @@ fn worker_main(
     // The TorchScript graph executor's profiling and fusion pass (thread-local, like the
     // guard) made a small model 14x slower on the CPU here (61 ms against 4.4 ms per clip);
     // VIOLENCE_JIT_OPTIMIZE=1 turns it back on for models that gain from it.
-    tch::jit::set_graph_executor_optimize(std::env::var("VIOLENCE_JIT_OPTIMIZE").is_ok_and(|v| v == "1"));
+    tch::jit::set_graph_executor_optimize(
+        std::env::var("VIOLENCE_JIT_OPTIMIZE").is_ok_and(|v| v == "1"),
+    );
     let module = match load(&key) {
         Ok((module, info)) => {
             let _ = ready.send(Ok(info));

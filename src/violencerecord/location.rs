@@ -1,0 +1,90 @@
+//! File names from the `location` pattern.
+//!
+//! The last `%d` conversion (with an optional zero flag and width, `%05d`) takes the file
+//! index. Every other `%` conversion is a strftime one (GLib's `g_date_time_format`, local
+//! time), so `cam1-%Y%m%d-%H%M%S-%03d.mp4` works (the day's `%d` is not the last one).
+
+/// Where the index conversion sits: (start, end, zero-padded width).
+fn index_conversion(pattern: &str) -> Option<(usize, usize, usize)> {
+    let bytes = pattern.as_bytes();
+    let mut found = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) == Some(&b'%') {
+            i += 2;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        if bytes.get(j) == Some(&b'd') {
+            let width = pattern[i + 1..j].parse::<usize>().unwrap_or(0);
+            found = Some((i, j + 1, width.min(32)));
+        }
+        i = j.max(i + 1);
+    }
+    found
+}
+
+/// Formats `pattern` for file `index` at time `now`. Errors name the pattern.
+pub fn format(pattern: &str, index: u32, now: &glib::DateTime) -> Result<String, String> {
+    let strf = |part: &str| -> Result<String, String> {
+        if !part.contains('%') {
+            return Ok(part.to_string());
+        }
+        now.format(part)
+            .map(|s| s.to_string())
+            .map_err(|_| format!("location pattern {pattern:?} has an invalid conversion"))
+    };
+    match index_conversion(pattern) {
+        Some((a, b, width)) => Ok(format!(
+            "{}{:0width$}{}",
+            strf(&pattern[..a])?,
+            index,
+            strf(&pattern[b..])?,
+            width = width
+        )),
+        None => Err(format!(
+            "location pattern {pattern:?} needs an index conversion such as %05d"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> glib::DateTime {
+        glib::DateTime::from_utc(2024, 3, 9, 14, 5, 7.0).unwrap()
+    }
+
+    #[test]
+    fn printf_index() {
+        assert_eq!(format("ev-%05d.mp4", 7, &t()).unwrap(), "ev-00007.mp4");
+        assert_eq!(format("/x/ev%d.mkv", 12, &t()).unwrap(), "/x/ev12.mkv");
+    }
+
+    #[test]
+    fn strftime_around_the_index() {
+        assert_eq!(
+            format("cam-%Y%m%d-%H%M%S-%03d.mp4", 3, &t()).unwrap(),
+            "cam-20240309-140507-003.mp4"
+        );
+        assert_eq!(
+            format("%F/ev-%d.mp4", 3, &t()).unwrap(),
+            "2024-03-09/ev-3.mp4"
+        );
+        assert_eq!(format("100%%-%d.ts", 1, &t()).unwrap(), "100%-1.ts");
+    }
+
+    #[test]
+    fn missing_index_is_an_error() {
+        assert!(format("ev.mp4", 1, &t()).is_err());
+        assert!(format("ev-%Y.mp4", 1, &t()).is_err());
+    }
+}

@@ -1,0 +1,667 @@
+//! violencerecord in real pipelines. The synthetic frames carry their index as a binary
+//! code burnt into the pixels after classification (so the motion model does not see it);
+//! every file written is decoded and its frames read back by index.
+
+#![allow(clippy::single_range_in_vec_init)] // motion intervals are slices of ranges
+
+mod common;
+use common::*;
+use gst::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const W: u32 = 160;
+const H: u32 = 120;
+const BITS: usize = 12;
+const BLOCK: usize = 10;
+/// pre-roll and post-roll used by the tests: 10 frames each.
+const ROLL_FRAMES: u64 = 10;
+const ROLL_NS: u64 = ROLL_FRAMES * FRAME_NS;
+const STRIDE: u64 = 2;
+const T: u64 = 8;
+
+/// Writes `index` into an RGB frame: bit b is the block [10b, 10b+10) x [0, 10), white for
+/// 1; the row below holds the inverted bits as a check.
+fn burn(data: &mut [u8], stride: usize, index: u64) {
+    for b in 0..BITS {
+        let bit = (index >> b) & 1 == 1;
+        for (row, value) in [(0, bit), (1, !bit)] {
+            let v = if value { 255 } else { 0 };
+            for y in row * BLOCK..(row + 1) * BLOCK {
+                for x in b * BLOCK..(b + 1) * BLOCK {
+                    data[y * stride + 3 * x..y * stride + 3 * x + 3].fill(v);
+                }
+            }
+        }
+    }
+}
+
+fn read_index(data: &[u8], stride: usize) -> Option<u64> {
+    let mut index = 0;
+    for b in 0..BITS {
+        let at =
+            |row: usize| data[(row * BLOCK + BLOCK / 2) * stride + 3 * (b * BLOCK + BLOCK / 2)];
+        let (bit, check) = (at(0) > 128, at(1) > 128);
+        if bit == check {
+            return None;
+        }
+        if bit {
+            index |= 1 << b;
+        }
+    }
+    Some(index)
+}
+
+/// Burns the frame index (from the PTS) into every RGB buffer leaving `pad`.
+fn burn_on(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+            let index = buffer.pts().unwrap().nseconds() / FRAME_NS;
+            let b = buffer.make_mut();
+            let mut map = b.map_writable().unwrap();
+            burn(&mut map, 3 * W as usize, index);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// What a file holds.
+#[derive(Debug)]
+struct Decoded {
+    first_is_key: bool,
+    indices: Vec<u64>,
+}
+
+fn decode(path: &Path) -> Decoded {
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! parsebin ! h264parse name=p ! avdec_h264 ! videoconvert \
+         ! video/x-raw,format=RGB ! appsink name=s sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let first_key = Arc::new(Mutex::new(None::<bool>));
+    let fk = first_key.clone();
+    pipeline
+        .by_name("p")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                fk.lock()
+                    .unwrap()
+                    .get_or_insert(!b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let sink = pipeline
+        .by_name("s")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let indices = Arc::new(Mutex::new(Vec::new()));
+    let idx = indices.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let map = sample.buffer().unwrap().map_readable().unwrap();
+                let i = read_index(&map, 3 * W as usize).expect("a readable frame index");
+                idx.lock().unwrap().push(i);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let out = run_pipeline(&pipeline, || {});
+    assert_eq!(out.error, None, "decoding {}", path.display());
+    let indices = std::mem::take(&mut *indices.lock().unwrap());
+    let first_is_key = first_key.lock().unwrap().unwrap_or(false);
+    Decoded {
+        first_is_key,
+        indices,
+    }
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-record")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "jsonl"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A synthetic RGB stream with motion on the frames in any of `motion`.
+fn frame(i: u64, motion: &[std::ops::Range<u64>]) -> gst::Buffer {
+    let moving = motion.iter().any(|m| m.contains(&i));
+    let v = Synthetic {
+        width: W,
+        height: H,
+        frames: i + 1,
+        motion: if moving { i..i + 1 } else { 0..0 },
+    };
+    v.frame(i)
+}
+
+fn caps() -> gst::Caps {
+    Synthetic {
+        width: W,
+        height: H,
+        frames: 1,
+        motion: 0..0,
+    }
+    .caps()
+}
+
+fn classify() -> String {
+    format!(
+        "clipbuffer stride={STRIDE} ! violenceclassify model-location={} mode=sync \
+         min-consecutive=1 hold-time=0 stall-timeout=0",
+        model("motion.pt")
+    )
+}
+
+const ENCODE: &str = "videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency \
+                      key-int-max=10 ! h264parse";
+
+fn recorder(dir: &Path, extra: &str) -> String {
+    format!(
+        "violencerecord name=rec location={}/ev-%03d.mp4 pre-roll={ROLL_NS} \
+         post-roll={ROLL_NS} event-log={}/events.jsonl {extra}",
+        dir.display(),
+        dir.display()
+    )
+}
+
+struct Run {
+    out: Outcome,
+    elapsed: Duration,
+}
+
+/// Plays `launch` (with an appsrc named src and a pad named by `burn_pad` = element name
+/// whose src pad gets the index) over `frames` frames.
+fn run(
+    launch: &str,
+    burn_element: &str,
+    frames: u64,
+    motion: &[std::ops::Range<u64>],
+    pace: Option<Duration>,
+) -> Run {
+    init();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    burn_on(
+        &pipeline
+            .by_name(burn_element)
+            .unwrap()
+            .static_pad("src")
+            .unwrap(),
+    );
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    let t0 = Instant::now();
+    let out = run_pipeline(&pipeline, || {
+        for i in 0..frames {
+            if src.push_buffer(frame(i, motion)).is_err() {
+                break;
+            }
+            if let Some(p) = pace {
+                std::thread::sleep(p);
+            }
+        }
+        let _ = src.end_of_stream();
+    });
+    Run {
+        out,
+        elapsed: t0.elapsed(),
+    }
+}
+
+fn frame_of(pts: u64) -> u64 {
+    pts / FRAME_NS
+}
+
+/// (start, end) frame of each event the classifier reported.
+fn events(out: &Outcome) -> Vec<(u64, u64)> {
+    let starts = out.events("violence-start");
+    let ends = out.events("violence-end");
+    assert_eq!(starts.len(), ends.len(), "{starts:?} {ends:?}");
+    starts
+        .iter()
+        .zip(&ends)
+        .map(|(s, e)| (frame_of(s.pts), frame_of(e.pts)))
+        .collect()
+}
+
+/// Checks one file against the events it must cover.
+fn check_file(path: &Path, start: u64, end: u64, last_frame: u64) -> Decoded {
+    let d = decode(path);
+    assert!(!d.indices.is_empty(), "{} is empty", path.display());
+    assert!(
+        d.first_is_key,
+        "{} does not start with a keyframe",
+        path.display()
+    );
+    let first = d.indices[0];
+    let last = *d.indices.last().unwrap();
+    eprintln!(
+        "{}: frames {first}..={last}, event {start}..={end}",
+        path.display()
+    );
+    assert!(
+        first <= start.saturating_sub(ROLL_FRAMES),
+        "{}: first frame {first}, start {start}",
+        path.display()
+    );
+    assert!(
+        last >= (end + ROLL_FRAMES).min(last_frame),
+        "{}: last frame {last}, end {end}",
+        path.display()
+    );
+    for w in d.indices.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{}: frame missing", path.display());
+    }
+    d
+}
+
+fn recording_messages<'a>(out: &'a Outcome, action: &str) -> Vec<&'a gst::Structure> {
+    out.named("violence-recording")
+        .into_iter()
+        .filter(|s| s.get::<String>("action").unwrap() == action)
+        .collect()
+}
+
+fn in_band(name: &str, frames: u64, motion: &[std::ops::Range<u64>]) -> (PathBuf, Run) {
+    in_band_with(name, frames, motion, "")
+}
+
+fn in_band_with(
+    name: &str,
+    frames: u64,
+    motion: &[std::ops::Range<u64>],
+    extra: &str,
+) -> (PathBuf, Run) {
+    let dir = out_dir(name);
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, extra)
+    );
+    let r = run(&launch, "cls", frames, motion, None);
+    assert_eq!(r.out.error, None);
+    (dir, r)
+}
+
+#[test]
+fn in_band_one_event() {
+    let (dir, r) = in_band("in-band", 150, &[50..70]);
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 1);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let d = check_file(&files[0], ev[0].0, ev[0].1, 149);
+    let closed = recording_messages(&r.out, "closed");
+    assert_eq!(closed.len(), 1);
+    assert_eq!(recording_messages(&r.out, "opened").len(), 1);
+    assert_eq!(
+        closed[0].get::<u64>("frames").unwrap(),
+        d.indices.len() as u64
+    );
+    assert_eq!(closed[0].get::<String>("reason").unwrap(), "post-roll");
+    // Finalized at end + post-roll, long before the stream ended.
+    assert!(*d.indices.last().unwrap() < 120);
+    let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["start", "end", "file"]);
+    assert!(lines[0]["score"].as_f64().unwrap() >= 0.5);
+    assert!(lines[2]["file"].as_str().unwrap().ends_with("ev-000.mp4"));
+    assert_eq!(lines[0]["file"], lines[2]["file"]);
+    assert!(lines[0]["time"].as_str().is_some());
+}
+
+#[test]
+fn back_to_back_events_get_their_own_files() {
+    let (dir, r) = in_band("back-to-back", 170, &[30..45, 100..115]);
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (f, (s, e)) in files.iter().zip(&ev) {
+        check_file(f, *s, *e, 169);
+    }
+    // The first file was finalized before the second opened.
+    let order: Vec<String> = r
+        .out
+        .named("violence-recording")
+        .iter()
+        .map(|s| s.get::<String>("action").unwrap())
+        .collect();
+    assert_eq!(order, ["opened", "closed", "opened", "closed"]);
+}
+
+#[test]
+fn overlapping_events_share_one_file() {
+    let (dir, r) = in_band("overlapping", 150, &[30..45, 62..75]);
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2, "the classifier must see two events");
+    assert!(ev[1].0 <= ev[0].1 + ROLL_FRAMES, "{ev:?}");
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    check_file(&files[0], ev[0].0, ev[1].1, 149);
+}
+
+#[test]
+fn no_event_no_file_and_eos() {
+    let (dir, r) = in_band("no-event", 100, &[]);
+    assert!(events(&r.out).is_empty());
+    assert!(files_in(&dir).is_empty());
+    assert!(r.out.named("violence-recording").is_empty());
+}
+
+#[test]
+fn eos_mid_event_finalizes_the_file() {
+    let (dir, r) = in_band("eos-mid-event", 90, &[60..200]);
+    let starts = r.out.events("violence-start");
+    assert_eq!(starts.len(), 1);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1);
+    let d = check_file(&files[0], frame_of(starts[0].pts), 89, 89);
+    assert_eq!(*d.indices.last().unwrap(), 89);
+    let closed = recording_messages(&r.out, "closed");
+    assert_eq!(closed[0].get::<String>("reason").unwrap(), "eos");
+}
+
+#[test]
+fn out_of_band_from_a_tee_of_the_encoded_stream() {
+    let dir = out_dir("out-of-band");
+    // The camera's own H.264 is recorded; analysis decodes a copy (here: the raw frames
+    // before encoding, as the decoder would give them) on another branch.
+    let launch = format!(
+        "appsrc name=src ! tee name=t \
+         t. ! queue name=enc ! {ENCODE} ! queue ! {} \
+         t. ! queue ! {} name=cls ! fakesink sync=false",
+        recorder(&dir, "source=cls"),
+        classify()
+    );
+    let r = run(&launch, "enc", 170, &[30..45, 100..115], None);
+    assert_eq!(r.out.error, None);
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (f, (s, e)) in files.iter().zip(&ev) {
+        check_file(f, *s, *e, 169);
+    }
+}
+
+#[test]
+fn unknown_source_is_an_error() {
+    let dir = out_dir("bad-source");
+    let err = start_error(&format!(
+        "videotestsrc num-buffers=5 ! x264enc ! h264parse ! {}",
+        recorder(&dir, "source=nope")
+    ));
+    assert!(err.unwrap().contains("nope"));
+}
+
+#[test]
+fn unwritable_location_is_an_error_not_a_hang() {
+    let (_, r) = {
+        let dir = out_dir("unwritable");
+        let launch = format!(
+            "appsrc name=src ! {} name=cls ! {ENCODE} ! violencerecord \
+             location=/nonexistent/dir/ev-%d.mp4 pre-roll={ROLL_NS} post-roll={ROLL_NS}",
+            classify(),
+        );
+        (dir, run(&launch, "cls", 100, &[30..45], None))
+    };
+    let err = r.out.error.expect("an error");
+    assert!(err.contains("/nonexistent/dir/ev-0.mp4"), "{err}");
+}
+
+#[test]
+fn full_disk_loses_one_file_not_the_stream() {
+    // ev-000.mp4 is /dev/full: every write fails with ENOSPC.
+    let dir = out_dir("full-disk");
+    std::os::unix::fs::symlink("/dev/full", dir.join("ev-000.mp4")).unwrap();
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    let r = run(&launch, "cls", 170, &[30..45, 100..115], None);
+    assert_eq!(r.out.error, None, "a failed file is a warning");
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2);
+    let closed = recording_messages(&r.out, "closed");
+    assert_eq!(closed.len(), 1, "only the second file finished");
+    check_file(&dir.join("ev-001.mp4"), ev[1].0, ev[1].1, 169);
+}
+
+#[test]
+fn long_gop_asks_for_keyframes() {
+    let dir = out_dir("long-gop");
+    // x264enc with its default keyframe interval (250 frames = 10 s here).
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! videoconvert ! x264enc speed-preset=ultrafast ! \
+         h264parse ! {}",
+        classify(),
+        recorder(&dir, "keyframe-interval=400000000 latency-budget=400000000")
+    );
+    let r = run(&launch, "cls", 200, &[120..140], None);
+    assert_eq!(r.out.error, None);
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 1);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1);
+    let d = check_file(&files[0], ev[0].0, ev[0].1, 199);
+    // Not from the stream's first IDR: the requested keyframes bounded the pre-roll.
+    let first = d.indices[0];
+    assert!(
+        first + 3 * ROLL_FRAMES + 15 >= ev[0].0 && first > 0,
+        "first frame {first}, start {}",
+        ev[0].0
+    );
+}
+
+#[test]
+fn tee_with_a_synced_preview_is_not_blocked() {
+    let dir = out_dir("tee-preview");
+    let frames = 75;
+    let launch = format!(
+        "appsrc name=src ! {} ! tee name=t \
+         t. ! queue ! fakesink sync=true \
+         t. ! queue name=enc ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    let r = run(&launch, "enc", frames, &[20..35], None);
+    assert_eq!(r.out.error, None);
+    // The preview plays at 25 fps: about 3 s, not stalled.
+    assert!(r.elapsed < Duration::from_secs(20), "{:?}", r.elapsed);
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 1);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1);
+    check_file(&files[0], ev[0].0, ev[0].1, frames - 1);
+}
+
+const CHILD_ENV: &str = "VIOLENCERECORD_CHILD_DIR";
+
+/// Run by `sigkill_mid_event` in a child process, which it kills.
+#[test]
+#[ignore = "child process of sigkill_mid_event"]
+fn sigkill_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(Path::new(&dir), "")
+    );
+    run(
+        &launch,
+        "cls",
+        2000,
+        &[40..2000],
+        Some(Duration::from_millis(10)),
+    );
+}
+
+#[test]
+fn sigkill_mid_event_leaves_a_playable_file() {
+    let dir = out_dir("sigkill");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigkill_child", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, &dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let file = dir.join("ev-000.mp4");
+    // Wait until a few fragments are on disk.
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 20_000 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the child never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Motion from frame 40: the first violent clip starts at the first stride step whose
+    // clip contains the pair (39, 40).
+    let start = (41 - T).div_ceil(STRIDE) * STRIDE;
+    let d = check_file(&file, start, 0, 0);
+    assert!(
+        *d.indices.last().unwrap() > start + 25,
+        "only {} frames survived",
+        d.indices.len()
+    );
+}
+
+#[test]
+fn matroska_and_mpegts_muxers() {
+    for (mux, ext) in [("matroskamux", "mkv"), ("mpegtsmux", "ts")] {
+        let (dir, r) = in_band_with(
+            &format!("mux-{mux}"),
+            170,
+            &[30..45, 100..115],
+            &format!(
+                "muxer-factory={mux} location={}/ev-%03d.{ext}",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/test-record")
+                    .join(format!("mux-{mux}"))
+                    .display()
+            ),
+        );
+        assert_eq!(files_in(&dir).len(), 2);
+        assert_eq!(r.out.error, None);
+        let ev = events(&r.out);
+        let closed = recording_messages(&r.out, "closed");
+        assert_eq!(closed.len(), 2, "{mux}");
+        for (c, (s, e)) in closed.iter().zip(&ev) {
+            let f = PathBuf::from(c.get::<String>("location").unwrap());
+            check_file(&f, *s, *e, 169);
+        }
+    }
+}
+
+#[test]
+fn max_files_keeps_the_newest() {
+    let (dir, r) = in_band_with(
+        "max-files",
+        250,
+        &[30..45, 100..115, 170..185],
+        "max-files=2",
+    );
+    assert_eq!(events(&r.out).len(), 3);
+    assert_eq!(recording_messages(&r.out, "closed").len(), 3);
+    let names: Vec<String> = files_in(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ev-001.mp4", "ev-002.mp4"]);
+}
+
+#[test]
+fn lost_end_event_is_reconciled_from_violence_meta() {
+    let dir = out_dir("lost-end");
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! identity name=drop ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    init();
+    // Drop violence-end on its way to the encoder, as a leaky queue might.
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline
+        .by_name("drop")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+            let is_end = info
+                .event()
+                .and_then(|e| e.structure())
+                .is_some_and(|s| s.name() == "violence-end");
+            if is_end {
+                gst::PadProbeReturn::Drop
+            } else {
+                gst::PadProbeReturn::Ok
+            }
+        });
+    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    let out = run_pipeline(&pipeline, || {
+        for i in 0..200 {
+            let _ = src.push_buffer(frame(i, &[50..70]));
+        }
+        let _ = src.end_of_stream();
+    });
+    assert_eq!(out.error, None);
+    let ev = events(&out);
+    let closed = recording_messages(&out, "closed");
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        closed[0].get::<String>("reason").unwrap(),
+        "post-roll",
+        "closed from the level state, not at EOS"
+    );
+    check_file(&files_in(&dir)[0], ev[0].0, ev[0].1, 199);
+}
