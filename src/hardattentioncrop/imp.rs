@@ -270,22 +270,7 @@ impl ElementImpl for HardAttentionCrop {
             let caps = gst_video::VideoCapsBuilder::new()
                 .format_list(FORMATS.iter().map(|(f, _)| *f))
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            crate::src_sink_templates(&caps)
         });
         TEMPLATES.as_ref()
     }

@@ -355,22 +355,7 @@ impl ElementImpl for OpticalFlow {
             let caps = gst_video::VideoCapsBuilder::new()
                 .format_list(formats)
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            crate::src_sink_templates(&caps)
         });
         TEMPLATES.as_ref()
     }
