@@ -15,13 +15,16 @@ pub mod violencerecord;
 /// Always-present `src` and `sink` pad templates with the same caps, as every element of
 /// the plugin but the recorder bin has.
 pub(crate) fn src_sink_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
-    [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
-        .into_iter()
-        .map(|(name, direction)| {
-            gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
-                .expect("valid pad template")
-        })
-        .collect()
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("valid pad template")
+    })
+    .collect()
 }
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {

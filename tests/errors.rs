@@ -179,3 +179,32 @@ fn clipbuffer_disagreeing_with_the_model() {
     let e = out.error.expect("an element error");
     assert!(e.contains("4 frames") && e.contains("8 frames"), "{e}");
 }
+
+#[test]
+fn skip_policy_keeps_the_stream_going() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 40,
+        motion: 10..20,
+    };
+    let out = run_synthetic(
+        &video,
+        &format!(
+            "clipbuffer stride=4 ! violenceclassify mode=sync on-model-error=skip emit-scores=true stats-interval=40000000 model-location={}",
+            model("raises.pt")
+        ),
+    );
+    assert_eq!(out.error, None, "skipped clips are warnings, not errors");
+    assert_eq!(out.buffers.len(), 40, "every frame went through");
+    // Still clips score; clips with motion fail and are skipped and counted.
+    assert!(!out.events("violence-score").is_empty());
+    let failed = out
+        .named("violence-stats")
+        .iter()
+        .map(|s| s.get::<u64>("clips-failed").unwrap())
+        .max()
+        .unwrap();
+    assert!(failed > 0);
+    assert!(out.events("violence-start").is_empty());
+}

@@ -1,5 +1,5 @@
 use super::decision::{Decider, DecisionParams, EndReason, ScoredClip, Transition};
-use super::Mode;
+use super::{Mode, ModelErrorPolicy};
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{
     add_region_meta, ClipInfo, ClipMeta, Region, ViolenceInfo, ViolenceMeta, ViolenceState,
@@ -55,6 +55,7 @@ struct Settings {
     batch_size: u32,
     batch_timeout: u64,
     stats_interval: u64,
+    on_model_error: ModelErrorPolicy,
     overrides: Overrides,
 }
 
@@ -75,6 +76,7 @@ impl Default for Settings {
             batch_size: DEFAULT_BATCH_SIZE,
             batch_timeout: DEFAULT_BATCH_TIMEOUT,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            on_model_error: ModelErrorPolicy::Error,
             overrides: Overrides::default(),
         }
     }
@@ -93,6 +95,7 @@ struct PendingClip {
 struct Stats {
     scored: u64,
     dropped: u64,
+    failed: u64,
     queue_length: u32,
     /// Detection latency of the last scored clip and the largest so far: running time from
     /// the clip's first frame to the frame on which its score was applied.
@@ -125,6 +128,7 @@ struct Running {
     batch_timeout: Duration,
     stats_interval: u64,
     last_stats_post: Option<u64>,
+    on_model_error: ModelErrorPolicy,
 }
 
 struct Watchdog {
@@ -304,6 +308,7 @@ impl ViolenceClassify {
             batch_timeout: Duration::from_nanos(settings.batch_timeout),
             stats_interval: settings.stats_interval,
             last_stats_post: None,
+            on_model_error: settings.on_model_error,
         })
     }
 
@@ -359,7 +364,23 @@ impl ViolenceClassify {
             return Ok(());
         };
         let pending = run.pending.remove(index).expect("index from position");
-        let score = outcome.result?;
+        let score = match outcome.result {
+            Ok(score) => score,
+            Err(e) if run.on_model_error == ModelErrorPolicy::Skip => {
+                self.stats.lock().unwrap().failed += 1;
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Decode,
+                    [
+                        "clip {} skipped: {}",
+                        gst::ClockTime::from_nseconds(pending.times.first_pts),
+                        e
+                    ]
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         {
             let mut stats = self.stats.lock().unwrap();
             stats.scored += 1;
@@ -581,6 +602,7 @@ impl ViolenceClassify {
                 .field("running-time", now)
                 .field("clips-scored", stats.scored)
                 .field("clips-dropped", stats.dropped)
+                .field("clips-failed", stats.failed)
                 .field("queue-length", run.pending.len() as u32)
                 .field("latency", stats.latency)
                 .field("max-latency", stats.max_latency)
@@ -826,6 +848,16 @@ impl ObjectImpl for ViolenceClassify {
                     .default_value(DEFAULT_STATS_INTERVAL)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("on-model-error", ModelErrorPolicy::Error)
+                    .nick("On model error")
+                    .blurb("What a failed forward (exception, NaN or infinite outputs) does: an element error, or skip the clip with a warning")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("clips-failed")
+                    .nick("Clips failed")
+                    .blurb("Clips whose forward failed and were skipped (on-model-error=skip) (read-only)")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecUInt::builder("queue-length")
                     .nick("Queue length")
                     .blurb("Clips of this stream waiting for the model (read-only)")
@@ -940,6 +972,7 @@ impl ObjectImpl for ViolenceClassify {
             "batch-size" => s.batch_size = value.get().unwrap(),
             "batch-timeout" => s.batch_timeout = value.get().unwrap(),
             "stats-interval" => s.stats_interval = value.get().unwrap(),
+            "on-model-error" => s.on_model_error = value.get().unwrap(),
             "inputs" => match text().map(|t| parse_inputs(&t)).transpose() {
                 Ok(v) => s.overrides.inputs = v,
                 Err(e) => invalid(e),
@@ -980,6 +1013,8 @@ impl ObjectImpl for ViolenceClassify {
             "batch-size" => s.batch_size.to_value(),
             "batch-timeout" => s.batch_timeout.to_value(),
             "stats-interval" => s.stats_interval.to_value(),
+            "on-model-error" => s.on_model_error.to_value(),
+            "clips-failed" => self.stats.lock().unwrap().failed.to_value(),
             "queue-length" => self.stats.lock().unwrap().queue_length.to_value(),
             "latency" => self.stats.lock().unwrap().latency.to_value(),
             "max-latency" => self.stats.lock().unwrap().max_latency.to_value(),

@@ -29,6 +29,24 @@ pub enum Mode {
     Async = 2,
 }
 
+/// What a failed forward (an exception, NaN or infinite outputs, a wrong shape) does.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstViolenceModelErrorPolicy")]
+pub enum ModelErrorPolicy {
+    #[default]
+    #[enum_value(
+        name = "Error: post an element error and stop the stream",
+        nick = "error"
+    )]
+    Error = 0,
+    #[enum_value(
+        name = "Skip: drop the clip, count it, post a warning, keep the stream going",
+        nick = "skip"
+    )]
+    Skip = 1,
+}
+
 glib::wrapper! {
     pub struct ViolenceClassify(ObjectSubclass<imp::ViolenceClassify>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
