@@ -182,7 +182,10 @@ fn metrics(results: &[&ClipResult], threshold: f32) -> (serde_json::Value, Vec<(
 }
 
 /// A small ROC plot: one curve per group, the chance diagonal, a legend.
-fn plot_roc(path: &Path, curves: &[(String, Vec<(f64, f64)>, f64)]) -> Result<(), String> {
+/// A named ROC curve and its area.
+type Curve = (String, Vec<(f64, f64)>, f64);
+
+fn plot_roc(path: &Path, curves: &[Curve]) -> Result<(), String> {
     const W: usize = 520;
     const H: usize = 520;
     let (x0, y0, side) = (60usize, 20usize, 420usize);
