@@ -7,7 +7,7 @@ CARGO ?= cargo
 DATA ?= ../shared/data/violence
 MODEL ?= models/default.pt
 SPLIT ?= val
-CLIPS ?= clips-cache/clips64
+CLIPS ?= clips-cache/clips80
 EVAL_OUT := $(if $(filter command line environment,$(origin OUT)),$(OUT),eval-out)
 
 # tch builds against the venv's torch and finds it through its python3.
@@ -40,12 +40,12 @@ eval: build
 	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT)
 
 extract: build
-	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 64x64)"
-	@target/release/examples/extract-clips "$(DATA)" "$(CLIPS)" --split all --clip-length 16 --frame-step 2 --size 64
+	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80)"
+	@target/release/examples/extract-clips "$(DATA)" "$(CLIPS)" --split all --clip-length 16 --frame-step 2 --size 80
 
 train: extract
 	@echo "==> train the default model (nice -n 10) -> models/default.pt"
-	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 32 --threads 2
+	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads 2
 
 lint: setup
 	$(CARGO) fmt --all -- --check
