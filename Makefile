@@ -3,6 +3,12 @@ VENV ?= $(HOME)/.cache/gst-violence/venv
 VIDEO ?=
 OUT ?= demo-out
 CARGO ?= cargo
+# make eval / extract / train (models/README.md)
+DATA ?= ../shared/data/violence
+MODEL ?= models/default.pt
+SPLIT ?= val
+CLIPS ?= clips-cache/clips80
+EVAL_OUT := $(if $(filter command line environment,$(origin OUT)),$(OUT),eval-out)
 
 # tch builds against the venv's torch and finds it through its python3.
 export VIOLENCE_VENV := $(VENV)
@@ -10,7 +16,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: setup build demo test lint bench-core bench-overlay bench-flow bench-crop bench-scale bench-record clean
+.PHONY: setup build demo test lint eval extract train bench-core bench-overlay bench-flow bench-crop bench-scale bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +34,18 @@ test: build
 	@echo "==> cargo test --release"
 	@$(CARGO) test --release
 	@echo "==> all tests passed"
+
+eval: build
+	@echo "==> evaluate $(MODEL) on the $(SPLIT) clips of $(DATA) through the real pipeline"
+	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT)
+
+extract: build
+	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80)"
+	@target/release/examples/extract-clips "$(DATA)" "$(CLIPS)" --split all --clip-length 16 --frame-step 2 --size 80
+
+train: extract
+	@echo "==> train the default model (nice -n 10) -> models/default.pt"
+	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads 2
 
 lint: setup
 	$(CARGO) fmt --all -- --check

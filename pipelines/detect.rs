@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gstviolence::plugin_register_static()?;
 
     let annotated = out_dir.join("annotated.mp4");
-    // The zoomed view follows opticalflow's motion region: the interim model does not
+    // The zoomed view follows opticalflow's motion region: the default model does not
     // localize; a hard-attention model's violence region would use region-source=attention.
     let launch = format!(
         "uridecodebin uri=\"{uri}\" ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify name=cls \

@@ -11,5 +11,5 @@ if [ -z "$video" ]; then
     target/release/examples/sample-video "$video"
   fi
 fi
-echo "==> detecting violence in $video with models/default.pt (interim model: see models/README.md)"
+echo "==> detecting violence in $video with models/default.pt (model card: models/README.md)"
 target/release/examples/detect "$video" models/default.pt "$out"
