@@ -7,7 +7,9 @@
 //!   (d) RSS at 1, 4 and N streams, and its growth over a soak;
 //!   (e) where the time goes, per element, against the bare model forward.
 //!
-//! Usage: scale VIDEO MODEL PEER_FPS MOTION_START_S [SOAK_S=600]
+//! Usage: scale VIDEO MODEL PEER_FPS MOTION_START_S LATENCY_MODEL [SOAK_S=600]
+//! LATENCY_MODEL scores the synthetic video's motion (the default model, trained on real
+//! fights, does not fire on it): detection latency is the plugin's, not the model's.
 
 use gst::prelude::*;
 use gstviolence::event::ViolenceEvent;
@@ -134,7 +136,8 @@ fn main() {
     let (video, model) = (&args[1], &args[2]);
     let peer_fps: f64 = args[3].parse().unwrap();
     let motion_start: f64 = args[4].parse().unwrap();
-    let soak: u64 = args.get(5).map_or(600, |s| s.parse().unwrap());
+    let latency_model = &args[5];
+    let soak: u64 = args.get(6).map_or(600, |s| s.parse().unwrap());
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
     let uri = gst::glib::filename_to_uri(std::fs::canonicalize(video).unwrap(), None)
@@ -239,28 +242,50 @@ fn main() {
     let forwards = t.elapsed().as_secs_f64();
     let forward_each = forwards / inputs.len() as f64;
 
-    // (c) minimum latency: the sync run's deciding clip for the first start ends at
-    // clip-end; the earliest a decision can exist is then, plus one forward.
-    let start = scores
+    // (c) minimum latency, with the latency model: its sync run's deciding clip for the
+    // first start ends at clip-end; the earliest a decision can exist is then, plus one
+    // forward of that model.
+    let (_, messages) = run_to_eos(&format!(
+        "{} ! clipbuffer ! violenceclassify mode=sync model-location={latency_model} ! fakesink",
+        decode(&uri)
+    ));
+    let latency_forward = {
+        let m = tch::CModule::load(latency_model).unwrap();
+        let x = tch::Tensor::zeros([1, 3, 16, 112, 112], (tch::Kind::Float, tch::Device::Cpu));
+        let _ = m.forward_ts(&[&x]).unwrap();
+        let t = Instant::now();
+        for _ in 0..10 {
+            let _ = m.forward_ts(&[&x]).unwrap();
+        }
+        t.elapsed().as_secs_f64() / 10.0
+    };
+    let starts: Vec<ViolenceEvent> = messages
+        .iter()
+        .filter_map(|m| ViolenceEvent::from_structure(m))
+        .collect();
+    let start = starts
         .iter()
         .find(|e| e.kind == gstviolence::event::EventKind::Start);
     let motion_ns = (motion_start * 1e9) as u64;
-    let minimum = start.map(|s| (s.clip_end.saturating_sub(motion_ns)) as f64 / 1e9 + forward_each);
+    let minimum =
+        start.map(|s| (s.clip_end.saturating_sub(motion_ns)) as f64 / 1e9 + latency_forward);
 
     // (b), (c), (d): real-time streams.
     println!("bench-scale: {video}, model {model}, 2 cores; every figure from this run");
     let mut best = 0;
     let mut table = Vec::new();
-    let bound = minimum.map(|m| 1.2 * m);
+    // A clip's latency (its first frame to its score) includes its own span; what the bound
+    // of (c) allows on top of the unavoidable is 0.2 x the minimum, plus one forward.
+    let span = clips
+        .first()
+        .map_or(0.0, |c| (c.last_pts - c.first_pts).nseconds() as f64 / 1e9);
+    let bound = minimum.map(|m| span + 0.2 * m + forward_each);
     for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20] {
         let trial = streams(&uri, model, n, 12);
-        // (c) in real time: from the first violent frame to the last stream's start message.
-        let detection = trial.start_seen.map(|t| t - motion_start);
-        let in_bound = match (bound, detection) {
-            (Some(b), Some(d)) => d <= b && trial.starts == n,
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
+        // The default model's clip latency must stay within the bound too.
+        let latency = trial.max_latency.as_secs_f64();
+        let in_bound = bound.is_none_or(|b| latency <= b);
+        let detection: Option<f64> = None;
         let ok = trial.dropped == 0 && in_bound;
         table.push((
             n,
@@ -289,22 +314,35 @@ fn main() {
     println!("| (a) Python/OpenCV peer (python_peer.py, unchanged) | {peer_fps:.1} frames/s |");
     println!("| (a) ratio (goal >= 3x) | {:.2}x |", ours_fps / peer_fps);
     for (n, dropped, latency, rss, detection, ok) in &table {
-        let detection = detection.map_or("no start seen".to_string(), |d| format!("{d:.2} s"));
+        let _ = detection;
         println!(
-            "| (b) {n} real-time 720p30 streams | {dropped} clips dropped, first violent frame to last stream's violence-start {detection}, max clip latency {latency:.2} s, RSS {rss:.0} MB: {} |",
+            "| (b) {n} real-time 720p30 streams | {dropped} clips dropped, max clip latency {latency:.2} s (bound {}), RSS {rss:.0} MB: {} |",
+            bound.map_or("none".into(), |b| format!("{b:.2} s")),
             if *ok { "real time" } else { "NOT real time" }
         );
     }
     println!("| (b) largest N in real time (0 drops; goal >= 10) | {best} |");
     match minimum {
         Some(min) => {
-            for (n, _, _, _, detection, _) in table.iter().filter(|t| t.0 == 1 || t.0 == best) {
-                if let Some(d) = detection {
-                    println!("| (c) {n} stream(s): first violent frame to violence-start | {d:.3} s against a minimum of {min:.3} s: {:.2}x (goal <= 1.2x) |", d / min);
+            for n in [1, best.max(1)] {
+                // (c) in real time, N streams of the latency model at once: from the first
+                // violent frame to the last stream's violence-start message.
+                let trial = streams(&uri, latency_model, n, 12);
+                match trial.start_seen.filter(|_| trial.starts == n) {
+                    Some(t) => {
+                        let d = t - motion_start;
+                        println!("| (c) {n} stream(s): first violent frame to violence-start (latency model) | {d:.3} s against a minimum of {min:.3} s: {:.2}x (goal <= 1.2x) |", d / min);
+                    }
+                    None => println!(
+                        "| (c) {n} stream(s) | only {} of {n} streams started in time |",
+                        trial.starts
+                    ),
                 }
             }
         }
-        None => println!("| (c) | the model found no violence in the file: no latency figure |"),
+        None => {
+            println!("| (c) | the latency model found no violence in the file: no latency figure |")
+        }
     }
     let _ = start;
     println!(
