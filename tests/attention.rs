@@ -30,53 +30,25 @@ fn frame(i: u64, from: u64, quadrant: (u32, u32)) -> gst::Buffer {
     b
 }
 
-fn run(quadrant: (u32, u32), frames: u64) -> Outcome {
+fn caps() -> gst::Caps {
     init();
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! clipbuffer stride=4 ! violenceclassify mode=sync min-consecutive=1 \
-         emit-scores=true model-location={} ! appsink name=sink sync=false",
-        model("ssha.pt")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, W, H)
+    gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, W, H)
         .fps(gst::Fraction::new(25, 1))
         .build()
         .unwrap()
         .to_caps()
-        .unwrap();
-    src.set_caps(Some(&caps));
-    let sink = pipeline
-        .by_name("sink")
         .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let buffers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = buffers.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                keep.lock()
-                    .unwrap()
-                    .push(s.pull_sample().unwrap().buffer_owned().unwrap());
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    let mut out = run_pipeline(&pipeline, || {
-        for i in 0..frames {
-            src.push_buffer(frame(i, 12, quadrant)).unwrap();
-        }
-        src.end_of_stream().unwrap();
-    });
-    out.buffers = std::mem::take(&mut *buffers.lock().unwrap());
-    out
+}
+
+fn run(quadrant: (u32, u32), frames: u64) -> Outcome {
+    run_frames(
+        &caps(),
+        (0..frames).map(|i| frame(i, 12, quadrant)),
+        &format!(
+            "clipbuffer stride=4 ! violenceclassify mode=sync min-consecutive=1 emit-scores=true model-location={}",
+            model("ssha.pt")
+        ),
+    )
 }
 
 #[test]
@@ -157,14 +129,7 @@ fn attention_frames_respect_the_resolution_cap() {
         .unwrap()
         .downcast::<gst_app::AppSrc>()
         .unwrap();
-    src.set_caps(Some(
-        &gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, W, H)
-            .fps(gst::Fraction::new(25, 1))
-            .build()
-            .unwrap()
-            .to_caps()
-            .unwrap(),
-    ));
+    src.set_caps(Some(&caps()));
     let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = sizes.clone();
     pipeline

@@ -138,6 +138,20 @@ impl Outcome {
 
 /// Runs `appsrc ! <middle> ! appsink` over the synthetic video and collects the result.
 pub fn run_synthetic(video: &Synthetic, middle: &str) -> Outcome {
+    run_frames(
+        &video.caps(),
+        (0..video.frames).map(|i| video.frame(i)),
+        middle,
+    )
+}
+
+/// Runs `appsrc ! <middle> ! appsink` over `frames` of `caps`, collecting the output
+/// buffers and the element messages.
+pub fn run_frames(
+    caps: &gst::Caps,
+    frames: impl Iterator<Item = gst::Buffer>,
+    middle: &str,
+) -> Outcome {
     init();
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time ! {middle} ! appsink name=sink sync=false"
@@ -150,7 +164,7 @@ pub fn run_synthetic(video: &Synthetic, middle: &str) -> Outcome {
         .unwrap()
         .downcast::<gst_app::AppSrc>()
         .unwrap();
-    src.set_caps(Some(&video.caps()));
+    src.set_caps(Some(caps));
     let sink = pipeline
         .by_name("sink")
         .unwrap()
@@ -171,8 +185,8 @@ pub fn run_synthetic(video: &Synthetic, middle: &str) -> Outcome {
             .build(),
     );
     let outcome = run_pipeline(&pipeline, || {
-        for i in 0..video.frames {
-            if src.push_buffer(video.frame(i)).is_err() {
+        for frame in frames {
+            if src.push_buffer(frame).is_err() {
                 break;
             }
         }
