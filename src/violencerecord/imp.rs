@@ -130,6 +130,9 @@ impl Default for State {
 #[derive(Default)]
 struct Closing {
     branches: HashMap<String, Branch>,
+    /// Branches taken out of `branches` whose file is being finalized and reported: EOS
+    /// waits for these too, so the `closed` message always precedes the bin's EOS.
+    finishing: usize,
 }
 
 pub struct ViolenceRecord {
@@ -268,7 +271,9 @@ impl ViolenceRecord {
         let closing = self.closing.lock().unwrap_or_else(|e| e.into_inner());
         let (closing, timeout) = self
             .closed
-            .wait_timeout_while(closing, FINALIZE_TIMEOUT, |c| !c.branches.is_empty())
+            .wait_timeout_while(closing, FINALIZE_TIMEOUT, |c| {
+                !c.branches.is_empty() || c.finishing > 0
+            })
             .unwrap_or_else(|e| e.into_inner());
         if timeout.timed_out() {
             gst::warning!(
@@ -463,12 +468,14 @@ impl ViolenceRecord {
 
     /// The muxer of a closing branch has written everything: stop it, remove it, report.
     fn finalize(&self, name: &str, failed: bool) {
-        let branch = self
-            .closing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .branches
-            .remove(name);
+        let branch = {
+            let mut closing = self.closing.lock().unwrap_or_else(|e| e.into_inner());
+            let branch = closing.branches.remove(name);
+            if branch.is_some() {
+                closing.finishing += 1;
+            }
+            branch
+        };
         let Some(branch) = branch else {
             return;
         };
@@ -477,8 +484,9 @@ impl ViolenceRecord {
         if !failed {
             self.report_closed(&branch);
         }
-        let closing = self.closing.lock().unwrap_or_else(|e| e.into_inner());
-        if closing.branches.is_empty() {
+        let mut closing = self.closing.lock().unwrap_or_else(|e| e.into_inner());
+        closing.finishing -= 1;
+        if closing.branches.is_empty() && closing.finishing == 0 {
             self.closed.notify_all();
         }
         drop(closing);
