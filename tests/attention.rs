@@ -116,20 +116,11 @@ fn attention_frames_respect_the_resolution_cap() {
     // The cap makes clipbuffer keep 64x48 attention frames of the 128x96 source; the
     // region is still reported in source pixels.
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, src) = appsrc_pipeline(&format!(
         "appsrc name=src format=time ! clipbuffer stride=4 attention-max-size=64 ! identity name=probe \
          ! violenceclassify mode=sync min-consecutive=1 model-location={} ! fakesink sync=false",
         model("ssha.pt")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
+    ), &caps());
     let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = sizes.clone();
     pipeline

@@ -198,20 +198,14 @@ fn serialized_events_reach_downstream_in_order() {
         frames: 80,
         motion: 20..40,
     };
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! {} ! fakesink name=sink sync=false",
-        classify("min-consecutive=1")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
     use gst::prelude::*;
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&video.caps()));
+    let (pipeline, src) = appsrc_pipeline(
+        &format!(
+            "appsrc name=src format=time ! {} ! fakesink name=sink sync=false",
+            classify("min-consecutive=1")
+        ),
+        &video.caps(),
+    );
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let log = seen.clone();
     let sinkpad = pipeline
@@ -270,19 +264,13 @@ fn stalled_source_ends_the_event() {
         frames: 30,
         motion: 0..30,
     };
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, src) = appsrc_pipeline(
+        &format!(
         "appsrc name=src format=time is-live=true do-timestamp=false ! {} ! fakesink sync=false",
         classify("min-consecutive=1 stall-timeout=300000000")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&video.caps()));
+    ),
+        &video.caps(),
+    );
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..video.frames {
@@ -406,19 +394,13 @@ fn violence_event_signal_reaches_out_of_band_listeners() {
         frames: 60,
         motion: 20..40,
     };
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! {} name=cls ! fakesink sync=false",
-        classify("min-consecutive=1")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&video.caps()));
+    let (pipeline, src) = appsrc_pipeline(
+        &format!(
+            "appsrc name=src format=time ! {} name=cls ! fakesink sync=false",
+            classify("min-consecutive=1")
+        ),
+        &video.caps(),
+    );
     let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = heard.clone();
     pipeline

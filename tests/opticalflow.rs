@@ -228,20 +228,11 @@ fn two_stream_model_gets_flow_in_model_pixels() {
     // 32 px input sees 1 px/frame. The test model scores p = sigmoid(mean u).
     init();
     let (w, h) = (128u32, 96u32);
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, src) = appsrc_pipeline(&format!(
         "appsrc name=src format=time ! opticalflow preset=accurate working-width=64 ! clipbuffer stride=4 \
          ! violenceclassify mode=sync emit-scores=true model-location={} ! fakesink",
         model("flow-mean.pt")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&gray_caps(w, h)));
+    ), &gray_caps(w, h));
     let out = run_pipeline(&pipeline, || {
         for i in 0..40u64 {
             src.push_buffer(gray_frame(w, h, i, |x, y| (x - 4.0 * i as f32, y)))

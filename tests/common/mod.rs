@@ -145,6 +145,22 @@ pub fn run_synthetic(video: &Synthetic, middle: &str) -> Outcome {
     )
 }
 
+/// Parses a pipeline holding `appsrc name=src` and gives that appsrc `caps`.
+pub fn appsrc_pipeline(launch: &str, caps: &gst::Caps) -> (gst::Pipeline, gst_app::AppSrc) {
+    init();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(caps));
+    (pipeline, src)
+}
+
 /// Runs `appsrc ! <middle> ! appsink` over `frames` of `caps`, collecting the output
 /// buffers and the element messages.
 pub fn run_frames(
@@ -153,18 +169,10 @@ pub fn run_frames(
     middle: &str,
 ) -> Outcome {
     init();
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! {middle} ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(caps));
+    let (pipeline, src) = appsrc_pipeline(
+        &format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false"),
+        caps,
+    );
     let sink = pipeline
         .by_name("sink")
         .unwrap()
