@@ -72,11 +72,14 @@ fn main() {
     let runs: usize = args.get(3).map_or(3, |r| r.parse().unwrap());
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
+    // The bare forwards run with the plugin's own libtorch thread count (process-wide).
+    gstviolence::model::threads::set_thread_count_once();
+    let threads = tch::get_num_threads();
     let uri = gst::glib::filename_to_uri(std::fs::canonicalize(video).unwrap(), None).unwrap();
     let full = format!(
-        "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! violenceclassify mode=sync model-location={model} ! fakesink name=sink"
+        "uridecodebin uri={uri} ! queue ! videoconvert ! clipbuffer ! violenceclassify mode=sync model-location={model} ! fakesink name=sink"
     );
-    let decode = format!("uridecodebin uri={uri} ! videoconvert ! fakesink name=sink");
+    let decode = format!("uridecodebin uri={uri} ! queue ! videoconvert ! fakesink name=sink");
 
     let clips = Arc::new(Mutex::new(Vec::new()));
     // Warm-up (file cache, model load), capturing the clips once.
@@ -102,9 +105,17 @@ fn main() {
         t_fwd.push(started.elapsed().as_secs_f64());
     }
     let (full, decode, fwd) = (median(t_full), median(t_decode), median(t_fwd));
+    // For reference: the same forwards on every core (VIOLENCE_TORCH_THREADS=N).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as i32);
+    tch::set_num_threads(cores);
+    let started = Instant::now();
+    for x in &inputs {
+        let _ = module.forward_ts(&[x]).unwrap();
+    }
+    let fwd_all_cores = started.elapsed().as_secs_f64();
     let overhead = (full - decode - fwd) / fwd;
     println!(
-        "bench-core: {video}, model {model}, {} clips, median of {runs} runs",
+        "bench-core: {video}, model {model}, {} clips, median of {runs} runs, libtorch on {threads} thread(s)",
         clips.len()
     );
     println!("| measure | seconds |");
@@ -112,6 +123,7 @@ fn main() {
     println!("| full pipeline | {full:.3} |");
     println!("| decode only | {decode:.3} |");
     println!("| bare tch forwards of the same clips | {fwd:.3} |");
+    println!("| for reference: bare forwards on {cores} threads | {fwd_all_cores:.3} |");
     println!(
         "| plugin overhead (full - decode - forwards) / forwards | {:.1}% (goal <= 10%) |",
         overhead * 100.0

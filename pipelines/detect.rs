@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          model-location=\"{model}\" emit-scores=true {extra} ! tee name=t \
          t. ! queue ! bboxoverlay draw-graph=true ! comp.sink_0 \
          t. ! queue ! hardattentioncrop region-source=motion width=360 height=360 ! comp.sink_1 \
-         compositor name=comp ! videoconvert ! x264enc speed-preset=veryfast ! mp4mux \
+         compositor name=comp ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast ! mp4mux \
          ! filesink location=\"{}\"",
         annotated.display()
     );

@@ -11,5 +11,5 @@ exec gst-launch-1.0 -e \
   uridecodebin uri="$(realpath "$in" | sed 's|^|file://|')" ! videoconvert ! opticalflow \
   ! clipbuffer ! violenceclassify model-location="$MODEL" ! bboxoverlay ! tee name=t \
   t. ! queue ! videoconvert ! autovideosink sync=true \
-  t. ! queue ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! h264parse \
+  t. ! queue ! videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=veryfast ! h264parse \
      ! violencerecord location="$out/event-%05d.mp4" event-log="$out/events.jsonl"

@@ -10,5 +10,5 @@ mkdir -p "$out"
 exec gst-launch-1.0 -e \
   uridecodebin uri="$(realpath "$in" | sed 's|^|file://|')" ! videoconvert \
   ! clipbuffer ! violenceclassify model-location="$MODEL" mode=sync ! bboxoverlay \
-  ! videoconvert ! x264enc speed-preset=veryfast ! h264parse \
+  ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast ! h264parse \
   ! violencerecord location="$out/event-%05d.mp4" event-log="$out/events.jsonl"

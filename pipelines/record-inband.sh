@@ -11,6 +11,6 @@ mkdir -p "$out"
 exec gst-launch-1.0 -e \
   v4l2src device="$dev" ! videoconvert ! opticalflow ! clipbuffer \
   ! violenceclassify model-location="$MODEL" ! bboxoverlay ! videoconvert \
-  ! x264enc tune=zerolatency speed-preset=veryfast ! h264parse \
+  ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=veryfast ! h264parse \
   ! violencerecord location="$out/cam-%Y%m%d-%H%M%S-%03d.mp4" pre-roll=5000000000 \
       post-roll=5000000000 event-log="$out/events.jsonl"

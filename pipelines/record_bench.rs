@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames = minutes * 60 * 25;
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers={frames} pattern=ball ! \
-         video/x-raw,width=1280,height=720,framerate=25/1 ! \
+         video/x-raw,format=I420,width=1280,height=720,framerate=25/1 ! \
          x264enc speed-preset=ultrafast tune=zerolatency key-int-max=50 ! h264parse name=p ! \
          violencerecord location={out}/bench-%05d.mp4 max-files=3"
     ))?

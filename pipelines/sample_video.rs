@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     const FPS: u64 = 30;
     gst::init()?;
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! videoconvert ! x264enc speed-preset=veryfast key-int-max=60 \
+        "appsrc name=src format=time ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast key-int-max=60 \
          ! h264parse ! mp4mux ! filesink location=\"{out}\""
     ))?
     .downcast::<gst::Pipeline>()

@@ -3,6 +3,6 @@
 set -euo pipefail
 dir=target/bench
 mkdir -p "$dir"
-[ -s "$dir/720p30.mp4" ] || target/release/examples/sample-video "$dir/720p30.mp4" 20 1280 720
+[ -s "$dir/720p30-420.mp4" ] || target/release/examples/sample-video "$dir/720p30-420.mp4" 20 1280 720
 [ -s "$dir/bench-r3d.pt" ] || python3 benches/make_bench_model.py "$dir/bench-r3d.pt"
-cargo bench --bench core -- "$dir/720p30.mp4" "$dir/bench-r3d.pt" "${RUNS:-3}"
+cargo bench --bench core -- "$dir/720p30-420.mp4" "$dir/bench-r3d.pt" "${RUNS:-3}"

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod batching;
 pub mod contract;
 pub mod device;
+pub mod threads;
 pub mod worker;
 
 pub use contract::{resolve, InputKind, ModelConfig, ModelMetadata, Overrides};

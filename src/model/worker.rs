@@ -6,10 +6,11 @@ use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::batching;
 use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata};
 use super::device::device_name;
+use super::threads::set_thread_count_once;
 use crate::meta::{ClipInfo, FramePlanes};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, LazyLock, Mutex, Once, Weak};
+use std::sync::{mpsc, Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, Kind, Tensor};
 
@@ -158,19 +159,6 @@ impl SharedModel {
             self.key.path.display()
         )
     }
-}
-
-fn set_thread_count_once() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let threads = std::env::var("VIOLENCE_TORCH_THREADS")
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
-        tch::set_num_threads(threads);
-        tch::set_num_interop_threads(1);
-    });
 }
 
 fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
