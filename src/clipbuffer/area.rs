@@ -77,8 +77,28 @@ fn cells(src: usize, dst: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Adds one source row into per-column sums (a loop the compiler vectorizes).
+fn accumulate(sums: &mut [u32], row: &[u8]) {
+    for (sum, &v) in sums.iter_mut().zip(row) {
+        *sum += v as u32;
+    }
+}
+
+/// Adds the chroma samples of one row, `step` bytes apart, into per-column sums.
+fn accumulate_strided(sums: &mut [u32], row: &[u8], step: usize) {
+    if step == 1 {
+        accumulate(sums, row);
+    } else {
+        for (sum, &v) in sums.iter_mut().zip(row.iter().step_by(step)) {
+            *sum += v as u32;
+        }
+    }
+}
+
 /// Downscales a 4:2:0 frame of `w` x `h` into packed RGB `out` (`out_w` x `out_h`, rows
-/// `out_stride` bytes apart). `sums` is scratch space of at least `3 * out_w` u32.
+/// `out_stride` bytes apart). For each output row it first sums the cell's source rows
+/// column by column (sequential, vectorized reads of every source byte once), then sums
+/// each cell's columns.
 #[allow(clippy::too_many_arguments)]
 pub fn yuv420_to_rgb_area(
     y_plane: &[u8],
@@ -95,38 +115,27 @@ pub fn yuv420_to_rgb_area(
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let (cols, rows) = (cells(w, out_w), cells(h, out_h));
     let (ccols, crows) = (cells(cw, out_w), cells(ch, out_h));
-    let mut sums = vec![0u32; 3 * out_w];
+    let (mut y_sums, mut u_sums, mut v_sums) = (vec![0u32; w], vec![0u32; cw], vec![0u32; cw]);
     for (oy, (&(y0, y1), &(cy0, cy1))) in rows.iter().zip(&crows).enumerate() {
-        sums.fill(0);
+        y_sums.fill(0);
+        u_sums.fill(0);
+        v_sums.fill(0);
         for y in y0..y1 {
-            let row = &y_plane[y * y_stride..][..w];
-            for (ox, &(x0, x1)) in cols.iter().enumerate() {
-                sums[3 * ox] += row[x0..x1].iter().map(|v| *v as u32).sum::<u32>();
-            }
+            accumulate(&mut y_sums, &y_plane[y * y_stride..][..w]);
         }
         for cy in cy0..cy1 {
-            let (u_row, v_row) = (
-                &chroma.u[cy * chroma.u_stride..],
-                &chroma.v[cy * chroma.v_stride..],
-            );
-            for (ox, &(x0, x1)) in ccols.iter().enumerate() {
-                let (mut su, mut sv) = (0u32, 0u32);
-                for x in x0..x1 {
-                    su += u_row[x * chroma.step] as u32;
-                    sv += v_row[x * chroma.step] as u32;
-                }
-                sums[3 * ox + 1] += su;
-                sums[3 * ox + 2] += sv;
-            }
+            accumulate_strided(&mut u_sums, &chroma.u[cy * chroma.u_stride..], chroma.step);
+            accumulate_strided(&mut v_sums, &chroma.v[cy * chroma.v_stride..], chroma.step);
         }
         let out_row = &mut out[oy * out_stride..][..3 * out_w];
         for (ox, (&(x0, x1), &(cx0, cx1))) in cols.iter().zip(&ccols).enumerate() {
             let n = ((x1 - x0) * (y1 - y0)) as f32;
             let cn = ((cx1 - cx0) * (cy1 - cy0)) as f32;
+            let sum = |s: &[u32]| s.iter().sum::<u32>() as f32;
             let rgb = coefficients.rgb(
-                sums[3 * ox] as f32 / n,
-                sums[3 * ox + 1] as f32 / cn,
-                sums[3 * ox + 2] as f32 / cn,
+                sum(&y_sums[x0..x1]) / n,
+                sum(&u_sums[cx0..cx1]) / cn,
+                sum(&v_sums[cx0..cx1]) / cn,
             );
             out_row[3 * ox..3 * ox + 3].copy_from_slice(&rgb);
         }
@@ -159,6 +168,99 @@ mod tests {
             YuvToRgb::new(true, true).rgb(128.0, 128.0, 128.0),
             [128, 128, 128]
         );
+    }
+
+    /// Cell by cell, the definition: every output pixel is the mean of its source cell.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        y: &[u8],
+        ys: usize,
+        c: Chroma,
+        w: usize,
+        h: usize,
+        k: &YuvToRgb,
+        out_w: usize,
+        out_h: usize,
+    ) -> Vec<u8> {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let (cols, rows, ccols, crows) = (
+            cells(w, out_w),
+            cells(h, out_h),
+            cells(cw, out_w),
+            cells(ch, out_h),
+        );
+        let mut out = Vec::new();
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let (mut sy, mut su, mut sv) = (0u32, 0u32, 0u32);
+                for yy in rows[oy].0..rows[oy].1 {
+                    for xx in cols[ox].0..cols[ox].1 {
+                        sy += y[yy * ys + xx] as u32;
+                    }
+                }
+                for cy in crows[oy].0..crows[oy].1 {
+                    for cx in ccols[ox].0..ccols[ox].1 {
+                        su += c.u[cy * c.u_stride + cx * c.step] as u32;
+                        sv += c.v[cy * c.v_stride + cx * c.step] as u32;
+                    }
+                }
+                let n = ((cols[ox].1 - cols[ox].0) * (rows[oy].1 - rows[oy].0)) as f32;
+                let cn = ((ccols[ox].1 - ccols[ox].0) * (crows[oy].1 - crows[oy].0)) as f32;
+                out.extend(k.rgb(sy as f32 / n, su as f32 / cn, sv as f32 / cn));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_definition_on_noise() {
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 24) as u8
+                })
+                .collect()
+        };
+        let k = YuvToRgb::new(true, false);
+        for (w, h, out_w, out_h) in [
+            (1280usize, 720usize, 80, 80),
+            (321, 179, 112, 64),
+            (17, 9, 5, 3),
+        ] {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let ys = w + 7;
+            let y = noise(ys * h);
+            // Planar (I420-like, padded rows) and semi-planar (NV12-like: U and V interleaved).
+            let (u, v) = (noise((cw + 3) * ch), noise((cw + 3) * ch));
+            let uv = noise(2 * cw * ch);
+            let planar = Chroma {
+                u: &u,
+                u_stride: cw + 3,
+                v: &v,
+                v_stride: cw + 3,
+                step: 1,
+            };
+            let semi = Chroma {
+                u: &uv,
+                u_stride: 2 * cw,
+                v: &uv[1..],
+                v_stride: 2 * cw,
+                step: 2,
+            };
+            for chroma in [planar, semi] {
+                let mut out = vec![0u8; out_w * 3 * out_h];
+                yuv420_to_rgb_area(&y, ys, chroma, w, h, &k, &mut out, out_w, out_h, out_w * 3);
+                assert_eq!(
+                    out,
+                    reference(&y, ys, chroma, w, h, &k, out_w, out_h),
+                    "{w}x{h}"
+                );
+            }
+        }
     }
 
     #[test]
