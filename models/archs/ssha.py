@@ -368,7 +368,11 @@ def main():
             break
         if args.max_steps and updates >= args.max_steps:
             break
-        eps = args.eps_start + (args.eps_end - args.eps_start) * min(1.0, episodes_done / max(1, 0.7 * args.episodes))
+        # Epsilon decays linearly over the first 70 % of the run (episodes or time budget).
+        progress = episodes_done / max(1, args.episodes)
+        if args.time_budget:
+            progress = max(progress, (time.time() - t0) / args.time_budget)
+        eps = args.eps_start + (args.eps_end - args.eps_start) * min(1.0, progress / 0.7)
         # Act: a batch of episodes in parallel, greedy in eval mode.
         states = []
         for _ in range(args.episode_batch):

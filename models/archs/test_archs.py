@@ -5,8 +5,7 @@ or directly: `python3 models/archs/test_archs.py [--out DIR]`).
 - every architecture at full size (width 1) has the parameter count recorded below (the
   structure is the papers'; a change of count means a change of structure), and where the
   paper gives a figure the count is within the stated tolerance of it;
-- full-size forwards with the papers' input shapes where cheap enough (at reduced spatial
-  size otherwise), and the trained configurations' forwards, give [B,2] logits or
+- full-size forwards with the papers' clip lengths (at 64x64 to keep CI short), and the trained configurations' forwards, give [B,2] logits or
   [B,R+2] q_values;
 - each trained configuration scripts with a metadata() that violenceclassify accepts;
   with --out the scripted models are written there (tests/archs.rs then runs them in the
@@ -31,13 +30,13 @@ import tcnn_attention  # noqa: E402
 # Full-size parameter counts of our definitions (torch counting: weights and biases, BN
 # affine parameters; no running statistics).
 EXPECTED_FULL = {
-    "ssha_rgb": None,
-    "ssha_rgb+flow": None,
-    "r2plus1d_18": None,
-    "mobilenetv2_lstm": None,
-    "cnn_bilstm_vgg16": None,
-    "cnn_bilstm_efficientnet_b0": None,
-    "tcnn_spatial_attention": None,
+    "ssha_rgb": 13_090_600,
+    "ssha_rgb+flow": 25_355_912,
+    "r2plus1d_18": 31_301_151,
+    "mobilenetv2_lstm": 4_028_930,
+    "cnn_bilstm_vgg16": 16_868_312,
+    "cnn_bilstm_efficientnet_b0": 7_734_036,
+    "tcnn_spatial_attention": 33_167_811,
 }
 # Papers' figures: (count, relative tolerance, how we count for the comparison).
 PAPER = {
@@ -95,35 +94,39 @@ def main():
             v = k if how == "keras" else n
             check(abs(v - ref) <= tol * ref, f"{name}: {v:,} ({how} count) within {tol:.0%} of the paper's {ref:,}")
 
+    # R(2+1)D-18 with torchvision's 400-class Kinetics head has torchvision's 31,505,325.
+    n = common.count_params(models["r2plus1d_18"]) - (512 * 2 + 2) + (512 * 400 + 400)
+    check(n == 31_505_325, f"r2plus1d_18 with a 400-class head: {n:,} parameters (torchvision's r2plus1d_18: 31,505,325)")
+
     with torch.no_grad():
         # Full size, papers' inputs where affordable on CPU.
         m = models["r2plus1d_18"].eval()
         for T in (4, 8, 12):
-            x = torch.randn(1, 3, T, 112, 112)
+            x = torch.randn(1, 3, T, 64, 64)
             f = m.features(x)
             check(f.shape[2] == T, f"r2plus1d_18: window of {T} frames keeps {T} time steps (no temporal downsampling)")
-            check(m(x).shape == (1, 2), f"r2plus1d_18 [1,3,{T},112,112] -> [1,2]")
+            check(m(x).shape == (1, 2), f"r2plus1d_18 [1,3,{T},64,64] -> [1,2]")
         for kind in range(4):
             m.set_activation(kind)
             check(torch.isfinite(m(torch.randn(1, 3, 4, 64, 64))).all().item(),
                   f"r2plus1d_18 runs with activation {r2plus1d.ACTIVATIONS[kind]}")
         m.set_activation(0)
-        check(models["mobilenetv2_lstm"].eval()(torch.randn(1, 3, 30, 112, 112)).shape == (1, 2),
-              "mobilenetv2_lstm [1,3,30,112,112] -> [1,2] (30-frame clip)")
-        check(models["cnn_bilstm_vgg16"].eval()(torch.randn(1, 3, 20, 224, 224)).shape == (1, 2),
-              "cnn_bilstm_vgg16 [1,3,20,224,224] -> [1,2] (the notebook's input)")
-        check(models["cnn_bilstm_efficientnet_b0"].eval()(torch.randn(1, 3, 20, 112, 112)).shape == (1, 2),
-              "cnn_bilstm_efficientnet_b0 [1,3,20,112,112] -> [1,2]")
+        check(models["mobilenetv2_lstm"].eval()(torch.randn(1, 3, 30, 64, 64)).shape == (1, 2),
+              "mobilenetv2_lstm [1,3,30,64,64] -> [1,2] (30-frame clip)")
+        check(models["cnn_bilstm_vgg16"].eval()(torch.randn(1, 3, 20, 64, 64)).shape == (1, 2),
+              "cnn_bilstm_vgg16 [1,3,20,64,64] -> [1,2] (the notebook's 20 frames)")
+        check(models["cnn_bilstm_efficientnet_b0"].eval()(torch.randn(1, 3, 20, 64, 64)).shape == (1, 2),
+              "cnn_bilstm_efficientnet_b0 [1,3,20,64,64] -> [1,2]")
         t = models["tcnn_spatial_attention"].eval()
-        x = torch.randn(1, 3, 16, 112, 112)
+        x = torch.randn(1, 3, 16, 64, 64)
         br = t.branches(x)
-        check(br.shape == (4, 1, 2), "tcnn_spatial_attention [1,3,16,112,112] -> 4 branches of [1,2]")
+        check(br.shape == (4, 1, 2), "tcnn_spatial_attention [1,3,16,64,64] -> 4 branches of [1,2]")
         check(torch.allclose(br[0], br[1:].mean(0), atol=1e-5), "tcnn: fused logits = mean of the three passes")
         l0, crm = t.backbone(x)
         vd, vc = t.attention_videos(x, crm, l0)
         check(vd.shape == x.shape and vc.shape == x.shape, "tcnn: discriminative and complementary videos keep the shape")
-        q = models["ssha_rgb"].eval()([torch.randn(1, 3, 32, 112, 112)], ssha.one_hot([0], ssha.MAX_STEPS))
-        check(q.shape == (1, len(ssha.PRIOR_BOXES) + 2), "ssha_rgb [1,3,32,112,112] + step -> q_values [1,R+2]")
+        q = models["ssha_rgb"].eval()([torch.randn(1, 3, 32, 64, 64)], ssha.one_hot([0], ssha.MAX_STEPS))
+        check(q.shape == (1, len(ssha.PRIOR_BOXES) + 2), "ssha_rgb [1,3,32,64,64] + step -> q_values [1,R+2]")
         q = models["ssha_rgb+flow"].eval()([torch.randn(1, 3, 16, 64, 64), torch.randn(1, 2, 16, 64, 64)],
                                             ssha.one_hot([1], ssha.MAX_STEPS))
         check(q.shape == (1, len(ssha.PRIOR_BOXES) + 2), "ssha two-stream (fused by multiplication) -> q_values")
