@@ -239,6 +239,26 @@ class Renderer:
         return common.normalize(torch.stack(out))
 
 
+def class_reward(action, label, step, late):
+    """+1 for the right class, -1 for the wrong one, diminished past the second step."""
+    return (1.0 if (action - len(PRIOR_BOXES)) == label else -1.0) * late ** max(0, step - 1)
+
+
+def attention_reward(step, reward, decay, late):
+    """The exponentially diminishing reward of a region action, diminished past step 2."""
+    return reward * decay ** step * late ** max(0, step - 1)
+
+
+def q_targets(rewards, next_q, next_is_last, gamma):
+    """r + gamma max_a' Q_target(s', a') for non-terminal transitions (next_q rows; None for
+    terminal ones), class actions only when s' is the last step, clipped to [-1, 1.5]."""
+    y = torch.tensor(rewards, dtype=torch.float32)
+    for j, (q, last) in enumerate(zip(next_q, next_is_last)):
+        if q is not None:
+            y[j] += gamma * (q[len(PRIOR_BOXES):].max() if last else q.max())
+    return y.clamp(-1.0, 1.5)
+
+
 def window_indices(clip, T, rng):
     n = len(clip.frames)
     if n >= T:
@@ -355,9 +375,6 @@ def main():
         if len(recent) > 2000:
             del recent[0]
 
-    def factor(step):
-        return args.late ** max(0, step - 1)
-
     t0 = time.time()
     bar = common.Progress(args.episodes, "episodes")
     stats = {"reward": 0.0, "steps": 0.0, "correct": 0.0, "n": 0, "loss": 0.0, "nl": 0}
@@ -400,15 +417,14 @@ def main():
                     a = int(row[R:].argmax()) + R if last else int(row.argmax())
                 # Reward injection: both class actions of this state, with their known rewards.
                 for ca in (R, R + 1):
-                    r = (1.0 if (ca - R) == label else -1.0) * factor(step)
-                    push({"s": st, "a": ca, "r": r, "next": None})
+                    push({"s": st, "a": ca, "r": class_reward(ca, label, step, args.late), "next": None})
                 if a >= R:
-                    ep_reward[i] += (1.0 if (a - R) == label else -1.0) * factor(step)
+                    ep_reward[i] += class_reward(a, label, step, args.late)
                     stats["correct"] += float((a - R) == label)
                     stats["steps"] += step + 1
                     stats["n"] += 1
                 else:
-                    r = args.attention_reward * args.attention_decay ** step * factor(step)
+                    r = attention_reward(step, args.attention_reward, args.attention_decay, args.late)
                     nxt = dict(st, region=compose(st["region"], PRIOR_BOXES[a]), step=step + 1)
                     push({"s": st, "a": a, "r": r, "next": nxt})
                     ep_reward[i] += r
@@ -428,17 +444,17 @@ def main():
                 continue
             batch = [pos_pool[int(j)] for j in rng.integers(0, max(1, len(pos_pool)), n_pos)]
             batch += [neg_pool[int(j)] for j in rng.integers(0, max(1, len(neg_pool)), n_neg)]
-            y = torch.tensor([tr["r"] for tr in batch])
             nonterm = [j for j, tr in enumerate(batch) if tr["next"] is not None]
+            next_q = [None] * len(batch)
             if nonterm:
                 nxt = [batch[j]["next"] for j in nonterm]
                 with torch.no_grad():
                     qn = target([renderer.render(train, nxt)], one_hot([s["step"] for s in nxt], MAX_STEPS))
-                    # The element's loop allows class actions only at the last step.
-                    lastmask = torch.tensor([s["step"] + 1 >= MAX_STEPS for s in nxt])
-                    qn[lastmask, :R] = -1e9
-                    y[nonterm] = y[nonterm] + args.gamma * qn.max(1).values
-            y = y.clamp(-1.0, 1.5)
+                for j, row in zip(nonterm, qn):
+                    next_q[j] = row
+            # The element's loop allows class actions only at the last step.
+            y = q_targets([tr["r"] for tr in batch], next_q,
+                          [tr["next"] is not None and tr["next"]["step"] + 1 >= MAX_STEPS for tr in batch], args.gamma)
             q = net([renderer.render(train, [tr["s"] for tr in batch])],
                     one_hot([tr["s"]["step"] for tr in batch], MAX_STEPS))
             qa = q.gather(1, torch.tensor([tr["a"] for tr in batch]).view(-1, 1)).squeeze(1)

@@ -111,6 +111,21 @@ def main():
             check(torch.isfinite(m(torch.randn(1, 3, 4, 64, 64))).all().item(),
                   f"r2plus1d_18 runs with activation {r2plus1d.ACTIVATIONS[kind]}")
         m.set_activation(0)
+        # The switching rule: a rise of the held-out loss moves to the next activation and
+        # keeps every weight; a fall keeps the activation.
+        small = r2plus1d.R2Plus1D18(0.125).eval()
+        before = {k: v.clone() for k, v in small.state_dict().items()}
+        sw = r2plus1d.Switcher()
+        seen = []
+        for loss in (0.7, 0.6, 0.65, 0.5, 0.55, 0.56, 0.57):
+            sw(0, loss, small)
+            seen.append(r2plus1d.ACTIVATIONS[small.activation])
+        check(seen == ["relu", "relu", "leaky_relu", "leaky_relu", "celu", "relu6", "relu"],
+              f"r2plus1d activation switching on held-out loss rises: {seen}")
+        check(all(torch.equal(v, small.state_dict()[k]) for k, v in before.items()),
+              "r2plus1d: switching keeps the weights")
+        kinds = {mod.kind for mod in small.modules() if isinstance(mod, r2plus1d.DynAct)}
+        check(kinds == {0}, "r2plus1d: every activation module follows the switch")
         check(models["mobilenetv2_lstm"].eval()(torch.randn(1, 3, 30, 64, 64)).shape == (1, 2),
               "mobilenetv2_lstm [1,3,30,64,64] -> [1,2] (30-frame clip)")
         check(models["cnn_bilstm_vgg16"].eval()(torch.randn(1, 3, 20, 64, 64)).shape == (1, 2),
@@ -130,6 +145,16 @@ def main():
         q = models["ssha_rgb+flow"].eval()([torch.randn(1, 3, 16, 64, 64), torch.randn(1, 2, 16, 64, 64)],
                                             ssha.one_hot([1], ssha.MAX_STEPS))
         check(q.shape == (1, len(ssha.PRIOR_BOXES) + 2), "ssha two-stream (fused by multiplication) -> q_values")
+        # Algorithm 1's rewards and targets.
+        R = len(ssha.PRIOR_BOXES)
+        check((ssha.class_reward(R + 1, 1, 0, 0.5), ssha.class_reward(R, 1, 1, 0.5), ssha.class_reward(R, 0, 3, 0.5))
+              == (1.0, -1.0, 0.25), "ssha: class rewards +1/-1, diminished past two steps")
+        check([ssha.attention_reward(k, 0.5, 0.5, 1.0) for k in range(3)] == [0.5, 0.25, 0.125],
+              "ssha: attention reward 0.5, exponentially diminishing")
+        q_next = torch.tensor([3.0] * R + [0.2, 0.4])
+        y = ssha.q_targets([0.5, 0.5, -1.0, 1.0], [q_next, q_next, None, None], [False, True, False, False], 0.9)
+        check(torch.allclose(y, torch.tensor([1.5, 0.5 + 0.9 * 0.4, -1.0, 1.0])),
+              f"ssha: Q targets clipped to [-1, 1.5], class actions only at the last step: {y.tolist()}")
         # The Python copy of the element's to_pixels agrees with src/model/attention.rs's tests.
         check(ssha.to_pixels((0.75, 0.25, 0.25, 0.25), 640, 480) == (480, 120, 160, 120), "ssha.to_pixels as attention.rs")
         check(ssha.to_pixels((0.99, 0.99, 0.001, 0.001), 100, 100) == (99, 99, 1, 1), "ssha.to_pixels clamps as attention.rs")
