@@ -127,7 +127,7 @@ class CNNBiLSTM(nn.Module):
 
 
 def main():
-    ap = common.base_parser(__doc__, {"epochs": 10, "batch": 8, "lr": 1e-3, "width_mult": 0.125,
+    ap = common.base_parser(__doc__, {"epochs": 12, "batch": 8, "lr": 3e-4, "width_mult": 0.125,
                                       "name": "cnn + bilstm"})
     ap.add_argument("--backbone", choices=["vgg16", "efficientnet_b0"], default="vgg16")
     args = ap.parse_args()

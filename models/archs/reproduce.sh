@@ -23,7 +23,7 @@ nice -n 15 $PY models/archs/r2plus1d.py clips-cache/r2p1d --out models/zoo/r2plu
 nice -n 15 $PY models/archs/mobilenet_lstm.py clips-cache/mnlstm --out models/zoo/mobilenet_lstm.pt \
     --width-mult 0.5 --epochs 4 --time-budget 400 --threads 1
 nice -n 15 $PY models/archs/cnn_bilstm.py clips-cache/bilstm --out models/zoo/cnn_bilstm.pt \
-    --width-mult 0.125 --epochs 10 --time-budget 400 --threads 1
+    --width-mult 0.125 --epochs 12 --lr 3e-4 --time-budget 400 --threads 1
 nice -n 15 $PY models/archs/tcnn_attention.py clips-cache/tcnn --out models/zoo/tcnn_attention.pt \
     --width-mult 0.125 --epochs 2 --time-budget 400 --threads 1
 
