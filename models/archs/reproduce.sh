@@ -17,7 +17,7 @@ mkdir -p clips-cache models/zoo
 [ -f clips-cache/tcnn/index.tsv ]    || nice -n 15 $X "$DATA" clips-cache/tcnn    --split all --clip-length 16 --frame-step 1 --size 48
 
 nice -n 15 $PY models/archs/ssha.py clips-cache/ssha64 --zoom-clips clips-cache/ssha128 --out models/zoo/ssha.pt \
-    --width-mult 0.25 --time-budget 260 --episodes 100000 --threads 1
+    --width-mult 0.125 --updates-per-round 6 --time-budget 300 --episodes 100000 --threads 1
 nice -n 15 $PY models/archs/r2plus1d.py clips-cache/r2p1d --out models/zoo/r2plus1d.pt \
     --width-mult 0.125 --epochs 6 --time-budget 400 --threads 1
 nice -n 15 $PY models/archs/mobilenet_lstm.py clips-cache/mnlstm --out models/zoo/mobilenet_lstm.pt \

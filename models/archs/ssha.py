@@ -304,14 +304,14 @@ def greedy_scores(net, clips, renderer, cfg, stride, steps_out=None, batch=16):
 
 
 def main():
-    ap = common.base_parser(__doc__, {"epochs": 1, "batch": 16, "lr": 1e-3, "width_mult": 0.25,
+    ap = common.base_parser(__doc__, {"epochs": 1, "batch": 16, "lr": 1e-3, "width_mult": 0.125,
                                       "name": "ssha (i3d, dueling dqn hard attention)"})
     ap.add_argument("--zoom-clips", help="the same clips extracted at a larger size (attention frames)")
     ap.add_argument("--streams", default="rgb", choices=["rgb", "flow", "rgb+flow"],
                     help="backbone streams (flow needs flow clips; the extraction tool writes RGB only)")
     ap.add_argument("--episodes", type=int, default=4000, help="episodes to run (or until --time-budget)")
     ap.add_argument("--episode-batch", type=int, default=8, help="episodes acted in parallel")
-    ap.add_argument("--updates-per-round", type=int, default=2)
+    ap.add_argument("--updates-per-round", type=int, default=6)
     ap.add_argument("--gamma", type=float, default=0.9)
     ap.add_argument("--eps-start", type=float, default=0.6)
     ap.add_argument("--eps-end", type=float, default=0.05)

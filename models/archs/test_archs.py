@@ -161,7 +161,7 @@ def main():
 
     # Trained configurations (the values used for models/zoo), scripted with metadata.
     trained = {
-        "ssha": (ssha.SSHANet(["rgb"], 0.25), 16, 2, 64),
+        "ssha": (ssha.SSHANet(["rgb"], 0.125), 16, 2, 64),
         "r2plus1d": (r2plus1d.R2Plus1D18(0.25), 12, 1, 64),
         "mobilenet_lstm": (mobilenet_lstm.MobileNetLSTM(0.5), 10, 3, 64),
         "cnn_bilstm": (cnn_bilstm.CNNBiLSTM("vgg16", 0.125), 10, 2, 64),
