@@ -124,8 +124,12 @@ def main():
               f"r2plus1d activation switching on held-out loss rises: {seen}")
         check(all(torch.equal(v, small.state_dict()[k]) for k, v in before.items()),
               "r2plus1d: switching keeps the weights")
+        small.set_activation(2)
         kinds = {mod.kind for mod in small.modules() if isinstance(mod, r2plus1d.DynAct)}
-        check(kinds == {0}, "r2plus1d: every activation module follows the switch")
+        check(kinds == {2}, "r2plus1d: every activation module follows the switch")
+        scripted = torch.jit.script(common.Exported(small, "{}"))
+        x = torch.randn(1, 3, 4, 32, 32)
+        check(torch.allclose(scripted(x), small(x), atol=1e-5), "r2plus1d: the export keeps the activation in use (CELU)")
         check(models["mobilenetv2_lstm"].eval()(torch.randn(1, 3, 30, 64, 64)).shape == (1, 2),
               "mobilenetv2_lstm [1,3,30,64,64] -> [1,2] (30-frame clip)")
         check(models["cnn_bilstm_vgg16"].eval()(torch.randn(1, 3, 20, 64, 64)).shape == (1, 2),
