@@ -7,7 +7,11 @@ CARGO ?= cargo
 DATA ?= ../shared/data/violence
 MODEL ?= models/default.pt
 SPLIT ?= val
-CLIPS ?= clips-cache/clips80
+# Inputs of the trained model: rgb, or rgb+flow (extract-clips --flow, train.py --inputs).
+INPUTS ?= rgb
+FLOW := $(findstring flow,$(INPUTS))
+CLIPS ?= clips-cache/clips80$(if $(FLOW),-flow)
+TRAIN_THREADS ?= 2
 EVAL_OUT := $(if $(filter command line environment,$(origin OUT)),$(OUT),eval-out)
 
 # tch builds against the venv's torch and finds it through its python3.
@@ -40,12 +44,12 @@ eval: build
 	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT)
 
 extract: build
-	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80)"
-	@target/release/examples/extract-clips "$(DATA)" "$(CLIPS)" --split all --clip-length 16 --frame-step 2 --size 80
+	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80$(if $(FLOW), + opticalflow preset=fast))"
+	@nice -n 10 target/release/examples/extract-clips "$(DATA)" "$(CLIPS)" --split all --clip-length 16 --frame-step 2 --size 80$(if $(FLOW), --flow)
 
 train: extract
 	@echo "==> train the default model (nice -n 10) -> models/default.pt"
-	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads 2
+	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
 
 lint: setup
 	$(CARGO) fmt --all -- --check

@@ -7,6 +7,7 @@ serving share one preprocessing path. This script only trains and exports; Pytho
 runs in the streaming path.
 
     python3 models/train.py CLIPS_DIR --out models/default.pt [--epochs 12] [--init PATH]
+        [--inputs rgb|rgb+flow]
 
 - Fits on the `train` split of CLIPS_DIR/index.tsv only. The decision threshold written into
   `metadata()` is chosen on training clips (the maximum of the clip's inference windows,
@@ -18,6 +19,12 @@ runs in the streaming path.
   frames, short clips padded like clipbuffer's EOS policy).
 - Checkpoints every epoch in `--work` (resume with `--resume`); `--init` starts from
   weights (a checkpoint of this script or a state_dict).
+- `--inputs rgb+flow` (clips from `extract-clips --flow`): the network also takes the flow
+  clip clipbuffer builds after `opticalflow preset=fast` ([B,2,T,H,W], model pixels per
+  frame, fed unnormalized by violenceclassify; the network scales it itself), early-fused
+  with the RGB channels at the stem. The same crop and flip are applied to the flow (a
+  flip negates u, a crop resized back multiplies u and v by the zoom). Exported as
+  `forward(rgb, flow)` with `inputs: ["rgb", "flow"]`.
 - Export: TorchScript with `metadata()` as in DESIGN.md "The model contract".
 """
 
@@ -28,6 +35,7 @@ import os
 import random
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -36,16 +44,21 @@ import torch.nn.functional as F
 
 MEAN = [0.45, 0.45, 0.45]
 STD = [0.225, 0.225, 0.225]
+# Flow is fed in model pixels per frame (80x80 clips of the training data: standard deviation
+# 0.2-0.8, 99th percentile of |u|, |v| 1-3, rare outliers beyond 20); the network clamps it
+# to +-FLOW_CLAMP and multiplies it by FLOW_SCALE before its stem.
+FLOW_SCALE = 1.5
+FLOW_CLAMP = 10.0
 
 
 # --------------------------------------------------------------------------- data
 
 
 class Clip:
-    __slots__ = ("id", "path", "violent", "dataset", "split", "frames", "windows")
+    __slots__ = ("id", "path", "violent", "dataset", "split", "frames", "windows", "flow")
 
 
-def load_clips(root, splits):
+def load_clips(root, splits, flow=False):
     cfg = json.load(open(os.path.join(root, "config.json")))
     width, height = cfg["size"]
     T = cfg["clip_length"]
@@ -66,6 +79,13 @@ def load_clips(root, splits):
                 -1, height, width, 3
             )
             c.windows = np.fromfile(os.path.join(root, "frames", c.id + ".idx"), "<u4").reshape(-1, T)
+            c.flow = None
+            if flow:
+                c.flow = np.fromfile(os.path.join(root, "frames", c.id + ".flow"), "<f2").reshape(
+                    -1, 2, height, width
+                )
+                if len(c.flow) != len(c.frames):
+                    sys.exit(f"clip {c.id}: {len(c.flow)} flow frames for {len(c.frames)} frames")
             clips.append(c)
     return cfg, clips, errors
 
@@ -85,22 +105,24 @@ def inference_windows(clip, cfg, stride_frames):
 
 
 def sample_window(clip, T, rng):
-    """Temporal jitter: any T consecutive sampled frames; short clips are padded with their
-    last frame, as clipbuffer pads at EOS."""
+    """Temporal jitter: the indices of any T consecutive sampled frames; short clips are
+    padded with their last frame, as clipbuffer pads at EOS."""
     n = len(clip.frames)
     if n >= T:
         s = rng.integers(0, n - T + 1)
-        return clip.frames[s : s + T]
-    idx = np.minimum(np.arange(T), n - 1)
-    return clip.frames[idx]
+        return np.arange(s, s + T)
+    return np.minimum(np.arange(T), n - 1)
 
 
-def augment(batch, rng, size):
-    """batch: float [B,3,T,H,W] in 0..1. Crops (resized back), flips, photometric."""
+def augment(batch, rng, size, flow=None):
+    """batch: float [B,3,T,H,W] in 0..1. Crops (resized back), flips, photometric. flow:
+    float [B,2,T,H,W] in model pixels per frame, given the same crop and flip (modified in
+    place)."""
     B, _, T, H, W = batch.shape
     out = torch.empty_like(batch)
     for i in range(B):
         x = batch[i]
+        fl = flow[i] if flow is not None else None
         area = rng.uniform(0.55, 1.0)
         aspect = math.exp(rng.uniform(-0.2, 0.2))
         ch = min(H, max(8, int(round(H * math.sqrt(area / aspect)))))
@@ -111,8 +133,17 @@ def augment(batch, rng, size):
         if ch != H or cw != W:
             x = F.interpolate(x.transpose(0, 1), size=(H, W), mode="bilinear", align_corners=False)
             x = x.transpose(0, 1)
+        if fl is not None:
+            fl = fl[:, :, y0 : y0 + ch, x0 : x0 + cw]
+            if ch != H or cw != W:
+                fl = F.interpolate(fl.transpose(0, 1), size=(H, W), mode="bilinear", align_corners=False)
+                fl = fl.transpose(0, 1) * torch.tensor([W / cw, H / ch]).view(2, 1, 1, 1)
         if rng.random() < 0.5:
             x = x.flip(-1)
+            if fl is not None:
+                fl = fl.flip(-1) * torch.tensor([-1.0, 1.0]).view(2, 1, 1, 1)
+        if fl is not None:
+            flow[i] = fl
         if rng.random() < 0.15:
             g = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
             x = g.expand(3, -1, -1, -1)
@@ -128,6 +159,11 @@ def to_tensor(frames_list):
     """list of [T,H,W,3] u8 -> float [B,3,T,H,W] in 0..1"""
     a = torch.from_numpy(np.stack(frames_list))
     return a.permute(0, 4, 1, 2, 3).float().div_(255.0)
+
+
+def flow_tensor(flow_list):
+    """list of [T,2,H,W] f16 -> float [B,2,T,H,W]"""
+    return torch.from_numpy(np.stack(flow_list)).float().transpose(1, 2).contiguous()
 
 
 def normalize(x):
@@ -188,10 +224,14 @@ class MotionNet(nn.Module):
     pools the mean and the maximum over space and time (a fight may fill a small part of
     the clip)."""
 
-    def __init__(self, width=16, dropout=0.3):
+    def __init__(self, width=16, dropout=0.3, flow=False):
         super().__init__()
         w = width
-        self.stem = nn.Conv2d(6, w, 3, 2, 1, bias=False)
+        self.flow = flow
+        self.flow_scale = FLOW_SCALE
+        self.flow_clamp = FLOW_CLAMP
+        # With flow: its u, v (scaled by FLOW_SCALE) join the stem's input channels.
+        self.stem = nn.Conv2d(8 if flow else 6, w, 3, 2, 1, bias=False)
         self.stem_bn = nn.BatchNorm2d(w)
         self.stage1 = Sep3d(w, w * 3 // 2, 2, 1)
         self.stage2 = Sep3d(w * 3 // 2, 3 * w, 2, 2)
@@ -199,10 +239,15 @@ class MotionNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(12 * w, 2)
 
-    def forward(self, x):
+    def forward(self, x, flow: Optional[torch.Tensor] = None):
         b = x.shape[0]
         diff = x[:, :, 1:] - x[:, :, :-1]
-        x = torch.cat([x[:, :, 1:], diff * 2.0], 1)
+        if flow is not None:
+            # The flow of frame t is from the input frame before it to it, aligned with
+            # the frames kept here.
+            x = torch.cat([x[:, :, 1:], diff * 2.0, flow[:, :, 1:].clamp(-self.flow_clamp, self.flow_clamp) * self.flow_scale], 1)
+        else:
+            x = torch.cat([x[:, :, 1:], diff * 2.0], 1)
         x = clip_layout(F.relu(self.stem_bn(self.stem(spatial_layout(x)))), b)
         x = self.stage1(x)
         x = self.stage2(x)
@@ -225,6 +270,13 @@ class Exported(nn.Module):
         return self.meta
 
 
+class ExportedFlow(Exported):
+    """forward(rgb, flow), the inputs in the order of `metadata()` `inputs`."""
+
+    def forward(self, rgb, flow):
+        return self.net(rgb, flow)
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
@@ -232,15 +284,18 @@ class Exported(nn.Module):
 def clip_scores(net, clips, cfg, stride_frames, batch=32):
     """p(violent) per clip = max over its inference windows."""
     net.eval()
-    windows, owner = [], []
+    windows, flows, owner = [], [], []
     for k, c in enumerate(clips):
         for w in inference_windows(c, cfg, stride_frames):
             windows.append(c.frames[w])
+            if c.flow is not None:
+                flows.append(c.flow[w])
             owner.append(k)
     probs = []
     for i in range(0, len(windows), batch):
         x = normalize(to_tensor(windows[i : i + batch]))
-        probs.append(F.softmax(net(x), 1)[:, 1])
+        fl = flow_tensor(flows[i : i + batch]) if flows else None
+        probs.append(F.softmax(net(x, fl), 1)[:, 1])
     p = torch.cat(probs).numpy() if probs else np.zeros(0)
     scores = np.zeros(len(clips))
     for k, v in zip(owner, p):
@@ -345,6 +400,8 @@ def main():
     ap.add_argument("--monitor", default="", help="also print figures on this split each epoch (information only)")
     ap.add_argument("--inference-stride", type=int, default=8, help="clipbuffer stride (input frames) used at inference")
     ap.add_argument("--name", default="gst-violence motionnet")
+    ap.add_argument("--inputs", default="rgb", choices=["rgb", "rgb+flow"],
+                    help="rgb+flow: also the flow clips of extract-clips --flow")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -353,10 +410,13 @@ def main():
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    cfg, train, errs = load_clips(args.clips, {"train"})
+    use_flow = args.inputs == "rgb+flow"
+    cfg, train, errs = load_clips(args.clips, {"train"}, use_flow)
     if not train:
         sys.exit(f"no train clips in {args.clips}")
-    monitor = load_clips(args.clips, {args.monitor})[1] if args.monitor else []
+    if use_flow and "flow" not in cfg.get("inputs", []):
+        sys.exit(f"{args.clips} has no flow: extract it with extract-clips --flow")
+    monitor = load_clips(args.clips, {args.monitor}, use_flow)[1] if args.monitor else []
     T = cfg["clip_length"]
     width, height = cfg["size"]
     print(
@@ -374,7 +434,7 @@ def main():
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
 
-    net = MotionNet(args.width)
+    net = MotionNet(args.width, flow=use_flow)
     if args.init:
         state = torch.load(args.init, map_location="cpu", weights_only=False)
         state = state.get("model", state) if isinstance(state, dict) else state.state_dict()
@@ -410,10 +470,12 @@ def main():
             if step >= total_steps:
                 break
             items = [train[i] for i in order[b * args.batch : (b + 1) * args.batch]]
-            x = to_tensor([sample_window(c, T, rng) for c in items])
-            x = normalize(augment(x, rng, (height, width)))
+            idx = [sample_window(c, T, rng) for c in items]
+            x = to_tensor([c.frames[i] for c, i in zip(items, idx)])
+            fl = flow_tensor([c.flow[i] for c, i in zip(items, idx)]) if use_flow else None
+            x = normalize(augment(x, rng, (height, width), fl))
             y = torch.tensor([c.violent for c in items])
-            logits = net(x)
+            logits = net(x, fl)
             loss = F.cross_entropy(logits, y, label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -447,10 +509,11 @@ def main():
     net.eval()
     meta = {
         "name": args.name,
-        "description": "(2+1)D CNN over RGB and frame differences, trained from scratch on the train split "
-        "of hockey + scf clips extracted by clipbuffer",
+        "description": ("(2+1)D CNN over RGB, frame differences and optical flow (opticalflow preset=fast), "
+                        if use_flow else "(2+1)D CNN over RGB and frame differences, ")
+        + "trained from scratch on the train split of hockey + scf clips extracted by clipbuffer",
         "interim": False,
-        "inputs": ["rgb"],
+        "inputs": ["rgb", "flow"] if use_flow else ["rgb"],
         "clip_length": T,
         "frame_step": cfg["frame_step"],
         "size": [width, height],
@@ -463,10 +526,10 @@ def main():
         "threshold": round(thr, 4),
         "threshold_selection": "max over the clip's inference windows, train split, mean per-dataset balanced accuracy",
         "training": {"epochs": args.epochs, "steps": step, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                     "width": args.width, "oversample": args.oversample, "train_clips": len(train),
+                     "width": args.width, "oversample": args.oversample, "inputs": args.inputs, "train_clips": len(train),
                      "train_accuracy": train_acc, "train_seconds": round(train_time)},
     }
-    scripted = torch.jit.script(Exported(net, json.dumps(meta)))
+    scripted = torch.jit.script((ExportedFlow if use_flow else Exported)(net, json.dumps(meta)))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     scripted.save(args.out)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {train_time:.0f} s of training",

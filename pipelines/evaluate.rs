@@ -1,7 +1,8 @@
 //! Evaluation of a model through the real pipeline (`make eval`): for every clip of a
 //! `MANIFEST.tsv` (one split, default `val`) it runs
 //!   uridecodebin ! videoconvert ! clipbuffer ! violenceclassify mode=sync emit-scores=true ! fakesink
-//! with the model's own clip settings, takes the maximum of the clip's window scores and
+//! (with `opticalflow preset=fast` before clipbuffer when the model's `inputs` include
+//! `flow`, as extract-clips --flow made its training clips) with the model's own clip settings, takes the maximum of the clip's window scores and
 //! compares it with the model's `threshold` (from `metadata()`, chosen on training data).
 //! A clip that errors or yields no score counts as wrong, never skipped: its score is the
 //! worst one for its label (0 for a violent clip, 1 for a non-violent one).
@@ -53,9 +54,15 @@ impl ClipResult {
     }
 }
 
-fn run_clip(uri: &str, model: &str, device: &str) -> (Vec<f32>, Option<String>) {
+fn run_clip(uri: &str, model: &str, device: &str, flow: bool) -> (Vec<f32>, Option<String>) {
+    // clipbuffer takes its inputs (rgb or rgb+flow) from the model.
+    let flow = if flow {
+        "opticalflow preset=fast ! "
+    } else {
+        ""
+    };
     let launch = format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! clipbuffer ! violenceclassify mode=sync \
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! {flow}clipbuffer ! violenceclassify mode=sync \
          emit-scores=true device={device} model-location=\"{model}\" ! fakesink sync=false"
     );
     let pipeline = match gst::parse::launch(&launch) {
@@ -352,6 +359,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let meta = worker.info().metadata.clone().unwrap_or_default();
     let threshold = threshold.or(meta.threshold).unwrap_or(0.5);
+    let flow = meta
+        .inputs
+        .as_ref()
+        .is_some_and(|i| i.contains(&gstviolence::model::InputKind::Flow));
     let model_str = model.to_string_lossy().to_string();
     let rows: Vec<manifest::Row> = manifest::read(data, &split)?
         .into_iter()
@@ -361,17 +372,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("no clip of split '{split}' in {}", data.display()).into());
     }
     eprintln!(
-        "evaluating {} on {} {split} clips of {} (threshold {threshold})",
+        "evaluating {} on {} {split} clips of {} (threshold {threshold}{})",
         model.display(),
         rows.len(),
-        data.display()
+        data.display(),
+        if flow {
+            ", opticalflow for its flow input"
+        } else {
+            ""
+        }
     );
     let started = Instant::now();
     let mut results = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {
         let t = Instant::now();
         let (scores, error) = match row.uri(data) {
-            Ok(uri) => run_clip(&uri, &model_str, &device),
+            Ok(uri) => run_clip(&uri, &model_str, &device, flow),
             Err(e) => (Vec::new(), Some(e)),
         };
         if let Some(e) = &error {

@@ -1,6 +1,7 @@
 //! Clip extraction with the plugin itself (shared by the `extract-clips` tool and the
-//! training test): `uridecodebin ! videoconvert ! clipbuffer ! appsink` per manifest row,
-//! writing the frames clipbuffer prepared and the windows it emitted. Format: see
+//! training test): `uridecodebin ! videoconvert ! [opticalflow !] clipbuffer ! appsink` per
+//! manifest row, writing the frames clipbuffer prepared (and, with flow, the flow clip it
+//! built for each of them) and the windows it emitted. Format: see
 //! pipelines/extract_clips.rs.
 
 use crate::manifest::Row;
@@ -19,6 +20,9 @@ pub struct Params {
     pub height: u32,
     /// Input frames between window ends (the frame step: a window on every sample).
     pub stride: u32,
+    /// `opticalflow preset=fast` before clipbuffer and `inputs=rgb+flow`: the flow of every
+    /// sampled frame is written too.
+    pub flow: bool,
 }
 
 /// The distinct frames of one stream and the windows over them.
@@ -26,6 +30,9 @@ pub struct Params {
 pub struct Collected {
     /// Kept alive until the stream ends, so that a buffer's address identifies it.
     pub buffers: Vec<gst::Buffer>,
+    /// The flow clipbuffer attached to each of `buffers` (u then v plane, f32, model size),
+    /// when the clips carry flow.
+    pub flows: Vec<gst::Buffer>,
     pub windows: Vec<Vec<u32>>,
     width: u32,
     height: u32,
@@ -38,7 +45,11 @@ impl Collected {
         self.height = clip.rgb.height;
         self.stride = clip.rgb.stride;
         let mut window = Vec::with_capacity(clip.rgb.frames.len());
-        for frame in &clip.rgb.frames {
+        let flows = clip
+            .flow
+            .as_ref()
+            .filter(|f| f.frames.len() == clip.rgb.frames.len());
+        for (k, frame) in clip.rgb.frames.iter().enumerate() {
             let index = match self
                 .buffers
                 .iter()
@@ -47,6 +58,9 @@ impl Collected {
                 Some(i) => i,
                 None => {
                     self.buffers.push(frame.clone());
+                    if let Some(f) = flows {
+                        self.flows.push(f.frames[k].clone());
+                    }
                     self.buffers.len() - 1
                 }
             };
@@ -74,12 +88,85 @@ impl Collected {
             .collect();
         std::fs::write(idx_path, idx).map_err(|e| e.to_string())
     }
+
+    /// Writes the flow of every frame as `[F, 2, H, W]` little-endian float16 (u plane, then
+    /// v plane, model pixels per frame).
+    pub fn write_flow(&self, flow_path: &Path) -> Result<(), String> {
+        if self.flows.len() != self.buffers.len() {
+            return Err(format!(
+                "{} flow frames for {} frames: is opticalflow before clipbuffer?",
+                self.flows.len(),
+                self.buffers.len()
+            ));
+        }
+        let plane = self.width as usize * self.height as usize;
+        let mut data = Vec::with_capacity(self.flows.len() * plane * 4);
+        for b in &self.flows {
+            let map = b.map_readable().map_err(|_| "cannot map a flow frame")?;
+            if map.len() != plane * 8 {
+                return Err(format!(
+                    "flow frame of {} bytes, expected {}",
+                    map.len(),
+                    plane * 8
+                ));
+            }
+            for s in map.chunks_exact(4) {
+                let v = f32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+                data.extend_from_slice(&f16_bits(v).to_le_bytes());
+            }
+        }
+        std::fs::write(flow_path, &data).map_err(|e| e.to_string())
+    }
+}
+
+/// IEEE half-precision bits of `v`, rounded to nearest (ties to even); overflow gives
+/// infinity, NaN stays NaN, values below the subnormal range flush to zero.
+pub fn f16_bits(v: f32) -> u16 {
+    let x = v.to_bits();
+    let sign = ((x >> 16) & 0x8000) as u16;
+    let exp = ((x >> 23) & 0xff) as i32;
+    let man = x & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        // Subnormal: the implicit one joins the mantissa, shifted right by 14 - e.
+        let m = man | 0x80_0000;
+        let shift = (14 - e) as u32;
+        let half = 1u32 << (shift - 1);
+        let rest = m & ((1u32 << shift) - 1);
+        let mut out = m >> shift;
+        if rest > half || (rest == half && out & 1 == 1) {
+            out += 1;
+        }
+        return sign | out as u16;
+    }
+    let rest = man & 0x1fff;
+    let mut out = ((e as u32) << 10) | (man >> 13);
+    if rest > 0x1000 || (rest == 0x1000 && out & 1 == 1) {
+        // A carry into the exponent is the correct rounding (up to infinity).
+        out += 1;
+    }
+    sign | out as u16
 }
 
 pub fn extract(uri: &str, p: &Params) -> Result<Collected, String> {
+    let (flow, inputs) = if p.flow {
+        ("opticalflow preset=fast ! ", "rgb+flow")
+    } else {
+        ("", "rgb")
+    };
     let launch = format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! clipbuffer clip-length={} frame-step={} \
-         stride={stride} width={} height={} ! appsink name=sink sync=false drop=true max-buffers=1",
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! {flow}clipbuffer inputs={inputs} \
+         clip-length={} frame-step={} stride={stride} width={} height={} \
+         ! appsink name=sink sync=false drop=true max-buffers=1",
         p.clip_length,
         p.frame_step,
         p.width,
@@ -168,7 +255,9 @@ pub fn extract_all(
         out.join("config.json"),
         serde_json::json!({
             "clip_length": p.clip_length, "frame_step": p.frame_step, "stride": p.stride,
-            "size": [p.width, p.height], "inputs": ["rgb"],
+            "size": [p.width, p.height],
+            "inputs": if p.flow { vec!["rgb", "flow"] } else { vec!["rgb"] },
+            "flow_format": if p.flow { "frames/ID.flow: [F,2,H,W] float16 LE, model pixels per frame" } else { "-" },
             "source": std::fs::canonicalize(data).map_err(io)?,
         })
         .to_string(),
@@ -191,6 +280,9 @@ pub fn extract_all(
                     &out.join(format!("frames/{id}.u8")),
                     &out.join(format!("frames/{id}.idx")),
                 )?;
+                if p.flow {
+                    c.write_flow(&out.join(format!("frames/{id}.flow")))?;
+                }
                 (c.buffers.len(), c.windows.len(), "-".to_string())
             }
             Ok(_) => (0, 0, "no clip".to_string()),

@@ -1,11 +1,14 @@
 //! Training clips made by the plugin itself, so that training sees exactly the
 //! preprocessing of inference: for every clip of a `MANIFEST.tsv` it runs
 //!   uridecodebin ! videoconvert ! clipbuffer ! appsink
-//! and writes the sampled frames clipbuffer prepared (RGB at the model's size) with the
-//! windows it emitted, including the EOS clip of the partial-window policy.
+//! (with `--flow`: `... ! videoconvert ! opticalflow preset=fast ! clipbuffer inputs=rgb+flow
+//! ! appsink`, the pipeline a two-stream model is served with) and writes the sampled frames
+//! clipbuffer prepared (RGB at the model's size) with the windows it emitted, including the
+//! EOS clip of the partial-window policy.
 //!
 //! Usage: extract-clips DATA_DIR OUT_DIR [--split all|train|val] [--clip-length 16]
 //!        [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N]
+//!        [--flow]
 //!
 //! Output (read by models/train.py):
 //! - `OUT/index.tsv`: one row per manifest row: `id path label violent dataset split frames
@@ -13,7 +16,11 @@
 //! - `OUT/frames/ID.u8`: the distinct sampled frames in stream order, `[F, H, W, 3]` u8 RGB;
 //! - `OUT/frames/ID.idx`: the windows clipbuffer emitted, `[W, T]` little-endian u32 indices
 //!   into the frames (a padded EOS clip repeats its last index);
-//! - `OUT/config.json`: clip length, frame step, stride and size used.
+//! - `OUT/frames/ID.flow` (with `--flow`): the flow clipbuffer built for each of those
+//!   frames (from the previous input frame, resampled to the model size, in model pixels per
+//!   frame; zeros on a stream's first frame), `[F, 2, H, W]` little-endian float16, u plane
+//!   then v plane;
+//! - `OUT/config.json`: clip length, frame step, stride, size and inputs used.
 //!
 //! The default stride is the frame step (a window ends on every sampled frame), so every
 //! window inference can see is in the file; training picks windows from the frames.
@@ -36,6 +43,7 @@ struct Args {
     height: u32,
     stride: Option<u32>,
     every: usize,
+    flow: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,10 +59,13 @@ fn parse_args() -> Result<Args, String> {
         height: 64,
         stride: None,
         every: 1,
+        flow: false,
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
-        if let Some(name) = arg.strip_prefix("--") {
+        if arg == "--flow" {
+            a.flow = true;
+        } else if let Some(name) = arg.strip_prefix("--") {
             let value = it.next().ok_or(format!("--{name} needs a value"))?;
             let num = || {
                 value
@@ -79,7 +90,7 @@ fn parse_args() -> Result<Args, String> {
     if positional.len() != 2 {
         return Err(
             "usage: extract-clips DATA_DIR OUT_DIR [--split all|train|val] [--clip-length 16] \
-                    [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N]"
+                    [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N] [--flow]"
                 .into(),
         );
     }
@@ -104,6 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         width: a.width,
         height: a.height,
         stride: a.stride.unwrap_or(a.frame_step),
+        flow: a.flow,
     };
     let started = std::time::Instant::now();
     let failed = extract::extract_all(data, &rows, out, &params, true)?;

@@ -21,6 +21,18 @@ fn python() -> String {
 
 #[test]
 fn tiny_training_exports_a_model_violenceclassify_runs() {
+    tiny_loop(false);
+}
+
+/// The same loop for a two-stream model: extraction with opticalflow (flow clips written
+/// next to the frames), training with `--inputs rgb+flow`, and the export scored in a
+/// pipeline with opticalflow before clipbuffer (which takes rgb+flow from the model).
+#[test]
+fn tiny_flow_training_exports_a_model_violenceclassify_runs() {
+    tiny_loop(true);
+}
+
+fn tiny_loop(flow: bool) {
     let Some(data) = shared_data() else {
         panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
     };
@@ -45,7 +57,11 @@ fn tiny_training_exports_a_model_violenceclassify_runs() {
     }
     assert_eq!(chosen.len(), 7);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = root.join(format!("target/train-test-{}", std::process::id()));
+    let work = root.join(format!(
+        "target/train-test-{}{}",
+        std::process::id(),
+        if flow { "-flow" } else { "" }
+    ));
     let _ = std::fs::remove_dir_all(&work);
     let clips = work.join("clips");
     let params = extract::Params {
@@ -54,6 +70,7 @@ fn tiny_training_exports_a_model_violenceclassify_runs() {
         width: 32,
         height: 32,
         stride: 2,
+        flow,
     };
     let failed = extract::extract_all(&dir, &chosen, &clips, &params, false).expect("extract");
     assert_eq!(failed, 0, "extraction failed for some clips");
@@ -73,6 +90,14 @@ fn tiny_training_exports_a_model_violenceclassify_runs() {
             .unwrap()
             .len();
         assert_eq!(idx as usize, windows * 8 * 4, "{line}");
+        let flow_file = clips.join(format!("frames/{}.flow", f[0]));
+        if flow {
+            // [F, 2, 32, 32] float16.
+            let bytes = std::fs::metadata(&flow_file).unwrap().len();
+            assert_eq!(bytes as usize, frames * 2 * 32 * 32 * 2, "{line}");
+        } else {
+            assert!(!flow_file.exists());
+        }
     }
 
     let model = work.join("tiny.pt");
@@ -82,6 +107,7 @@ fn tiny_training_exports_a_model_violenceclassify_runs() {
         .args(["--out", model.to_str().unwrap()])
         .args(["--epochs", "1", "--batch", "2", "--max-steps", "3"])
         .args(["--threads", "1", "--width", "8", "--name", "ci-tiny"])
+        .args(["--inputs", if flow { "rgb+flow" } else { "rgb" }])
         .status()
         .expect("run the venv's python (run `make test`, which sets it up)");
     assert!(status.success(), "models/train.py failed");
@@ -92,8 +118,9 @@ fn tiny_training_exports_a_model_violenceclassify_runs() {
     let clip = chosen.last().unwrap();
     let uri = clip.uri(&dir).unwrap();
     let pipeline = gst::parse::launch(&format!(
-        "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! violenceclassify name=cls mode=sync \
+        "uridecodebin uri={uri} ! videoconvert ! {}clipbuffer ! violenceclassify name=cls mode=sync \
          emit-scores=true model-location={} ! fakesink",
+        if flow { "opticalflow ! " } else { "" },
         model.display()
     ))
     .unwrap()
