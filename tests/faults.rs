@@ -27,7 +27,10 @@ fn classify(model_file: &str, extra: &str) -> String {
 fn non_finite_outputs_are_an_element_error_by_default() {
     for file in ["nan.pt", "inf.pt"] {
         let out = run_synthetic(&video(), &classify(file, ""));
-        let e = out.error.clone().unwrap_or_else(|| panic!("{file}: no error"));
+        let e = out
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("{file}: no error"));
         assert!(e.contains(file), "{file}: {e}");
         // Still clips before the motion were scored normally.
         assert!(!out.events("violence-score").is_empty(), "{file}");
@@ -49,7 +52,10 @@ fn non_finite_outputs_are_skipped_with_the_skip_policy() {
         assert!(failed > 0, "{file}: no clip counted as failed");
         // No NaN or infinity leaks out as a score or an event.
         for e in out.events("violence-score") {
-            assert!(e.score.is_finite() && (0.0..=1.0).contains(&e.score), "{e:?}");
+            assert!(
+                e.score.is_finite() && (0.0..=1.0).contains(&e.score),
+                "{e:?}"
+            );
         }
         assert!(out.events("violence-start").is_empty(), "{file}");
         // Clips after the motion score again.
@@ -64,7 +70,11 @@ fn model_saved_on_cuda_runs_on_the_cpu() {
     // cannot load it on this machine without a device map).
     let out = run_synthetic(&video(), &classify("cuda-saved.pt", "device=cpu"));
     assert_eq!(out.error, None);
-    assert_eq!(out.events("violence-start").len(), 1, "the motion is detected");
+    assert_eq!(
+        out.events("violence-start").len(),
+        1,
+        "the motion is detected"
+    );
     // device=auto on a machine without CUDA picks the CPU as well.
     if !tch::Cuda::is_available() {
         let out = run_synthetic(&video(), &classify("cuda-saved.pt", "device=auto"));

@@ -665,3 +665,142 @@ fn lost_end_event_is_reconciled_from_violence_meta() {
     );
     check_file(&files_in(&dir)[0], ev[0].0, ev[0].1, 199);
 }
+
+/// A tmpfs of `bytes` (rounded up to pages) mounted on a fresh `target/test-record/<name>`,
+/// unmounted on drop; `None` (the test says it skipped) where mounting is not permitted.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(name: &str, options: &str) -> Option<Tmpfs> {
+        let dir = out_dir(name);
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs on {} ({}): this test needs root",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+const DISK_FRAMES: u64 = 260;
+/// A short event, a long one that fills the disk, then one more.
+const DISK_MOTION: [std::ops::Range<u64>; 3] = [30..45, 90..170, 215..225];
+
+fn disk_launch(dir: &Path, log_dir: &Path, policy: &str) -> String {
+    format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! violencerecord name=rec \
+         location={}/ev-%03d.mp4 pre-roll={ROLL_NS} post-roll={ROLL_NS} \
+         event-log={}/events.jsonl on-write-error={policy}",
+        classify(),
+        dir.display(),
+        log_dir.display()
+    )
+}
+
+#[test]
+fn full_disk_keeps_finished_files_and_the_stream() {
+    // The sizes the files have with room to spare.
+    let roomy = out_dir("disk-roomy");
+    let r = run(
+        &disk_launch(&roomy, &roomy, "skip"),
+        "cls",
+        DISK_FRAMES,
+        &DISK_MOTION,
+        None,
+    );
+    assert_eq!(r.out.error, None);
+    let sizes: Vec<u64> = files_in(&roomy)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    let page = |n: u64| n.div_ceil(4096) * 4096;
+    // Room for the first file and a third of the second.
+    let size = page(sizes[0]) + page(sizes[1] / 3);
+    for policy in ["skip", "error"] {
+        let Some(disk) = Tmpfs::mount(&format!("disk-full-{policy}"), &format!("size={size}"))
+        else {
+            return;
+        };
+        let logs = out_dir(&format!("disk-full-{policy}-log"));
+        let r = run(
+            &disk_launch(&disk.0, &logs, policy),
+            "cls",
+            DISK_FRAMES,
+            &DISK_MOTION,
+            None,
+        );
+        if policy == "skip" {
+            assert_eq!(r.out.error, None, "skip: the stream goes on to EOS");
+        }
+        let closed = recording_messages(&r.out, "closed");
+        // The file finished before the disk filled is intact and playable.
+        assert!(!closed.is_empty(), "{policy}: no file finished");
+        let first = PathBuf::from(closed[0].get::<String>("location").unwrap());
+        assert_eq!(first, disk.0.join("ev-000.mp4"));
+        let (start, end) = (
+            frame_of(r.out.events("violence-start")[0].pts),
+            frame_of(r.out.events("violence-end")[0].pts),
+        );
+        check_file(&first, start, end, DISK_FRAMES - 1);
+        match policy {
+            "skip" => {
+                assert_eq!(
+                    events(&r.out).len(),
+                    3,
+                    "skip: every event is still detected"
+                );
+            }
+            _ => {
+                let e = r.out.error.expect("error: an element error");
+                assert!(e.contains("recording failed"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn read_only_folder_is_a_clear_error_or_skipped() {
+    for policy in ["error-on-open", "skip"] {
+        let Some(disk) = Tmpfs::mount(&format!("disk-ro-{policy}"), "ro,size=1m") else {
+            return;
+        };
+        let logs = out_dir(&format!("disk-ro-{policy}-log"));
+        let r = run(
+            &disk_launch(&disk.0, &logs, policy),
+            "cls",
+            DISK_FRAMES,
+            &DISK_MOTION,
+            None,
+        );
+        assert!(files_in(&disk.0).is_empty());
+        if policy == "skip" {
+            assert_eq!(r.out.error, None, "skip: the stream goes on to EOS");
+            assert_eq!(events(&r.out).len(), 3, "every event is still detected");
+            assert!(recording_messages(&r.out, "closed").is_empty());
+        } else {
+            let e = r.out.error.expect("an element error");
+            assert!(
+                e.contains(&format!("{}/ev-000.mp4", disk.0.display())),
+                "{e}"
+            );
+        }
+    }
+}
