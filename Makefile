@@ -88,7 +88,7 @@ fuzz: setup
 	@TORCH_LIB=$$($(VIOLENCE_PYTHON) -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'); \
 	for t in $(FUZZ_TARGETS); do \
 		echo "==> cargo +nightly fuzz run $$t for $(FUZZ_SECONDS) s"; \
-		LD_LIBRARY_PATH=$$TORCH_LIB $(CARGO) +nightly fuzz run -O $$t fuzz/corpus/$$t -- \
+		ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$$TORCH_LIB $(CARGO) +nightly fuzz run -O $$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -detect_leaks=0 -rss_limit_mb=4096 \
 			-print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY)|panicked|Test unit written' \
 			|| exit 1; \
