@@ -108,7 +108,10 @@ struct CaseResult {
     elapsed: Duration,
 }
 
-fn run_case(file: &Path, model: &str) -> Result<(Option<(String, String)>, u64, usize), String> {
+/// How a case ended: the error (message, element) if any, frames out, scores posted.
+type CaseEnd = (Option<(String, String)>, u64, usize);
+
+fn run_case(file: &Path, model: &str) -> Result<CaseEnd, String> {
     let uri = gst::glib::filename_to_uri(file, None).unwrap();
     let pipeline = gst::parse::launch(&format!(
         "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! \
