@@ -94,3 +94,9 @@ fuzz: setup
 			|| exit 1; \
 		test ! -d fuzz/artifacts/$$t || test -z "$$(ls fuzz/artifacts/$$t)" || { echo "crash in $$t: fuzz/artifacts/$$t"; exit 1; }; \
 	done
+
+# Leak check (issue 10), not part of `make test`: LEAK_CYCLES (1000) PLAYING -> NULL -> PLAYING
+# cycles and element creations under GST_TRACERS=leaks, the RSS trend, and a short valgrind
+# run (VALGRIND_CYCLES, 20). See scripts/leaks.sh.
+leaks: build
+	@bash scripts/leaks.sh
