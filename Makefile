@@ -100,3 +100,10 @@ fuzz: setup
 # run (VALGRIND_CYCLES, 20). See scripts/leaks.sh.
 leaks: build
 	@bash scripts/leaks.sh
+
+# Synthetic soak (issue 10), not part of `make test`: the full live pipeline with an event
+# every 20 s for SOAK_SECONDS (3600); RSS at the end within 5% of RSS after the warm-up.
+SOAK_SECONDS ?= 3600
+soak: build
+	@test -f target/leaks/models/motion.pt || $(VIOLENCE_PYTHON) tests/models/make_test_models.py target/leaks/models >/dev/null
+	@nice -n 10 target/release/examples/soak --model target/leaks/models/motion.pt --seconds $(SOAK_SECONDS)
