@@ -79,7 +79,7 @@ fn main() {
         let want_moving = (el / (period / 2).max(1)) % 2 == 0;
         if want_moving != moving {
             moving = want_moving;
-            src.set_property_from_str("pattern", if moving { "ball" } else { "smpte" });
+            src.set_property_from_str("pattern", if moving { "ball" } else { "black" });
         }
         if rss_warm == 0 && el >= warmup {
             rss_warm = rss_kib();
