@@ -52,13 +52,17 @@ fn make_source(url: &str, flags: &Arc<Flags>) -> Result<gst::Bin, Box<dyn std::e
     let decode = gst::ElementFactory::make("decodebin").build()?;
     let convert = gst::ElementFactory::make("videoconvert").build()?;
     bin.add_many([&src, &decode, &convert])?;
-    let decode_sink = decode.static_pad("sink").ok_or("decodebin without sink pad")?;
+    let decode_sink = decode
+        .static_pad("sink")
+        .ok_or("decodebin without sink pad")?;
     src.connect_pad_added(move |_, pad| {
         if !decode_sink.is_linked() {
             let _ = pad.link(&decode_sink);
         }
     });
-    let convert_sink = convert.static_pad("sink").ok_or("videoconvert without sink pad")?;
+    let convert_sink = convert
+        .static_pad("sink")
+        .ok_or("videoconvert without sink pad")?;
     decode.connect_pad_added(move |_, pad| {
         let video = pad
             .current_caps()
@@ -73,9 +77,7 @@ fn make_source(url: &str, flags: &Arc<Flags>) -> Result<gst::Bin, Box<dyn std::e
     });
     let ghost = gst::GhostPad::with_target(&convert.static_pad("src").ok_or("no src")?)?;
     bin.add_pad(&ghost)?;
-    let pad = bin
-        .static_pad("src")
-        .ok_or("source bin without src pad")?;
+    let pad = bin.static_pad("src").ok_or("source bin without src pad")?;
     let f = flags.clone();
     pad.add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
@@ -149,7 +151,10 @@ impl App {
         let Some(live) = self.live.take() else {
             return;
         };
-        say(&format!("lost reason={}", reason.replace(char::is_whitespace, "_")));
+        say(&format!(
+            "lost reason={}",
+            reason.replace(char::is_whitespace, "_")
+        ));
         let _ = live.pipeline.set_state(gst::State::Null);
         if self.flowing {
             self.backoff = FIRST_BACKOFF;
@@ -200,9 +205,9 @@ impl App {
         let Some(live) = &self.live else {
             return Ok(());
         };
-        let from_source = msg
-            .src()
-            .is_some_and(|s| s == live.source.upcast_ref::<gst::Object>() || s.has_as_ancestor(&live.source));
+        let from_source = msg.src().is_some_and(|s| {
+            s == live.source.upcast_ref::<gst::Object>() || s.has_as_ancestor(&live.source)
+        });
         match msg.view() {
             gst::MessageView::Error(e) if from_source => self.lose(&e.error().to_string()),
             // The analysis part failed: that is not a camera problem.
@@ -237,7 +242,10 @@ impl App {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        return Err("usage: rtsp-detect URL MODEL [--stall SECONDS] [violenceclassify properties...]".into());
+        return Err(
+            "usage: rtsp-detect URL MODEL [--stall SECONDS] [violenceclassify properties...]"
+                .into(),
+        );
     }
     let (url, model) = (args[1].clone(), &args[2]);
     let mut stall = Duration::from_secs(5);

@@ -40,7 +40,9 @@ fn main() {
             "--tolerance" => tolerance = v.parse().expect("--tolerance PERCENT"),
             "--out" => out = v,
             _ => {
-                eprintln!("usage: soak --model M [--seconds N] [--period S] [--tolerance P] [--out DIR]");
+                eprintln!(
+                    "usage: soak --model M [--seconds N] [--period S] [--tolerance P] [--out DIR]"
+                );
                 std::process::exit(2);
             }
         }

@@ -664,7 +664,10 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let log = std::fs::read_to_string(dir.join("gst-launch.log")).unwrap();
-    assert!(status.success(), "gst-launch-1.0 exited with {status}: {log}");
+    assert!(
+        status.success(),
+        "gst-launch-1.0 exited with {status}: {log}"
+    );
     // The event log says the file was closed at EOS, with how many frames.
     let lines = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
     let closed: Vec<serde_json::Value> = lines
@@ -676,10 +679,16 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
     assert_eq!(closed[0]["reason"], "eos", "{lines}");
     let logged = closed[0]["frames"].as_u64().unwrap() as usize;
     let frames = count_frames(&file);
-    eprintln!("{}: {frames} frames decoded, {logged} logged", file.display());
+    eprintln!(
+        "{}: {frames} frames decoded, {logged} logged",
+        file.display()
+    );
     // At least the second of recording after 20 KB were on disk.
     assert!(frames >= FPS as usize, "only {frames} frames");
-    assert_eq!(frames, logged, "frames decoded vs frames the recorder wrote");
+    assert_eq!(
+        frames, logged,
+        "frames decoded vs frames the recorder wrote"
+    );
 }
 
 #[test]

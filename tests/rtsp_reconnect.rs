@@ -14,8 +14,18 @@ mod common;
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/rtsp_reconnect-<hash> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
-    assert!(path.exists(), "{} is missing (cargo test builds the examples)", path.display());
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing (cargo test builds the examples)",
+        path.display()
+    );
     path
 }
 
@@ -54,7 +64,12 @@ fn server(port: u16) -> Proc {
 }
 
 /// Waits for a line of the app's output matching `pred`, at most `limit`.
-fn expect(lines: &Receiver<String>, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+fn expect(
+    lines: &Receiver<String>,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> String {
     let t0 = Instant::now();
     loop {
         let left = limit.saturating_sub(t0.elapsed());
@@ -91,7 +106,9 @@ fn survives_the_camera_going_away_and_coming_back() {
         }
     });
     let score = |l: &str| l.starts_with("score ");
-    expect(&lines, Duration::from_secs(10), "frames", |l| l == "frames-flowing");
+    expect(&lines, Duration::from_secs(10), "frames", |l| {
+        l == "frames-flowing"
+    });
     // The ball moves: scores arrive, and they say violent.
     for _ in 0..2 {
         let l = expect(&lines, Duration::from_secs(5), "score", score);
@@ -99,12 +116,16 @@ fn survives_the_camera_going_away_and_coming_back() {
     }
     // The camera goes away.
     drop(camera.take());
-    let lost = expect(&lines, Duration::from_secs(8), "loss", |l| l.starts_with("lost "));
+    let lost = expect(&lines, Duration::from_secs(8), "loss", |l| {
+        l.starts_with("lost ")
+    });
     eprintln!("noticed: {lost}");
     // It retries while the camera is away (connection refused), backing off.
     let mut delays = Vec::new();
     while delays.len() < 2 {
-        let l = expect(&lines, Duration::from_secs(5), "retry", |l| l.starts_with("reconnect "));
+        let l = expect(&lines, Duration::from_secs(5), "retry", |l| {
+            l.starts_with("reconnect ")
+        });
         delays.push(l.split_whitespace().nth(1).unwrap().to_string());
     }
     assert_eq!(delays, ["in=0.5", "in=1.0"], "backoff");
@@ -112,10 +133,18 @@ fn survives_the_camera_going_away_and_coming_back() {
     // next retry (2 s) plus connection time.
     let t0 = Instant::now();
     camera = Some(server(port));
-    expect(&lines, Duration::from_secs(10), "frames after the restart", |l| {
-        l == "frames-flowing"
-    });
-    expect(&lines, Duration::from_secs(5), "score after the restart", score);
+    expect(
+        &lines,
+        Duration::from_secs(10),
+        "frames after the restart",
+        |l| l == "frames-flowing",
+    );
+    expect(
+        &lines,
+        Duration::from_secs(5),
+        "score after the restart",
+        score,
+    );
     eprintln!("scores again {:?} after the restart", t0.elapsed());
     assert!(app.0.try_wait().unwrap().is_none(), "the app exited");
     drop(camera);
