@@ -125,7 +125,7 @@ fn state_cycles(
         if cycle == rss_at {
             rss_mark = rss_kib();
         }
-        if cycle % rss_at == 0 {
+        if cycle.is_multiple_of(rss_at) {
             trend.push(rss_kib() / 1024);
         }
     }
@@ -144,7 +144,7 @@ fn create_cycles(cycles: u64, rss_at: u64) -> Result<(u64, u64, Vec<u64>), Strin
         if cycle == rss_at {
             rss_mark = rss_kib();
         }
-        if cycle % rss_at == 0 {
+        if cycle.is_multiple_of(rss_at) {
             trend.push(rss_kib() / 1024);
         }
     }

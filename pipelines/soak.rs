@@ -78,7 +78,7 @@ fn main() {
     while t0.elapsed() < Duration::from_secs(seconds) {
         let el = t0.elapsed().as_secs();
         // Still for half of each period, moving for the other half.
-        let want_moving = (el / (period / 2).max(1)) % 2 == 0;
+        let want_moving = (el / (period / 2).max(1)).is_multiple_of(2);
         if want_moving != moving {
             moving = want_moving;
             src.set_property_from_str("pattern", if moving { "ball" } else { "black" });
