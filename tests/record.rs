@@ -584,6 +584,131 @@ fn sigkill_mid_event_leaves_a_playable_file() {
     );
 }
 
+/// Frames in a file, decoded to EOS (no burnt index: for files written by gst-launch-1.0).
+fn count_frames(path: &Path) -> usize {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! parsebin ! h264parse ! avdec_h264 ! appsink name=s sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("s")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let n = Arc::new(Mutex::new(0usize));
+    let c = n.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                *c.lock().unwrap() += 1;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let out = run_pipeline(&pipeline, || {});
+    assert_eq!(out.error, None, "decoding {}", path.display());
+    let frames = *n.lock().unwrap();
+    frames
+}
+
+/// `gst-launch-1.0 -e` with a live source, interrupted by SIGINT while violencerecord is in
+/// the middle of an event: the process ends by itself, and the event's file is finalized
+/// (reason "eos" in the event log) and decodes to EOS with every frame it logged.
+#[test]
+fn sigint_with_eos_mid_event_finalizes_the_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plugin = root.join("target/release/libgstviolence.so");
+    assert!(
+        plugin.exists(),
+        "{} is missing: run `cargo build --release --lib` first (`make test` does)",
+        plugin.display()
+    );
+    let dir = out_dir("sigint");
+    // The ball moves in every frame: one event from the first clip until the interrupt.
+    let launch = format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width={W},height={H},framerate={FPS}/1 \
+         ! videoconvert ! clipbuffer stride={STRIDE} ! violenceclassify model-location={} \
+         min-consecutive=1 hold-time=0 ! {ENCODE} ! {}",
+        model("motion.pt"),
+        recorder(&dir, "")
+    );
+    let stderr = std::fs::File::create(dir.join("gst-launch.log")).unwrap();
+    let mut child = std::process::Command::new("gst-launch-1.0")
+        .arg("-e")
+        .args(launch.split_whitespace())
+        .env("GST_PLUGIN_PATH", plugin.parent().unwrap())
+        // A registry of its own, so a stale one elsewhere cannot hide the plugin.
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("run gst-launch-1.0");
+    let t0 = Instant::now();
+    let file = dir.join("ev-000.mp4");
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 20_000 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "gst-launch-1.0 ended before recording ({status}): {}",
+                std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default()
+            );
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "gst-launch-1.0 never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let t1 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t1.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gst-launch-1.0 -e did not end within 20 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(dir.join("gst-launch.log")).unwrap();
+    assert!(
+        status.success(),
+        "gst-launch-1.0 exited with {status}: {log}"
+    );
+    // The event log says the file was closed at EOS, with how many frames.
+    let lines = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let closed: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "file")
+        .collect();
+    assert_eq!(closed.len(), 1, "{lines}");
+    assert_eq!(closed[0]["reason"], "eos", "{lines}");
+    let logged = closed[0]["frames"].as_u64().unwrap() as usize;
+    let frames = count_frames(&file);
+    eprintln!(
+        "{}: {frames} frames decoded, {logged} logged",
+        file.display()
+    );
+    // At least the second of recording after 20 KB were on disk.
+    assert!(frames >= FPS as usize, "only {frames} frames");
+    assert_eq!(
+        frames, logged,
+        "frames decoded vs frames the recorder wrote"
+    );
+}
+
 #[test]
 fn matroska_and_mpegts_muxers() {
     for (mux, ext) in [("matroskamux", "mkv"), ("mpegtsmux", "ts")] {
@@ -637,7 +762,8 @@ fn lost_end_event_is_reconciled_from_violence_meta() {
         recorder(&dir, "")
     );
     init();
-    // Drop violence-end on its way to the encoder, as a leaky queue might.
+    // Drop violence-end on its way to the encoder, as a leaky queue might. (GStreamer 1.22
+    // prints one harmless `gst_mini_object_unref: assertion` CRITICAL for a dropped event.)
     let pipeline = gst::parse::launch(&launch)
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -682,4 +808,143 @@ fn lost_end_event_is_reconciled_from_violence_meta() {
         "closed from the level state, not at EOS"
     );
     check_file(&files_in(&dir)[0], ev[0].0, ev[0].1, 199);
+}
+
+/// A tmpfs of `bytes` (rounded up to pages) mounted on a fresh `target/test-record/<name>`,
+/// unmounted on drop; `None` (the test says it skipped) where mounting is not permitted.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(name: &str, options: &str) -> Option<Tmpfs> {
+        let dir = out_dir(name);
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs on {} ({}): this test needs root",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+const DISK_FRAMES: u64 = 260;
+/// A short event, a long one that fills the disk, then one more.
+const DISK_MOTION: [std::ops::Range<u64>; 3] = [30..45, 90..170, 215..225];
+
+fn disk_launch(dir: &Path, log_dir: &Path, policy: &str) -> String {
+    format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! violencerecord name=rec \
+         location={}/ev-%03d.mp4 pre-roll={ROLL_NS} post-roll={ROLL_NS} \
+         event-log={}/events.jsonl on-write-error={policy}",
+        classify(),
+        dir.display(),
+        log_dir.display()
+    )
+}
+
+#[test]
+fn full_disk_keeps_finished_files_and_the_stream() {
+    // The sizes the files have with room to spare.
+    let roomy = out_dir("disk-roomy");
+    let r = run(
+        &disk_launch(&roomy, &roomy, "skip"),
+        "cls",
+        DISK_FRAMES,
+        &DISK_MOTION,
+        None,
+    );
+    assert_eq!(r.out.error, None);
+    let sizes: Vec<u64> = files_in(&roomy)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    let page = |n: u64| n.div_ceil(4096) * 4096;
+    // Room for the first file and a third of the second.
+    let size = page(sizes[0]) + page(sizes[1] / 3);
+    for policy in ["skip", "error"] {
+        let Some(disk) = Tmpfs::mount(&format!("disk-full-{policy}"), &format!("size={size}"))
+        else {
+            return;
+        };
+        let logs = out_dir(&format!("disk-full-{policy}-log"));
+        let r = run(
+            &disk_launch(&disk.0, &logs, policy),
+            "cls",
+            DISK_FRAMES,
+            &DISK_MOTION,
+            None,
+        );
+        if policy == "skip" {
+            assert_eq!(r.out.error, None, "skip: the stream goes on to EOS");
+        }
+        let closed = recording_messages(&r.out, "closed");
+        // The file finished before the disk filled is intact and playable.
+        assert!(!closed.is_empty(), "{policy}: no file finished");
+        let first = PathBuf::from(closed[0].get::<String>("location").unwrap());
+        assert_eq!(first, disk.0.join("ev-000.mp4"));
+        let (start, end) = (
+            frame_of(r.out.events("violence-start")[0].pts),
+            frame_of(r.out.events("violence-end")[0].pts),
+        );
+        check_file(&first, start, end, DISK_FRAMES - 1);
+        match policy {
+            "skip" => {
+                assert_eq!(
+                    events(&r.out).len(),
+                    3,
+                    "skip: every event is still detected"
+                );
+            }
+            _ => {
+                let e = r.out.error.expect("error: an element error");
+                assert!(e.contains("recording failed"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn read_only_folder_is_a_clear_error_or_skipped() {
+    for policy in ["error-on-open", "skip"] {
+        let Some(disk) = Tmpfs::mount(&format!("disk-ro-{policy}"), "ro,size=1m") else {
+            return;
+        };
+        let logs = out_dir(&format!("disk-ro-{policy}-log"));
+        let r = run(
+            &disk_launch(&disk.0, &logs, policy),
+            "cls",
+            DISK_FRAMES,
+            &DISK_MOTION,
+            None,
+        );
+        assert!(files_in(&disk.0).is_empty());
+        if policy == "skip" {
+            assert_eq!(r.out.error, None, "skip: the stream goes on to EOS");
+            assert_eq!(events(&r.out).len(), 3, "every event is still detected");
+            assert!(recording_messages(&r.out, "closed").is_empty());
+        } else {
+            let e = r.out.error.expect("an element error");
+            assert!(
+                e.contains(&format!("{}/ev-000.mp4", disk.0.display())),
+                "{e}"
+            );
+        }
+    }
 }

@@ -1,5 +1,6 @@
 use super::location;
 use super::recorder::{Action, CloseReason, Config, Frame, Mark, Recorder, Signal};
+use super::WriteErrorPolicy;
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{ViolenceMeta, ViolenceState};
 use gst::glib;
@@ -50,6 +51,7 @@ struct Settings {
     keyframe_interval: u64,
     latency_budget: u64,
     event_log: Option<String>,
+    on_write_error: WriteErrorPolicy,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             keyframe_interval: DEFAULT_KEYFRAME_INTERVAL,
             latency_budget: DEFAULT_LATENCY_BUDGET,
             event_log: None,
+            on_write_error: WriteErrorPolicy::default(),
         }
     }
 }
@@ -315,7 +318,12 @@ impl ViolenceRecord {
             let Some(location) = state.open_wanted.take() else {
                 return Ok(());
             };
-            let branch = self.open(state, location, &buffer)?;
+            let branch = match self.open(state, location, &buffer) {
+                Ok(branch) => branch,
+                // The warning is posted; the event goes unrecorded, the stream goes on.
+                Err(_) if self.write_error_policy() == WriteErrorPolicy::Skip => return Ok(()),
+                Err(e) => return Err(e),
+            };
             state.branch = Some(branch);
         }
         let Some(branch) = state.branch.as_mut() else {
@@ -342,6 +350,13 @@ impl ViolenceRecord {
             gst::warning!(CAT, imp = self, "{} no longer takes data", branch.location);
         }
         Ok(())
+    }
+
+    fn write_error_policy(&self) -> WriteErrorPolicy {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_write_error
     }
 
     fn next_location(&self, state: &mut State) -> Result<String, gst::FlowError> {
@@ -420,11 +435,22 @@ impl ViolenceRecord {
         if obj.add(&bin).is_err() || bin.sync_state_with_parent().is_err() {
             let _ = bin.set_state(gst::State::Null);
             let _ = obj.remove(&bin);
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::OpenWrite,
-                ["cannot start writing {}", location]
-            );
+            if settings.on_write_error == WriteErrorPolicy::Skip {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    [
+                        "cannot start writing {}: this event is not recorded",
+                        location
+                    ]
+                );
+            } else {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    ["cannot start writing {}", location]
+                );
+            }
             return Err(gst::FlowError::Error);
         }
         gst::info!(CAT, imp = self, "opened {location}");
@@ -950,6 +976,11 @@ impl ObjectImpl for ViolenceRecord {
                     .default_value(DEFAULT_LATENCY_BUDGET)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("on-write-error", WriteErrorPolicy::default())
+                    .nick("On write error")
+                    .blurb("What a file that cannot be opened or written (read-only folder, full disk) does: error-on-open, error, or skip (a warning; files already finished stay intact and the stream goes on)")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("event-log")
                     .nick("Event log")
                     .blurb("Path of a JSON Lines file (appended) with one line per start, end and finished file: wall-clock time, stream and running time, score, region and file path. Unset = no log")
@@ -997,6 +1028,7 @@ impl ObjectImpl for ViolenceRecord {
                 s.keyframe_interval = value.get().unwrap_or(DEFAULT_KEYFRAME_INTERVAL)
             }
             "latency-budget" => s.latency_budget = value.get().unwrap_or(DEFAULT_LATENCY_BUDGET),
+            "on-write-error" => s.on_write_error = value.get().unwrap(),
             "event-log" => {
                 s.event_log = value
                     .get::<Option<String>>()
@@ -1022,6 +1054,7 @@ impl ObjectImpl for ViolenceRecord {
             "keyframe-interval" => s.keyframe_interval.to_value(),
             "latency-budget" => s.latency_budget.to_value(),
             "event-log" => s.event_log.to_value(),
+            "on-write-error" => s.on_write_error.to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -1153,6 +1186,17 @@ impl BinImpl for ViolenceRecord {
             (gst::MessageView::Eos(_), Some(name)) => {
                 // A muxer finished its file; not the bin's EOS.
                 self.spawn_finalize(name, false);
+            }
+            (gst::MessageView::Error(e), Some(name))
+                if self.write_error_policy() == WriteErrorPolicy::Error =>
+            {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ("recording failed: {}", e.error()),
+                    ["{:?}", e.debug()]
+                );
+                self.spawn_finalize(name, true);
             }
             (gst::MessageView::Error(e), Some(name)) => {
                 // A file failed (disk full, ...): what was written stays; the stream goes on.

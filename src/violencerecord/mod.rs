@@ -24,6 +24,29 @@ glib::wrapper! {
     pub struct ViolenceRecord(ObjectSubclass<imp::ViolenceRecord>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
 }
 
+/// What a file that cannot be opened or written (read-only folder, full disk) does.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstViolenceRecordWriteErrorPolicy")]
+pub enum WriteErrorPolicy {
+    #[default]
+    #[enum_value(
+        name = "Error on open: a file that cannot be opened is an element error (a wrong location shows at once); a file failing later is a warning and the stream goes on",
+        nick = "error-on-open"
+    )]
+    ErrorOnOpen = 0,
+    #[enum_value(
+        name = "Error: any failed file is an element error that stops the stream",
+        nick = "error"
+    )]
+    Error = 1,
+    #[enum_value(
+        name = "Skip: any failed file is a warning; what was written stays, the stream and later events go on",
+        nick = "skip"
+    )]
+    Skip = 2,
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),

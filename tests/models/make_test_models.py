@@ -105,6 +105,60 @@ class Raises(torch.nn.Module):
         return self.meta
 
 
+class NonFinite(torch.nn.Module):
+    """Motion, but outputs `value` (NaN or infinity) for every clip with motion."""
+
+    def __init__(self, meta: str, value: float):
+        super().__init__()
+        self.meta = meta
+        self.value = value
+
+    def forward(self, x):
+        logits = motion_logits(x)
+        moving = (x[:, :, 1:] - x[:, :, :-1]).abs().sum(dim=(1, 2, 3, 4)) > 0
+        bad = torch.full_like(logits, self.value)
+        return torch.where(moving.unsqueeze(1), bad, logits)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+class Weighted(torch.nn.Module):
+    """Motion through a stored parameter, so the archive holds a tensor with a device."""
+
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+        self.scale = torch.nn.Parameter(torch.ones(2), requires_grad=False)
+
+    def forward(self, x):
+        return motion_logits(x) * self.scale
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
+def save_as_if_on_cuda(src: Path, dst: Path):
+    """Rewrites a TorchScript archive as `torch.jit.save` writes it for a module on CUDA:
+    the device of every stored tensor becomes cuda:0 (the only difference). Without a GPU
+    this is the one way to make such a file; loading it without map_location fails with
+    "no NVIDIA driver", which the caller checks."""
+    import zipfile
+
+    cpu, cuda = b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0"
+    replaced = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith(".pkl"):
+                replaced += data.count(cpu)
+                data = data.replace(cpu, cuda)
+            zout.writestr(info.filename, data)
+    assert replaced > 0, "no tensor device found in the archive"
+
+
 class FlowMean(torch.nn.Module):
     """Two-stream contract test: p(violent) = sigmoid(mean horizontal flow), so the mean u
     (model pixels per frame) can be read back from the score."""
@@ -174,6 +228,16 @@ def main():
         ssha.pop(key)
     save(QuadrantAttention(json.dumps(ssha)), out / "ssha.pt")
     save(FlowMean(json.dumps({**BASE, "name": "test-flow-mean", "inputs": ["rgb", "flow"]})), out / "flow-mean.pt")
+    save(NonFinite(meta, float("nan")), out / "nan.pt")
+    save(NonFinite(meta, float("inf")), out / "inf.pt")
+    save(Weighted(meta), out / "weighted.pt")
+    save_as_if_on_cuda(out / "weighted.pt", out / "cuda-saved.pt")
+    if not torch.cuda.is_available():
+        try:
+            torch.jit.load(str(out / "cuda-saved.pt"))
+            raise AssertionError("cuda-saved.pt loads on a CPU-only machine without map_location")
+        except RuntimeError:
+            pass
     (out / "not-torchscript.pt").write_text("this is not a TorchScript archive\n")
     (out / "DONE").write_text("ok\n")
 
