@@ -83,7 +83,8 @@ clean:
 	rm -rf $(OUT)
 
 # Fuzzing (issue 10), not part of `make test`: every target for FUZZ_SECONDS each, on the
-# corpus kept in fuzz/corpus (new inputs that reach new code are added to it).
+# corpus kept in fuzz/corpus as seeds; new inputs that reach new code go to
+# target/fuzz-corpus, so a run leaves the repository as it was.
 # Leak detection is off: GstStructure field names become GQuarks, which GLib never frees
 # by design, so LeakSanitizer reports them; leaks are checked by `make leaks` instead.
 FUZZ_SECONDS ?= 60
@@ -92,7 +93,8 @@ fuzz: setup
 	@TORCH_LIB=$$($(VIOLENCE_PYTHON) -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'); \
 	for t in $(FUZZ_TARGETS); do \
 		echo "==> cargo +nightly fuzz run $$t for $(FUZZ_SECONDS) s"; \
-		ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$$TORCH_LIB $(CARGO) +nightly fuzz run -O $$t fuzz/corpus/$$t -- \
+		mkdir -p target/fuzz-corpus/$$t; \
+		ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$$TORCH_LIB $(CARGO) +nightly fuzz run -O $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -detect_leaks=0 -rss_limit_mb=4096 \
 			-print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY)|panicked|Test unit written' \
 			|| exit 1; \
