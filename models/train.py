@@ -257,6 +257,8 @@ class MotionNet(nn.Module):
 
 
 class Exported(nn.Module):
+    """TorchScript wrapper: forward(rgb) -> logits [B,2], and metadata()."""
+
     def __init__(self, net, meta):
         super().__init__()
         self.net = net
@@ -295,7 +297,8 @@ def clip_scores(net, clips, cfg, stride_frames, batch=32):
     for i in range(0, len(windows), batch):
         x = normalize(to_tensor(windows[i : i + batch]))
         fl = flow_tensor(flows[i : i + batch]) if flows else None
-        probs.append(F.softmax(net(x, fl), 1)[:, 1])
+        logits = net(x) if fl is None else net(x, fl)
+        probs.append(F.softmax(logits, 1)[:, 1])
     p = torch.cat(probs).numpy() if probs else np.zeros(0)
     scores = np.zeros(len(clips))
     for k, v in zip(owner, p):

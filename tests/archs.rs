@@ -15,13 +15,6 @@ use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn python() -> String {
-    std::env::var("VIOLENCE_PYTHON").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/gst-violence/venv/bin/python3")
-    })
-}
-
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -105,6 +98,7 @@ fn architectures_train_export_and_run_in_violenceclassify() {
             width: size,
             height: size,
             stride: 2,
+            flow: false,
         };
         let out = work.join(name);
         let failed = extract::extract_all(&dir, &chosen, &out, &params, false).expect("extract");

@@ -12,13 +12,6 @@ use common::*;
 use gst::prelude::*;
 use std::path::Path;
 
-fn python() -> String {
-    std::env::var("VIOLENCE_PYTHON").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/gst-violence/venv/bin/python3")
-    })
-}
-
 #[test]
 fn tiny_training_exports_a_model_violenceclassify_runs() {
     tiny_loop(false);

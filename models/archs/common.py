@@ -112,20 +112,8 @@ def epoch_items(train, oversample):
     return [i for i, c in enumerate(train) for _ in range(repeat.get(c.dataset, 1))]
 
 
-class Exported(nn.Module):
-    """TorchScript wrapper: forward(rgb) -> logits [B,2], and metadata()."""
-
-    def __init__(self, net, meta):
-        super().__init__()
-        self.net = net
-        self.meta = meta
-
-    def forward(self, rgb):
-        return self.net(rgb)
-
-    @torch.jit.export
-    def metadata(self) -> str:
-        return self.meta
+# TorchScript wrapper: forward(rgb) -> logits [B,2], and metadata().
+Exported = base.Exported
 
 
 @torch.no_grad()
@@ -228,7 +216,7 @@ def train_supervised(args, net, *, loss_fn=None, end_of_epoch=None, holdout_frac
                 stopped = f"time budget of {args.time_budget:.0f} s reached in epoch {epoch + 1}"
                 break
             batch = [fit[i] for i in order[b * args.batch:(b + 1) * args.batch]]
-            x = normalize(augment(to_tensor([sample_window(c, T, rng) for c in batch]), rng, (height, width)))
+            x = normalize(augment(to_tensor([c.frames[sample_window(c, T, rng)] for c in batch]), rng, (height, width)))
             y = torch.tensor([c.violent for c in batch])
             out = (train_forward or net)(x)
             loss = loss_fn(out, y)

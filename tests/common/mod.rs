@@ -19,7 +19,7 @@ pub fn init() {
 }
 
 /// The interpreter of the setup venv (the Makefile exports VIOLENCE_PYTHON).
-fn python() -> String {
+pub fn python() -> String {
     std::env::var("VIOLENCE_PYTHON").unwrap_or_else(|_| {
         let home = std::env::var("HOME").unwrap_or_default();
         let venv = format!("{home}/.cache/gst-violence/venv/bin/python3");
