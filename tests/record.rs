@@ -644,6 +644,9 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
         .env("GST_PLUGIN_PATH", plugin.parent().unwrap())
         // A registry of its own, so a stale one elsewhere cannot hide the plugin.
         .env("GST_REGISTRY", dir.join("registry.bin"))
+        // What our elements did, for the failure message.
+        .env("GST_DEBUG", "violencerecord:5,violenceclassify:4")
+        .env("GST_DEBUG_NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -674,10 +677,15 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if t1.elapsed() > Duration::from_secs(20) {
+        if t1.elapsed() > Duration::from_secs(45) {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("gst-launch-1.0 -e did not end within 20 s of SIGINT");
+            let log = std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "gst-launch-1.0 -e did not end within 45 s of SIGINT; last log lines:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
