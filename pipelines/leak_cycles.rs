@@ -19,7 +19,10 @@
 //! Prints one line per phase: cycles, RSS after `--rss-at` cycles and at the end, growth
 //! between them, seconds, and the RSS in MiB every `--rss-at` cycles (the trend).
 
+#[path = "rss.rs"]
+mod rss;
 use gst::prelude::*;
+use rss::rss_kib;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,18 +35,6 @@ const ELEMENTS: [&str; 6] = [
     "hardattentioncrop",
     "violencerecord",
 ];
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 const SRC: &str = "videotestsrc pattern=ball ! video/x-raw,width=160,height=120,framerate=25/1";
 

@@ -69,3 +69,19 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
     }
     Ok(rows)
 }
+
+/// The first `n` rows of each (dataset, label, split) asked for, in manifest order: a small,
+/// fixed sample of clips.
+#[allow(dead_code)] // the tools read whole splits; the tests take samples
+pub fn first_of_each(rows: &[Row], wanted: &[(&str, &str, &str, usize)]) -> Vec<Row> {
+    let mut chosen = Vec::new();
+    for &(dataset, label, split, n) in wanted {
+        chosen.extend(
+            rows.iter()
+                .filter(|r| r.dataset == dataset && r.label == label && r.split == split)
+                .take(n)
+                .cloned(),
+        );
+    }
+    chosen
+}

@@ -6,22 +6,14 @@
 //! With --events, a 20 s event starts every minute (in-band events injected after
 //! h264parse). Prints VmRSS every 30 s of stream time and the spread after the first minute.
 
+#[path = "rss.rs"]
+mod rss;
 use gst::prelude::*;
 use gstviolence::event::{EventKind, ViolenceEvent};
+use rss::rss_kib;
 use std::sync::{Arc, Mutex};
 
 const SECOND: u64 = 1_000_000_000;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn event(kind: EventKind, t: u64) -> gst::Event {
     let e = ViolenceEvent {

@@ -12,20 +12,11 @@
 //!
 //! Usage: soak --model MODEL.pt [--seconds 3600] [--period 20] [--tolerance 5] [--out DIR]
 
+#[path = "rss.rs"]
+mod rss;
 use gst::prelude::*;
+use rss::rss_kib;
 use std::time::{Duration, Instant};
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -75,21 +75,16 @@ fn architectures_train_export_and_run_in_violenceclassify() {
 
     // 2. Clips from the plugin: a few train clips of each label and dataset, one val clip.
     let rows = manifest::read(&dir, "all").expect("MANIFEST.tsv");
-    let mut chosen = Vec::new();
-    for (dataset, label, split, n) in [
-        ("hockey", "fight", "train", 2),
-        ("hockey", "nofight", "train", 2),
-        ("scf", "fight", "train", 1),
-        ("scf", "nofight", "train", 1),
-        ("hockey", "fight", "val", 1),
-    ] {
-        chosen.extend(
-            rows.iter()
-                .filter(|r| r.dataset == dataset && r.label == label && r.split == split)
-                .take(n)
-                .cloned(),
-        );
-    }
+    let chosen = manifest::first_of_each(
+        &rows,
+        &[
+            ("hockey", "fight", "train", 2),
+            ("hockey", "nofight", "train", 2),
+            ("scf", "fight", "train", 1),
+            ("scf", "nofight", "train", 1),
+            ("hockey", "fight", "val", 1),
+        ],
+    );
     let mut clips = Vec::new();
     for (name, size) in [("clips", 32), ("zoom", 64)] {
         let params = extract::Params {

@@ -33,21 +33,16 @@ fn tiny_loop(flow: bool) {
     init();
     // A handful of short training clips of each label and dataset, and one val clip.
     let rows = manifest::read(&dir, "all").expect("MANIFEST.tsv");
-    let mut chosen = Vec::new();
-    for (dataset, label, split, n) in [
-        ("hockey", "fight", "train", 2),
-        ("hockey", "nofight", "train", 2),
-        ("scf", "fight", "train", 1),
-        ("scf", "nofight", "train", 1),
-        ("hockey", "fight", "val", 1),
-    ] {
-        chosen.extend(
-            rows.iter()
-                .filter(|r| r.dataset == dataset && r.label == label && r.split == split)
-                .take(n)
-                .cloned(),
-        );
-    }
+    let chosen = manifest::first_of_each(
+        &rows,
+        &[
+            ("hockey", "fight", "train", 2),
+            ("hockey", "nofight", "train", 2),
+            ("scf", "fight", "train", 1),
+            ("scf", "nofight", "train", 1),
+            ("hockey", "fight", "val", 1),
+        ],
+    );
     assert_eq!(chosen.len(), 7);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = root.join(format!(
