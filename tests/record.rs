@@ -677,13 +677,13 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if t1.elapsed() > Duration::from_secs(45) {
+        if t1.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
             let _ = child.wait();
             let log = std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             panic!(
-                "gst-launch-1.0 -e did not end within 45 s of SIGINT; last log lines:\n{}",
+                "gst-launch-1.0 -e did not end within 20 s of SIGINT; last log lines:\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }

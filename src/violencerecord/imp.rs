@@ -1157,6 +1157,22 @@ impl ElementImpl for ViolenceRecord {
         TEMPLATES.as_ref()
     }
 
+    fn send_event(&self, event: gst::Event) -> bool {
+        // The file branches' appsrcs make GstBin flag this bin as a source, so an EOS the
+        // application sends to the pipeline (gst-launch-1.0 -e on Ctrl-C) would be pushed
+        // straight into the open file and our sink, racing the frames still on their way.
+        // The stream's own EOS arrives through the sink pad and closes the file in order.
+        if event.type_() == gst::EventType::Eos {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "EOS sent to the element: waiting for the stream's"
+            );
+            return true;
+        }
+        self.parent_send_event(event)
+    }
+
     fn change_state(
         &self,
         transition: gst::StateChange,
