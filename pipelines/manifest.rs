@@ -1,5 +1,6 @@
 //! `MANIFEST.tsv` reading shared by the extraction and evaluation tools: a header line
-//! naming the columns (at least `path` and `label`; `dataset` and `split` are optional),
+//! naming the columns (at least `path` and `label`; `dataset`, `split` and `duration_s` are
+//! optional),
 //! then one tab-separated row per clip, paths relative to the manifest's folder.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,9 @@ pub struct Row {
     pub label: String,
     pub dataset: String,
     pub split: String,
+    /// The optional `duration_s` column.
+    #[allow(dead_code)] // the tools do not need it; the tests pick clips by it
+    pub duration_s: Option<f64>,
 }
 
 impl Row {
@@ -43,7 +47,7 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
             file.display()
         ));
     };
-    let (dataset, split_col) = (col("dataset"), col("split"));
+    let (dataset, split_col, duration) = (col("dataset"), col("split"), col("duration_s"));
     let mut rows = Vec::new();
     for (n, line) in lines.enumerate() {
         if line.trim().is_empty() {
@@ -62,6 +66,7 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
             label: get(Some(label), ""),
             dataset: get(dataset, "all"),
             split: get(split_col, "all"),
+            duration_s: get(duration, "").parse().ok(),
         };
         if split == "all" || row.split == split {
             rows.push(row);

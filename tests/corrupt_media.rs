@@ -6,6 +6,9 @@
 //! error from our own elements: whatever a decoder outputs, they must take.
 
 mod common;
+#[path = "../pipelines/manifest.rs"]
+#[allow(dead_code)] // only the reader is used here
+mod manifest;
 use common::*;
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
@@ -223,25 +226,20 @@ fn run_case(file: &Path, model: &str) -> Result<CaseEnd, String> {
 
 /// The shortest clips of each (dataset, label) in the manifest.
 fn chosen_clips(dir: &Path) -> Vec<PathBuf> {
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
-    let mut rows: Vec<(String, String, f64)> = manifest
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            Some((
-                f.first()?.to_string(),
-                format!("{}/{}", f.get(2)?, f.get(1)?),
-                f.get(7)?.parse().ok()?,
-            ))
-        })
-        .collect();
-    rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)));
+    let mut rows = manifest::read(dir, "all").expect("MANIFEST.tsv");
+    let group = |r: &manifest::Row| format!("{}/{}", r.dataset, r.label);
+    rows.sort_by(|a, b| {
+        group(a).cmp(&group(b)).then(
+            a.duration_s
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.duration_s.unwrap_or(f64::MAX)),
+        )
+    });
     let mut chosen = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let group_start = rows.iter().position(|r| r.1 == row.1).unwrap();
+        let group_start = rows.iter().position(|r| group(r) == group(row)).unwrap();
         if i - group_start < CLIPS_PER_GROUP {
-            chosen.push(dir.join(&row.0));
+            chosen.push(dir.join(&row.path));
         }
     }
     chosen

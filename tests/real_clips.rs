@@ -3,6 +3,9 @@
 //! give at least one score and no error.
 
 mod common;
+#[path = "../pipelines/manifest.rs"]
+#[allow(dead_code)] // labels are not needed here
+mod manifest;
 use common::*;
 use gst::prelude::*;
 
@@ -12,28 +15,21 @@ fn real_clips_all_get_scores() {
         panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
     };
     let dir = data.join("violence");
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
-    let mut rows: Vec<(String, String, f64)> = manifest
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            Some((
-                f.first()?.to_string(),
-                f.get(2)?.to_string(),
-                f.get(7)?.parse().ok()?,
-            ))
-        })
+    let mut rows: Vec<manifest::Row> = manifest::read(&dir, "all")
+        .expect("MANIFEST.tsv")
+        .into_iter()
+        .filter(|r| r.duration_s.is_some())
         .collect();
     assert!(rows.len() > 1000, "manifest has {} rows", rows.len());
-    rows.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let mut chosen: Vec<&(String, String, f64)> = rows.iter().take(10).collect();
+    rows.sort_by(|a, b| a.duration_s.unwrap().total_cmp(&b.duration_s.unwrap()));
+    let mut chosen: Vec<&manifest::Row> = rows.iter().take(10).collect();
     chosen.extend(rows.iter().skip(10).step_by(40));
     init();
     let model = format!("{}/models/default.pt", env!("CARGO_MANIFEST_DIR"));
     let mut failures = Vec::new();
-    for (path, dataset, duration) in &chosen {
-        let uri = gst::glib::filename_to_uri(dir.join(path), None).unwrap();
+    for row in &chosen {
+        let (path, dataset, duration) = (&row.path, &row.dataset, row.duration_s.unwrap());
+        let uri = row.uri(&dir).unwrap();
         let pipeline = gst::parse::launch(&format!(
             "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! violenceclassify mode=sync emit-scores=true model-location={model} ! fakesink"
         ))
@@ -60,6 +56,6 @@ fn real_clips_all_get_scores() {
     eprintln!(
         "{} real clips scored, shortest {:.2} s",
         chosen.len(),
-        rows[0].2
+        rows[0].duration_s.unwrap()
     );
 }
