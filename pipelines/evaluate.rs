@@ -244,6 +244,58 @@ fn run_normal_stream(uris: &[String], tail: &str) -> NormalStream {
     stream
 }
 
+/// State of the restamping probe after concat.
+#[derive(Default)]
+struct OneSegment {
+    /// The segment of the clip playing now.
+    clip_segment: gst::FormattedSegment<gst::ClockTime>,
+    new_clip: bool,
+    clip_starts: Vec<u64>,
+}
+
+impl OneSegment {
+    fn restamp(&mut self, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+        match &mut info.data {
+            Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                gst::EventView::StreamStart(_) => self.new_clip = true,
+                gst::EventView::Segment(s) => {
+                    let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    if std::mem::take(&mut self.new_clip) {
+                        let start = segment.to_running_time(segment.start());
+                        self.clip_starts.push(start.map_or(0, |t| t.nseconds()));
+                    }
+                    self.clip_segment = segment;
+                    // Every clip's segment becomes the same one (dropping a sticky event
+                    // in a probe makes the pad retry it before every buffer).
+                    let seqnum = ev.seqnum();
+                    *ev = gst::event::Segment::builder(
+                        &gst::FormattedSegment::<gst::ClockTime>::new(),
+                    )
+                    .seqnum(seqnum)
+                    .build();
+                }
+                _ => (),
+            },
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                let Some(running_time) = buffer
+                    .pts()
+                    .and_then(|pts| self.clip_segment.to_running_time(pts))
+                else {
+                    // Outside its clip's segment: it would not be shown.
+                    return gst::PadProbeReturn::Drop;
+                };
+                let buffer = buffer.make_mut();
+                buffer.set_pts(running_time);
+                buffer.set_dts(gst::ClockTime::NONE);
+            }
+            _ => (),
+        }
+        gst::PadProbeReturn::Ok
+    }
+}
+
 fn play_concatenated(
     uris: &[String],
     caps: &gst::Caps,
@@ -269,27 +321,22 @@ fn play_concatenated(
         .map(|_| concat.request_pad_simple("sink_%u"))
         .collect::<Option<_>>()
         .ok_or("concat gives no sink pad")?;
-    // Clip boundaries: a stream-start per clip, then its segment, whose base is the running
-    // time at which the clip starts (concat's adjust-base keeps them adjacent).
-    let boundaries = Arc::new(Mutex::new((false, Vec::<u64>::new())));
-    let b = boundaries.clone();
-    concat
+    // One segment, as a camera's stream has: after videorate (which restarts its timestamps
+    // at each segment it sees), every frame is restamped to its running time (concat's
+    // adjust-base keeps the clips adjacent) and every clip's segment is replaced by the same
+    // one, starting at 0.
+    // Elements that map a window's PTS to running time with the latest segment then see
+    // consistent times across boundaries. The running time of each clip's first segment
+    // marks where it starts.
+    let restamp = Arc::new(Mutex::new(OneSegment::default()));
+    let r = restamp.clone();
+    by_name("format")?
         .static_pad("src")
-        .ok_or("concat has no src pad")?
-        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                let mut b = b.lock().unwrap();
-                match ev.view() {
-                    gst::EventView::StreamStart(_) => b.0 = true,
-                    gst::EventView::Segment(s) if b.0 => {
-                        b.0 = false;
-                        b.1.push(s.segment().base().value() as u64);
-                    }
-                    _ => (),
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
+        .ok_or("capsfilter has no src pad")?
+        .add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+            move |_, info| r.lock().unwrap().restamp(info),
+        );
     // Footage played and progress: the running time of the last frame at the sink.
     let played = Arc::new(Mutex::new((
         gst::FormattedSegment::<gst::ClockTime>::new(),
@@ -417,7 +464,7 @@ fn play_concatenated(
     })();
     let _ = pipeline.set_state(gst::State::Null);
     stream.played = played.lock().unwrap().1;
-    stream.clip_starts = boundaries.lock().unwrap().1.clone();
+    stream.clip_starts = restamp.lock().unwrap().clip_starts.clone();
     result
 }
 
