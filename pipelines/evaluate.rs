@@ -11,8 +11,9 @@
 //! Events, as an NVR meets them (issue 14), with violenceclassify's default decision
 //! settings: per dataset, the normal clips that played without error on their own are
 //! played again back to back as one stream (concat, every clip converted to the first
-//! clip's size, frame rate and pixel format), so that hysteresis, min-consecutive and
-//! hold-time carry across clip boundaries; its `violence-start` events are false events,
+//! clip's size, frame rate and pixel format, then restamped to one segment), so that
+//! hysteresis, min-consecutive, hold-time and clipbuffer's windows carry across clip
+//! boundaries as on a camera; its `violence-start` events are false events,
 //! reported per hour of footage with an exact Poisson 95 % upper bound. Each fight clip's
 //! own run gives event recall (a `violence-start` in the clip) and the detection latency.
 //!
@@ -217,10 +218,10 @@ fn stream_format(uri: &str) -> Result<gst::Caps, String> {
 /// Plays `uris` as one stream through concat into the analysis `tail`, so that the decision
 /// state (hysteresis, min-consecutive, hold-time) carries across clip boundaries. Every clip
 /// is converted, scaled (no borders, like clipbuffer's own scaling) and rate-converted to
-/// the first clip's format, so the caps never change and clipbuffer's windows run on
-/// across boundaries as on a camera. Decoders are created one clip ahead and dropped
-/// once played; concat's sink pads are all requested up front so that it never runs out
-/// of inputs early.
+/// the first clip's format and restamped to one segment, so the caps never change and
+/// clipbuffer's windows run on across boundaries as on a camera. Decoders are created one
+/// clip ahead and dropped once played; concat's sink pads are all requested up front so
+/// that it never runs out of inputs early.
 fn run_normal_stream(uris: &[String], tail: &str) -> NormalStream {
     let mut stream = NormalStream {
         run: ClipRun::default(),

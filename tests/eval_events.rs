@@ -4,12 +4,15 @@
 //! columns (3 normal clips of different sizes and frame rates, played as one stream, and 2
 //! fight clips), and metrics.json must hold sane event figures beside the clip metrics.
 //! The pure arithmetic (Poisson bound, medians) is unit-tested in the included modules.
+//! `cargo test` builds the examples; `cargo test --test eval_events` alone does not, so
+//! run `cargo build --release --examples` before it.
 
 mod common;
 #[path = "../pipelines/event_metrics.rs"]
 #[allow(dead_code)] // the test uses part of it; its own unit tests run here
 mod event_metrics;
 #[path = "../pipelines/manifest.rs"]
+#[allow(dead_code)] // clip URIs are the evaluate example's business
 mod manifest;
 
 use std::path::PathBuf;
@@ -26,7 +29,7 @@ fn example(name: &str) -> PathBuf {
         .join(name);
     assert!(
         path.exists(),
-        "{} is missing (cargo test builds the examples)",
+        "{} is missing (cargo test builds the examples; alone, run cargo build --release --examples first)",
         path.display()
     );
     path
