@@ -1,5 +1,6 @@
 //! Evaluation of a model through the real pipeline (`make eval`): for every clip of a
-//! `MANIFEST.tsv` (one split, default `val`) it runs
+//! `MANIFEST.tsv` (one split, default `val`; a manifest without a `split` column is
+//! evaluated whole) it runs
 //!   uridecodebin ! videoconvert ! clipbuffer ! violenceclassify mode=sync emit-scores=true ! fakesink
 //! (with `opticalflow preset=fast` before clipbuffer when the model's `inputs` include
 //! `flow`, as extract-clips --flow made its training clips) with the model's own clip settings, takes the maximum of the clip's window scores and
@@ -7,12 +8,24 @@
 //! A clip that errors or yields no score counts as wrong, never skipped: its score is the
 //! worst one for its label (0 for a violent clip, 1 for a non-violent one).
 //!
+//! Events, as an NVR meets them (issue 14), with violenceclassify's default decision
+//! settings: per dataset, the normal clips that played without error on their own are
+//! played again back to back as one stream (concat, every clip converted to the first
+//! clip's size, frame rate and pixel format, then restamped to one segment), so that
+//! hysteresis, min-consecutive, hold-time and clipbuffer's windows carry across clip
+//! boundaries as on a camera; its `violence-start` events are false events,
+//! reported per hour of footage with an exact Poisson 95 % upper bound. Each fight clip's
+//! own run gives event recall (a `violence-start` in the clip) and the detection latency.
+//!
 //! Usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P]
 //!        [--every N] [--device cpu]
 //!
-//! Writes OUT/scores.tsv (one row per clip), OUT/metrics.json and OUT/roc.png; prints one
-//! line per dataset and, last, the overall accuracy and AUC.
+//! Writes OUT/scores.tsv (one row per clip), OUT/events.tsv (one row per violence-start),
+//! OUT/metrics.json and OUT/roc.png; prints two lines per dataset (clip metrics, events)
+//! and, last, the overall figures.
 
+#[path = "event_metrics.rs"]
+mod event_metrics;
 #[path = "manifest.rs"]
 mod manifest;
 
@@ -23,6 +36,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
@@ -30,6 +44,8 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 struct ClipResult {
     row: manifest::Row,
     scores: Vec<f32>,
+    /// The clip's `violence-start` events (played on its own).
+    starts: Vec<ViolenceEvent>,
     error: Option<String>,
     seconds: f64,
 }
@@ -45,6 +61,15 @@ impl ClipResult {
         }
     }
 
+    /// The first event of the clip, when it started one and did not fail.
+    fn first_start(&self) -> Option<event_metrics::FirstStart> {
+        let first = self.starts.first().filter(|_| self.error.is_none())?;
+        Some(event_metrics::FirstStart {
+            latency: first.latency,
+            decided_after_clip_start: first.running_time.saturating_add(first.latency),
+        })
+    }
+
     fn predicted(&self, threshold: f32) -> bool {
         if self.error.is_some() || self.scores.is_empty() {
             !self.row.violent()
@@ -54,52 +79,394 @@ impl ClipResult {
     }
 }
 
-fn run_clip(uri: &str, model: &str, device: &str, flow: bool) -> (Vec<f32>, Option<String>) {
+/// What one pipeline run gave: window scores and `violence-start` events.
+#[derive(Default)]
+struct ClipRun {
+    scores: Vec<f32>,
+    starts: Vec<ViolenceEvent>,
+    error: Option<String>,
+}
+
+/// The analysis tail shared by the clip runs and the normal streams. The decision settings
+/// are the element's defaults; `threshold` is set only when given on the command line.
+fn analysis_tail(model: &str, device: &str, flow: bool, threshold: Option<f32>) -> String {
     // clipbuffer takes its inputs (rgb or rgb+flow) from the model.
     let flow = if flow {
         "opticalflow preset=fast ! "
     } else {
         ""
     };
-    let launch = format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! {flow}clipbuffer ! violenceclassify mode=sync \
-         emit-scores=true device={device} model-location=\"{model}\" ! fakesink sync=false"
-    );
+    let threshold = threshold.map_or(String::new(), |t| format!(" threshold={t}"));
+    format!(
+        "{flow}clipbuffer ! violenceclassify name=classify mode=sync emit-scores=true \
+         device={device} model-location=\"{model}\"{threshold} ! fakesink name=sink sync=false"
+    )
+}
+
+/// Reads a score or start message of violenceclassify into `run`.
+fn collect_event(msg: &gst::Message, run: &mut ClipRun) {
+    if let gst::MessageView::Element(e) = msg.view() {
+        if let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) {
+            match ev.kind {
+                EventKind::Score => run.scores.push(ev.score),
+                EventKind::Start => run.starts.push(ev),
+                EventKind::End => (),
+            }
+        }
+    }
+}
+
+fn run_clip(uri: &str, tail: &str) -> ClipRun {
+    let launch = format!("uridecodebin uri=\"{uri}\" ! videoconvert ! {tail}");
+    let mut run = ClipRun::default();
     let pipeline = match gst::parse::launch(&launch) {
         Ok(p) => p,
-        Err(e) => return (Vec::new(), Some(e.to_string())),
+        Err(e) => {
+            run.error = Some(e.to_string());
+            return run;
+        }
     };
-    let mut scores = Vec::new();
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
-        return (scores, Some(format!("cannot start: {e}")));
+        run.error = Some(format!("cannot start: {e}"));
+        return run;
     }
     let bus = pipeline.bus().unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
-    let mut error = Some("timed out after 300 s".to_string());
+    run.error = Some("timed out after 300 s".to_string());
     while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(
         deadline.saturating_duration_since(Instant::now()).as_secs(),
     )) {
+        collect_event(&msg, &mut run);
         match msg.view() {
-            gst::MessageView::Element(e) => {
-                if let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) {
-                    if ev.kind == EventKind::Score {
-                        scores.push(ev.score);
-                    }
-                }
-            }
             gst::MessageView::Error(e) => {
-                error = Some(format!("{}: {}", e.error(), e.debug().unwrap_or_default()));
+                run.error = Some(format!("{}: {}", e.error(), e.debug().unwrap_or_default()));
                 break;
             }
             gst::MessageView::Eos(_) => {
-                error = scores.is_empty().then(|| "no score".to_string());
+                run.error = run.scores.is_empty().then(|| "no score".to_string());
                 break;
             }
             _ => (),
         }
     }
     let _ = pipeline.set_state(gst::State::Null);
-    (scores, error)
+    run
+}
+
+/// The normal clips of one dataset played back to back as one stream.
+struct NormalStream {
+    run: ClipRun,
+    /// Running time (ns) at which each clip starts, in play order.
+    clip_starts: Vec<u64>,
+    /// Running time (ns) played: the end of the last frame.
+    played: u64,
+}
+
+/// The raw format of a clip as decoded: the format the whole stream takes, as a camera has
+/// one size and frame rate.
+fn stream_format(uri: &str) -> Result<gst::Caps, String> {
+    let pipeline = gst::parse::launch(&format!(
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! fakesink name=sink"
+    ))
+    .map_err(|e| e.to_string())?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "not a pipeline".to_string())?;
+    let result = (|| {
+        pipeline
+            .set_state(gst::State::Paused)
+            .map_err(|e| format!("cannot preroll: {e}"))?;
+        let bus = pipeline.bus().ok_or("no bus")?;
+        for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+            match msg.view() {
+                gst::MessageView::AsyncDone(_) => {
+                    let caps = pipeline
+                        .by_name("sink")
+                        .and_then(|s| s.static_pad("sink"))
+                        .and_then(|p| p.current_caps())
+                        .ok_or("no caps after preroll")?;
+                    let info = gst_video::VideoInfo::from_caps(&caps)
+                        .map_err(|_| format!("not raw video: {caps}"))?;
+                    // Variable frame rate (0/1) cannot be resampled to: 25 fps then.
+                    let fps = if info.fps().numer() > 0 {
+                        info.fps()
+                    } else {
+                        gst::Fraction::new(25, 1)
+                    };
+                    return gst_video::VideoInfo::builder(
+                        info.format(),
+                        info.width(),
+                        info.height(),
+                    )
+                    .fps(fps)
+                    .par(gst::Fraction::new(1, 1))
+                    .colorimetry(&info.colorimetry())
+                    .chroma_site(info.chroma_site())
+                    .build()
+                    .and_then(|i| i.to_caps())
+                    .map_err(|e| format!("{e}"));
+                }
+                gst::MessageView::Error(e) => return Err(e.error().to_string()),
+                _ => (),
+            }
+        }
+        Err("no preroll within 60 s".to_string())
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// Plays `uris` as one stream through concat into the analysis `tail`, so that the decision
+/// state (hysteresis, min-consecutive, hold-time) carries across clip boundaries. Every clip
+/// is converted, scaled (no borders, like clipbuffer's own scaling) and rate-converted to
+/// the first clip's format and restamped to one segment, so the caps never change and
+/// clipbuffer's windows run on across boundaries as on a camera. Decoders are created one
+/// clip ahead and dropped once played; concat's sink pads are all requested up front so
+/// that it never runs out of inputs early.
+fn run_normal_stream(uris: &[String], tail: &str) -> NormalStream {
+    let mut stream = NormalStream {
+        run: ClipRun::default(),
+        clip_starts: Vec::new(),
+        played: 0,
+    };
+    let Some(first) = uris.first() else {
+        return stream;
+    };
+    let caps = match stream_format(first) {
+        Ok(c) => c,
+        Err(e) => {
+            stream.run.error = Some(format!("{first}: {e}"));
+            return stream;
+        }
+    };
+    match play_concatenated(uris, &caps, tail, &mut stream) {
+        Ok(()) => (),
+        Err(e) => stream.run.error = Some(e),
+    }
+    stream
+}
+
+/// State of the restamping probe after concat.
+#[derive(Default)]
+struct OneSegment {
+    /// The segment of the clip playing now.
+    clip_segment: gst::FormattedSegment<gst::ClockTime>,
+    new_clip: bool,
+    clip_starts: Vec<u64>,
+}
+
+impl OneSegment {
+    fn restamp(&mut self, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+        match &mut info.data {
+            Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                gst::EventView::StreamStart(_) => self.new_clip = true,
+                gst::EventView::Segment(s) => {
+                    let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    if std::mem::take(&mut self.new_clip) {
+                        let start = segment.to_running_time(segment.start());
+                        self.clip_starts.push(start.map_or(0, |t| t.nseconds()));
+                    }
+                    self.clip_segment = segment;
+                    // Every clip's segment becomes the same one (dropping a sticky event
+                    // in a probe makes the pad retry it before every buffer).
+                    let seqnum = ev.seqnum();
+                    *ev = gst::event::Segment::builder(
+                        &gst::FormattedSegment::<gst::ClockTime>::new(),
+                    )
+                    .seqnum(seqnum)
+                    .build();
+                }
+                _ => (),
+            },
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                let Some(running_time) = buffer
+                    .pts()
+                    .and_then(|pts| self.clip_segment.to_running_time(pts))
+                else {
+                    // Outside its clip's segment: it would not be shown.
+                    return gst::PadProbeReturn::Drop;
+                };
+                let buffer = buffer.make_mut();
+                buffer.set_pts(running_time);
+                buffer.set_dts(gst::ClockTime::NONE);
+            }
+            _ => (),
+        }
+        gst::PadProbeReturn::Ok
+    }
+}
+
+fn play_concatenated(
+    uris: &[String],
+    caps: &gst::Caps,
+    tail: &str,
+    stream: &mut NormalStream,
+) -> Result<(), String> {
+    let launch = format!(
+        "concat name=joined ! videoconvert ! videoscale add-borders=false ! videorate \
+         ! capsfilter name=format ! {tail}"
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
+    let by_name = |name: &str| {
+        pipeline
+            .by_name(name)
+            .ok_or_else(|| format!("no element {name}"))
+    };
+    by_name("format")?.set_property("caps", caps);
+    let concat = by_name("joined")?;
+    let concat_pads: Vec<gst::Pad> = (0..uris.len())
+        .map(|_| concat.request_pad_simple("sink_%u"))
+        .collect::<Option<_>>()
+        .ok_or("concat gives no sink pad")?;
+    // One segment, as a camera's stream has: after videorate (which restarts its timestamps
+    // at each segment it sees), every frame is restamped to its running time (concat's
+    // adjust-base keeps the clips adjacent) and every clip's segment is replaced by the same
+    // one, starting at 0.
+    // Elements that map a window's PTS to running time with the latest segment then see
+    // consistent times across boundaries. The running time of each clip's first segment
+    // marks where it starts.
+    let restamp = Arc::new(Mutex::new(OneSegment::default()));
+    let r = restamp.clone();
+    by_name("format")?
+        .static_pad("src")
+        .ok_or("capsfilter has no src pad")?
+        .add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+            move |_, info| r.lock().unwrap().restamp(info),
+        );
+    // Footage played and progress: the running time of the last frame at the sink.
+    let played = Arc::new(Mutex::new((
+        gst::FormattedSegment::<gst::ClockTime>::new(),
+        0u64,
+    )));
+    let p = played.clone();
+    by_name("sink")?
+        .static_pad("sink")
+        .ok_or("fakesink has no sink pad")?
+        .add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                let mut p = p.lock().unwrap();
+                match &info.data {
+                    Some(gst::PadProbeData::Event(ev)) => {
+                        if let gst::EventView::Segment(s) = ev.view() {
+                            if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
+                                p.0 = seg;
+                            }
+                        }
+                    }
+                    Some(gst::PadProbeData::Buffer(buf)) => {
+                        if let Some(rt) = buf.pts().and_then(|pts| p.0.to_running_time(pts)) {
+                            let end = rt + buf.duration().unwrap_or(gst::ClockTime::ZERO);
+                            p.1 = p.1.max(end.nseconds());
+                        }
+                    }
+                    _ => (),
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    // Which input plays now, told to this thread: it adds the next decoder and drops the
+    // played ones (not from concat's streaming thread).
+    concat.connect_notify(Some("active-pad"), |concat, _| {
+        let index = concat
+            .property::<Option<gst::Pad>>("active-pad")
+            .and_then(|p| p.name().strip_prefix("sink_")?.parse::<u32>().ok());
+        if let Some(index) = index {
+            let s = gst::Structure::builder("active-input")
+                .field("index", index)
+                .build();
+            let _ = concat.post_message(gst::message::Application::builder(s).src(concat).build());
+        }
+    });
+    let mut decoders: Vec<Option<gst::Element>> = vec![None; uris.len()];
+    let add_decoder = |decoders: &mut Vec<Option<gst::Element>>, i: usize| -> Result<(), String> {
+        if i >= uris.len() || decoders[i].is_some() {
+            return Ok(());
+        }
+        let decoder = gst::ElementFactory::make("uridecodebin")
+            .property("uri", &uris[i])
+            .build()
+            .map_err(|e| e.to_string())?;
+        let target = concat_pads[i].clone();
+        decoder.connect_pad_added(move |_, pad| {
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let video = caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("video/"));
+            // Audio and further video pads stay unlinked, as with `uridecodebin ! ...`.
+            if video && !target.is_linked() {
+                let _ = pad.link(&target);
+            }
+        });
+        pipeline.add(&decoder).map_err(|e| e.to_string())?;
+        decoder
+            .sync_state_with_parent()
+            .map_err(|e| e.to_string())?;
+        decoders[i] = Some(decoder);
+        Ok(())
+    };
+    add_decoder(&mut decoders, 0)?;
+    add_decoder(&mut decoders, 1)?;
+    let result = (|| {
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| format!("cannot start: {e}"))?;
+        let bus = pipeline.bus().ok_or("no bus")?;
+        let (mut progress, mut progress_at) = (0u64, Instant::now());
+        loop {
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(1)) else {
+                let now = played.lock().unwrap().1;
+                if now != progress {
+                    (progress, progress_at) = (now, Instant::now());
+                } else if progress_at.elapsed() > Duration::from_secs(300) {
+                    return Err(format!(
+                        "stalled for 300 s at {:.1} s of footage",
+                        now as f64 / 1e9
+                    ));
+                }
+                continue;
+            };
+            collect_event(&msg, &mut stream.run);
+            match msg.view() {
+                gst::MessageView::Application(a) => {
+                    if let Some(i) = a
+                        .structure()
+                        .filter(|s| s.name() == "active-input")
+                        .and_then(|s| s.get::<u32>("index").ok())
+                    {
+                        let i = i as usize;
+                        add_decoder(&mut decoders, i + 1)?;
+                        for played in decoders.iter_mut().take(i) {
+                            if let Some(d) = played.take() {
+                                let _ = d.set_state(gst::State::Null);
+                                let _ = pipeline.remove(&d);
+                            }
+                        }
+                    }
+                }
+                gst::MessageView::Error(e) => {
+                    let source = e.src().map(|s| s.path_string().to_string());
+                    return Err(format!(
+                        "{} ({}): {}",
+                        e.error(),
+                        source.unwrap_or_default(),
+                        e.debug().unwrap_or_default()
+                    ));
+                }
+                gst::MessageView::Eos(_) => return Ok(()),
+                _ => (),
+            }
+        }
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    stream.played = played.lock().unwrap().1;
+    stream.clip_starts = restamp.lock().unwrap().clip_starts.clone();
+    result
 }
 
 /// Wilson score interval for k successes out of n, 95%.
@@ -314,6 +681,177 @@ fn plot_roc(path: &Path, curves: &[Curve]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// One dataset's normal clips played as one stream.
+struct NormalStreamResult {
+    dataset: String,
+    /// The clips played, in order.
+    played: Vec<String>,
+    /// Normal clips left out because they failed on their own.
+    excluded: Vec<String>,
+    stream: NormalStream,
+}
+
+fn nan_null(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        json!(null)
+    }
+}
+
+fn median_max_json(m: Option<(f64, f64)>) -> serde_json::Value {
+    match m {
+        Some((median, max)) => json!({"median": median, "max": max}),
+        None => json!({"median": null, "max": null}),
+    }
+}
+
+/// How the events were decided: violenceclassify's default decision properties.
+fn event_settings() -> serde_json::Value {
+    let defaults = gst::ElementFactory::make("violenceclassify").build().ok();
+    let number = |name: &str| -> serde_json::Value {
+        let Some(value) = defaults.as_ref().map(|e| e.property_value(name)) else {
+            return json!(null);
+        };
+        value
+            .get::<u32>()
+            .map(|v| json!(v))
+            .or_else(|_| value.get::<u64>().map(|v| json!(v)))
+            .or_else(|_| value.get::<f64>().map(|v| json!(v)))
+            .unwrap_or(json!(null))
+    };
+    json!({
+        "element": "violenceclassify mode=sync with its default decision properties \
+                    (threshold -1 is the model's threshold, or --threshold when given)",
+        "min_consecutive": number("min-consecutive"),
+        "hold_time_ns": number("hold-time"),
+        "release_threshold": number("release-threshold"),
+        "normal_stream": "the normal clips of a dataset played back to back through concat \
+                          as one stream, each converted to the first clip's size, frame rate \
+                          and pixel format; violence-start events counted",
+        "latency_s": "the violence-start event's latency field: running time from the first \
+                      frame of the run that started the event to the decision",
+        "decided_after_clip_start_s": "running time from the fight clip's start to the \
+                                       decision (event running time + latency)",
+    })
+}
+
+/// Event figures over normal streams and fight clips (one dataset's, or all of them).
+fn event_figures(streams: &[&NormalStreamResult], clips: &[&ClipResult]) -> serde_json::Value {
+    let false_events: usize = streams.iter().map(|s| s.stream.run.starts.len()).sum();
+    let seconds: f64 = streams.iter().map(|s| s.stream.played as f64 / 1e9).sum();
+    let rate = event_metrics::false_event_rate(false_events as u64, seconds);
+    let errors: Vec<String> = streams
+        .iter()
+        .filter_map(|s| {
+            let e = s.stream.run.error.as_ref()?;
+            Some(format!("{}: {e}", s.dataset))
+        })
+        .collect();
+    let fights: Vec<Option<event_metrics::FirstStart>> = clips
+        .iter()
+        .filter(|r| r.row.violent())
+        .map(|r| r.first_start())
+        .collect();
+    let d = event_metrics::fight_detections(&fights);
+    let (lo, hi) = wilson(d.detected, d.clips);
+    json!({
+        "normal_stream": {
+            "clips": streams.iter().map(|s| s.played.len()).sum::<usize>(),
+            "left_out": streams.iter().flat_map(|s| s.excluded.iter()).collect::<Vec<_>>(),
+            "seconds": seconds,
+            "hours": seconds / 3600.0,
+            "false_events": false_events,
+            "false_events_per_hour": rate.as_ref().map_or(json!(null), |r| nan_null(r.per_hour)),
+            "false_events_per_hour_upper95":
+                rate.as_ref().map_or(json!(null), |r| nan_null(r.per_hour_upper95)),
+            "errors": errors,
+        },
+        "fight_clips": {
+            "clips": d.clips,
+            "detected": d.detected,
+            "event_recall": d.recall.map_or(json!(null), nan_null),
+            "event_recall_wilson95": [nan_null(lo), nan_null(hi)],
+            "latency_s": median_max_json(d.latency_s),
+            "decided_after_clip_start_s": median_max_json(d.decided_after_clip_start_s),
+        },
+    })
+}
+
+fn show_events(name: &str, e: &serde_json::Value) -> String {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let (n, c) = (&e["normal_stream"], &e["fight_clips"]);
+    let errors = n["errors"].as_array().map_or(0, Vec::len);
+    format!(
+        "{name} events: {} false in {:.4} h of normal footage ({} clips) = {:.1}/h [95% upper {:.1}/h]; \
+         event recall {:.3} ({}/{}), latency median {:.2} s max {:.2} s, decided after clip start \
+         median {:.2} s max {:.2} s{}",
+        n["false_events"],
+        f(&n["hours"]),
+        n["clips"],
+        f(&n["false_events_per_hour"]),
+        f(&n["false_events_per_hour_upper95"]),
+        f(&c["event_recall"]),
+        c["detected"],
+        c["clips"],
+        f(&c["latency_s"]["median"]),
+        f(&c["latency_s"]["max"]),
+        f(&c["decided_after_clip_start_s"]["median"]),
+        f(&c["decided_after_clip_start_s"]["max"]),
+        if errors > 0 {
+            format!(" (normal stream errors: {errors})")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// One row per violence-start: of each fight clip played on its own, and of each normal
+/// stream (with the clip it started in and the time into that clip).
+fn write_events_tsv(
+    path: &Path,
+    clips: &[ClipResult],
+    streams: &[NormalStreamResult],
+) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        f,
+        "dataset\tplayed_as\tpath\tlabel\tstart_in_clip_s\tlatency_s\tscore"
+    )?;
+    for r in clips {
+        for ev in &r.starts {
+            writeln!(
+                f,
+                "{}\tclip\t{}\t{}\t{:.3}\t{:.3}\t{:.4}",
+                r.row.dataset,
+                r.row.path,
+                r.row.label,
+                ev.running_time as f64 / 1e9,
+                ev.latency as f64 / 1e9,
+                ev.score
+            )?;
+        }
+    }
+    for s in streams {
+        for ev in &s.stream.run.starts {
+            let clip = event_metrics::clip_at(&s.stream.clip_starts, ev.running_time);
+            let (path, into) = match clip.and_then(|i| Some((s.played.get(i)?, i))) {
+                Some((path, i)) => (path.as_str(), ev.running_time - s.stream.clip_starts[i]),
+                None => ("?", ev.running_time),
+            };
+            writeln!(
+                f,
+                "{}\tnormal-stream\t{path}\tnofight\t{:.3}\t{:.3}\t{:.4}",
+                s.dataset,
+                into as f64 / 1e9,
+                ev.latency as f64 / 1e9,
+                ev.score
+            )?;
+        }
+    }
+    f.flush()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut positional = Vec::new();
@@ -358,18 +896,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         false,
     )?;
     let meta = worker.info().metadata.clone().unwrap_or_default();
+    // The events use the element's own threshold, unless one is given here.
+    let element_threshold = threshold;
     let threshold = threshold.or(meta.threshold).unwrap_or(0.5);
     let flow = meta
         .inputs
         .as_ref()
         .is_some_and(|i| i.contains(&gstviolence::model::InputKind::Flow));
     let model_str = model.to_string_lossy().to_string();
+    let tail = analysis_tail(&model_str, &device, flow, element_threshold);
     let rows: Vec<manifest::Row> = manifest::read(data, &split)?
         .into_iter()
         .step_by(every)
         .collect();
     if rows.is_empty() {
         return Err(format!("no clip of split '{split}' in {}", data.display()).into());
+    }
+    // A manifest without a split column is evaluated whole.
+    if rows.iter().all(|r| r.split == "all") {
+        split = "all".to_string();
     }
     eprintln!(
         "evaluating {} on {} {split} clips of {} (threshold {threshold}{})",
@@ -386,17 +931,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {
         let t = Instant::now();
-        let (scores, error) = match row.uri(data) {
-            Ok(uri) => run_clip(&uri, &model_str, &device, flow),
-            Err(e) => (Vec::new(), Some(e)),
+        let run = match row.uri(data) {
+            Ok(uri) => run_clip(&uri, &tail),
+            Err(e) => ClipRun {
+                error: Some(e),
+                ..ClipRun::default()
+            },
         };
-        if let Some(e) = &error {
+        if let Some(e) = &run.error {
             eprintln!("error: {}: {e}", row.path);
         }
         results.push(ClipResult {
             row,
-            scores,
-            error,
+            scores: run.scores,
+            starts: run.starts,
+            error: run.error,
             seconds: t.elapsed().as_secs_f64(),
         });
         if (i + 1) % 25 == 0 {
@@ -405,7 +954,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let wall = started.elapsed().as_secs_f64();
+
+    // Per dataset, its normal clips as one stream; a clip that failed on its own is left out.
+    let mut datasets: Vec<String> = results.iter().map(|r| r.row.dataset.clone()).collect();
+    datasets.sort();
+    datasets.dedup();
+    let mut streams = Vec::new();
+    for dataset in datasets {
+        let (mut played, mut excluded, mut uris) = (Vec::new(), Vec::new(), Vec::new());
+        for r in results
+            .iter()
+            .filter(|r| r.row.dataset == dataset && !r.row.violent())
+        {
+            match (r.error.is_none(), r.row.uri(data)) {
+                (true, Ok(uri)) => {
+                    played.push(r.row.path.clone());
+                    uris.push(uri);
+                }
+                _ => excluded.push(r.row.path.clone()),
+            }
+        }
+        if uris.is_empty() {
+            continue;
+        }
+        eprintln!(
+            "{dataset}: {} normal clips as one stream{}",
+            uris.len(),
+            if excluded.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} failed on their own, left out)", excluded.len())
+            }
+        );
+        let t = Instant::now();
+        let stream = run_normal_stream(&uris, &tail);
+        if let Some(e) = &stream.run.error {
+            eprintln!("error: {dataset} normal stream: {e}");
+        }
+        eprintln!(
+            "{dataset}: {:.1} s of footage in {:.1} s",
+            stream.played as f64 / 1e9,
+            t.elapsed().as_secs_f64()
+        );
+        streams.push(NormalStreamResult {
+            dataset,
+            played,
+            excluded,
+            stream,
+        });
+    }
     drop(worker);
+    write_events_tsv(&out.join("events.tsv"), &results, &streams)?;
 
     let mut f = std::fs::File::create(out.join("scores.tsv"))?;
     writeln!(
@@ -464,10 +1063,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             points,
             m["roc_auc"].as_f64().unwrap_or(f64::NAN),
         ));
+        let mut m = m;
+        let events = event_figures(
+            &streams
+                .iter()
+                .filter(|s| &s.dataset == name)
+                .collect::<Vec<_>>(),
+            rs,
+        );
+        println!("{}", show_events(name, &events));
+        m["events"] = events;
         per_dataset.insert(name.clone(), m);
     }
     let all: Vec<&ClipResult> = results.iter().collect();
-    let (overall, points) = metrics(&all, threshold);
+    let (mut overall, points) = metrics(&all, threshold);
+    overall["events"] = event_figures(&streams.iter().collect::<Vec<_>>(), &all);
     curves.insert(
         0,
         (
@@ -482,6 +1092,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "model": model, "model_name": meta.name, "data": std::fs::canonicalize(data)?,
         "split": split, "threshold": threshold, "decision": "max window score >= threshold",
         "clips_per_second": clips_per_s, "wall_seconds": wall,
+        "events": event_settings(),
         "overall": overall, "datasets": per_dataset,
     });
     std::fs::write(
@@ -489,11 +1100,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_string_pretty(&report)?,
     )?;
     println!(
-        "{clips_per_s:.2} clips/s ({} clips in {wall:.0} s); wrote {d}/metrics.json, {d}/scores.tsv, {d}/roc.png",
+        "{clips_per_s:.2} clips/s ({} clips in {wall:.0} s); wrote {d}/metrics.json, {d}/scores.tsv, {d}/roc.png, {d}/events.tsv",
         results.len(),
         d = out.display()
     );
     println!("{}", show("overall", &overall));
+    println!("{}", show_events("overall", &overall["events"]));
     let acc = overall["accuracy"].as_f64().unwrap_or(f64::NAN);
     let auc = overall["roc_auc"].as_f64().unwrap_or(f64::NAN);
     println!("overall accuracy {acc:.4} AUC {auc:.4}");

@@ -1,7 +1,12 @@
 //! `MANIFEST.tsv` reading shared by the extraction and evaluation tools: a header line
 //! naming the columns (at least `path` and `label`; `dataset`, `split` and `duration_s` are
 //! optional),
-//! then one tab-separated row per clip, paths relative to the manifest's folder.
+//! then one tab-separated row per clip, paths relative to the manifest's folder (or
+//! absolute).
+//!
+//! Without a `dataset` column every row belongs to one dataset named after the manifest's
+//! folder (`all` when it has no name). Without a `split` column there is nothing to choose
+//! from: every row is kept whatever split is asked for, and `Row::split` is `all`.
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +39,8 @@ impl Row {
     }
 }
 
-/// Reads `dir/MANIFEST.tsv`; `split` keeps the rows of that split (`all` keeps every row).
+/// Reads `dir/MANIFEST.tsv`; `split` keeps the rows of that split (`all` keeps every row;
+/// a manifest without a `split` column keeps every row).
 pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
     let file = dir.join("MANIFEST.tsv");
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -48,6 +54,11 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
         ));
     };
     let (dataset, split_col, duration) = (col("dataset"), col("split"), col("duration_s"));
+    let default_dataset = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "all".to_string());
     let mut rows = Vec::new();
     for (n, line) in lines.enumerate() {
         if line.trim().is_empty() {
@@ -64,11 +75,11 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
                 .ok_or(format!("{}: line {} has no path", file.display(), n + 2))?
                 .to_string(),
             label: get(Some(label), ""),
-            dataset: get(dataset, "all"),
+            dataset: get(dataset, &default_dataset),
             split: get(split_col, "all"),
             duration_s: get(duration, "").parse().ok(),
         };
-        if split == "all" || row.split == split {
+        if split == "all" || split_col.is_none() || row.split == split {
             rows.push(row);
         }
     }
@@ -89,4 +100,47 @@ pub fn first_of_each(rows: &[Row], wanted: &[(&str, &str, &str, usize)]) -> Vec<
         );
     }
     chosen
+}
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::*;
+
+    fn manifest_in(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("MANIFEST.tsv"), text).unwrap();
+        dir
+    }
+
+    #[test]
+    fn without_split_or_dataset_columns_every_row_is_kept() {
+        let dir = manifest_in(
+            "manifest-min",
+            "path\tlabel\na.mp4\tfight\nb.mp4\tnofight\n",
+        );
+        let rows = read(&dir, "val").unwrap();
+        assert_eq!(rows.len(), 2);
+        let folder = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(rows.iter().all(|r| r.dataset == folder && r.split == "all"));
+        assert!(rows[0].violent() && !rows[1].violent());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn with_a_split_column_only_that_split_is_kept() {
+        let dir = manifest_in(
+            "manifest-split",
+            "path\tlabel\tdataset\tsplit\na.mp4\tfight\td\tval\nb.mp4\tnofight\td\ttrain\n",
+        );
+        let rows = read(&dir, "val").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].path.as_str(), rows[0].dataset.as_str()),
+            ("a.mp4", "d")
+        );
+        assert_eq!(read(&dir, "all").unwrap().len(), 2);
+        assert!(read(&dir.join("missing"), "all").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
