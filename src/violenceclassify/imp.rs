@@ -1,11 +1,12 @@
-use super::decision::{Decider, DecisionParams, EndReason, ScoredClip, Transition};
+//! Lock order: `settings` → `results` → `running` → `stats`; `watchdog` is taken alone.
+//! `results` is held while the streaming thread waits for the model, so that `running`
+//! stays free for the watchdog, property reads and state changes meanwhile.
+
+use super::decision::{Decider, DecisionParams, EndReason, ScoredClip};
+use super::scoring::{self, Applied, QueueParams, ScoringQueue, Stats, StatsTimer, Wait};
 use super::{Mode, ModelErrorPolicy};
 use crate::event::{EventKind, ViolenceEvent};
-use crate::meta::{
-    add_region_meta, ClipInfo, ClipMeta, Region, ViolenceInfo, ViolenceMeta, ViolenceState,
-    ROI_VIOLENCE,
-};
-use crate::model::attention::to_pixels;
+use crate::meta::{add_region_meta, ClipInfo, ClipMeta, ViolenceMeta, ROI_VIOLENCE};
 use crate::model::contract::{inputs_to_string, parse_inputs, Colour, ModelConfig, Overrides};
 use crate::model::device::device_name;
 use crate::model::{self, ClipJob, DeviceRequest, JobOutcome, SharedModel};
@@ -15,7 +16,6 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use std::collections::VecDeque;
 use std::sync::{mpsc, Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,6 @@ const DEFAULT_BATCH_TIMEOUT: u64 = 0;
 const DEFAULT_STATS_INTERVAL: u64 = 1_000_000_000;
 /// Distinguishes the streams (elements) sharing a worker, for fair batching.
 static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// Longest wait for one clip's result before the model is considered hung.
-const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -82,41 +80,12 @@ impl Default for Settings {
     }
 }
 
-/// A clip sent to the worker, waiting for its score.
-#[derive(Debug, Clone, Copy)]
-struct PendingClip {
-    tag: u64,
-    times: ScoredClip,
-    /// Source frame size, to map the model's relative region to pixels.
-    source_size: (u32, u32),
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Stats {
-    scored: u64,
-    dropped: u64,
-    failed: u64,
-    queue_length: u32,
-    /// Detection latency of the last scored clip and the largest so far: running time from
-    /// the clip's first frame to the frame on which its score was applied.
-    latency: u64,
-    max_latency: u64,
-    /// Clips in the forward that scored the last clip (all streams sharing the model).
-    last_batch: u32,
-}
-
 /// Everything that exists between start() and stop().
 struct Running {
     model: Arc<SharedModel>,
     config: Arc<ModelConfig>,
     results_tx: mpsc::Sender<JobOutcome>,
-    pending: VecDeque<PendingClip>,
-    next_tag: u64,
-    decider: Decider,
-    latest: ViolenceInfo,
-    stream_id: String,
-    emit_scores: bool,
-    max_pending: usize,
+    queue: ScoringQueue,
     stall_timeout: Option<Duration>,
     /// Resolved at the first buffer (auto mode asks upstream whether it is live).
     async_mode: Option<bool>,
@@ -126,9 +95,13 @@ struct Running {
     stream: u64,
     batch_size: usize,
     batch_timeout: Duration,
-    stats_interval: u64,
-    last_stats_post: Option<u64>,
-    on_model_error: ModelErrorPolicy,
+    stats_timer: StatsTimer,
+}
+
+impl Running {
+    fn is_async(&self) -> bool {
+        self.async_mode.unwrap_or(false)
+    }
 }
 
 struct Watchdog {
@@ -152,6 +125,8 @@ pub struct ViolenceClassify {
     running: Mutex<Option<Running>>,
     /// Outcomes from the worker; only the streaming thread reads it.
     results: Mutex<Option<mpsc::Receiver<JobOutcome>>>,
+    /// The queue's statistics as of its last change, for property reads; they outlive
+    /// `running` so that the counts can be read after the stream stopped.
     stats: Mutex<Stats>,
     watchdog: Mutex<Option<Watchdog>>,
 }
@@ -160,10 +135,6 @@ pub struct ViolenceClassify {
 enum Output {
     Event(ViolenceEvent),
     Stats(gst::Structure),
-}
-
-fn ns(t: Option<gst::ClockTime>) -> u64 {
-    t.map_or(0, gst::ClockTime::nseconds)
 }
 
 impl ViolenceClassify {
@@ -185,6 +156,7 @@ impl ViolenceClassify {
         }
     }
 
+    /// Loads the model and resolves its configuration: everything start() needs.
     fn load(&self) -> Result<Running, gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let Some(location) = settings.model_location.clone() else {
@@ -193,6 +165,66 @@ impl ViolenceClassify {
                 ["model-location is not set: give the path of a TorchScript model file"]
             ));
         };
+        let model = self.open_model(&settings, &location)?;
+        let config = self.resolve_config(&model, &settings, &location)?;
+        let warmup = model
+            .probe(&config)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let params = decision_params(&settings, &config, &location)?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model {} on {} ({}loaded in {:?}, warm-up forward {:?}): inputs={} T={} step={} {}x{} threshold={} release={}",
+            location,
+            device_name(model.info().device),
+            if model.info().fp16 { "fp16, " } else { "" },
+            model.info().load_time,
+            warmup,
+            inputs_to_string(&config.inputs),
+            config.clip_length,
+            config.frame_step,
+            config.width,
+            config.height,
+            params.threshold,
+            params.release_threshold
+        );
+        let (results_tx, results_rx) = mpsc::channel();
+        *self.results.lock().unwrap() = Some(results_rx);
+        Ok(Running {
+            model,
+            config,
+            results_tx,
+            queue: ScoringQueue::new(
+                Decider::new(params),
+                QueueParams {
+                    max_pending: settings.max_pending as usize,
+                    skip_failed: settings.on_model_error == ModelErrorPolicy::Skip,
+                    emit_scores: settings.emit_scores,
+                },
+            ),
+            stall_timeout: (settings.stall_timeout > 0)
+                .then(|| Duration::from_nanos(settings.stall_timeout)),
+            async_mode: match settings.mode {
+                Mode::Sync => Some(false),
+                Mode::Async => Some(true),
+                Mode::Auto => None,
+            },
+            last_running_time: 0,
+            last_activity: Instant::now(),
+            playing: false,
+            stream: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            batch_size: settings.batch_size as usize,
+            batch_timeout: Duration::from_nanos(settings.batch_timeout),
+            stats_timer: StatsTimer::new(settings.stats_interval),
+        })
+    }
+
+    /// The shared model for the file and the device the settings ask for.
+    fn open_model(
+        &self,
+        settings: &Settings,
+        location: &str,
+    ) -> Result<Arc<SharedModel>, gst::ErrorMessage> {
         let device = settings.device.resolve().map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::Settings,
@@ -210,15 +242,24 @@ impl ViolenceClassify {
                 device_name(device)
             );
         }
-        let path = std::path::Path::new(&location);
-        let model = model::acquire(path, device, settings.fp16).map_err(|e| {
+        let path = std::path::Path::new(location);
+        model::acquire(path, device, settings.fp16).map_err(|e| {
             let kind = if path.exists() {
                 gst::ResourceError::OpenRead
             } else {
                 gst::ResourceError::NotFound
             };
             gst::error_msg!(kind, ["{}", e])
-        })?;
+        })
+    }
+
+    /// The model's metadata() with the properties set on this element applied over it.
+    fn resolve_config(
+        &self,
+        model: &SharedModel,
+        settings: &Settings,
+        location: &str,
+    ) -> Result<Arc<ModelConfig>, gst::ErrorMessage> {
         let info = model.info();
         let mut overrides = settings.overrides.clone();
         overrides.threshold = settings.threshold;
@@ -238,78 +279,7 @@ impl ViolenceClassify {
                 "model file {location} is an interim model, not trained for accuracy"
             );
         }
-        let config = Arc::new(config);
-        let warmup = model
-            .probe(&config)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
-        let threshold = config.threshold;
-        let release = settings.release_threshold.unwrap_or(threshold);
-        if release > threshold {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                [
-                    "model file {}: release-threshold {} is above threshold {}",
-                    location,
-                    release,
-                    threshold
-                ]
-            ));
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "model {} on {} ({}loaded in {:?}, warm-up forward {:?}): inputs={} T={} step={} {}x{} threshold={} release={}",
-            location,
-            device_name(device),
-            if info.fp16 { "fp16, " } else { "" },
-            info.load_time,
-            warmup,
-            inputs_to_string(&config.inputs),
-            config.clip_length,
-            config.frame_step,
-            config.width,
-            config.height,
-            threshold,
-            release
-        );
-        let (results_tx, results_rx) = mpsc::channel();
-        *self.results.lock().unwrap() = Some(results_rx);
-        Ok(Running {
-            model,
-            decider: Decider::new(DecisionParams {
-                threshold,
-                release_threshold: release,
-                min_consecutive: settings.min_consecutive,
-                hold_time: settings.hold_time,
-            }),
-            config,
-            results_tx,
-            pending: VecDeque::new(),
-            next_tag: 0,
-            latest: ViolenceInfo {
-                threshold,
-                ..ViolenceInfo::default()
-            },
-            stream_id: String::new(),
-            emit_scores: settings.emit_scores,
-            max_pending: settings.max_pending as usize,
-            stall_timeout: (settings.stall_timeout > 0)
-                .then(|| Duration::from_nanos(settings.stall_timeout)),
-            async_mode: match settings.mode {
-                Mode::Sync => Some(false),
-                Mode::Async => Some(true),
-                Mode::Auto => None,
-            },
-            last_running_time: 0,
-            last_activity: Instant::now(),
-            playing: false,
-            stream: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            batch_size: settings.batch_size as usize,
-            batch_timeout: Duration::from_nanos(settings.batch_timeout),
-            stats_interval: settings.stats_interval,
-            last_stats_post: None,
-            on_model_error: settings.on_model_error,
-        })
+        Ok(Arc::new(config))
     }
 
     fn upstream_is_live(&self) -> bool {
@@ -317,27 +287,27 @@ impl ViolenceClassify {
         self.obj().sink_pad().peer_query(&mut q) && q.result().0
     }
 
-    /// Queues a clip. Returns its tag, or `None` when it was dropped (async, queue full).
+    fn publish_stats(&self, queue: &ScoringQueue) {
+        *self.stats.lock().unwrap() = queue.stats();
+    }
+
+    /// Queues a clip and sends it to the model. Returns its tag, or `None` when it was
+    /// dropped (async, queue full).
     fn submit(&self, run: &mut Running, clip: ClipInfo) -> Result<Option<u64>, String> {
-        let is_async = run.async_mode.unwrap_or(false);
-        if is_async && run.pending.len() >= run.max_pending {
-            self.stats.lock().unwrap().dropped += 1;
+        let admitted = run
+            .queue
+            .admit(self.clip_times(&clip), clip.source_size, run.is_async());
+        self.publish_stats(&run.queue);
+        let Some(tag) = admitted else {
             gst::debug!(
                 CAT,
                 imp = self,
                 "queue full ({} pending): clip {} dropped",
-                run.pending.len(),
+                run.queue.pending_len(),
                 clip.first_pts
             );
             return Ok(None);
-        }
-        let tag = run.next_tag;
-        run.next_tag += 1;
-        run.pending.push_back(PendingClip {
-            tag,
-            times: self.clip_times(&clip),
-            source_size: clip.source_size,
-        });
+        };
         run.model.submit(ClipJob {
             clip,
             config: run.config.clone(),
@@ -347,11 +317,10 @@ impl ViolenceClassify {
             batch_size: run.batch_size,
             batch_timeout: run.batch_timeout,
         })?;
-        self.stats.lock().unwrap().queue_length = run.pending.len() as u32;
         Ok(Some(tag))
     }
 
-    /// Applies one outcome: the decision logic, the latest info, and what to announce.
+    /// Applies one outcome and collects what to announce.
     fn apply(
         &self,
         run: &mut Running,
@@ -359,165 +328,64 @@ impl ViolenceClassify {
         decided_at: u64,
         out: &mut Vec<Output>,
     ) -> Result<(), String> {
-        // Outcomes of clips forgotten by a flush are ignored.
-        let Some(index) = run.pending.iter().position(|p| p.tag == outcome.tag) else {
-            return Ok(());
-        };
-        let pending = run.pending.remove(index).expect("index from position");
-        let score = match outcome.result {
-            Ok(score) => score,
-            Err(e) if run.on_model_error == ModelErrorPolicy::Skip => {
-                self.stats.lock().unwrap().failed += 1;
+        let applied = run.queue.apply(outcome, decided_at);
+        self.publish_stats(&run.queue);
+        match applied? {
+            Applied::Forgotten => (),
+            Applied::Skipped { first_pts, error } => {
                 gst::element_imp_warning!(
                     self,
                     gst::StreamError::Decode,
                     [
                         "clip {} skipped: {}",
-                        gst::ClockTime::from_nseconds(pending.times.first_pts),
-                        e
+                        gst::ClockTime::from_nseconds(first_pts),
+                        error
                     ]
                 );
-                return Ok(());
             }
-            Err(e) => return Err(e),
-        };
-        {
-            let mut stats = self.stats.lock().unwrap();
-            stats.scored += 1;
-            stats.queue_length = run.pending.len() as u32;
-            stats.latency = decided_at.saturating_sub(pending.times.first_running_time);
-            stats.max_latency = stats.max_latency.max(stats.latency);
-            stats.last_batch = score.batch_size as u32;
-        }
-        let clip = ScoredClip {
-            score: score.probability,
-            ..pending.times
-        };
-        gst::debug!(
-            CAT,
-            imp = self,
-            "clip {}..{} p={:.3} (batch {}, {:?})",
-            clip.first_pts,
-            clip.last_pts,
-            clip.score,
-            score.batch_size,
-            score.forward_time
-        );
-        run.latest.score = Some(clip.score);
-        run.latest.clip_window = Some((
-            gst::ClockTime::from_nseconds(clip.first_pts),
-            gst::ClockTime::from_nseconds(clip.last_pts),
-        ));
-        run.latest.steps = score.steps;
-        run.latest.region = score.region.map(|r| {
-            let (x, y, width, height) = to_pixels(r, pending.source_size.0, pending.source_size.1);
-            Region {
-                x,
-                y,
-                width,
-                height,
+            Applied::Scored {
+                clip,
+                batch_size,
+                forward_time,
+                events,
+            } => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "clip {}..{} p={:.3} (batch {}, {:?})",
+                    clip.first_pts,
+                    clip.last_pts,
+                    clip.score,
+                    batch_size,
+                    forward_time
+                );
+                for event in events {
+                    self.log_transition(&event);
+                    out.push(Output::Event(event));
+                }
             }
-        });
-        if run.emit_scores {
-            out.push(Output::Event(Self::event(
-                run,
-                EventKind::Score,
-                clip.first_pts,
-                clip.first_running_time,
-                &clip,
-                decided_at,
-                None,
-            )));
         }
-        if let Some(t) = run.decider.on_clip(clip) {
-            out.push(Output::Event(self.transition_event(run, t, decided_at)));
-        }
-        run.latest.state = if run.decider.is_violent() {
-            ViolenceState::Violent
-        } else {
-            ViolenceState::Idle
-        };
         Ok(())
     }
 
-    fn event(
-        run: &Running,
-        kind: EventKind,
-        pts: u64,
-        running_time: u64,
-        deciding: &ScoredClip,
-        decided_at: u64,
-        reason: Option<EndReason>,
-    ) -> ViolenceEvent {
-        ViolenceEvent {
-            kind,
-            pts,
-            running_time,
-            score: deciding.score,
-            clip_start: deciding.first_pts,
-            clip_end: deciding.last_pts,
-            region: run.latest.region,
-            stream_id: run.stream_id.clone(),
-            latency: decided_at.saturating_sub(running_time),
-            steps: run.latest.steps,
-            reason: reason.map(|r| r.as_str().to_string()),
+    fn log_transition(&self, event: &ViolenceEvent) {
+        let at = gst::ClockTime::from_nseconds(event.pts);
+        match event.kind {
+            EventKind::Start => {
+                gst::info!(CAT, imp = self, "violence starts at {at} (p={:.3})", event.score)
+            }
+            EventKind::End => gst::info!(
+                CAT,
+                imp = self,
+                "violence ends at {at} ({})",
+                event.reason.as_deref().unwrap_or_default()
+            ),
+            EventKind::Score => (),
         }
     }
 
-    fn transition_event(&self, run: &Running, t: Transition, decided_at: u64) -> ViolenceEvent {
-        match t {
-            Transition::Start { first, deciding } => {
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "violence starts at {} (p={:.3})",
-                    gst::ClockTime::from_nseconds(first.first_pts),
-                    deciding.score
-                );
-                Self::event(
-                    run,
-                    EventKind::Start,
-                    first.first_pts,
-                    first.first_running_time,
-                    &deciding,
-                    decided_at,
-                    None,
-                )
-            }
-            Transition::End {
-                last_hot,
-                deciding,
-                reason,
-            } => {
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "violence ends at {} ({})",
-                    gst::ClockTime::from_nseconds(last_hot.last_pts),
-                    reason.as_str()
-                );
-                let deciding = deciding.unwrap_or(last_hot);
-                Self::event(
-                    run,
-                    EventKind::End,
-                    last_hot.last_pts,
-                    last_hot.last_running_time,
-                    &deciding,
-                    decided_at,
-                    Some(reason),
-                )
-            }
-        }
-    }
-
-    /// Applies outcomes: all that are ready, and when `wait_for` is set, blocks until the
-    /// outcome with that tag (or every pending one for `u64::MAX`) has arrived.
-    fn collect(
-        &self,
-        wait_for: Option<u64>,
-        decided_at: u64,
-        out: &mut Vec<Output>,
-    ) -> Result<(), String> {
+    /// Applies the outcomes that are ready, and blocks until those `wait` asks for arrive.
+    fn collect(&self, wait: Wait, decided_at: u64, out: &mut Vec<Output>) -> Result<(), String> {
         let results = self.results.lock().unwrap();
         let Some(rx) = results.as_ref() else {
             return Ok(());
@@ -528,26 +396,10 @@ impl ViolenceClassify {
                 let Some(run) = running.as_ref() else {
                     return Ok(());
                 };
-                match wait_for {
-                    Some(u64::MAX) => !run.pending.is_empty(),
-                    Some(tag) => run.pending.iter().any(|p| p.tag == tag),
-                    None => false,
-                }
+                run.queue.awaits(wait)
             };
-            let outcome = if waiting {
-                match rx.recv_timeout(RESULT_TIMEOUT) {
-                    Ok(o) => o,
-                    Err(_) => {
-                        return Err(format!(
-                            "the model gave no result within {RESULT_TIMEOUT:?}"
-                        ))
-                    }
-                }
-            } else {
-                match rx.try_recv() {
-                    Ok(o) => o,
-                    Err(_) => return Ok(()),
-                }
+            let Some(outcome) = scoring::receive(rx, waiting, scoring::RESULT_TIMEOUT)? else {
+                return Ok(());
             };
             let mut running = self.running.lock().unwrap();
             let Some(run) = running.as_mut() else {
@@ -587,23 +439,18 @@ impl ViolenceClassify {
 
     /// Posts the stream's statistics every `stats-interval` of running time.
     fn stats_output(&self, run: &mut Running, now: u64, out: &mut Vec<Output>) {
-        if run.stats_interval == 0
-            || run
-                .last_stats_post
-                .is_some_and(|t| now.saturating_sub(t) < run.stats_interval)
-        {
+        if !run.stats_timer.due(now) {
             return;
         }
-        run.last_stats_post = Some(now);
-        let stats = *self.stats.lock().unwrap();
+        let stats = run.queue.stats();
         out.push(Output::Stats(
             gst::Structure::builder("violence-stats")
-                .field("stream-id", &run.stream_id)
+                .field("stream-id", run.queue.stream_id())
                 .field("running-time", now)
                 .field("clips-scored", stats.scored)
                 .field("clips-dropped", stats.dropped)
                 .field("clips-failed", stats.failed)
-                .field("queue-length", run.pending.len() as u32)
+                .field("queue-length", run.queue.pending_len() as u32)
                 .field("latency", stats.latency)
                 .field("max-latency", stats.max_latency)
                 .field("last-batch-size", stats.last_batch)
@@ -629,10 +476,13 @@ impl ViolenceClassify {
                 return Ok(());
             };
             let tag = self.submit(run, clip).map_err(|e| self.model_error(e))?;
-            (tag, run.async_mode.unwrap_or(false))
+            (tag, run.is_async())
         };
-        let wait_for = if is_async { None } else { tag };
-        self.collect(wait_for, decided_at, out)
+        let wait = match tag {
+            Some(tag) if !is_async => Wait::Clip(tag),
+            _ => Wait::ReadyOnly,
+        };
+        self.collect(wait, decided_at, out)
             .map_err(|e| self.model_error(e))
     }
 
@@ -642,11 +492,10 @@ impl ViolenceClassify {
             let mut running = self.running.lock().unwrap();
             let Some(run) = running.as_mut() else { return };
             let decided_at = decided_at.unwrap_or(run.last_running_time);
-            let t = run.decider.finish(reason);
-            run.latest.state = ViolenceState::Idle;
-            t.map(|t| self.transition_event(run, t, decided_at))
+            run.queue.finish(reason, decided_at)
         };
         if let Some(event) = event {
+            self.log_transition(&event);
             self.emit(vec![Output::Event(event)]);
         }
     }
@@ -657,7 +506,7 @@ impl ViolenceClassify {
             let running = self.running.lock().unwrap();
             running.as_ref().is_some_and(|run| {
                 run.playing
-                    && run.decider.is_violent()
+                    && run.queue.is_violent()
                     && run
                         .stall_timeout
                         .is_some_and(|t| run.last_activity.elapsed() >= t)
@@ -705,6 +554,34 @@ impl ViolenceClassify {
             hard_attention: run.config.hard_attention(),
         })
     }
+}
+
+/// θ_on from the resolved configuration, θ_off from the settings (θ_on when unset), and the
+/// timing of the decisions.
+fn decision_params(
+    settings: &Settings,
+    config: &ModelConfig,
+    location: &str,
+) -> Result<DecisionParams, gst::ErrorMessage> {
+    let threshold = config.threshold;
+    let release = settings.release_threshold.unwrap_or(threshold);
+    if release > threshold {
+        return Err(gst::error_msg!(
+            gst::LibraryError::Settings,
+            [
+                "model file {}: release-threshold {} is above threshold {}",
+                location,
+                release,
+                threshold
+            ]
+        ));
+    }
+    Ok(DecisionParams {
+        threshold,
+        release_threshold: release,
+        min_consecutive: settings.min_consecutive,
+        hold_time: settings.hold_time,
+    })
 }
 
 #[glib::object_subclass]
@@ -965,7 +842,7 @@ impl ObjectImpl for ViolenceClassify {
             "emit-scores" => {
                 s.emit_scores = value.get().unwrap();
                 if let Some(run) = self.running.lock().unwrap().as_mut() {
-                    run.emit_scores = s.emit_scores;
+                    run.queue.set_emit_scores(s.emit_scores);
                 }
             }
             "max-pending" => s.max_pending = value.get().unwrap(),
@@ -1144,7 +1021,7 @@ impl BaseTransformImpl for ViolenceClassify {
         match event.view() {
             gst::EventView::StreamStart(s) => {
                 if let Some(run) = self.running.lock().unwrap().as_mut() {
-                    run.stream_id = s.stream_id().to_string();
+                    run.queue.set_stream_id(s.stream_id());
                 }
             }
             gst::EventView::Eos(_) => {
@@ -1156,7 +1033,7 @@ impl BaseTransformImpl for ViolenceClassify {
                     .as_ref()
                     .map_or(0, |r| r.last_running_time);
                 let mut out = Vec::new();
-                if let Err(e) = self.collect(Some(u64::MAX), decided_at, &mut out) {
+                if let Err(e) = self.collect(Wait::AllPending, decided_at, &mut out) {
                     self.emit(out);
                     let _ = self.model_error(e);
                 } else {
@@ -1167,11 +1044,7 @@ impl BaseTransformImpl for ViolenceClassify {
             gst::EventView::FlushStop(_) => {
                 let forwarded = self.parent_sink_event(event);
                 if let Some(run) = self.running.lock().unwrap().as_mut() {
-                    run.pending.clear();
-                    run.latest = ViolenceInfo {
-                        threshold: run.latest.threshold,
-                        ..ViolenceInfo::default()
-                    };
+                    run.queue.flush();
                 }
                 self.finish(EndReason::Flush, None);
                 return forwarded;
@@ -1218,7 +1091,7 @@ impl BaseTransformImpl for ViolenceClassify {
         match clip {
             Some(clip) => self.handle_clip(clip, decided_at, &mut out)?,
             None => self
-                .collect(None, decided_at, &mut out)
+                .collect(Wait::ReadyOnly, decided_at, &mut out)
                 .map_err(|e| self.model_error(e))?,
         }
         let info = {
@@ -1226,15 +1099,14 @@ impl BaseTransformImpl for ViolenceClassify {
             let Some(run) = running.as_mut() else {
                 return Err(gst::FlowError::Flushing);
             };
-            if let Some(t) = run.decider.on_time(decided_at) {
-                out.push(Output::Event(self.transition_event(run, t, decided_at)));
-                run.latest.state = ViolenceState::Idle;
+            if let Some(event) = run.queue.on_time(decided_at) {
+                self.log_transition(&event);
+                out.push(Output::Event(event));
             }
             self.stats_output(run, decided_at, &mut out);
-            run.latest.clone()
+            run.queue.latest().clone()
         };
         self.emit(out);
-        let _ = ns(None);
         if let Some(region) = info.region {
             add_region_meta(buf, ROI_VIOLENCE, region, info.score.unwrap_or(0.0) as f64);
         }
