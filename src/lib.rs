@@ -12,6 +12,20 @@ pub mod query;
 pub mod violenceclassify;
 pub mod violencerecord;
 
+/// One way to take a lock in every element.
+pub(crate) trait MutexExt<T> {
+    /// Locks, and recovers the data when a thread panicked while holding the lock: the
+    /// elements keep their state consistent between statements, and a panic in one
+    /// streaming thread must not become a second panic in every other thread.
+    fn locked(&self) -> std::sync::MutexGuard<'_, T>;
+}
+
+impl<T> MutexExt<T> for std::sync::Mutex<T> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Always-present `src` and `sink` pad templates with the same caps, as every element of
 /// the plugin but the recorder bin has.
 pub(crate) fn src_sink_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {

@@ -16,9 +16,12 @@
 use gst::glib;
 use gst::prelude::*;
 
+pub mod branch;
 mod imp;
+pub mod journal;
 pub mod location;
 pub mod recorder;
+mod source;
 
 glib::wrapper! {
     pub struct ViolenceRecord(ObjectSubclass<imp::ViolenceRecord>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
