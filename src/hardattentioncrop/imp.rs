@@ -2,6 +2,7 @@ use super::region::{self, Aspect, CropParams, Rect};
 use super::scale::{scale_plane, Axis};
 use super::{AspectPolicy, NoRegion, RegionSource};
 use crate::meta::{region_confidence, ViolenceMeta, ROI_MOTION, ROI_VIOLENCE};
+use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -204,7 +205,7 @@ impl ObjectImpl for HardAttentionCrop {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "width" => s.width = value.get().unwrap(),
             "height" => s.height = value.get().unwrap(),
@@ -229,7 +230,7 @@ impl ObjectImpl for HardAttentionCrop {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "width" => s.width.to_value(),
             "height" => s.height.to_value(),
@@ -288,7 +289,7 @@ impl BaseTransformImpl for HardAttentionCrop {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let s = self.settings.lock().unwrap().clone();
+        let s = self.settings.locked().clone();
         let mut out = caps.clone();
         for st in out.make_mut().iter_mut() {
             if direction == gst::PadDirection::Sink {
@@ -348,8 +349,8 @@ impl BaseTransformImpl for HardAttentionCrop {
             out_info.height(),
             in_info.format()
         );
-        let steered = self.state.lock().unwrap().as_ref().and_then(|s| s.steered);
-        *self.state.lock().unwrap() = Some(State {
+        let steered = self.state.locked().as_ref().and_then(|s| s.steered);
+        *self.state.locked() = Some(State {
             in_info,
             out_info,
             planes,
@@ -373,7 +374,7 @@ impl BaseTransformImpl for HardAttentionCrop {
                     s.get::<u32>("height").ok()? as f64,
                 ))
             })();
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if let Some(state) = self.state.locked().as_mut() {
                 state.steered = if clear {
                     None
                 } else {
@@ -388,7 +389,7 @@ impl BaseTransformImpl for HardAttentionCrop {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::FlushStop(_) = event.view() {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if let Some(state) = self.state.locked().as_mut() {
                 state.previous = None;
             }
         }
@@ -415,8 +416,8 @@ impl BaseTransformImpl for HardAttentionCrop {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
-        let mut guard = self.state.lock().unwrap();
+        let settings = self.settings.locked().clone();
+        let mut guard = self.state.locked();
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::NotNegotiated);
         };

@@ -7,7 +7,8 @@
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::MutexExt;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 /// Below this many pixels per band, waking a worker costs more than it saves.
@@ -51,12 +52,6 @@ pub(crate) struct Workers {
 pub(crate) struct Bands<'a> {
     pub pool: &'a Workers,
     pub count: usize,
-}
-
-fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Workers {
@@ -121,7 +116,7 @@ impl Workers {
         let job: &'static Job<'static> =
             unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(job) };
         {
-            let mut state = lock(&shared.state);
+            let mut state = shared.state.locked();
             state.job = Some(job);
             shared.pending.store(self.handles.len(), Ordering::SeqCst);
             shared.generation.fetch_add(1, Ordering::SeqCst);
@@ -148,7 +143,7 @@ impl Drop for Join<'_> {
             }
             std::hint::spin_loop();
         }
-        let mut state = lock(&shared.state);
+        let mut state = shared.state.locked();
         while shared.pending.load(Ordering::Acquire) != 0 {
             state = shared
                 .done
@@ -161,7 +156,7 @@ impl Drop for Join<'_> {
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        lock(&self.shared.state).shutdown = true;
+        self.shared.state.locked().shutdown = true;
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         self.shared.start.notify_all();
         for handle in self.handles.drain(..) {
@@ -181,7 +176,7 @@ fn worker_loop(shared: &Shared, index: usize) {
             std::hint::spin_loop();
         }
         let job = {
-            let mut state = lock(&shared.state);
+            let mut state = shared.state.locked();
             while shared.generation.load(Ordering::Acquire) == seen {
                 state = shared
                     .start
@@ -200,7 +195,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Take the lock so the notification cannot slip in between the main thread's
             // check of `pending` and its wait.
-            drop(lock(&shared.state));
+            drop(shared.state.locked());
             shared.done.notify_one();
         }
     }
@@ -236,10 +231,7 @@ pub(crate) fn for_each_band<const N: usize, F>(
         let Some(slot) = slots.get(index) else {
             return;
         };
-        let slices = slot
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let slices = slot.locked().take();
         if let Some(slices) = slices {
             let start = index * rows_per_band;
             work(start..(start + rows_per_band).min(height), slices);
@@ -248,9 +240,7 @@ pub(crate) fn for_each_band<const N: usize, F>(
 }
 
 fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
-    slot.lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take()
+    slot.locked().take()
 }
 
 /// Runs `a` and `b`, on two threads when `bands` allows it.

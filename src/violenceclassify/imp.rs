@@ -4,13 +4,15 @@
 
 use super::decision::{Decider, DecisionParams, EndReason, ScoredClip};
 use super::scoring::{self, Applied, QueueParams, ScoringQueue, Stats, StatsTimer, Wait};
+use super::settings::Settings;
 use super::{Mode, ModelErrorPolicy};
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{add_region_meta, ClipInfo, ClipMeta, ViolenceMeta, ROI_VIOLENCE};
-use crate::model::contract::{inputs_to_string, parse_inputs, Colour, ModelConfig, Overrides};
+use crate::model::contract::{inputs_to_string, ModelConfig};
 use crate::model::device::device_name;
 use crate::model::{self, ClipJob, DeviceRequest, JobOutcome, SharedModel};
 use crate::query::{self, ClipShape};
+use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -27,58 +29,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_MIN_CONSECUTIVE: u32 = 2;
-const DEFAULT_HOLD_TIME: u64 = 2_000_000_000;
-const DEFAULT_STALL_TIMEOUT: u64 = 5_000_000_000;
-const DEFAULT_MAX_PENDING: u32 = 2;
-const DEFAULT_BATCH_SIZE: u32 = 8;
-const DEFAULT_BATCH_TIMEOUT: u64 = 0;
-const DEFAULT_STATS_INTERVAL: u64 = 1_000_000_000;
 /// Distinguishes the streams (elements) sharing a worker, for fair batching.
 static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-#[derive(Debug, Clone)]
-struct Settings {
-    model_location: Option<String>,
-    device: DeviceRequest,
-    fp16: bool,
-    threshold: Option<f32>,
-    release_threshold: Option<f32>,
-    min_consecutive: u32,
-    hold_time: u64,
-    stall_timeout: u64,
-    mode: Mode,
-    emit_scores: bool,
-    max_pending: u32,
-    batch_size: u32,
-    batch_timeout: u64,
-    stats_interval: u64,
-    on_model_error: ModelErrorPolicy,
-    overrides: Overrides,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            model_location: None,
-            device: DeviceRequest::Auto,
-            fp16: false,
-            threshold: None,
-            release_threshold: None,
-            min_consecutive: DEFAULT_MIN_CONSECUTIVE,
-            hold_time: DEFAULT_HOLD_TIME,
-            stall_timeout: DEFAULT_STALL_TIMEOUT,
-            mode: Mode::Auto,
-            emit_scores: false,
-            max_pending: DEFAULT_MAX_PENDING,
-            batch_size: DEFAULT_BATCH_SIZE,
-            batch_timeout: DEFAULT_BATCH_TIMEOUT,
-            stats_interval: DEFAULT_STATS_INTERVAL,
-            on_model_error: ModelErrorPolicy::Error,
-            overrides: Overrides::default(),
-        }
-    }
-}
 
 /// Everything that exists between start() and stop().
 struct Running {
@@ -111,7 +63,7 @@ struct Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        *self.stop.0.lock().unwrap() = true;
+        *self.stop.0.locked() = true;
         self.stop.1.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -158,7 +110,7 @@ impl ViolenceClassify {
 
     /// Loads the model and resolves its configuration: everything start() needs.
     fn load(&self) -> Result<Running, gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.locked().clone();
         let Some(location) = settings.model_location.clone() else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
@@ -189,7 +141,7 @@ impl ViolenceClassify {
             params.release_threshold
         );
         let (results_tx, results_rx) = mpsc::channel();
-        *self.results.lock().unwrap() = Some(results_rx);
+        *self.results.locked() = Some(results_rx);
         Ok(Running {
             model,
             config,
@@ -288,7 +240,7 @@ impl ViolenceClassify {
     }
 
     fn publish_stats(&self, queue: &ScoringQueue) {
-        *self.stats.lock().unwrap() = queue.stats();
+        *self.stats.locked() = queue.stats();
     }
 
     /// Queues a clip and sends it to the model. Returns its tag, or `None` when it was
@@ -386,13 +338,13 @@ impl ViolenceClassify {
 
     /// Applies the outcomes that are ready, and blocks until those `wait` asks for arrive.
     fn collect(&self, wait: Wait, decided_at: u64, out: &mut Vec<Output>) -> Result<(), String> {
-        let results = self.results.lock().unwrap();
+        let results = self.results.locked();
         let Some(rx) = results.as_ref() else {
             return Ok(());
         };
         loop {
             let waiting = {
-                let running = self.running.lock().unwrap();
+                let running = self.running.locked();
                 let Some(run) = running.as_ref() else {
                     return Ok(());
                 };
@@ -401,7 +353,7 @@ impl ViolenceClassify {
             let Some(outcome) = scoring::receive(rx, waiting, scoring::RESULT_TIMEOUT)? else {
                 return Ok(());
             };
-            let mut running = self.running.lock().unwrap();
+            let mut running = self.running.locked();
             let Some(run) = running.as_mut() else {
                 return Ok(());
             };
@@ -471,7 +423,7 @@ impl ViolenceClassify {
         out: &mut Vec<Output>,
     ) -> Result<(), gst::FlowError> {
         let (tag, is_async) = {
-            let mut running = self.running.lock().unwrap();
+            let mut running = self.running.locked();
             let Some(run) = running.as_mut() else {
                 return Ok(());
             };
@@ -489,7 +441,7 @@ impl ViolenceClassify {
     /// Ends an event in progress (EOS, flush, stall) and announces it.
     fn finish(&self, reason: EndReason, decided_at: Option<u64>) {
         let event = {
-            let mut running = self.running.lock().unwrap();
+            let mut running = self.running.locked();
             let Some(run) = running.as_mut() else { return };
             let decided_at = decided_at.unwrap_or(run.last_running_time);
             run.queue.finish(reason, decided_at)
@@ -503,7 +455,7 @@ impl ViolenceClassify {
     /// Watchdog tick: ends an event whose stream stopped delivering frames.
     fn check_stall(&self) {
         let stalled = {
-            let running = self.running.lock().unwrap();
+            let running = self.running.locked();
             running.as_ref().is_some_and(|run| {
                 run.playing
                     && run.queue.is_violent()
@@ -529,7 +481,7 @@ impl ViolenceClassify {
             .spawn(move || loop {
                 let (lock, cvar) = &*thread_stop;
                 let stopped = cvar
-                    .wait_timeout(lock.lock().unwrap(), Duration::from_millis(50))
+                    .wait_timeout(lock.locked(), Duration::from_millis(50))
                     .unwrap()
                     .0;
                 if *stopped {
@@ -540,11 +492,11 @@ impl ViolenceClassify {
                 obj.imp().check_stall();
             })
             .ok();
-        *self.watchdog.lock().unwrap() = Some(Watchdog { stop, thread });
+        *self.watchdog.locked() = Some(Watchdog { stop, thread });
     }
 
     fn shape(&self) -> Option<ClipShape> {
-        let running = self.running.lock().unwrap();
+        let running = self.running.locked();
         running.as_ref().map(|run| ClipShape {
             clip_length: run.config.clip_length,
             frame_step: run.config.frame_step,
@@ -591,26 +543,6 @@ impl ObjectSubclass for ViolenceClassify {
     type ParentType = gst_base::BaseTransform;
 }
 
-fn parse_triple(s: &str) -> Result<[f32; 3], String> {
-    let values: Vec<f32> = s
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("'{v}' is not a number"))
-        })
-        .collect::<Result<_, _>>()?;
-    match values.as_slice() {
-        [v] => Ok([*v; 3]),
-        [a, b, c] => Ok([*a, *b, *c]),
-        _ => Err(format!("'{s}' needs 1 or 3 comma-separated numbers")),
-    }
-}
-
-fn triple_to_string(v: Option<[f32; 3]>) -> Option<String> {
-    v.map(|[a, b, c]| format!("{a},{b},{c}"))
-}
-
 impl ObjectImpl for ViolenceClassify {
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
@@ -625,302 +557,38 @@ impl ObjectImpl for ViolenceClassify {
     }
 
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("model-location")
-                    .nick("Model location")
-                    .blurb("Path of the TorchScript model file (with a metadata() method per the model contract)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("device")
-                    .nick("Device")
-                    .blurb("Where the model runs: auto (CUDA if libtorch sees a GPU, else CPU), cpu, cuda or cuda:N")
-                    .default_value(Some("auto"))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("fp16")
-                    .nick("Half precision")
-                    .blurb("Run the model in float16 (CUDA only; ignored with a warning on the CPU)")
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecDouble::builder("threshold")
-                    .nick("Threshold")
-                    .blurb("θ_on: p(violent) at or above it counts towards a start. -1: the model's threshold (0.5 when it has none)")
-                    .minimum(-1.0)
-                    .maximum(1.0)
-                    .default_value(-1.0)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecDouble::builder("release-threshold")
-                    .nick("Release threshold")
-                    .blurb("θ_off ≤ θ_on: p(violent) below it releases an event (hysteresis). -1: equal to threshold")
-                    .minimum(-1.0)
-                    .maximum(1.0)
-                    .default_value(-1.0)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("min-consecutive")
-                    .nick("Minimum consecutive clips")
-                    .blurb("Consecutive scored clips at or above threshold needed to start an event (dropped clips neither count nor break the run)")
-                    .minimum(1)
-                    .maximum(1000)
-                    .default_value(DEFAULT_MIN_CONSECUTIVE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("hold-time")
-                    .nick("Hold time")
-                    .blurb("Nanoseconds of running time that p(violent) must stay below release-threshold before the event ends")
-                    .minimum(0)
-                    .maximum(u64::MAX / 2)
-                    .default_value(DEFAULT_HOLD_TIME)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("stall-timeout")
-                    .nick("Stall timeout")
-                    .blurb("Nanoseconds (wall clock, in PLAYING) without frames after which an event in progress ends; 0 disables")
-                    .minimum(0)
-                    .maximum(u64::MAX / 2)
-                    .default_value(DEFAULT_STALL_TIMEOUT)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("mode", Mode::Auto)
-                    .nick("Mode")
-                    .blurb("Whether the stream waits for each clip's score (sync) or never blocks (async)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("emit-scores")
-                    .nick("Emit scores")
-                    .blurb("Post a violence-score message and event for every scored clip")
-                    .default_value(false)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-pending")
-                    .nick("Maximum pending clips")
-                    .blurb("Async mode: clips of this stream waiting for the model; a clip beyond it is dropped and counted")
-                    .minimum(1)
-                    .maximum(64)
-                    .default_value(DEFAULT_MAX_PENDING)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("batch-size")
-                    .nick("Batch size")
-                    .blurb("Most clips (from all streams sharing the model) forwarded together when this stream's clip is the oldest queued")
-                    .minimum(1)
-                    .maximum(256)
-                    .default_value(DEFAULT_BATCH_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("batch-timeout")
-                    .nick("Batch timeout")
-                    .blurb("Nanoseconds this stream's oldest queued clip may wait for others to fill a batch; 0 forwards what is queued at once")
-                    .maximum(10_000_000_000)
-                    .default_value(DEFAULT_BATCH_TIMEOUT)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("stats-interval")
-                    .nick("Statistics interval")
-                    .blurb("Nanoseconds of running time between two violence-stats messages (queue length, drops, latency); 0 disables them")
-                    .maximum(u64::MAX / 2)
-                    .default_value(DEFAULT_STATS_INTERVAL)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("on-model-error", ModelErrorPolicy::Error)
-                    .nick("On model error")
-                    .blurb("What a failed forward (exception, NaN or infinite outputs) does: an element error, or skip the clip with a warning")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("clips-failed")
-                    .nick("Clips failed")
-                    .blurb("Clips whose forward failed and were skipped (on-model-error=skip) (read-only)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt::builder("queue-length")
-                    .nick("Queue length")
-                    .blurb("Clips of this stream waiting for the model (read-only)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder("latency")
-                    .nick("Detection latency")
-                    .blurb("Nanoseconds of running time from the first frame of the last scored clip to the frame its score was applied on (read-only)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder("max-latency")
-                    .nick("Maximum detection latency")
-                    .blurb("Largest detection latency so far, in nanoseconds (read-only)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecString::builder("inputs")
-                    .nick("Model inputs")
-                    .blurb("Overrides the model's inputs, in order: rgb, flow, step joined by + (e.g. rgb+flow). Unset: from metadata(), else rgb")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("clip-length")
-                    .nick("Clip length")
-                    .blurb("Overrides the model's clip_length (frames). 0: from metadata()")
-                    .maximum(1024)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("frame-step")
-                    .nick("Frame step")
-                    .blurb("Overrides the model's frame_step (input frames between samples). 0: from metadata(), else 1")
-                    .maximum(1000)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("width")
-                    .nick("Input width")
-                    .blurb("Overrides the model's input width in pixels. 0: from metadata()")
-                    .maximum(4096)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("height")
-                    .nick("Input height")
-                    .blurb("Overrides the model's input height in pixels. 0: from metadata()")
-                    .maximum(4096)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("mean")
-                    .nick("Mean")
-                    .blurb("Overrides the per-channel mean on the 0..1 scale, 'r,g,b' or one value. Unset: from metadata(), else 0.45")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("std")
-                    .nick("Standard deviation")
-                    .blurb("Overrides the per-channel std on the 0..1 scale, 'r,g,b' or one value. Unset: from metadata(), else 0.225")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("colour")
-                    .nick("Colour order")
-                    .blurb("Overrides the model's channel order: rgb or bgr. Unset: from metadata(), else rgb")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("clips-scored")
-                    .nick("Clips scored")
-                    .blurb("Clips the model has scored for this element since it started (read-only)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder("clips-dropped")
-                    .nick("Clips dropped")
-                    .blurb("Clips dropped in async mode because max-pending clips were waiting (read-only)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecString::builder("device-used")
-                    .nick("Device used")
-                    .blurb("The device the model runs on once started, e.g. cpu or cuda:0 (read-only)")
-                    .read_only()
-                    .build(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(Settings::properties);
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
-        let opt_u32 = |v: &glib::Value| Some(v.get::<u32>().unwrap()).filter(|v| *v > 0);
-        let opt_f32 = |v: &glib::Value| Some(v.get::<f64>().unwrap() as f32).filter(|v| *v >= 0.0);
         let name = pspec.name();
-        let text = || {
-            value
-                .get::<Option<String>>()
-                .unwrap()
-                .filter(|t| !t.trim().is_empty())
-        };
-        let invalid = |e: String| gst::error!(CAT, imp = self, "invalid {name}: {e}; value kept");
-        match name {
-            "model-location" => s.model_location = text(),
-            "device" => match text().as_deref().unwrap_or("auto").parse() {
-                Ok(d) => s.device = d,
-                Err(e) => invalid(e),
-            },
-            "fp16" => s.fp16 = value.get().unwrap(),
-            "threshold" => s.threshold = opt_f32(value),
-            "release-threshold" => s.release_threshold = opt_f32(value),
-            "min-consecutive" => s.min_consecutive = value.get().unwrap(),
-            "hold-time" => s.hold_time = value.get().unwrap(),
-            "stall-timeout" => s.stall_timeout = value.get().unwrap(),
-            "mode" => s.mode = value.get().unwrap(),
-            "emit-scores" => {
-                s.emit_scores = value.get().unwrap();
-                if let Some(run) = self.running.lock().unwrap().as_mut() {
-                    run.queue.set_emit_scores(s.emit_scores);
-                }
+        let mut settings = self.settings.locked();
+        if let Err(e) = settings.set(name, value) {
+            gst::error!(CAT, imp = self, "invalid {name}: {e}; value kept");
+        } else if name == "emit-scores" {
+            // The only setting that changes while running.
+            if let Some(run) = self.running.locked().as_mut() {
+                run.queue.set_emit_scores(settings.emit_scores);
             }
-            "max-pending" => s.max_pending = value.get().unwrap(),
-            "batch-size" => s.batch_size = value.get().unwrap(),
-            "batch-timeout" => s.batch_timeout = value.get().unwrap(),
-            "stats-interval" => s.stats_interval = value.get().unwrap(),
-            "on-model-error" => s.on_model_error = value.get().unwrap(),
-            "inputs" => match text().map(|t| parse_inputs(&t)).transpose() {
-                Ok(v) => s.overrides.inputs = v,
-                Err(e) => invalid(e),
-            },
-            "clip-length" => s.overrides.clip_length = opt_u32(value),
-            "frame-step" => s.overrides.frame_step = opt_u32(value),
-            "width" => s.overrides.width = opt_u32(value),
-            "height" => s.overrides.height = opt_u32(value),
-            "mean" | "std" => match text().map(|t| parse_triple(&t)).transpose() {
-                Ok(v) if name == "mean" => s.overrides.mean = v,
-                Ok(v) => s.overrides.std = v,
-                Err(e) => invalid(e),
-            },
-            "colour" => match text().as_deref() {
-                None => s.overrides.colour = None,
-                Some("rgb") => s.overrides.colour = Some(Colour::Rgb),
-                Some("bgr") => s.overrides.colour = Some(Colour::Bgr),
-                Some(other) => invalid(format!("'{other}' is not rgb or bgr")),
-            },
-            other => unreachable!("unknown property {other}"),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        if let Some(value) = self.settings.locked().get(pspec.name()) {
+            return value;
+        }
+        let stats = *self.stats.locked();
         match pspec.name() {
-            "model-location" => s.model_location.to_value(),
-            "device" => s.device.to_string().to_value(),
-            "fp16" => s.fp16.to_value(),
-            "threshold" => s.threshold.map_or(-1.0, f64::from).to_value(),
-            "release-threshold" => s.release_threshold.map_or(-1.0, f64::from).to_value(),
-            "min-consecutive" => s.min_consecutive.to_value(),
-            "hold-time" => s.hold_time.to_value(),
-            "stall-timeout" => s.stall_timeout.to_value(),
-            "mode" => s.mode.to_value(),
-            "emit-scores" => s.emit_scores.to_value(),
-            "max-pending" => s.max_pending.to_value(),
-            "batch-size" => s.batch_size.to_value(),
-            "batch-timeout" => s.batch_timeout.to_value(),
-            "stats-interval" => s.stats_interval.to_value(),
-            "on-model-error" => s.on_model_error.to_value(),
-            "clips-failed" => self.stats.lock().unwrap().failed.to_value(),
-            "queue-length" => self.stats.lock().unwrap().queue_length.to_value(),
-            "latency" => self.stats.lock().unwrap().latency.to_value(),
-            "max-latency" => self.stats.lock().unwrap().max_latency.to_value(),
-            "inputs" => s
-                .overrides
-                .inputs
-                .as_deref()
-                .map(inputs_to_string)
-                .to_value(),
-            "clip-length" => s.overrides.clip_length.unwrap_or(0).to_value(),
-            "frame-step" => s.overrides.frame_step.unwrap_or(0).to_value(),
-            "width" => s.overrides.width.unwrap_or(0).to_value(),
-            "height" => s.overrides.height.unwrap_or(0).to_value(),
-            "mean" => triple_to_string(s.overrides.mean).to_value(),
-            "std" => triple_to_string(s.overrides.std).to_value(),
-            "colour" => s
-                .overrides
-                .colour
-                .map(|c| match c {
-                    Colour::Rgb => "rgb",
-                    Colour::Bgr => "bgr",
-                })
-                .to_value(),
-            "clips-scored" => self.stats.lock().unwrap().scored.to_value(),
-            "clips-dropped" => self.stats.lock().unwrap().dropped.to_value(),
+            "clips-scored" => stats.scored.to_value(),
+            "clips-dropped" => stats.dropped.to_value(),
+            "clips-failed" => stats.failed.to_value(),
+            "queue-length" => stats.queue_length.to_value(),
+            "latency" => stats.latency.to_value(),
+            "max-latency" => stats.max_latency.to_value(),
             "device-used" => self
                 .running
-                .lock()
-                .unwrap()
+                .locked()
                 .as_ref()
                 .map(|r| device_name(r.model.info().device))
                 .to_value(),
@@ -960,13 +628,13 @@ impl ElementImpl for ViolenceClassify {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
             gst::StateChange::PausedToPlaying => {
-                if let Some(run) = self.running.lock().unwrap().as_mut() {
+                if let Some(run) = self.running.locked().as_mut() {
                     run.playing = true;
                     run.last_activity = Instant::now();
                 }
             }
             gst::StateChange::PlayingToPaused => {
-                if let Some(run) = self.running.lock().unwrap().as_mut() {
+                if let Some(run) = self.running.locked().as_mut() {
                     run.playing = false;
                 }
             }
@@ -984,16 +652,16 @@ impl BaseTransformImpl for ViolenceClassify {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let run = self.load()?;
-        *self.stats.lock().unwrap() = Stats::default();
-        *self.running.lock().unwrap() = Some(run);
+        *self.stats.locked() = Stats::default();
+        *self.running.locked() = Some(run);
         self.start_watchdog();
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.watchdog.lock().unwrap() = None;
-        *self.running.lock().unwrap() = None;
-        *self.results.lock().unwrap() = None;
+        *self.watchdog.locked() = None;
+        *self.running.locked() = None;
+        *self.results.locked() = None;
         Ok(())
     }
 
@@ -1020,7 +688,7 @@ impl BaseTransformImpl for ViolenceClassify {
         }
         match event.view() {
             gst::EventView::StreamStart(s) => {
-                if let Some(run) = self.running.lock().unwrap().as_mut() {
+                if let Some(run) = self.running.locked().as_mut() {
                     run.queue.set_stream_id(s.stream_id());
                 }
             }
@@ -1028,8 +696,7 @@ impl BaseTransformImpl for ViolenceClassify {
                 // Drain: every queued clip is scored before the end and EOS go on.
                 let decided_at = self
                     .running
-                    .lock()
-                    .unwrap()
+                    .locked()
                     .as_ref()
                     .map_or(0, |r| r.last_running_time);
                 let mut out = Vec::new();
@@ -1043,7 +710,7 @@ impl BaseTransformImpl for ViolenceClassify {
             }
             gst::EventView::FlushStop(_) => {
                 let forwarded = self.parent_sink_event(event);
-                if let Some(run) = self.running.lock().unwrap().as_mut() {
+                if let Some(run) = self.running.locked().as_mut() {
                     run.queue.flush();
                 }
                 self.finish(EndReason::Flush, None);
@@ -1058,8 +725,7 @@ impl BaseTransformImpl for ViolenceClassify {
         let running_time = buf.pts().map(|pts| self.running_time(pts));
         let needs_mode = self
             .running
-            .lock()
-            .unwrap()
+            .locked()
             .as_ref()
             .is_some_and(|r| r.async_mode.is_none());
         if needs_mode {
@@ -1071,12 +737,12 @@ impl BaseTransformImpl for ViolenceClassify {
                 if live { "" } else { "not " },
                 if live { "async" } else { "sync" }
             );
-            if let Some(run) = self.running.lock().unwrap().as_mut() {
+            if let Some(run) = self.running.locked().as_mut() {
                 run.async_mode = Some(live);
             }
         }
         let decided_at = {
-            let mut running = self.running.lock().unwrap();
+            let mut running = self.running.locked();
             let Some(run) = running.as_mut() else {
                 return Err(gst::FlowError::Flushing);
             };
@@ -1095,7 +761,7 @@ impl BaseTransformImpl for ViolenceClassify {
                 .map_err(|e| self.model_error(e))?,
         }
         let info = {
-            let mut running = self.running.lock().unwrap();
+            let mut running = self.running.locked();
             let Some(run) = running.as_mut() else {
                 return Err(gst::FlowError::Flushing);
             };

@@ -8,6 +8,7 @@ use gst::prelude::*;
 pub mod decision;
 mod imp;
 pub mod scoring;
+mod settings;
 
 /// When inference runs relative to the stream.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
