@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The violence event structure shared by bus messages and downstream serialized custom
 //! events (DESIGN.md "Decisions over time"), written and read back in one place.
 
@@ -253,7 +255,8 @@ mod tests {
     fn start_is_at_the_first_clip_of_the_run_with_the_deciding_score() {
         let first = clip(0, 600, 0.7);
         let deciding = clip(320, 920, 0.9);
-        let e = ViolenceEvent::from_transition(Transition::Start { first, deciding }, context(5000));
+        let e =
+            ViolenceEvent::from_transition(Transition::Start { first, deciding }, context(5000));
         assert_eq!(e.kind, EventKind::Start);
         assert_eq!((e.pts, e.running_time), (0, 1000));
         assert_eq!((e.clip_start, e.clip_end, e.score), (320, 920, 0.9));

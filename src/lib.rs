@@ -1,16 +1,22 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! gst-violence: GStreamer elements that detect violence in video with a TorchScript
 //! classifier. See DESIGN.md for the architecture.
 
+// The elements, in the order a pipeline uses them (DESIGN.md "Data flow").
 pub mod bboxoverlay;
 pub mod clipbuffer;
-pub mod event;
 pub mod hardattentioncrop;
-pub mod meta;
-pub mod model;
 pub mod opticalflow;
-pub mod query;
 pub mod violenceclassify;
 pub mod violencerecord;
+
+// What they share: metadata on frames, models, violence events, and the queries and events
+// that travel between the elements.
+pub mod event;
+pub mod meta;
+pub mod model;
+pub mod query;
 
 /// One way to take a lock in every element.
 pub(crate) trait MutexExt<T> {
@@ -22,7 +28,8 @@ pub(crate) trait MutexExt<T> {
 
 impl<T> MutexExt<T> for std::sync::Mutex<T> {
     fn locked(&self) -> std::sync::MutexGuard<'_, T> {
-        self.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -43,11 +50,11 @@ pub(crate) fn src_sink_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
-    bboxoverlay::register(plugin)?;
-    clipbuffer::register(plugin)?;
-    hardattentioncrop::register(plugin)?;
     opticalflow::register(plugin)?;
+    clipbuffer::register(plugin)?;
     violenceclassify::register(plugin)?;
+    bboxoverlay::register(plugin)?;
+    hardattentioncrop::register(plugin)?;
     violencerecord::register(plugin)?;
     Ok(())
 }

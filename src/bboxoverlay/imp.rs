@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::draw::{Canvas, Matrix, OverlayRenderer, PixelFormat, Plane, Range, YuvEncoding};
 use super::spec::{self, argb_from_rgba, rgba_from_argb, History, RoiBox, Style};
 use crate::event::{EventKind, ViolenceEvent};
@@ -179,12 +181,13 @@ impl GstObjectImpl for BboxOverlay {}
 impl ElementImpl for BboxOverlay {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Region and violence overlay",
                 "Filter/Effect/Video",
                 "Draws every GstVideoRegionOfInterestMeta with its label and confidence, the \
                  violence state banner and an optional score graph, in place",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::area::{yuv420_to_rgb_area, Chroma, YuvToRgb};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
 use crate::meta::{ClipInfo, ClipMeta, FlowMeta, FlowPlanes, FramePlanes};
@@ -549,11 +551,7 @@ impl ObjectImpl for ClipBuffer {
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         // Reports what is in effect once negotiated, else what is set, else the default.
-        let negotiated = self
-            .state
-            .locked()
-            .as_ref()
-            .map(|st| st.shape.clone());
+        let negotiated = self.state.locked().as_ref().map(|st| st.shape.clone());
         let s = self.settings.locked();
         let shape = |f: fn(&ClipShape) -> u32, set: Option<u32>, default: u32| {
             negotiated.as_ref().map(f).or(set).unwrap_or(default)
@@ -582,12 +580,13 @@ impl GstObjectImpl for ClipBuffer {}
 impl ElementImpl for ClipBuffer {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Violence clip buffer",
                 "Filter/Analyzer/Video",
                 "Samples frames into windows of T frames at the model's size and attaches each \
                  completed window as ClipMeta; video passes unchanged",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::region::{self, Aspect, CropParams, Rect};
 use super::scale::{scale_plane, Axis};
 use super::{AspectPolicy, NoRegion, RegionSource};
@@ -254,13 +256,14 @@ impl GstObjectImpl for HardAttentionCrop {}
 impl ElementImpl for HardAttentionCrop {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Hard attention crop",
                 "Filter/Effect/Video/Scaler",
                 "Crops each frame to the violence, motion or a fixed region at full source \
                  resolution, smoothed over time, and scales it to the output size; region metas \
                  follow into crop coordinates",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The model contract of DESIGN.md: facts a TorchScript model declares in `metadata()`,
 //! the element properties that override them, and the resolved configuration.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! One inference worker per (model file, device, precision) in the process (DESIGN.md
 //! "Threads"). It owns the TorchScript module on its own thread, which is where libtorch's
 //! no-grad state lives, and batches clips from every stream that uses it into one forward.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::motion::{self, MotionChange, MotionTracker};
 use super::{downscale_luma, FlowPreset, FlowSolver};
 use crate::meta::{add_region_meta, FlowInfo, FlowMeta, Region, ROI_MOTION};
@@ -335,13 +337,14 @@ impl GstObjectImpl for OpticalFlow {}
 impl ElementImpl for OpticalFlow {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Dense optical flow",
                 "Filter/Analyzer/Video",
                 "Computes dense optical flow on luma from the previous frame to the current one \
                  at a working resolution; attaches FlowMeta, motion statistics and a motion region, \
                  posts motion-start/motion-stop",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Lock order: `settings` → `results` → `running` → `stats`; `watchdog` is taken alone.
 //! `results` is held while the streaming thread waits for the model, so that `running`
 //! stays free for the watchdog, property reads and state changes meanwhile.
@@ -324,7 +326,12 @@ impl ViolenceClassify {
         let at = gst::ClockTime::from_nseconds(event.pts);
         match event.kind {
             EventKind::Start => {
-                gst::info!(CAT, imp = self, "violence starts at {at} (p={:.3})", event.score)
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "violence starts at {at} (p={:.3})",
+                    event.score
+                )
             }
             EventKind::End => gst::info!(
                 CAT,
@@ -602,13 +609,14 @@ impl GstObjectImpl for ViolenceClassify {}
 impl ElementImpl for ViolenceClassify {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Violence classifier",
                 "Filter/Analyzer/Video",
                 "Scores clips from clipbuffer with a TorchScript model; posts violence-start, \
                  violence-end (and violence-score) messages and serialized events, and attaches \
                  ViolenceMeta to every frame; video passes unchanged",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)

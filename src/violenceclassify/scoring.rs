@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The clips sent to the model and not scored yet, and what a score changes: the decision,
 //! the latest info for `ViolenceMeta`, the statistics and the events to announce. Plain
 //! Rust, so that the way from a score to an event is tested without a pipeline.
@@ -376,7 +378,11 @@ mod tests {
         assert_eq!(q.admit(times(1), (64, 64), true), Some(1));
         assert_eq!(q.admit(times(2), (64, 64), true), None);
         assert_eq!(q.stats().dropped, 1);
-        assert_eq!(q.admit(times(3), (64, 64), false), Some(2), "sync never drops");
+        assert_eq!(
+            q.admit(times(3), (64, 64), false),
+            Some(2),
+            "sync never drops"
+        );
         assert_eq!(q.stats().queue_length, 3);
         assert_eq!(q.pending_len(), 3);
     }
@@ -489,11 +495,17 @@ mod tests {
     #[test]
     fn receive_blocks_only_when_asked() {
         let (tx, rx) = mpsc::channel();
-        assert_eq!(receive(&rx, false, Duration::ZERO).unwrap().map(|o| o.tag), None);
+        assert_eq!(
+            receive(&rx, false, Duration::ZERO).unwrap().map(|o| o.tag),
+            None
+        );
         let err = receive(&rx, true, Duration::from_millis(1)).unwrap_err();
         assert!(err.contains("no result within"), "{err}");
         tx.send(scored(7, 0.5, None)).unwrap();
-        assert_eq!(receive(&rx, true, RESULT_TIMEOUT).unwrap().map(|o| o.tag), Some(7));
+        assert_eq!(
+            receive(&rx, true, RESULT_TIMEOUT).unwrap().map(|o| o.tag),
+            Some(7)
+        );
     }
 
     #[test]

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The properties of `violenceclassify` and the settings they hold.
 
 use super::{Mode, ModelErrorPolicy};
@@ -60,7 +62,7 @@ impl Default for Settings {
 impl Settings {
     /// Every property of the element, the read-only statistics included.
     pub fn properties() -> Vec<glib::ParamSpec> {
-            vec![
+        vec![
                 glib::ParamSpecString::builder("model-location")
                     .nick("Model location")
                     .blurb("Path of the TorchScript model file (with a metadata() method per the model contract)")

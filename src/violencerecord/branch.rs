@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! One file of `violencerecord`: `appsrc ! <muxer> ! filesink` in its own bin, added to the
 //! recorder while the file is open and removed once the muxer has written its last byte;
 //! and the set of branches whose muxer is finishing.
@@ -18,7 +20,8 @@ pub struct FileSpan {
 impl FileSpan {
     /// Counts one frame; frames come in decoding order, so PTS may go back (B-frames).
     pub fn record(&mut self, pts: Option<gst::ClockTime>, duration: Option<gst::ClockTime>) {
-        self.first_pts.get_or_insert_with(|| pts.unwrap_or_default());
+        self.first_pts
+            .get_or_insert_with(|| pts.unwrap_or_default());
         if let Some(pts) = pts {
             self.last_pts = Some(self.last_pts.map_or(pts, |l| l.max(pts)));
             let end = pts + duration.unwrap_or_default();

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Lock order: `settings` → `state` → `closing` → `rotation` → `log`. `closing` is taken
 //! alone by the threads that finalize files, since a branch's EOS or error message may be
 //! posted from a thread that holds `state`.
@@ -833,11 +835,7 @@ impl ObjectImpl for ViolenceRecord {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
                     match event.view() {
                         gst::EventView::CustomDownstream(c) => {
-                            let in_band = imp
-                                .settings
-                                .locked()
-                                .source
-                                .is_none();
+                            let in_band = imp.settings.locked().source.is_none();
                             if let Some(e) = c
                                 .structure()
                                 .filter(|_| in_band)
@@ -882,7 +880,7 @@ impl GstObjectImpl for ViolenceRecord {}
 impl ElementImpl for ViolenceRecord {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Violence recorder",
                 "Sink/Video/Bin",
                 "Writes one finalized file per violence event from encoded, parsed video \
@@ -891,6 +889,7 @@ impl ElementImpl for ViolenceRecord {
                  Posts violence-recording messages (action=opened/closed). Never blocks \
                  upstream: files are written by their own muxer branch",
                 "gst-violence",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*META)

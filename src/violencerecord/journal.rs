@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What `violencerecord` keeps beside the files: the event log (one JSON line per start,
 //! end and finished file) and the rotation that keeps at most `max-files` files.
 
@@ -126,7 +128,11 @@ mod tests {
         assert!(r.add("b".into(), 2).is_empty());
         assert_eq!(r.add("c".into(), 2), ["a"]);
         assert_eq!(r.add("d".into(), 2), ["b"]);
-        assert_eq!(r.add("e".into(), 1), ["c", "d"], "a lower limit deletes more");
+        assert_eq!(
+            r.add("e".into(), 1),
+            ["c", "d"],
+            "a lower limit deletes more"
+        );
         let mut all = Rotation::default();
         for name in ["a", "b", "c"] {
             assert!(all.add(name.into(), 0).is_empty(), "0 keeps every file");
@@ -154,7 +160,14 @@ mod tests {
             reason: None,
         };
         let ns = gst::ClockTime::from_nseconds;
-        let line = mark_line(Mark::Start, 7, Some(&event), Some(ns(5)), Some("f.mp4"), "t");
+        let line = mark_line(
+            Mark::Start,
+            7,
+            Some(&event),
+            Some(ns(5)),
+            Some("f.mp4"),
+            "t",
+        );
         assert_eq!(line["event"], "start");
         assert_eq!(line["stream-time"], 5);
         assert_eq!(line["score"], 0.75);
@@ -181,7 +194,10 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert!(EventLog::default().write(&serde_json::json!({})).is_ok());
         let err = EventLog::open(Some("/nonexistent/dir/log.jsonl")).unwrap_err();
-        assert!(err.starts_with("event-log /nonexistent/dir/log.jsonl: "), "{err}");
+        assert!(
+            err.starts_with("event-log /nonexistent/dir/log.jsonl: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The out-of-band connection of `violencerecord source=<name>` to a `violenceclassify` in
 //! the same pipeline: its `violence-event` signal, and a probe that reads the level state
 //! (`ViolenceMeta`) on its output.
