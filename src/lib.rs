@@ -18,6 +18,15 @@ pub mod meta;
 pub mod model;
 pub mod query;
 
+/// Running time in nanoseconds of `t` in `segment`, the clock that clips, events and files
+/// share; `None` for a segment not in time or a `t` outside it.
+pub(crate) fn running_time_ns(segment: &gst::Segment, t: gst::ClockTime) -> Option<u64> {
+    segment
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(t)
+        .map(gst::ClockTime::nseconds)
+}
+
 /// One way to take a lock in every element.
 pub(crate) trait MutexExt<T> {
     /// Locks, and recovers the data when a thread panicked while holding the lock: the

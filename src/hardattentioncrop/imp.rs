@@ -57,6 +57,10 @@ struct Settings {
     no_region: NoRegion,
 }
 
+const DEFAULT_MARGIN: f64 = 0.1;
+const DEFAULT_MIN_SIZE: u32 = 64;
+const DEFAULT_SMOOTHING: f64 = 0.8;
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -64,10 +68,10 @@ impl Default for Settings {
             height: 0,
             source: RegionSource::Attention,
             region: None,
-            margin: 0.1,
-            min_size: 64,
+            margin: DEFAULT_MARGIN,
+            min_size: DEFAULT_MIN_SIZE,
             aspect: AspectPolicy::Expand,
-            smoothing: 0.8,
+            smoothing: DEFAULT_SMOOTHING,
             no_region: NoRegion::FullFrame,
         }
     }
@@ -172,7 +176,7 @@ impl ObjectImpl for HardAttentionCrop {
                     .blurb("Fraction of the region's size added on every side")
                     .minimum(0.0)
                     .maximum(10.0)
-                    .default_value(0.1)
+                    .default_value(DEFAULT_MARGIN)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("min-size")
@@ -180,7 +184,7 @@ impl ObjectImpl for HardAttentionCrop {
                     .blurb("Smallest crop side in source pixels (limits the zoom)")
                     .minimum(1)
                     .maximum(16384)
-                    .default_value(64)
+                    .default_value(DEFAULT_MIN_SIZE)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("aspect", AspectPolicy::Expand)
@@ -193,7 +197,7 @@ impl ObjectImpl for HardAttentionCrop {
                     .blurb("Weight (0..0.999) of the previous crop in the exponential smoothing of the crop from frame to frame; 0 follows the region at once")
                     .minimum(0.0)
                     .maximum(0.999)
-                    .default_value(0.8)
+                    .default_value(DEFAULT_SMOOTHING)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("no-region", NoRegion::FullFrame)

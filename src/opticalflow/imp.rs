@@ -136,17 +136,10 @@ impl OpticalFlow {
             MotionChange::Stop => "motion-stop",
         };
         let obj = self.obj();
-        let running_time = pts.and_then(|p| {
-            obj.segment()
-                .downcast_ref::<gst::ClockTime>()
-                .and_then(|s| s.to_running_time(p))
-        });
+        let running_time = pts.and_then(|p| crate::running_time_ns(&obj.segment(), p));
         let s = gst::Structure::builder(name)
             .field("pts", pts.map_or(0, gst::ClockTime::nseconds))
-            .field(
-                "running-time",
-                running_time.map_or(0, gst::ClockTime::nseconds),
-            )
+            .field("running-time", running_time.unwrap_or(0))
             .field("mean-magnitude", mean as f64)
             .field("moving-fraction", fraction as f64)
             .build();

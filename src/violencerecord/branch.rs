@@ -243,7 +243,7 @@ impl<B> Closing<B> {
     }
 
     /// Branches told to close whose muxer has not finished.
-    pub fn len(&self) -> usize {
+    pub fn unfinished(&self) -> usize {
         self.branches.len()
     }
 
@@ -305,7 +305,7 @@ mod tests {
     fn closing_drain_leaves_nothing() {
         let mut closing = Closing::default();
         closing.insert("file-3".into(), 3);
-        assert_eq!(closing.len(), 1);
+        assert_eq!(closing.unfinished(), 1);
         assert_eq!(closing.drain(), vec![3]);
         assert!(closing.is_idle());
     }

@@ -31,6 +31,7 @@ mod imp;
 pub mod journal;
 pub mod location;
 pub mod recorder;
+mod settings;
 mod source;
 
 /// The example pipeline above, also shown by `gst-inspect-1.0 violencerecord`.

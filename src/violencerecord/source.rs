@@ -80,10 +80,8 @@ impl SourceConnection {
 /// The level state that `buffer`, about to leave `pad`, carries, in running time.
 fn level_of(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<Level> {
     let meta = buffer.meta::<ViolenceMeta>()?;
-    let segment = pad
-        .sticky_event::<gst::event::Segment>(0)
-        .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned())?;
-    let rt = |t| segment.to_running_time(t).map(gst::ClockTime::nseconds);
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    let rt = |t| crate::running_time_ns(segment.segment(), t);
     let now = rt(buffer.pts()?)?;
     let info = meta.payload();
     Some(Level {
