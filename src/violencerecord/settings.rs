@@ -233,7 +233,10 @@ mod tests {
         gst::init().unwrap();
         let settings = Settings::default();
         for pspec in Settings::properties() {
-            let value = settings.get(pspec.name()).expect(pspec.name());
+            let name = pspec.name();
+            let value = settings
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} has no value"));
             let default = pspec.default_value();
             assert_eq!(
                 value.serialize().ok(),
