@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Version info for the plugin, and the run-time path to libtorch.
 //!
 //! torch-sys (`links = "tch"`) tells us where libtorch lives. The plugin is dlopen()ed by

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! make bench-core: the plugin's overhead over the model's own forwards, on a 720p30 H.264
 //! file, all measured in this run:
 //!   full       uridecodebin ! videoconvert ! clipbuffer ! violenceclassify mode=sync ! fakesink

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! make bench-crop: ms per 1080p frame for hardattentioncrop cropping a region to 640x480,
 //! against `videocrop ! videoscale` doing the same crop, in one run. Each figure is
 //! (pipeline time − the same pipeline with nothing in between) / frames.

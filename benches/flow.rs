@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! make bench-flow: our presets against OpenCV's DIS fast, DIS medium and Farneback on the
 //! 8 Middlebury pairs, in the same run: average endpoint error and median ms per pair, at
 //! full size and at 320 px wide (flow upscaled back to full size), 2 threads each.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! make bench-overlay: ms per 1080p frame for bboxoverlay drawing 10 labelled boxes and the
 //! banner, in each format, against textoverlay drawing the same 10 labels, in one run.
 //! Each figure is (pipeline time − the same pipeline without the overlay) / frames, with

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! make bench-scale: many cameras on one machine, every figure from this run.
 //!   (a) frames/s of our pipeline against the Python/OpenCV peer (run by the script, its
 //!       figure passed in), same model, T, size, stride and step, same 720p30 H.264 file;

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The violence event structure shared by bus messages and downstream serialized custom
 //! events (DESIGN.md "Decisions over time"), written and read back in one place.
 
 use crate::meta::Region;
+use crate::violenceclassify::decision::{EndReason, ScoredClip, Transition};
 
 pub const VIOLENCE_START: &str = "violence-start";
 pub const VIOLENCE_END: &str = "violence-end";
@@ -56,7 +59,79 @@ pub struct ViolenceEvent {
     pub reason: Option<String>,
 }
 
+/// What the announcing stream adds to a clip's times: who it is, where the model looked
+/// last, and when the decision was taken (running time), for the event's latency.
+#[derive(Debug, Clone, Copy)]
+pub struct EventContext<'a> {
+    pub stream_id: &'a str,
+    pub region: Option<Region>,
+    pub steps: u32,
+    pub decided_at: u64,
+}
+
 impl ViolenceEvent {
+    /// A `violence-score` event for one scored clip, at the clip's first frame.
+    pub fn score(clip: &ScoredClip, context: EventContext) -> Self {
+        Self::decided_by(
+            EventKind::Score,
+            clip.first_pts,
+            clip.first_running_time,
+            clip,
+            context,
+            None,
+        )
+    }
+
+    /// The `violence-start` or `violence-end` event that announces a transition.
+    pub fn from_transition(transition: Transition, context: EventContext) -> Self {
+        match transition {
+            Transition::Start { first, deciding } => Self::decided_by(
+                EventKind::Start,
+                first.first_pts,
+                first.first_running_time,
+                &deciding,
+                context,
+                None,
+            ),
+            Transition::End {
+                last_hot,
+                deciding,
+                reason,
+            } => Self::decided_by(
+                EventKind::End,
+                last_hot.last_pts,
+                last_hot.last_running_time,
+                // Ends without a releasing clip (EOS, flush, stall) report the last hot one.
+                &deciding.unwrap_or(last_hot),
+                context,
+                Some(reason),
+            ),
+        }
+    }
+
+    fn decided_by(
+        kind: EventKind,
+        pts: u64,
+        running_time: u64,
+        deciding: &ScoredClip,
+        context: EventContext,
+        reason: Option<EndReason>,
+    ) -> Self {
+        ViolenceEvent {
+            kind,
+            pts,
+            running_time,
+            score: deciding.score,
+            clip_start: deciding.first_pts,
+            clip_end: deciding.last_pts,
+            region: context.region,
+            stream_id: context.stream_id.to_string(),
+            latency: context.decided_at.saturating_sub(running_time),
+            steps: context.steps,
+            reason: reason.map(|r| r.as_str().to_string()),
+        }
+    }
+
     pub fn to_structure(&self) -> gst::Structure {
         let mut s = gst::Structure::builder(self.kind.name())
             .field("pts", self.pts)
@@ -155,6 +230,74 @@ mod tests {
             ViolenceEvent::from_structure(&no_region.to_structure()),
             Some(no_region)
         );
+    }
+
+    fn clip(first: u64, last: u64, score: f32) -> ScoredClip {
+        ScoredClip {
+            first_pts: first,
+            last_pts: last,
+            first_running_time: first + 1000,
+            last_running_time: last + 1000,
+            score,
+        }
+    }
+
+    fn context(decided_at: u64) -> EventContext<'static> {
+        EventContext {
+            stream_id: "cam",
+            region: None,
+            steps: 1,
+            decided_at,
+        }
+    }
+
+    #[test]
+    fn start_is_at_the_first_clip_of_the_run_with_the_deciding_score() {
+        let first = clip(0, 600, 0.7);
+        let deciding = clip(320, 920, 0.9);
+        let e =
+            ViolenceEvent::from_transition(Transition::Start { first, deciding }, context(5000));
+        assert_eq!(e.kind, EventKind::Start);
+        assert_eq!((e.pts, e.running_time), (0, 1000));
+        assert_eq!((e.clip_start, e.clip_end, e.score), (320, 920, 0.9));
+        assert_eq!(e.latency, 4000);
+        assert_eq!(e.reason, None);
+    }
+
+    #[test]
+    fn end_without_a_releasing_clip_reports_the_last_hot_one() {
+        let last_hot = clip(320, 920, 0.8);
+        let e = ViolenceEvent::from_transition(
+            Transition::End {
+                last_hot,
+                deciding: None,
+                reason: EndReason::Eos,
+            },
+            context(100),
+        );
+        assert_eq!(e.kind, EventKind::End);
+        assert_eq!((e.pts, e.running_time), (920, 1920));
+        assert_eq!((e.clip_start, e.score), (320, 0.8));
+        assert_eq!(e.latency, 0, "a decision before the time saturates to 0");
+        assert_eq!(e.reason.as_deref(), Some("eos"));
+        let released = ViolenceEvent::from_transition(
+            Transition::End {
+                last_hot,
+                deciding: Some(clip(640, 1240, 0.1)),
+                reason: EndReason::Released,
+            },
+            context(3000),
+        );
+        assert_eq!((released.clip_start, released.score), (640, 0.1));
+        assert_eq!(released.reason.as_deref(), Some("released"));
+    }
+
+    #[test]
+    fn score_event_is_at_the_clip_start() {
+        let e = ViolenceEvent::score(&clip(40, 640, 0.3), context(2000));
+        assert_eq!(e.kind, EventKind::Score);
+        assert_eq!((e.pts, e.running_time, e.latency), (40, 1040, 960));
+        assert_eq!(e.stream_id, "cam");
     }
 
     #[test]

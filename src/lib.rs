@@ -1,16 +1,46 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! gst-violence: GStreamer elements that detect violence in video with a TorchScript
 //! classifier. See DESIGN.md for the architecture.
 
+// The elements, in the order a pipeline uses them (DESIGN.md "Data flow").
 pub mod bboxoverlay;
 pub mod clipbuffer;
-pub mod event;
 pub mod hardattentioncrop;
-pub mod meta;
-pub mod model;
 pub mod opticalflow;
-pub mod query;
 pub mod violenceclassify;
 pub mod violencerecord;
+
+// What they share: metadata on frames, models, violence events, and the queries and events
+// that travel between the elements.
+pub mod event;
+pub mod meta;
+pub mod model;
+pub mod query;
+
+/// Running time in nanoseconds of `t` in `segment`, the clock that clips, events and files
+/// share; `None` for a segment not in time or a `t` outside it.
+pub(crate) fn running_time_ns(segment: &gst::Segment, t: gst::ClockTime) -> Option<u64> {
+    segment
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(t)
+        .map(gst::ClockTime::nseconds)
+}
+
+/// One way to take a lock in every element.
+pub(crate) trait MutexExt<T> {
+    /// Locks, and recovers the data when a thread panicked while holding the lock: the
+    /// elements keep their state consistent between statements, and a panic in one
+    /// streaming thread must not become a second panic in every other thread.
+    fn locked(&self) -> std::sync::MutexGuard<'_, T>;
+}
+
+impl<T> MutexExt<T> for std::sync::Mutex<T> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, T> {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Always-present `src` and `sink` pad templates with the same caps, as every element of
 /// the plugin but the recorder bin has.
@@ -29,11 +59,11 @@ pub(crate) fn src_sink_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
-    bboxoverlay::register(plugin)?;
-    clipbuffer::register(plugin)?;
-    hardattentioncrop::register(plugin)?;
     opticalflow::register(plugin)?;
+    clipbuffer::register(plugin)?;
     violenceclassify::register(plugin)?;
+    bboxoverlay::register(plugin)?;
+    hardattentioncrop::register(plugin)?;
     violencerecord::register(plugin)?;
     Ok(())
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What clipbuffer and violenceclassify tell each other: the `violence-model-config` query
 //! (clipbuffer asks, violenceclassify answers from its model) and the `violence-clip` event
 //! that carries the EOS clip, which has no frame to ride on.

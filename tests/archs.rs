@@ -1,4 +1,6 @@
-//! CI for the published architectures of models/archs (issue 8): their shape and parameter
+// SPDX-License-Identifier: MPL-2.0
+
+//! Keeps the published architectures of models/archs usable end to end: their shape and parameter
 //! tests, a training of a few steps of each with its own training rule (DQN for SSHA,
 //! activation switching for R(2+1)D) on clips extracted by the plugin, and each export run
 //! by violenceclassify in a real pipeline; SSHA goes through the multi-step attention loop,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The SSHA hard-attention loop in violenceclassify, with the suite's quadrant model: motion
 //! in one known quadrant ends with that quadrant as the region after two steps.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! bboxoverlay through gst_check::Harness, in every format it accepts: box edges to the
 //! pixel, clipping, untouched frames without metadata, labels and the banner.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! violenceclassify (with clipbuffer) in real pipelines over synthetic video whose motion
 //! starts and stops at known frames. The test model is violent exactly for clips in which
 //! two consecutive frames differ, so every start and end PTS can be computed here.

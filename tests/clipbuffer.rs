@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! clipbuffer alone, through gst_check::Harness: which frames carry clips, what a clip
 //! holds, and how the ring reacts to caps changes, flushes, gaps, discontinuities and EOS.
 

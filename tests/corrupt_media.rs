@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Corrupt media: real clips from ../shared/data/violence, truncated and bit-flipped at many
 //! offsets, each pushed through the full pipeline (uridecodebin ! videoconvert ! clipbuffer
 //! ! violenceclassify). Every case must end within a bounded time, with an error message

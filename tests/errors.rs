@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Every error path of violenceclassify: an element error that names the file and the
 //! problem, never a panic or a hang.
 

@@ -1,7 +1,10 @@
-//! Model and device faults (issue 10): NaN and infinite outputs under both
-//! `on-model-error` policies, and a model saved on CUDA loaded on the CPU. Exceptions in
-//! forward, wrong shapes and `device=cuda` without CUDA are in errors.rs; a very slow
-//! forward with a live source is `async_mode_never_blocks_a_live_source` in classify.rs.
+// SPDX-License-Identifier: MPL-2.0
+
+//! Model and device faults, which must stop the stream or skip the clip, never crash it:
+//! NaN and infinite outputs under both `on-model-error` policies, and a model saved on CUDA
+//! loaded on the CPU. Exceptions in forward, wrong shapes and `device=cuda` without CUDA
+//! are in errors.rs; a very slow forward with a live source is
+//! `async_mode_never_blocks_a_live_source` in classify.rs.
 
 mod common;
 use common::*;

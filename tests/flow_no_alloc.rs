@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! compute() must not touch the heap once the solver exists, with one thread or with the
 //! persistent worker pool.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! hardattentioncrop through gst_check::Harness: each region source, smoothing, aspect
 //! policies, metas in crop coordinates, caps renegotiation, regions outside the frame, the
 //! upstream attention-region event, and YUV formats.

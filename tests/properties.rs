@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Every property of every element: default, set and read back, invalid values refused.
 
 mod common;

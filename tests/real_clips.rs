@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The real labelled clips in ../shared/data/violence through the full pipeline with the
 //! bundled model: the shortest clips and a sample of each dataset and label, each must
 //! give at least one score and no error.

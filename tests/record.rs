@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! violencerecord in real pipelines. The synthetic frames carry their index as a binary
 //! code burnt into the pixels after classification (so the motion model does not see it);
 //! every file written is decoded and its frames read back by index.

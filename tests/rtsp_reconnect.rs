@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The RTSP reconnection app (`pipelines/rtsp_detect.rs`) against a local RTSP camera on
 //! loopback (`pipelines/rtsp_test_server.rs`, gst-rtsp-server) that is killed and restarted
 //! on the same port: the app notices, retries with backoff, and scores flow again.

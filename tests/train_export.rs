@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! CI for models/: clips extracted with the plugin (the extract-clips code), a tiny training
 //! of a few steps with models/train.py, its TorchScript export, and that export loaded and
 //! run by violenceclassify in a real pipeline, end to end.

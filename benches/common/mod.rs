@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Shared by the pipeline benchmarks: time `appsrc ! <middle> fakesink` over prepared buffers.
 #![allow(dead_code)]
 

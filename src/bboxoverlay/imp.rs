@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::draw::{Canvas, Matrix, OverlayRenderer, PixelFormat, Plane, Range, YuvEncoding};
 use super::spec::{self, argb_from_rgba, rgba_from_argb, History, RoiBox, Style};
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{region_confidence, ViolenceMeta};
+use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -139,7 +142,7 @@ impl ObjectImpl for BboxOverlay {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.style.lock().unwrap();
+        let mut s = self.style.locked();
         match pspec.name() {
             "line-width" => s.line_width = value.get::<u32>().unwrap() as i32,
             "font-size" => s.font_size = value.get::<u32>().unwrap() as f32,
@@ -156,7 +159,7 @@ impl ObjectImpl for BboxOverlay {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.style.lock().unwrap();
+        let s = self.style.locked();
         match pspec.name() {
             "line-width" => (s.line_width as u32).to_value(),
             "font-size" => (s.font_size as u32).to_value(),
@@ -178,12 +181,13 @@ impl GstObjectImpl for BboxOverlay {}
 impl ElementImpl for BboxOverlay {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Region and violence overlay",
                 "Filter/Effect/Video",
                 "Draws every GstVideoRegionOfInterestMeta with its label and confidence, the \
                  violence state banner and an optional score graph, in place",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)
@@ -221,7 +225,7 @@ impl BaseTransformImpl for BboxOverlay {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        *self.state.locked() = None;
         Ok(())
     }
 
@@ -243,12 +247,11 @@ impl BaseTransformImpl for BboxOverlay {
         );
         let history = self
             .state
-            .lock()
-            .unwrap()
+            .locked()
             .take()
             .map(|s| s.history)
             .unwrap_or_default();
-        *self.state.lock().unwrap() = Some(State {
+        *self.state.locked() = Some(State {
             info,
             format,
             encoding,
@@ -259,7 +262,7 @@ impl BaseTransformImpl for BboxOverlay {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let Some(ev) = event.structure().and_then(ViolenceEvent::from_structure) {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if let Some(state) = self.state.locked().as_mut() {
                 match ev.kind {
                     EventKind::Start => state.history.on_start_event(ev.pts),
                     EventKind::End => state.history.on_end_event(),
@@ -267,7 +270,7 @@ impl BaseTransformImpl for BboxOverlay {
                 }
             }
         } else if let gst::EventView::FlushStop(_) = event.view() {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if let Some(state) = self.state.locked().as_mut() {
                 state.history.reset();
             }
         }
@@ -275,8 +278,8 @@ impl BaseTransformImpl for BboxOverlay {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let style = self.style.lock().unwrap().clone();
-        let mut guard = self.state.lock().unwrap();
+        let style = self.style.locked().clone();
+        let mut guard = self.state.locked();
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -345,7 +348,7 @@ impl BaseTransformImpl for BboxOverlay {
                 gst::FlowError::Error
             })?
             .with_yuv_encoding(state.encoding);
-        self.renderer.lock().unwrap().draw(&mut canvas, &overlay);
+        self.renderer.locked().draw(&mut canvas, &overlay);
         Ok(gst::FlowSuccess::Ok)
     }
 }

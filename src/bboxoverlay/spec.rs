@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What to draw on a frame, from its metadata and the recent history of scores: pure
 //! logic between the metas and the drawing code.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Area-average downscaling of 4:2:0 YUV frames straight into packed RGB at the model size.
 //!
 //! Reducing 720p to 112x112 with a resampling filter whose kernel widens with the factor

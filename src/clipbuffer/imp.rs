@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::area::{yuv420_to_rgb_area, Chroma, YuvToRgb};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
 use crate::meta::{ClipInfo, ClipMeta, FlowMeta, FlowPlanes, FramePlanes};
 use crate::model::contract::{inputs_to_string, parse_inputs, InputKind};
 use crate::opticalflow::motion::resample_flow;
 use crate::query::{self, ClipShape};
+use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -240,7 +243,7 @@ pub struct ClipBuffer {
 impl ClipBuffer {
     /// The clip shape: set properties win, then the downstream model, then defaults.
     fn effective_shape(&self, from_model: Option<&ClipShape>) -> ClipShape {
-        let s = self.settings.lock().unwrap().clone();
+        let s = self.settings.locked().clone();
         let pick =
             |set: Option<u32>, model: Option<u32>, default: u32, name: &str| match (set, model) {
                 (Some(v), Some(m)) if v != m => {
@@ -304,13 +307,13 @@ impl ClipBuffer {
         let shape = self.effective_shape(model.as_ref());
         let rgb = Scaler::new(&in_info, shape.width, shape.height)?;
         let attention = if shape.hard_attention {
-            let cap = self.settings.lock().unwrap().attention_max_size;
+            let cap = self.settings.locked().attention_max_size;
             let (w, h) = capped_size(in_info.width(), in_info.height(), cap);
             Some(Scaler::new(&in_info, w, h)?)
         } else {
             None
         };
-        let stride = self.settings.lock().unwrap().stride;
+        let stride = self.settings.locked().stride;
         gst::info!(
             CAT,
             imp = self,
@@ -368,7 +371,7 @@ impl ClipBuffer {
     /// Sends the EOS clip (see `EosAction`) as a serialized event ahead of EOS.
     fn push_eos_clip(&self) {
         let clip = {
-            let guard = self.state.lock().unwrap();
+            let guard = self.state.locked();
             let Some(state) = guard.as_ref() else { return };
             let samples: Vec<&Sample> = state.window.frames().collect();
             match state.window.at_eos() {
@@ -395,7 +398,7 @@ impl ClipBuffer {
     }
 
     fn reset_window(&self, why: &str) {
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
+        if let Some(state) = self.state.locked().as_mut() {
             if !state.window.is_empty() {
                 gst::debug!(CAT, imp = self, "window reset: {why}");
             }
@@ -451,7 +454,7 @@ impl ObjectSubclass for ClipBuffer {
 impl ObjectImpl for ClipBuffer {
     fn constructed(&self) {
         self.parent_constructed();
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         s.stride = DEFAULT_STRIDE;
         s.attention_max_size = DEFAULT_ATTENTION_MAX_SIZE;
     }
@@ -519,7 +522,7 @@ impl ObjectImpl for ClipBuffer {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "clip-length" => s.clip_length = Some(value.get().unwrap()),
             "frame-step" => s.frame_step = Some(value.get().unwrap()),
@@ -548,13 +551,8 @@ impl ObjectImpl for ClipBuffer {
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         // Reports what is in effect once negotiated, else what is set, else the default.
-        let negotiated = self
-            .state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|st| st.shape.clone());
-        let s = self.settings.lock().unwrap();
+        let negotiated = self.state.locked().as_ref().map(|st| st.shape.clone());
+        let s = self.settings.locked();
         let shape = |f: fn(&ClipShape) -> u32, set: Option<u32>, default: u32| {
             negotiated.as_ref().map(f).or(set).unwrap_or(default)
         };
@@ -582,12 +580,13 @@ impl GstObjectImpl for ClipBuffer {}
 impl ElementImpl for ClipBuffer {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Violence clip buffer",
                 "Filter/Analyzer/Video",
                 "Samples frames into windows of T frames at the model's size and attaches each \
                  completed window as ClipMeta; video passes unchanged",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)
@@ -611,7 +610,7 @@ impl BaseTransformImpl for ClipBuffer {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        *self.state.locked() = None;
         Ok(())
     }
 
@@ -623,7 +622,7 @@ impl BaseTransformImpl for ClipBuffer {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{}", e]);
             gst::loggable_error!(CAT, "{e}")
         })?;
-        *self.state.lock().unwrap() = Some(state);
+        *self.state.locked() = Some(state);
         Ok(())
     }
 
@@ -638,7 +637,7 @@ impl BaseTransformImpl for ClipBuffer {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = self.state.locked();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["buffer before caps"]);
             return Err(gst::FlowError::NotNegotiated);

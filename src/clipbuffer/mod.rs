@@ -1,5 +1,15 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `clipbuffer`: samples frames into windows of T frames at the model's size and attaches
 //! them as `ClipMeta` to the frame that completes each window. Video passes unchanged.
+//!
+//! ## Example pipeline
+//!
+//! Attaches a 16-frame, 112x112 clip to every frame that completes a window.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc num-buffers=64 ! videoconvert ! clipbuffer clip-length=16 frame-step=2 width=112 height=112 ! fakesink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;
@@ -7,6 +17,10 @@ use gst::prelude::*;
 mod area;
 mod imp;
 pub mod window;
+
+/// The example pipeline above, also shown by `gst-inspect-1.0 clipbuffer`.
+pub const EXAMPLE_LAUNCH: &str =
+    "gst-launch-1.0 videotestsrc num-buffers=64 ! videoconvert ! clipbuffer clip-length=16 frame-step=2 width=112 height=112 ! fakesink";
 
 glib::wrapper! {
     pub struct ClipBuffer(ObjectSubclass<imp::ClipBuffer>) @extends gst_base::BaseTransform, gst::Element, gst::Object;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Which frames are sampled into a clip and when a clip is complete, as pure logic.
 //!
 //! Counting is in input frames: frame `i` (since the last reset) is sampled when

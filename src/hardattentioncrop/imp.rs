@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::region::{self, Aspect, CropParams, Rect};
 use super::scale::{scale_plane, Axis};
 use super::{AspectPolicy, NoRegion, RegionSource};
 use crate::meta::{region_confidence, ViolenceMeta, ROI_MOTION, ROI_VIOLENCE};
+use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -54,6 +57,10 @@ struct Settings {
     no_region: NoRegion,
 }
 
+const DEFAULT_MARGIN: f64 = 0.1;
+const DEFAULT_MIN_SIZE: u32 = 64;
+const DEFAULT_SMOOTHING: f64 = 0.8;
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -61,10 +68,10 @@ impl Default for Settings {
             height: 0,
             source: RegionSource::Attention,
             region: None,
-            margin: 0.1,
-            min_size: 64,
+            margin: DEFAULT_MARGIN,
+            min_size: DEFAULT_MIN_SIZE,
             aspect: AspectPolicy::Expand,
-            smoothing: 0.8,
+            smoothing: DEFAULT_SMOOTHING,
             no_region: NoRegion::FullFrame,
         }
     }
@@ -169,7 +176,7 @@ impl ObjectImpl for HardAttentionCrop {
                     .blurb("Fraction of the region's size added on every side")
                     .minimum(0.0)
                     .maximum(10.0)
-                    .default_value(0.1)
+                    .default_value(DEFAULT_MARGIN)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("min-size")
@@ -177,7 +184,7 @@ impl ObjectImpl for HardAttentionCrop {
                     .blurb("Smallest crop side in source pixels (limits the zoom)")
                     .minimum(1)
                     .maximum(16384)
-                    .default_value(64)
+                    .default_value(DEFAULT_MIN_SIZE)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("aspect", AspectPolicy::Expand)
@@ -190,7 +197,7 @@ impl ObjectImpl for HardAttentionCrop {
                     .blurb("Weight (0..0.999) of the previous crop in the exponential smoothing of the crop from frame to frame; 0 follows the region at once")
                     .minimum(0.0)
                     .maximum(0.999)
-                    .default_value(0.8)
+                    .default_value(DEFAULT_SMOOTHING)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("no-region", NoRegion::FullFrame)
@@ -204,7 +211,7 @@ impl ObjectImpl for HardAttentionCrop {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "width" => s.width = value.get().unwrap(),
             "height" => s.height = value.get().unwrap(),
@@ -229,7 +236,7 @@ impl ObjectImpl for HardAttentionCrop {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "width" => s.width.to_value(),
             "height" => s.height.to_value(),
@@ -253,13 +260,14 @@ impl GstObjectImpl for HardAttentionCrop {}
 impl ElementImpl for HardAttentionCrop {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Hard attention crop",
                 "Filter/Effect/Video/Scaler",
                 "Crops each frame to the violence, motion or a fixed region at full source \
                  resolution, smoothed over time, and scales it to the output size; region metas \
                  follow into crop coordinates",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)
@@ -288,7 +296,7 @@ impl BaseTransformImpl for HardAttentionCrop {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let s = self.settings.lock().unwrap().clone();
+        let s = self.settings.locked().clone();
         let mut out = caps.clone();
         for st in out.make_mut().iter_mut() {
             if direction == gst::PadDirection::Sink {
@@ -348,8 +356,8 @@ impl BaseTransformImpl for HardAttentionCrop {
             out_info.height(),
             in_info.format()
         );
-        let steered = self.state.lock().unwrap().as_ref().and_then(|s| s.steered);
-        *self.state.lock().unwrap() = Some(State {
+        let steered = self.state.locked().as_ref().and_then(|s| s.steered);
+        *self.state.locked() = Some(State {
             in_info,
             out_info,
             planes,
@@ -373,7 +381,7 @@ impl BaseTransformImpl for HardAttentionCrop {
                     s.get::<u32>("height").ok()? as f64,
                 ))
             })();
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if let Some(state) = self.state.locked().as_mut() {
                 state.steered = if clear {
                     None
                 } else {
@@ -388,7 +396,7 @@ impl BaseTransformImpl for HardAttentionCrop {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::FlushStop(_) = event.view() {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if let Some(state) = self.state.locked().as_mut() {
                 state.previous = None;
             }
         }
@@ -415,8 +423,8 @@ impl BaseTransformImpl for HardAttentionCrop {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
-        let mut guard = self.state.lock().unwrap();
+        let settings = self.settings.locked().clone();
+        let mut guard = self.state.locked();
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::NotNegotiated);
         };

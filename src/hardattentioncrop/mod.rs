@@ -1,7 +1,17 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `hardattentioncrop`: crops every frame to a region (the violence region that
 //! violenceclassify found, opticalflow's motion region, or a fixed one) at full source
 //! resolution, smoothed over time, and scales it to the output size. It belongs on its own
 //! tee branch (a zoomed view, or the input of a second classifier).
+//!
+//! ## Example pipeline
+//!
+//! Follows the moving ball at full source resolution.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc num-buffers=60 pattern=ball ! videoconvert ! opticalflow ! hardattentioncrop region-source=motion width=320 height=320 ! videoconvert ! autovideosink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;
@@ -59,11 +69,19 @@ pub enum NoRegion {
     Hold = 1,
 }
 
+/// The example pipeline above, also shown by `gst-inspect-1.0 hardattentioncrop`.
+pub const EXAMPLE_LAUNCH: &str =
+    "gst-launch-1.0 videotestsrc num-buffers=60 pattern=ball ! videoconvert ! opticalflow ! hardattentioncrop region-source=motion width=320 height=320 ! videoconvert ! autovideosink";
+
 glib::wrapper! {
     pub struct HardAttentionCrop(ObjectSubclass<imp::HardAttentionCrop>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Documented with the element: gst-inspect and the docs list their values.
+    RegionSource::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    AspectPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    NoRegion::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "hardattentioncrop",

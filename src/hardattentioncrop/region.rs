@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Where to crop, as pure logic: margin, minimum size, the output's aspect, clamping to the
 //! frame, temporal smoothing, and moving region boxes into the crop's coordinates.
 

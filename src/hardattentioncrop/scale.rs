@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Bilinear crop-and-scale of one image plane (fixed point), for hardattentioncrop: the
 //! crop is read at full source resolution, once, straight into the output.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `ClipMeta`: a window of sampled frames, prepared once by clipbuffer for the model.
 
 use super::registry::{declare_meta, MetaPayload, Transform};

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `FlowMeta`: dense optical flow from the previous frame to this one.
 
 use super::registry::{declare_meta, MetaPayload, Transform};

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Metadata that rides on video frames: our own GstMeta APIs and helpers for the standard
 //! region-of-interest meta. See DESIGN.md "Metadata".
 

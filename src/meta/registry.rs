@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The GstMeta plumbing shared by our metas: a `#[repr(C)]` struct whose first field is the
 //! `GstMeta` header and whose second is a plain Rust payload, registered once per process.
 

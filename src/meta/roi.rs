@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Helpers for `GstVideoRegionOfInterestMeta` with a `detection` params structure holding
 //! `confidence`, the convention DL Streamer uses and other elements read.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `ViolenceMeta`: the latest decision of violenceclassify, on every frame.
 
 use super::registry::{declare_meta, MetaPayload, Transform};

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The SSHA hard-attention loop as pure logic (Mohammadi & Nazerfard's semi-supervised
 //! hard attention): a q_values model sees the whole frame, picks a prior box (a region
 //! action) or a class, looks again at the chosen box, and so on until a class action or

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Which queued clips go into the next forward: round-robin over streams so that no stream
 //! starves another, each stream's clips in their own order, all with the configuration of
 //! the oldest clip, at most `max` of them.

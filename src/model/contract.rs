@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The model contract of DESIGN.md: facts a TorchScript model declares in `metadata()`,
 //! the element properties that override them, and the resolved configuration.
 
@@ -157,8 +159,9 @@ pub struct ModelConfig {
     pub output_len: usize,
     /// Index of the violent class in the output.
     pub violent_index: usize,
-    /// Index of the non-violent class (the other one of the softmax pair).
-    pub nonviolent_index: usize,
+    /// Index of the non-violent class (the other one of the softmax pair); `None` with
+    /// more than two labels, where the strongest other class is the pair's other one.
+    pub nonviolent_index: Option<usize>,
     pub prior_boxes: Vec<[f32; 4]>,
     pub max_steps: u32,
     pub threshold: f32,
@@ -301,11 +304,7 @@ pub fn resolve(
             })?;
             // p(violent) is the softmax of the violent class against the other class of
             // the pair; with more than two labels, against the strongest other class.
-            let ni = if labels.len() == 2 {
-                1 - vi
-            } else {
-                usize::MAX
-            };
+            let ni = (labels.len() == 2).then(|| 1 - vi);
             (labels.len(), vi, ni, 1)
         }
         OutputKind::QValues => {
@@ -331,7 +330,7 @@ pub fn resolve(
                 return Err(format!("max_steps {max_steps} is outside 1..=64"));
             }
             let r = prior_boxes.len();
-            (r + 2, r + 1, r, max_steps)
+            (r + 2, r + 1, Some(r), max_steps)
         }
     };
 
@@ -364,14 +363,14 @@ pub fn violent_probability(config: &ModelConfig, row: &[f32]) -> Option<f32> {
         return None;
     }
     let violent = row[config.violent_index];
-    let other = if config.nonviolent_index == usize::MAX {
-        row.iter()
+    let other = match config.nonviolent_index {
+        Some(index) => row[index],
+        None => row
+            .iter()
             .enumerate()
             .filter(|(i, _)| *i != config.violent_index)
             .map(|(_, v)| *v)
-            .fold(f32::NEG_INFINITY, f32::max)
-    } else {
-        row[config.nonviolent_index]
+            .fold(f32::NEG_INFINITY, f32::max),
     };
     // Softmax of two values, written to stay finite for large logits.
     Some(1.0 / (1.0 + (other - violent).exp()))
@@ -399,7 +398,7 @@ mod tests {
             (16, 2, 128, 112)
         );
         assert_eq!(c.colour, Colour::Bgr);
-        assert_eq!((c.violent_index, c.nonviolent_index), (0, 1));
+        assert_eq!((c.violent_index, c.nonviolent_index), (0, Some(1)));
         assert_eq!(c.threshold, 0.7);
     }
 
@@ -503,7 +502,7 @@ mod tests {
         let (c, _) = resolve(Some(&q), &Overrides::default()).unwrap();
         assert_eq!(
             (c.output_len, c.nonviolent_index, c.violent_index),
-            (4, 2, 3)
+            (4, Some(2), 3)
         );
         // Region values do not enter p(violent).
         let p = violent_probability(&c, &[50.0, 50.0, 0.0, 0.0]).unwrap();

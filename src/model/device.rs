@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The `device` property: `auto`, `cpu`, `cuda` or `cuda:N`.
 
 use std::str::FromStr;

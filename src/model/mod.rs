@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! TorchScript models: the metadata contract, device selection and the shared inference
 //! worker. See DESIGN.md "The model contract" and "Threads".
 

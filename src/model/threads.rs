@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! libtorch's CPU threads.
 //!
 //! libtorch parallelizes each operator with OpenMP, whose threads spin at every barrier.

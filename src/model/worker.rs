@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! One inference worker per (model file, device, precision) in the process (DESIGN.md
 //! "Threads"). It owns the TorchScript module on its own thread, which is where libtorch's
 //! no-grad state lives, and batches clips from every stream that uses it into one forward.
@@ -8,6 +10,7 @@ use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata
 use super::device::device_name;
 use super::threads::set_thread_count_once;
 use crate::meta::{ClipInfo, FramePlanes};
+use crate::MutexExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, Weak};
@@ -107,7 +110,7 @@ pub fn acquire(path: &Path, device: Device, fp16: bool) -> Result<Arc<SharedMode
         // Half precision only exists for us on CUDA.
         fp16: fp16 && device.is_cuda(),
     };
-    let mut workers = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut workers = WORKERS.locked();
     workers.retain(|_, w| w.strong_count() > 0);
     if let Some(existing) = workers.get(&key).and_then(Weak::upgrade) {
         return Ok(existing);

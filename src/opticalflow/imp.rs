@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: MPL-2.0
+
 use super::motion::{self, MotionChange, MotionTracker};
 use super::{downscale_luma, FlowPreset, FlowSolver};
 use crate::meta::{add_region_meta, FlowInfo, FlowMeta, Region, ROI_MOTION};
+use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -133,17 +136,10 @@ impl OpticalFlow {
             MotionChange::Stop => "motion-stop",
         };
         let obj = self.obj();
-        let running_time = pts.and_then(|p| {
-            obj.segment()
-                .downcast_ref::<gst::ClockTime>()
-                .and_then(|s| s.to_running_time(p))
-        });
+        let running_time = pts.and_then(|p| crate::running_time_ns(&obj.segment(), p));
         let s = gst::Structure::builder(name)
             .field("pts", pts.map_or(0, gst::ClockTime::nseconds))
-            .field(
-                "running-time",
-                running_time.map_or(0, gst::ClockTime::nseconds),
-            )
+            .field("running-time", running_time.unwrap_or(0))
             .field("mean-magnitude", mean as f64)
             .field("moving-fraction", fraction as f64)
             .build();
@@ -151,7 +147,7 @@ impl OpticalFlow {
     }
 
     fn reset(&self, why: &str) {
-        let change = self.state.lock().unwrap().as_mut().and_then(|s| {
+        let change = self.state.locked().as_mut().and_then(|s| {
             s.has_previous = false;
             s.tracker.reset()
         });
@@ -303,7 +299,7 @@ impl ObjectImpl for OpticalFlow {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "preset" => s.preset = value.get().unwrap(),
             "working-width" => s.working_width = value.get().unwrap(),
@@ -316,7 +312,7 @@ impl ObjectImpl for OpticalFlow {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "preset" => s.preset.to_value(),
             "working-width" => s.working_width.to_value(),
@@ -334,13 +330,14 @@ impl GstObjectImpl for OpticalFlow {}
 impl ElementImpl for OpticalFlow {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            gst::subclass::ElementMetadata::with_additional(
                 "Dense optical flow",
                 "Filter/Analyzer/Video",
                 "Computes dense optical flow on luma from the previous frame to the current one \
                  at a working resolution; attaches FlowMeta, motion statistics and a motion region, \
                  posts motion-start/motion-stop",
                 "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
         });
         Some(&*METADATA)
@@ -368,14 +365,14 @@ impl BaseTransformImpl for OpticalFlow {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        *self.state.locked() = None;
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {incaps}"))?;
-        let s = self.settings.lock().unwrap().clone();
+        let s = self.settings.locked().clone();
         let rgb_offsets = RGB_FORMATS
             .iter()
             .find(|(f, _)| *f == info.format())
@@ -400,11 +397,10 @@ impl BaseTransformImpl for OpticalFlow {
         // A caps change restarts the flow: the first frame after it has none.
         let change = self
             .state
-            .lock()
-            .unwrap()
+            .locked()
             .take()
             .and_then(|mut old| old.tracker.reset());
-        *self.state.lock().unwrap() = Some(State {
+        *self.state.locked() = Some(State {
             solver: FlowSolver::new(working.0, working.1, s.preset.into(), s.threads as usize),
             full_luma: vec![0; full],
             previous: vec![0; working.0 * working.1],
@@ -430,8 +426,8 @@ impl BaseTransformImpl for OpticalFlow {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
-        let mut guard = self.state.lock().unwrap();
+        let settings = self.settings.locked().clone();
+        let mut guard = self.state.locked();
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::NotNegotiated);
         };

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Patch-based inverse search (DIS style): each patch of the previous frame finds its
 //! displacement into the current frame by inverse-compositional Gauss-Newton on a
 //! mean-normalised SSD, seeded by the coarser level and by its already-solved neighbours.

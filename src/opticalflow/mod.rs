@@ -1,8 +1,18 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `opticalflow`: dense optical flow from the previous frame to the current one, at a
 //! working resolution, attached as `FlowMeta` with motion statistics and a `motion` region.
 //! The solver is our own DIS-style inverse search with densification and variational
 //! refinement (see `solver.rs`). `unsafe` appears in two measured places: SSE lanes in the
 //! patch kernels (`inverse_search.rs`) and the worker pool's borrowed jobs (`parallel.rs`).
+//!
+//! ## Example pipeline
+//!
+//! Posts `motion-start` / `motion-stop` (shown by `-m`) as the ball moves.
+//!
+//! ```text
+//! gst-launch-1.0 -m videotestsrc num-buffers=60 pattern=ball ! videoconvert ! opticalflow ! videoconvert ! fakesink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;
@@ -47,11 +57,17 @@ impl From<FlowPreset> for Preset {
     }
 }
 
+/// The example pipeline above, also shown by `gst-inspect-1.0 opticalflow`.
+pub const EXAMPLE_LAUNCH: &str =
+    "gst-launch-1.0 -m videotestsrc num-buffers=60 pattern=ball ! videoconvert ! opticalflow ! videoconvert ! fakesink";
+
 glib::wrapper! {
     pub struct OpticalFlow(ObjectSubclass<imp::OpticalFlow>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Documented with the element: gst-inspect and the docs list their values.
+    FlowPreset::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "opticalflow",

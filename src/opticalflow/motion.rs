@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! What the element derives from a flow field: motion statistics, the motion region,
 //! motion start/stop with hysteresis, the colour coding for `visualize`, and resampling
 //! of a flow field to another size (for clipbuffer's flow clips).

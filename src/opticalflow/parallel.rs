@@ -1,13 +1,16 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Row-band parallelism over planar f32 buffers on a small persistent worker pool.
 //!
 //! The pool's threads live as long as the solver, so a parallel pass costs a wake-up and a
 //! join (a few microseconds) instead of a thread spawn (30-60 µs measured here), and
 //! `compute()` does not allocate with any thread count.
 
+use crate::MutexExt;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 /// Below this many pixels per band, waking a worker costs more than it saves.
@@ -51,12 +54,6 @@ pub(crate) struct Workers {
 pub(crate) struct Bands<'a> {
     pub pool: &'a Workers,
     pub count: usize,
-}
-
-fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Workers {
@@ -121,7 +118,7 @@ impl Workers {
         let job: &'static Job<'static> =
             unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(job) };
         {
-            let mut state = lock(&shared.state);
+            let mut state = shared.state.locked();
             state.job = Some(job);
             shared.pending.store(self.handles.len(), Ordering::SeqCst);
             shared.generation.fetch_add(1, Ordering::SeqCst);
@@ -148,7 +145,7 @@ impl Drop for Join<'_> {
             }
             std::hint::spin_loop();
         }
-        let mut state = lock(&shared.state);
+        let mut state = shared.state.locked();
         while shared.pending.load(Ordering::Acquire) != 0 {
             state = shared
                 .done
@@ -161,7 +158,7 @@ impl Drop for Join<'_> {
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        lock(&self.shared.state).shutdown = true;
+        self.shared.state.locked().shutdown = true;
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         self.shared.start.notify_all();
         for handle in self.handles.drain(..) {
@@ -181,7 +178,7 @@ fn worker_loop(shared: &Shared, index: usize) {
             std::hint::spin_loop();
         }
         let job = {
-            let mut state = lock(&shared.state);
+            let mut state = shared.state.locked();
             while shared.generation.load(Ordering::Acquire) == seen {
                 state = shared
                     .start
@@ -200,7 +197,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Take the lock so the notification cannot slip in between the main thread's
             // check of `pending` and its wait.
-            drop(lock(&shared.state));
+            drop(shared.state.locked());
             shared.done.notify_one();
         }
     }
@@ -236,10 +233,7 @@ pub(crate) fn for_each_band<const N: usize, F>(
         let Some(slot) = slots.get(index) else {
             return;
         };
-        let slices = slot
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let slices = slot.locked().take();
         if let Some(slices) = slices {
             let start = index * rows_per_band;
             work(start..(start + rows_per_band).min(height), slices);
@@ -248,9 +242,7 @@ pub(crate) fn for_each_band<const N: usize, F>(
 }
 
 fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
-    slot.lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take()
+    slot.locked().take()
 }
 
 /// Runs `a` and `b`, on two threads when `bands` allows it.

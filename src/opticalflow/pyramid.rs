@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Image pyramid building blocks: luma conversion, binomial pyramid reduction,
 //! gradients, border padding and flow upsampling.
 

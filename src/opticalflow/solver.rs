@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Coarse-to-fine dense optical flow: at each pyramid level a DIS-style patch inverse search
 //! (seeded by the coarser level), densification, then variational refinement; levels finer
 //! than the last patch level are reached by upsampling plus (optionally) variational refinement.

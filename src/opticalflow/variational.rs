@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Variational refinement of a dense flow field: minimises, for an increment (du, dv),
 //!   delta·Ψ(brightness residual²) + gamma·Ψ(gradient residual²) + alpha·Ψ(|∇(u+du)|² + |∇(v+dv)|²)
 //! with Ψ(s²) = sqrt(s² + ε²), linearised around the current flow. Outer fixed-point

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Start and end of violence over time (DESIGN.md "Decisions over time"), as pure logic on
 //! clip scores and running times, so it can be tested without a pipeline.
 

@@ -1,12 +1,24 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `violenceclassify`: scores the clips that clipbuffer attaches with a TorchScript model,
 //! decides when violence starts and ends, and reports it as `ViolenceMeta` on every frame,
 //! bus messages and downstream serialized events. Video passes unchanged.
+//!
+//! ## Example pipeline
+//!
+//! Scores every clip with the default model; `-m` shows the `violence-stats` messages and any `violence-start` / `violence-end`.
+//!
+//! ```text
+//! gst-launch-1.0 -m videotestsrc num-buffers=64 ! videoconvert ! clipbuffer ! violenceclassify model-location=models/default.pt ! fakesink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;
 
 pub mod decision;
 mod imp;
+pub mod scoring;
+mod settings;
 
 /// When inference runs relative to the stream.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
@@ -47,11 +59,18 @@ pub enum ModelErrorPolicy {
     Skip = 1,
 }
 
+/// The example pipeline above, also shown by `gst-inspect-1.0 violenceclassify`.
+pub const EXAMPLE_LAUNCH: &str =
+    "gst-launch-1.0 -m videotestsrc num-buffers=64 ! videoconvert ! clipbuffer ! violenceclassify model-location=models/default.pt ! fakesink";
+
 glib::wrapper! {
     pub struct ViolenceClassify(ObjectSubclass<imp::ViolenceClassify>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Documented with the element: gst-inspect and the docs list their values.
+    Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    ModelErrorPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "violenceclassify",

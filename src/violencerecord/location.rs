@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! File names from the `location` pattern.
 //!
 //! The last `%d` conversion (with an optional zero flag and width, `%05d`) takes the file

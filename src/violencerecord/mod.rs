@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `violencerecord`: a bin that keeps only the violent minutes of an encoded stream, one
 //! finalized file per event with pre-roll and post-roll (DESIGN.md "Recording").
 //!
@@ -12,13 +14,29 @@
 //! travel through an encoder) or, with `source=<violenceclassify name>`, out-of-band from
 //! that element's `violence-event` signal, matched to this stream by running time. The
 //! level state in `ViolenceMeta`, where it reaches the recorder, repairs lost events.
+//!
+//! ## Example pipeline
+//!
+//! Writes one file per violence event (none for a test pattern), with 5 s of pre-roll and post-roll.
+//!
+//! ```text
+//! gst-launch-1.0 -e videotestsrc num-buffers=100 ! videoconvert ! clipbuffer ! violenceclassify model-location=models/default.pt ! videoconvert ! x264enc ! h264parse ! violencerecord location=violence-%05d.mp4
+//! ```
 
 use gst::glib;
 use gst::prelude::*;
 
+pub mod branch;
 mod imp;
+pub mod journal;
 pub mod location;
 pub mod recorder;
+mod settings;
+mod source;
+
+/// The example pipeline above, also shown by `gst-inspect-1.0 violencerecord`.
+pub const EXAMPLE_LAUNCH: &str =
+    "gst-launch-1.0 -e videotestsrc num-buffers=100 ! videoconvert ! clipbuffer ! violenceclassify model-location=models/default.pt ! videoconvert ! x264enc ! h264parse ! violencerecord location=violence-%05d.mp4";
 
 glib::wrapper! {
     pub struct ViolenceRecord(ObjectSubclass<imp::ViolenceRecord>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
@@ -48,6 +66,8 @@ pub enum WriteErrorPolicy {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Documented with the element: gst-inspect and the docs list their values.
+    WriteErrorPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "violencerecord",

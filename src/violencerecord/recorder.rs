@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The recording schedule of `violencerecord`, free of GStreamer: an encoded ring, the
 //! violence marks that arrive in-band or out-of-band, and the decisions that follow
 //! (open a file, write a frame, close a file, ask upstream for a keyframe).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Shared test support: static plugin registration, the generated test models, synthetic
 //! video pushed through real pipelines, and bus message collection.
 #![allow(dead_code)]

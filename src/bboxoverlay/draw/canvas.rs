@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! A raw video frame to draw into: format, size, and borrowed planes with
 //! strides (exactly what a mapped `gst_video::VideoFrame` provides).
 

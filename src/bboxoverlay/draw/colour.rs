@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Colours: 8-bit RGBA, conversion to Y'CbCr, and the alpha-blend arithmetic
 //! shared by every drawing primitive.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Rectangles in frame coordinates, clipping, and the rule that maps luma
 //! rectangles onto 2x2-subsampled chroma planes.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Score-history panel: the last N scores (0..=1) as a polyline over a
 //! translucent background, with a horizontal threshold line.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! An 8-bit coverage mask (0 = transparent, 255 = fully covered): the common
 //! currency between the text and graph rasterisers and the blitter.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Drawing for the `bboxoverlay` element: boxes, labels, a state banner and
 //! a score graph, in place on raw video frames (RGBA, BGRA, RGBx, BGRx, RGB,
 //! BGR, I420, NV12) given as plane slices and strides. No GStreamer types

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The whole overlay of one frame: region boxes with labels, a state banner
 //! and a score graph, described by an [`OverlaySpec`].
 

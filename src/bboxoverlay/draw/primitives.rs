@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Drawing primitives: filled rectangles, rectangle outlines and coverage
 //! masks, for every supported format. See [`crate::bboxoverlay::draw::geometry`] for how shapes
 //! land on subsampled chroma.

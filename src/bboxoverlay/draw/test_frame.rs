@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Test helper: an owned frame with padded strides and a noisy background,
 //! so misplaced writes (including into padding) are caught.
 

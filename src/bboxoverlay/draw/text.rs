@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Anti-aliased text with `ab_glyph` and a per-size glyph cache.
 //!
 //! `ab_glyph` was chosen over `fontdue`: it is a small rasteriser-only crate

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! What start() does before the first frame: the model loaded on its device, its
+//! configuration resolved against the properties, and the decision parameters checked.
+
+use super::{Running, ViolenceClassify, CAT, NEXT_STREAM};
+use crate::model::contract::{inputs_to_string, ModelConfig};
+use crate::model::device::device_name;
+use crate::model::{self, DeviceRequest, SharedModel};
+use crate::violenceclassify::decision::{Decider, DecisionParams};
+use crate::violenceclassify::scoring::{QueueParams, ScoringQueue, StatsTimer};
+use crate::violenceclassify::settings::Settings;
+use crate::violenceclassify::{Mode, ModelErrorPolicy};
+use crate::MutexExt;
+use gst::subclass::prelude::*;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+impl ViolenceClassify {
+    /// Loads the model and resolves its configuration: everything start() needs.
+    pub(super) fn load(&self) -> Result<Running, gst::ErrorMessage> {
+        let settings = self.settings.locked().clone();
+        let Some(location) = settings.model_location.clone() else {
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["model-location is not set: give the path of a TorchScript model file"]
+            ));
+        };
+        let model = self.open_model(&settings, &location)?;
+        let config = self.resolve_config(&model, &settings, &location)?;
+        let warmup = model
+            .probe(&config)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let params = decision_params(&settings, &config, &location)?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model {} on {} ({}loaded in {:?}, warm-up forward {:?}): inputs={} T={} step={} {}x{} threshold={} release={}",
+            location,
+            device_name(model.info().device),
+            if model.info().fp16 { "fp16, " } else { "" },
+            model.info().load_time,
+            warmup,
+            inputs_to_string(&config.inputs),
+            config.clip_length,
+            config.frame_step,
+            config.width,
+            config.height,
+            params.threshold,
+            params.release_threshold
+        );
+        let (results_tx, results_rx) = mpsc::channel();
+        *self.results.locked() = Some(results_rx);
+        Ok(Running {
+            model,
+            config,
+            results_tx,
+            queue: ScoringQueue::new(
+                Decider::new(params),
+                QueueParams {
+                    max_pending: settings.max_pending as usize,
+                    skip_failed: settings.on_model_error == ModelErrorPolicy::Skip,
+                    emit_scores: settings.emit_scores,
+                },
+            ),
+            stall_timeout: (settings.stall_timeout > 0)
+                .then(|| Duration::from_nanos(settings.stall_timeout)),
+            async_mode: match settings.mode {
+                Mode::Sync => Some(false),
+                Mode::Async => Some(true),
+                Mode::Auto => None,
+            },
+            last_running_time: 0,
+            last_activity: Instant::now(),
+            playing: false,
+            stream: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            batch_size: settings.batch_size as usize,
+            batch_timeout: Duration::from_nanos(settings.batch_timeout),
+            stats_timer: StatsTimer::new(settings.stats_interval),
+        })
+    }
+
+    /// The shared model for the file and the device the settings ask for.
+    fn open_model(
+        &self,
+        settings: &Settings,
+        location: &str,
+    ) -> Result<Arc<SharedModel>, gst::ErrorMessage> {
+        let device = settings.device.resolve().map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::Settings,
+                ["model file {}: {}", location, e]
+            )
+        })?;
+        if settings.device == DeviceRequest::Auto {
+            gst::info!(CAT, imp = self, "device=auto chose {}", device_name(device));
+        }
+        if settings.fp16 && !device.is_cuda() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "fp16 only applies on CUDA; running in fp32 on {}",
+                device_name(device)
+            );
+        }
+        let path = std::path::Path::new(location);
+        model::acquire(path, device, settings.fp16).map_err(|e| {
+            let kind = if path.exists() {
+                gst::ResourceError::OpenRead
+            } else {
+                gst::ResourceError::NotFound
+            };
+            gst::error_msg!(kind, ["{}", e])
+        })
+    }
+
+    /// The model's metadata() with the properties set on this element applied over it.
+    fn resolve_config(
+        &self,
+        model: &SharedModel,
+        settings: &Settings,
+        location: &str,
+    ) -> Result<Arc<ModelConfig>, gst::ErrorMessage> {
+        let info = model.info();
+        let mut overrides = settings.overrides.clone();
+        overrides.threshold = settings.threshold;
+        let (config, notes) = model::resolve(info.metadata.as_ref(), &overrides).map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ["model file {}: {}", location, e]
+            )
+        })?;
+        for note in &notes {
+            gst::info!(CAT, imp = self, "model file {location}: {note}");
+        }
+        if info.metadata.as_ref().is_some_and(|m| m.interim) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "model file {location} is an interim model, not trained for accuracy"
+            );
+        }
+        Ok(Arc::new(config))
+    }
+}
+
+/// θ_on from the resolved configuration, θ_off from the settings (θ_on when unset), and the
+/// timing of the decisions.
+fn decision_params(
+    settings: &Settings,
+    config: &ModelConfig,
+    location: &str,
+) -> Result<DecisionParams, gst::ErrorMessage> {
+    let threshold = config.threshold;
+    let release = settings.release_threshold.unwrap_or(threshold);
+    if release > threshold {
+        return Err(gst::error_msg!(
+            gst::LibraryError::Settings,
+            [
+                "model file {}: release-threshold {} is above threshold {}",
+                location,
+                release,
+                threshold
+            ]
+        ));
+    }
+    Ok(DecisionParams {
+        threshold,
+        release_threshold: release,
+        min_consecutive: settings.min_consecutive,
+        hold_time: settings.hold_time,
+    })
+}

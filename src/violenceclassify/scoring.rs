@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! The clips sent to the model and not scored yet, and what a score changes: the decision,
+//! the latest info for `ViolenceMeta`, the statistics and the events to announce. Plain
+//! Rust, so that the way from a score to an event is tested without a pipeline.
+
+use super::decision::{Decider, EndReason, ScoredClip};
+use crate::event::{EventContext, ViolenceEvent};
+use crate::meta::{Region, ViolenceInfo, ViolenceState};
+use crate::model::attention::to_pixels;
+use crate::model::JobOutcome;
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Longest wait for one clip's result before the model is considered hung.
+pub const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Which results the streaming thread waits for before it goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// None: only the results already there are applied (async mode, frames without clip).
+    ReadyOnly,
+    /// The result of the clip with this tag (sync mode).
+    Clip(u64),
+    /// The results of every pending clip (the drain at EOS).
+    AllPending,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub scored: u64,
+    pub dropped: u64,
+    pub failed: u64,
+    pub queue_length: u32,
+    /// Detection latency of the last scored clip and the largest so far: running time from
+    /// the clip's first frame to the frame on which its score was applied.
+    pub latency: u64,
+    pub max_latency: u64,
+    /// Clips in the forward that scored the last clip (all streams sharing the model).
+    pub last_batch: u32,
+}
+
+/// A clip sent to the worker, waiting for its score.
+#[derive(Debug, Clone, Copy)]
+struct PendingClip {
+    tag: u64,
+    times: ScoredClip,
+    /// Source frame size, to map the model's relative region to pixels.
+    source_size: (u32, u32),
+}
+
+/// What one result did.
+#[derive(Debug, PartialEq)]
+pub enum Applied {
+    /// The clip was forgotten by a flush; its result is ignored.
+    Forgotten,
+    /// The forward failed and failures are skipped: the clip only counts as failed.
+    Skipped { first_pts: u64, error: String },
+    Scored {
+        clip: ScoredClip,
+        batch_size: usize,
+        forward_time: Duration,
+        /// In order: the score event (when scores are emitted), then a start or an end.
+        events: Vec<ViolenceEvent>,
+    },
+}
+
+/// How the queue behaves; fixed between start and stop but for `emit_scores`.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueParams {
+    /// Pending clips beyond which a clip that must not wait is dropped.
+    pub max_pending: usize,
+    /// A failed forward is counted and skipped instead of being an error.
+    pub skip_failed: bool,
+    /// Every scored clip is also announced as a `violence-score` event.
+    pub emit_scores: bool,
+}
+
+/// The pending clips of one stream, in submission order, and the decisions their scores
+/// lead to.
+#[derive(Debug)]
+pub struct ScoringQueue {
+    params: QueueParams,
+    pending: VecDeque<PendingClip>,
+    next_tag: u64,
+    decider: Decider,
+    latest: ViolenceInfo,
+    stats: Stats,
+    stream_id: String,
+}
+
+impl ScoringQueue {
+    pub fn new(decider: Decider, params: QueueParams) -> Self {
+        ScoringQueue {
+            params,
+            pending: VecDeque::new(),
+            next_tag: 0,
+            latest: ViolenceInfo {
+                threshold: decider.params().threshold,
+                ..ViolenceInfo::default()
+            },
+            decider,
+            stats: Stats::default(),
+            stream_id: String::new(),
+        }
+    }
+
+    pub fn set_emit_scores(&mut self, emit: bool) {
+        self.params.emit_scores = emit;
+    }
+
+    pub fn set_stream_id(&mut self, id: &str) {
+        self.stream_id = id.to_string();
+    }
+
+    pub fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// What the frames carry now (`ViolenceMeta`).
+    pub fn latest(&self) -> &ViolenceInfo {
+        &self.latest
+    }
+
+    pub fn is_violent(&self) -> bool {
+        self.decider.is_violent()
+    }
+
+    /// Takes a clip into the queue and returns the tag its result must carry, or `None`
+    /// when `drop_when_full` and `max_pending` clips are already waiting (counted).
+    pub fn admit(
+        &mut self,
+        times: ScoredClip,
+        source_size: (u32, u32),
+        drop_when_full: bool,
+    ) -> Option<u64> {
+        if drop_when_full && self.pending.len() >= self.params.max_pending {
+            self.stats.dropped += 1;
+            return None;
+        }
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.pending.push_back(PendingClip {
+            tag,
+            times,
+            source_size,
+        });
+        self.stats.queue_length = self.pending.len() as u32;
+        Some(tag)
+    }
+
+    /// Whether a result that `wait` asks for has not arrived yet.
+    pub fn awaits(&self, wait: Wait) -> bool {
+        match wait {
+            Wait::ReadyOnly => false,
+            Wait::Clip(tag) => self.pending.iter().any(|p| p.tag == tag),
+            Wait::AllPending => !self.pending.is_empty(),
+        }
+    }
+
+    /// Applies one result, decided on the frame at running time `decided_at`. A failed
+    /// forward is an error unless failures are skipped.
+    pub fn apply(&mut self, outcome: JobOutcome, decided_at: u64) -> Result<Applied, String> {
+        let Some(index) = self.pending.iter().position(|p| p.tag == outcome.tag) else {
+            return Ok(Applied::Forgotten);
+        };
+        let pending = self.pending.remove(index).expect("index from position");
+        let score = match outcome.result {
+            Ok(score) => score,
+            Err(error) if self.params.skip_failed => {
+                self.stats.failed += 1;
+                return Ok(Applied::Skipped {
+                    first_pts: pending.times.first_pts,
+                    error,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let stats = &mut self.stats;
+        stats.scored += 1;
+        stats.queue_length = self.pending.len() as u32;
+        stats.latency = decided_at.saturating_sub(pending.times.first_running_time);
+        stats.max_latency = stats.max_latency.max(stats.latency);
+        stats.last_batch = score.batch_size as u32;
+        let clip = ScoredClip {
+            score: score.probability,
+            ..pending.times
+        };
+        let latest = &mut self.latest;
+        latest.score = Some(clip.score);
+        latest.clip_window = Some((
+            gst::ClockTime::from_nseconds(clip.first_pts),
+            gst::ClockTime::from_nseconds(clip.last_pts),
+        ));
+        latest.steps = score.steps;
+        latest.region = score.region.map(|relative| {
+            let (width, height) = pending.source_size;
+            let (x, y, width, height) = to_pixels(relative, width, height);
+            Region {
+                x,
+                y,
+                width,
+                height,
+            }
+        });
+        let mut events = Vec::new();
+        if self.params.emit_scores {
+            events.push(ViolenceEvent::score(&clip, self.context(decided_at)));
+        }
+        if let Some(t) = self.decider.on_clip(clip) {
+            events.push(ViolenceEvent::from_transition(t, self.context(decided_at)));
+        }
+        self.latest.state = if self.decider.is_violent() {
+            ViolenceState::Violent
+        } else {
+            ViolenceState::Idle
+        };
+        Ok(Applied::Scored {
+            clip,
+            batch_size: score.batch_size,
+            forward_time: score.forward_time,
+            events,
+        })
+    }
+
+    /// The end of an event whose scores stayed low for the hold time, at running time `now`.
+    pub fn on_time(&mut self, now: u64) -> Option<ViolenceEvent> {
+        let t = self.decider.on_time(now)?;
+        let event = ViolenceEvent::from_transition(t, self.context(now));
+        self.latest.state = ViolenceState::Idle;
+        Some(event)
+    }
+
+    /// Ends an event in progress without a score (EOS, flush, stall).
+    pub fn finish(&mut self, reason: EndReason, decided_at: u64) -> Option<ViolenceEvent> {
+        let t = self.decider.finish(reason);
+        self.latest.state = ViolenceState::Idle;
+        t.map(|t| ViolenceEvent::from_transition(t, self.context(decided_at)))
+    }
+
+    /// Forgets the pending clips (their results will be ignored) and the latest info.
+    pub fn flush(&mut self) {
+        self.pending.clear();
+        self.latest = ViolenceInfo {
+            threshold: self.latest.threshold,
+            ..ViolenceInfo::default()
+        };
+    }
+
+    fn context(&self, decided_at: u64) -> EventContext<'_> {
+        EventContext {
+            stream_id: &self.stream_id,
+            region: self.latest.region,
+            steps: self.latest.steps,
+            decided_at,
+        }
+    }
+}
+
+/// The next result: blocks up to `timeout` when `block`, else takes only one already
+/// there (`None` when there is none).
+pub fn receive(
+    results: &mpsc::Receiver<JobOutcome>,
+    block: bool,
+    timeout: Duration,
+) -> Result<Option<JobOutcome>, String> {
+    if block {
+        results
+            .recv_timeout(timeout)
+            .map(Some)
+            .map_err(|_| format!("the model gave no result within {timeout:?}"))
+    } else {
+        Ok(results.try_recv().ok())
+    }
+}
+
+/// When the next `violence-stats` message is due, every `interval` of running time.
+#[derive(Debug, Clone, Copy)]
+pub struct StatsTimer {
+    /// 0: never.
+    interval: u64,
+    last_post: Option<u64>,
+}
+
+impl StatsTimer {
+    pub fn new(interval: u64) -> Self {
+        StatsTimer {
+            interval,
+            last_post: None,
+        }
+    }
+
+    /// Whether to post at running time `now`; the first frame always posts.
+    pub fn due(&mut self, now: u64) -> bool {
+        if self.interval == 0
+            || self
+                .last_post
+                .is_some_and(|t| now.saturating_sub(t) < self.interval)
+        {
+            return false;
+        }
+        self.last_post = Some(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decision::DecisionParams;
+    use super::*;
+    use crate::event::EventKind;
+    use crate::model::ClipScore;
+
+    const FRAME: u64 = 40_000_000;
+
+    fn times(i: u64) -> ScoredClip {
+        let first = 8 * i * FRAME;
+        let last = (8 * i + 15) * FRAME;
+        ScoredClip {
+            first_pts: first,
+            last_pts: last,
+            first_running_time: first,
+            last_running_time: last,
+            score: f32::NAN,
+        }
+    }
+
+    fn queue(max_pending: usize, skip_failed: bool, emit_scores: bool) -> ScoringQueue {
+        let decider = Decider::new(DecisionParams {
+            threshold: 0.6,
+            release_threshold: 0.4,
+            min_consecutive: 1,
+            hold_time: 0,
+        });
+        ScoringQueue::new(
+            decider,
+            QueueParams {
+                max_pending,
+                skip_failed,
+                emit_scores,
+            },
+        )
+    }
+
+    fn scored(tag: u64, probability: f32, region: Option<[f32; 4]>) -> JobOutcome {
+        JobOutcome {
+            tag,
+            result: Ok(ClipScore {
+                probability,
+                steps: if region.is_some() { 2 } else { 1 },
+                region,
+                forward_time: Duration::from_millis(3),
+                batch_size: 1,
+            }),
+        }
+    }
+
+    fn events(applied: Applied) -> Vec<ViolenceEvent> {
+        match applied {
+            Applied::Scored { events, .. } => events,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tags_count_up_and_a_full_queue_drops_only_when_asked() {
+        let mut q = queue(2, false, false);
+        assert_eq!(q.admit(times(0), (64, 64), true), Some(0));
+        assert_eq!(q.admit(times(1), (64, 64), true), Some(1));
+        assert_eq!(q.admit(times(2), (64, 64), true), None);
+        assert_eq!(q.stats().dropped, 1);
+        assert_eq!(
+            q.admit(times(3), (64, 64), false),
+            Some(2),
+            "sync never drops"
+        );
+        assert_eq!(q.stats().queue_length, 3);
+        assert_eq!(q.pending_len(), 3);
+    }
+
+    #[test]
+    fn waits_for_one_clip_or_all() {
+        let mut q = queue(4, false, false);
+        let a = q.admit(times(0), (64, 64), false).unwrap();
+        let b = q.admit(times(1), (64, 64), false).unwrap();
+        assert!(!q.awaits(Wait::ReadyOnly));
+        assert!(q.awaits(Wait::Clip(b)));
+        q.apply(scored(b, 0.1, None), 0).unwrap();
+        assert!(!q.awaits(Wait::Clip(b)));
+        assert!(q.awaits(Wait::AllPending));
+        q.apply(scored(a, 0.1, None), 0).unwrap();
+        assert!(!q.awaits(Wait::AllPending));
+    }
+
+    #[test]
+    fn a_score_updates_latest_stats_and_starts_an_event() {
+        let mut q = queue(4, false, true);
+        q.set_stream_id("cam1");
+        let tag = q.admit(times(1), (200, 100), false).unwrap();
+        let decided_at = times(1).last_running_time + FRAME;
+        let applied = q
+            .apply(scored(tag, 0.9, Some([0.5, 0.5, 0.25, 0.5])), decided_at)
+            .unwrap();
+        let events = events(applied);
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Score, EventKind::Start]);
+        let start = &events[1];
+        assert_eq!(start.pts, times(1).first_pts);
+        assert_eq!(start.latency, 16 * FRAME);
+        assert_eq!(start.stream_id, "cam1");
+        let region = Region {
+            x: 100,
+            y: 50,
+            width: 50,
+            height: 50,
+        };
+        assert_eq!(start.region, Some(region));
+        assert_eq!(start.steps, 2);
+        let latest = q.latest();
+        assert_eq!(latest.score, Some(0.9));
+        assert_eq!(latest.state, ViolenceState::Violent);
+        assert_eq!(latest.region, Some(region));
+        assert_eq!(latest.threshold, 0.6);
+        let stats = q.stats();
+        assert_eq!((stats.scored, stats.queue_length), (1, 0));
+        assert_eq!((stats.latency, stats.max_latency), (16 * FRAME, 16 * FRAME));
+    }
+
+    #[test]
+    fn low_scores_after_a_start_end_it() {
+        let mut q = queue(4, false, false);
+        let a = q.admit(times(0), (64, 64), false).unwrap();
+        assert_eq!(events(q.apply(scored(a, 0.9, None), 0).unwrap()).len(), 1);
+        let b = q.admit(times(1), (64, 64), false).unwrap();
+        let end = events(q.apply(scored(b, 0.1, None), 0).unwrap());
+        assert_eq!(end.len(), 1);
+        assert_eq!(end[0].kind, EventKind::End);
+        assert_eq!(end[0].pts, times(0).last_pts);
+        assert_eq!(end[0].reason.as_deref(), Some("released"));
+        assert_eq!(q.latest().state, ViolenceState::Idle);
+    }
+
+    #[test]
+    fn failures_are_errors_unless_skipped() {
+        let failed = |tag| JobOutcome {
+            tag,
+            result: Err("NaN".into()),
+        };
+        let mut strict = queue(4, false, false);
+        let tag = strict.admit(times(0), (64, 64), false).unwrap();
+        assert_eq!(strict.apply(failed(tag), 0), Err("NaN".into()));
+        let mut lenient = queue(4, true, false);
+        let tag = lenient.admit(times(2), (64, 64), false).unwrap();
+        assert_eq!(
+            lenient.apply(failed(tag), 0),
+            Ok(Applied::Skipped {
+                first_pts: times(2).first_pts,
+                error: "NaN".into()
+            })
+        );
+        assert_eq!((lenient.stats().failed, lenient.stats().scored), (1, 0));
+    }
+
+    #[test]
+    fn results_of_flushed_clips_are_ignored() {
+        let mut q = queue(4, false, false);
+        let tag = q.admit(times(0), (64, 64), false).unwrap();
+        q.flush();
+        assert_eq!(q.apply(scored(tag, 0.9, None), 0), Ok(Applied::Forgotten));
+        assert!(!q.is_violent());
+        assert_eq!(q.latest().score, None);
+        assert_eq!(q.latest().threshold, 0.6, "the threshold survives a flush");
+    }
+
+    #[test]
+    fn finish_ends_an_event_in_progress_once() {
+        let mut q = queue(4, false, false);
+        let tag = q.admit(times(0), (64, 64), false).unwrap();
+        q.apply(scored(tag, 0.9, None), 0).unwrap();
+        let end = q.finish(EndReason::Eos, 7).expect("an end");
+        assert_eq!(end.reason.as_deref(), Some("eos"));
+        assert_eq!(q.latest().state, ViolenceState::Idle);
+        assert_eq!(q.finish(EndReason::Eos, 8), None);
+    }
+
+    #[test]
+    fn receive_blocks_only_when_asked() {
+        let (tx, rx) = mpsc::channel();
+        assert_eq!(
+            receive(&rx, false, Duration::ZERO).unwrap().map(|o| o.tag),
+            None
+        );
+        let err = receive(&rx, true, Duration::from_millis(1)).unwrap_err();
+        assert!(err.contains("no result within"), "{err}");
+        tx.send(scored(7, 0.5, None)).unwrap();
+        assert_eq!(
+            receive(&rx, true, RESULT_TIMEOUT).unwrap().map(|o| o.tag),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn stats_are_due_every_interval_and_never_for_zero() {
+        let mut timer = StatsTimer::new(100);
+        assert!(timer.due(5));
+        assert!(!timer.due(104));
+        assert!(timer.due(105));
+        let mut never = StatsTimer::new(0);
+        assert!(!never.due(0));
+        assert!(!never.due(1_000));
+    }
+}

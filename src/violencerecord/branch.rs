@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! One file of `violencerecord`: `appsrc ! <muxer> ! filesink` in its own bin, added to the
+//! recorder while the file is open and removed once the muxer has written its last byte;
+//! and the set of branches whose muxer is finishing.
+
+use gst::prelude::*;
+use std::collections::HashMap;
+
+/// Where a file's frames lie in the stream, for its `closed` report.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FileSpan {
+    pub first_pts: Option<gst::ClockTime>,
+    pub last_pts: Option<gst::ClockTime>,
+    /// The end of the latest-ending frame (PTS + duration).
+    pub end_pts: Option<gst::ClockTime>,
+    pub frames: u64,
+}
+
+impl FileSpan {
+    /// Counts one frame; frames come in decoding order, so PTS may go back (B-frames).
+    pub fn record(&mut self, pts: Option<gst::ClockTime>, duration: Option<gst::ClockTime>) {
+        self.first_pts
+            .get_or_insert_with(|| pts.unwrap_or_default());
+        if let Some(pts) = pts {
+            self.last_pts = Some(self.last_pts.map_or(pts, |l| l.max(pts)));
+            let end = pts + duration.unwrap_or_default();
+            self.end_pts = Some(self.end_pts.map_or(end, |e| e.max(end)));
+        }
+        self.frames += 1;
+    }
+
+    /// From the first frame's PTS to the end of the last frame.
+    pub fn duration(&self) -> Option<gst::ClockTime> {
+        match (self.first_pts, self.end_pts) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        }
+    }
+}
+
+/// Why a branch could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// This element factory is not installed.
+    MissingElement(String),
+    /// The elements could not be added or linked.
+    Link(String),
+}
+
+/// What a new file is written with.
+#[derive(Debug, Clone, Copy)]
+pub struct MuxerSpec<'a> {
+    pub factory: &'a str,
+    /// Milliseconds, for muxers that have a `fragment-duration` property; 0 leaves theirs.
+    pub fragment_duration: u32,
+}
+
+/// One file being written.
+#[derive(Debug)]
+pub struct Branch {
+    pub bin: gst::Bin,
+    appsrc: gst_app::AppSrc,
+    pub location: String,
+    pub span: FileSpan,
+    /// Why the file was closed, once it was.
+    pub reason: &'static str,
+}
+
+impl Branch {
+    /// Builds the bin `file-<index>` writing to `location`; not yet added to a parent.
+    pub fn build(
+        index: u32,
+        location: String,
+        muxer: MuxerSpec,
+        caps: Option<&gst::Caps>,
+    ) -> Result<Branch, BuildError> {
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory)
+                .build()
+                .map_err(|_| BuildError::MissingElement(factory.to_string()))
+        };
+        let appsrc = gst_app::AppSrc::builder()
+            .format(gst::Format::Time)
+            .is_live(false)
+            .block(false)
+            .build();
+        appsrc.set_caps(caps);
+        let mux = make(muxer.factory)?;
+        if mux.find_property("fragment-duration").is_some() && muxer.fragment_duration > 0 {
+            mux.set_property("fragment-duration", muxer.fragment_duration);
+        }
+        let filesink = make("filesink")?;
+        filesink.set_property("location", &location);
+        filesink.set_property("async", false);
+        filesink.set_property("sync", false);
+        // Unbuffered: what the muxer wrote is on disk if the process is killed.
+        filesink.set_property_from_str("buffer-mode", "unbuffered");
+        let bin = gst::Bin::with_name(&format!("file-{index}"));
+        bin.add_many([appsrc.upcast_ref(), &mux, &filesink])
+            .map_err(|e| e.to_string())
+            .and_then(|_| link_video(&appsrc, &mux, caps))
+            .and_then(|_| mux.link(&filesink).map_err(|e| e.to_string()))
+            .map_err(BuildError::Link)?;
+        Ok(Branch {
+            bin,
+            appsrc,
+            location,
+            span: FileSpan::default(),
+            reason: "",
+        })
+    }
+
+    pub fn name(&self) -> String {
+        self.bin.name().to_string()
+    }
+
+    pub fn set_caps(&self, caps: &gst::Caps) {
+        self.appsrc.set_caps(Some(caps));
+    }
+
+    /// Writes a frame. The file gets running time, so that a segment change upstream keeps
+    /// it monotonic. Returns false when the branch no longer takes data.
+    pub fn push(
+        &mut self,
+        buffer: &gst::Buffer,
+        segment: &gst::FormattedSegment<gst::ClockTime>,
+    ) -> bool {
+        let pts = buffer.pts();
+        let mut out = buffer.copy();
+        {
+            let b = out.make_mut();
+            b.set_pts(pts.and_then(|t| segment.to_running_time(t)));
+            b.set_dts(buffer.dts().and_then(|t| segment.to_running_time(t)));
+        }
+        self.span.record(pts, buffer.duration());
+        self.appsrc.push_buffer(out).is_ok()
+    }
+
+    /// Where the frames go in; its end of stream makes the muxer finish the file.
+    pub fn appsrc(&self) -> &gst_app::AppSrc {
+        &self.appsrc
+    }
+
+    /// Stops the branch and takes it out of `parent`.
+    pub fn remove_from(&self, parent: &gst::Bin) {
+        let _ = self.bin.set_state(gst::State::Null);
+        let _ = parent.remove(&self.bin);
+    }
+
+    /// The `violence-recording` message body for a file just opened at `first`.
+    pub fn opened_structure(
+        &self,
+        first: &gst::Buffer,
+        segment: &gst::FormattedSegment<gst::ClockTime>,
+    ) -> gst::Structure {
+        let pts = first.pts();
+        gst::Structure::builder("violence-recording")
+            .field("action", "opened")
+            .field("location", &self.location)
+            .field("first-pts", pts)
+            .field("running-time", pts.and_then(|t| segment.to_running_time(t)))
+            .build()
+    }
+
+    /// The `violence-recording` message body for a finalized file.
+    pub fn closed_structure(&self) -> gst::Structure {
+        let span = &self.span;
+        gst::Structure::builder("violence-recording")
+            .field("action", "closed")
+            .field("location", &self.location)
+            .field("first-pts", span.first_pts)
+            .field("last-pts", span.last_pts)
+            .field("duration", span.duration())
+            .field("frames", span.frames)
+            .field("reason", self.reason)
+            .build()
+    }
+}
+
+/// Links appsrc to the muxer's video pad (requested from the template that takes `caps`).
+fn link_video(
+    appsrc: &gst_app::AppSrc,
+    mux: &gst::Element,
+    caps: Option<&gst::Caps>,
+) -> Result<(), String> {
+    let templ = mux.pad_template_list().into_iter().find(|t| {
+        t.direction() == gst::PadDirection::Sink && caps.is_some_and(|c| t.caps().can_intersect(c))
+    });
+    let Some(templ) = templ else {
+        return Err("the muxer has no pad for these caps".into());
+    };
+    let sinkpad = match templ.presence() {
+        gst::PadPresence::Request => mux.request_pad(&templ, None, None),
+        _ => mux.static_pad(templ.name_template()),
+    }
+    .ok_or_else(|| format!("no {} pad on the muxer", templ.name_template()))?;
+    let srcpad = appsrc.static_pad("src").ok_or("appsrc without src pad")?;
+    srcpad
+        .link(&sinkpad)
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Branches whose muxer is finishing, by name, and how many of those taken out are still
+/// being finalized: EOS waits for both, so that the `closed` message always precedes the
+/// recorder's EOS.
+#[derive(Debug)]
+pub struct Closing<B> {
+    branches: HashMap<String, B>,
+    finishing: usize,
+}
+
+impl<B> Default for Closing<B> {
+    fn default() -> Self {
+        Closing {
+            branches: HashMap::new(),
+            finishing: 0,
+        }
+    }
+}
+
+impl<B> Closing<B> {
+    pub fn insert(&mut self, name: String, branch: B) {
+        self.branches.insert(name, branch);
+    }
+
+    /// Takes a branch out to finalize it; it counts as finishing until [`Self::finished`].
+    pub fn take(&mut self, name: &str) -> Option<B> {
+        let branch = self.branches.remove(name)?;
+        self.finishing += 1;
+        Some(branch)
+    }
+
+    /// A branch taken out is finalized; returns whether nothing is closing any more.
+    pub fn finished(&mut self) -> bool {
+        self.finishing = self.finishing.saturating_sub(1);
+        self.is_idle()
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.branches.is_empty() && self.finishing == 0
+    }
+
+    /// Branches told to close whose muxer has not finished.
+    pub fn unfinished(&self) -> usize {
+        self.branches.len()
+    }
+
+    /// Takes every branch that has not finished (at a stop without EOS).
+    pub fn drain(&mut self) -> Vec<B> {
+        self.branches.drain().map(|(_, b)| b).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn ms(v: u64) -> Option<gst::ClockTime> {
+        Some(gst::ClockTime::from_nseconds(v * MS))
+    }
+
+    #[test]
+    fn span_covers_reordered_frames_to_the_end_of_the_last() {
+        let mut span = FileSpan::default();
+        assert_eq!(span.duration(), None);
+        span.record(ms(1000), ms(40));
+        span.record(ms(1120), ms(40));
+        span.record(ms(1040), ms(40));
+        assert_eq!(span.first_pts, ms(1000));
+        assert_eq!(span.last_pts, ms(1120));
+        assert_eq!(span.end_pts, ms(1160));
+        assert_eq!(span.duration(), ms(160));
+        assert_eq!(span.frames, 3);
+    }
+
+    #[test]
+    fn span_counts_frames_without_pts() {
+        let mut span = FileSpan::default();
+        span.record(None, None);
+        span.record(ms(80), None);
+        assert_eq!(span.first_pts, ms(0), "an untimed first frame starts at 0");
+        assert_eq!((span.last_pts, span.end_pts), (ms(80), ms(80)));
+        assert_eq!(span.frames, 2);
+    }
+
+    #[test]
+    fn closing_is_idle_only_when_every_branch_is_finalized() {
+        let mut closing = Closing::default();
+        assert!(closing.is_idle());
+        closing.insert("file-0".into(), 0);
+        closing.insert("file-1".into(), 1);
+        assert_eq!(closing.take("file-0"), Some(0));
+        assert_eq!(closing.take("file-0"), None, "taken once");
+        assert!(!closing.finished(), "file-1 is still closing");
+        assert_eq!(closing.take("file-1"), Some(1));
+        assert!(!closing.is_idle(), "file-1 is being finalized");
+        assert!(closing.finished());
+    }
+
+    #[test]
+    fn closing_drain_leaves_nothing() {
+        let mut closing = Closing::default();
+        closing.insert("file-3".into(), 3);
+        assert_eq!(closing.unfinished(), 1);
+        assert_eq!(closing.drain(), vec![3]);
+        assert!(closing.is_idle());
+    }
+
+    fn h264_caps() -> gst::Caps {
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build()
+    }
+
+    #[test]
+    fn build_links_appsrc_muxer_and_filesink() {
+        gst::init().unwrap();
+        let muxer = MuxerSpec {
+            factory: "mpegtsmux",
+            fragment_duration: 1000,
+        };
+        let caps = h264_caps();
+        let branch = Branch::build(7, "/nonexistent/x.ts".into(), muxer, Some(&caps)).unwrap();
+        assert_eq!(branch.name(), "file-7");
+        assert_eq!(branch.bin.children().len(), 3);
+        let linked = branch
+            .bin
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .flat_map(|e| e.src_pads())
+            .all(|p| p.is_linked());
+        assert!(linked);
+        assert_eq!(branch.span, FileSpan::default());
+    }
+
+    #[test]
+    fn build_names_what_is_missing() {
+        gst::init().unwrap();
+        let muxer = MuxerSpec {
+            factory: "no-such-muxer",
+            fragment_duration: 0,
+        };
+        let err = Branch::build(0, "x.mp4".into(), muxer, Some(&h264_caps())).unwrap_err();
+        assert_eq!(err, BuildError::MissingElement("no-such-muxer".into()));
+        let no_pad = MuxerSpec {
+            factory: "mpegtsmux",
+            fragment_duration: 0,
+        };
+        let unknown = gst::Caps::builder("application/x-nothing").build();
+        let err = Branch::build(0, "x.ts".into(), no_pad, Some(&unknown)).unwrap_err();
+        assert!(matches!(err, BuildError::Link(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! The element's side of its file branches: a file opened at its first frame, written,
+//! told to close, finalized and reported once its muxer is done, and cleaned up at a stop.
+
+use super::{State, ViolenceRecord, CAT, FINALIZE_TIMEOUT};
+use crate::violencerecord::branch::{Branch, BuildError, MuxerSpec};
+use crate::violencerecord::journal::{self, EventLog};
+use crate::violencerecord::location;
+use crate::violencerecord::recorder::CloseReason;
+use crate::violencerecord::WriteErrorPolicy;
+use crate::MutexExt;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+impl ViolenceRecord {
+    /// Waits until every branch that was told to close has finalized its file.
+    pub(super) fn wait_closed(&self) {
+        let closing = self.closing.locked();
+        let (closing, timeout) = self
+            .closed
+            .wait_timeout_while(closing, FINALIZE_TIMEOUT, |c| !c.is_idle())
+            .unwrap_or_else(|e| e.into_inner());
+        if timeout.timed_out() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{} file(s) not finalized after {:?}",
+                closing.unfinished(),
+                FINALIZE_TIMEOUT
+            );
+        }
+    }
+
+    pub(super) fn write(
+        &self,
+        state: &mut State,
+        buffer: gst::Buffer,
+    ) -> Result<(), gst::FlowError> {
+        if state.branch.is_none() {
+            let Some(location) = state.open_wanted.take() else {
+                return Ok(());
+            };
+            let branch = match self.open(state, location, &buffer) {
+                Ok(branch) => branch,
+                // The warning is posted; the event goes unrecorded, the stream goes on.
+                Err(_) if self.write_error_policy() == WriteErrorPolicy::Skip => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            state.branch = Some(branch);
+        }
+        let State {
+            branch, segment, ..
+        } = state;
+        if let Some(branch) = branch.as_mut() {
+            if !branch.push(&buffer, segment) {
+                gst::warning!(CAT, imp = self, "{} no longer takes data", branch.location);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn next_location(&self, state: &mut State) -> Result<String, gst::FlowError> {
+        let pattern = self.settings.locked().location.clone();
+        let index = state.file_index;
+        state.file_index = state.file_index.wrapping_add(1);
+        let now = glib::DateTime::now_local().map_err(|_| gst::FlowError::Error)?;
+        location::format(&pattern, index, &now).map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+            gst::FlowError::Error
+        })
+    }
+
+    /// Builds the branch of a new file, adds it and starts it; `first` is its first frame.
+    pub(super) fn open(
+        &self,
+        state: &mut State,
+        location: String,
+        first: &gst::Buffer,
+    ) -> Result<Branch, gst::FlowError> {
+        let settings = self.settings.locked().clone();
+        let muxer = MuxerSpec {
+            factory: &settings.muxer_factory,
+            fragment_duration: settings.fragment_duration,
+        };
+        let branch = match Branch::build(state.file_index, location, muxer, state.caps.as_ref()) {
+            Ok(branch) => branch,
+            Err(BuildError::MissingElement(factory)) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::MissingPlugin,
+                    ["element {} is not available", factory]
+                );
+                return Err(gst::FlowError::Error);
+            }
+            Err(BuildError::Link(e)) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    [
+                        "cannot build appsrc ! {} ! filesink: {}",
+                        settings.muxer_factory,
+                        e
+                    ]
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            }
+        };
+        let obj = self.obj();
+        if obj.add(&branch.bin).is_err() || branch.bin.sync_state_with_parent().is_err() {
+            branch.remove_from(obj.upcast_ref());
+            let location = &branch.location;
+            if settings.on_write_error == WriteErrorPolicy::Skip {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    [
+                        "cannot start writing {}: this event is not recorded",
+                        location
+                    ]
+                );
+            } else {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    ["cannot start writing {}", location]
+                );
+            }
+            return Err(gst::FlowError::Error);
+        }
+        gst::info!(CAT, imp = self, "opened {}", branch.location);
+        let opened = branch.opened_structure(first, &state.segment);
+        let _ = obj.post_message(gst::message::Element::builder(opened).src(&*obj).build());
+        Ok(branch)
+    }
+
+    /// Tells the branch to finish; its EOS message (see handle_message) finalizes it.
+    pub(super) fn close(&self, mut branch: Branch, reason: CloseReason) {
+        branch.reason = reason.as_str();
+        let appsrc = branch.appsrc().clone();
+        self.closing.locked().insert(branch.name(), branch);
+        let _ = appsrc.end_of_stream();
+    }
+
+    /// The muxer of a closing branch has written everything: stop it, remove it, report.
+    pub(super) fn finalize(&self, name: &str, failed: bool) {
+        let Some(branch) = self.closing.locked().take(name) else {
+            return;
+        };
+        branch.remove_from(self.obj().upcast_ref());
+        if !failed {
+            self.report_closed(&branch);
+        }
+        if self.closing.locked().finished() {
+            self.closed.notify_all();
+        }
+    }
+
+    pub(super) fn report_closed(&self, branch: &Branch) {
+        gst::info!(
+            CAT,
+            imp = self,
+            "closed {} ({} frames, {:?})",
+            branch.location,
+            branch.span.frames,
+            branch.span.duration()
+        );
+        let obj = self.obj();
+        let closed = branch.closed_structure();
+        let _ = obj.post_message(gst::message::Element::builder(closed).src(&*obj).build());
+        self.log_line(journal::file_line(branch, &journal::wall_clock()));
+        let max_files = self.settings.locked().max_files;
+        let expired = self
+            .rotation
+            .locked()
+            .add(branch.location.clone(), max_files);
+        for old in expired {
+            match std::fs::remove_file(&old) {
+                Ok(()) => gst::info!(CAT, imp = self, "max-files: removed {old}"),
+                Err(e) => gst::warning!(CAT, imp = self, "max-files: cannot remove {old}: {e}"),
+            }
+        }
+    }
+
+    /// Removes what is left of branches (after a stop without EOS).
+    pub(super) fn cleanup(&self) {
+        let open = self.state.locked().branch.take();
+        let closing = self.closing.locked().drain();
+        let obj = self.obj();
+        for branch in open.into_iter().chain(closing) {
+            branch.remove_from(obj.upcast_ref());
+            gst::info!(CAT, imp = self, "stopped with {} open", branch.location);
+        }
+        self.closed.notify_all();
+        *self.log.locked() = EventLog::default();
+    }
+
+    /// The branch bin (a direct child of ours named file-N) that `src` belongs to.
+    pub(super) fn branch_of(&self, src: &gst::Object) -> Option<String> {
+        let obj = self.obj();
+        let mut cur = src.clone();
+        loop {
+            let parent = cur.parent()?;
+            if parent == *obj.upcast_ref::<gst::Object>() {
+                let name = cur.name();
+                return name.starts_with("file-").then(|| name.to_string());
+            }
+            cur = parent;
+        }
+    }
+
+    /// A branch failed: if it is the open file, stop writing to it. Runs on its own thread
+    /// (the error may have been posted from a thread that holds the state lock).
+    pub(super) fn abandon_current(&self, name: &str) {
+        let mut state = self.state.locked();
+        if state.branch.as_ref().is_some_and(|b| b.name() == name) {
+            if let Some(b) = state.branch.take() {
+                self.closing.locked().insert(name.to_string(), b);
+            }
+        }
+    }
+
+    pub(super) fn spawn_finalize(&self, name: String, failed: bool) {
+        let weak = self.obj().downgrade();
+        let spawned = std::thread::Builder::new()
+            .name("violencerecord-close".into())
+            .spawn(move || {
+                if let Some(obj) = weak.upgrade() {
+                    let imp = obj.imp();
+                    if failed {
+                        imp.abandon_current(&name);
+                    }
+                    imp.finalize(&name, failed);
+                }
+            });
+        if let Err(e) = spawned {
+            gst::warning!(CAT, imp = self, "cannot start the closing thread: {e}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! What `violencerecord` keeps beside the files: the event log (one JSON line per start,
+//! end and finished file) and the rotation that keeps at most `max-files` files.
+
+use super::branch::Branch;
+use super::recorder::Mark;
+use crate::event::ViolenceEvent;
+use std::collections::VecDeque;
+use std::io::Write as _;
+
+/// The `event-log` file, appended to; writing to a closed log does nothing.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    file: Option<std::fs::File>,
+}
+
+impl EventLog {
+    /// Opens (creates or appends to) the log at `path`; no path, no log.
+    pub fn open(path: Option<&str>) -> Result<Self, String> {
+        let Some(path) = path else {
+            return Ok(EventLog::default());
+        };
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(|f| EventLog { file: Some(f) })
+            .map_err(|e| format!("event-log {path}: {e}"))
+    }
+
+    /// Appends one line.
+    pub fn write(&mut self, value: &serde_json::Value) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(file) => file.write_all(format!("{value}\n").as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn opt_ns(t: Option<gst::ClockTime>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| t.nseconds().into())
+}
+
+/// Now, in UTC with microseconds, e.g. 2024-05-01T12:00:00.000123Z.
+pub fn wall_clock() -> String {
+    glib::DateTime::now_utc()
+        .ok()
+        .and_then(|t| {
+            t.format("%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(|s| format!("{s}.{:06}Z", t.microsecond()))
+        })
+        .unwrap_or_default()
+}
+
+/// The line for a finished file.
+pub fn file_line(branch: &Branch, time: &str) -> serde_json::Value {
+    let span = &branch.span;
+    serde_json::json!({
+        "time": time,
+        "event": "file",
+        "file": branch.location,
+        "first-pts": opt_ns(span.first_pts),
+        "last-pts": opt_ns(span.last_pts),
+        "duration": opt_ns(span.duration()),
+        "frames": span.frames,
+        "reason": branch.reason,
+    })
+}
+
+/// The line for a start or an end that took effect at running time `rt`. `info` is the
+/// event that caused it; `None` when the level state in `ViolenceMeta` repaired a lost one.
+pub fn mark_line(
+    mark: Mark,
+    rt: u64,
+    info: Option<&ViolenceEvent>,
+    stream_time: Option<gst::ClockTime>,
+    file: Option<&str>,
+    time: &str,
+) -> serde_json::Value {
+    let region = info
+        .and_then(|e| e.region)
+        .map(|r| serde_json::json!({"x": r.x, "y": r.y, "width": r.width, "height": r.height}));
+    serde_json::json!({
+        "time": time,
+        "event": match mark { Mark::Start => "start", Mark::End => "end" },
+        "stream-time": opt_ns(stream_time),
+        "running-time": rt,
+        "score": info.map(|e| e.score),
+        "region": region,
+        "stream-id": info.map(|e| e.stream_id.clone()),
+        "reconciled": info.is_none(),
+        "file": file,
+    })
+}
+
+/// The files this element has written, oldest first, for `max-files`.
+#[derive(Debug, Default)]
+pub struct Rotation {
+    files: VecDeque<String>,
+}
+
+impl Rotation {
+    /// Counts a finished file; returns the oldest ones to delete so that at most
+    /// `max_files` remain (0: keep all).
+    pub fn add(&mut self, location: String, max_files: u32) -> Vec<String> {
+        self.files.push_back(location);
+        let keep = match max_files {
+            0 => self.files.len(),
+            n => n as usize,
+        };
+        let excess = self.files.len().saturating_sub(keep);
+        self.files.drain(..excess).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::meta::Region;
+
+    #[test]
+    fn rotation_keeps_the_newest() {
+        let mut r = Rotation::default();
+        assert!(r.add("a".into(), 2).is_empty());
+        assert!(r.add("b".into(), 2).is_empty());
+        assert_eq!(r.add("c".into(), 2), ["a"]);
+        assert_eq!(r.add("d".into(), 2), ["b"]);
+        assert_eq!(
+            r.add("e".into(), 1),
+            ["c", "d"],
+            "a lower limit deletes more"
+        );
+        let mut all = Rotation::default();
+        for name in ["a", "b", "c"] {
+            assert!(all.add(name.into(), 0).is_empty(), "0 keeps every file");
+        }
+    }
+
+    #[test]
+    fn mark_line_says_whether_the_event_was_reconciled() {
+        let event = ViolenceEvent {
+            kind: EventKind::Start,
+            pts: 5,
+            running_time: 7,
+            score: 0.75,
+            clip_start: 1,
+            clip_end: 2,
+            region: Some(Region {
+                x: 1,
+                y: 2,
+                width: 3,
+                height: 4,
+            }),
+            stream_id: "cam1".into(),
+            latency: 0,
+            steps: 1,
+            reason: None,
+        };
+        let ns = gst::ClockTime::from_nseconds;
+        let line = mark_line(
+            Mark::Start,
+            7,
+            Some(&event),
+            Some(ns(5)),
+            Some("f.mp4"),
+            "t",
+        );
+        assert_eq!(line["event"], "start");
+        assert_eq!(line["stream-time"], 5);
+        assert_eq!(line["score"], 0.75);
+        assert_eq!(line["region"]["height"], 4);
+        assert_eq!(line["stream-id"], "cam1");
+        assert_eq!(line["reconciled"], false);
+        assert_eq!(line["file"], "f.mp4");
+        let repaired = mark_line(Mark::End, 9, None, None, None, "t");
+        assert_eq!(repaired["event"], "end");
+        assert_eq!(repaired["reconciled"], true);
+        assert!(repaired["score"].is_null() && repaired["file"].is_null());
+    }
+
+    #[test]
+    fn log_appends_one_line_per_write() {
+        let path = std::env::temp_dir().join(format!("journal-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        for n in 0..2 {
+            let mut log = EventLog::open(path.to_str()).unwrap();
+            log.write(&serde_json::json!({ "n": n })).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n");
+        std::fs::remove_file(&path).unwrap();
+        assert!(EventLog::default().write(&serde_json::json!({})).is_ok());
+        let err = EventLog::open(Some("/nonexistent/dir/log.jsonl")).unwrap_err();
+        assert!(
+            err.starts_with("event-log /nonexistent/dir/log.jsonl: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wall_clock_is_utc_with_microseconds() {
+        let t = wall_clock();
+        assert_eq!(t.len(), "2024-05-01T12:00:00.000123Z".len(), "{t}");
+        assert!(t.ends_with('Z'));
+    }
+}
