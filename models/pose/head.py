@@ -14,12 +14,30 @@ def frame_subset(clip_length: int, frames: int):
     return [clip_length - 1 - stride * (frames - 1 - i) for i in range(frames)]
 
 
-def temporal_statistics(f: torch.Tensor) -> torch.Tensor:
-    """f: [B, K, D] per-frame features -> [B, 3D]: mean, standard deviation and mean absolute
-    change between consecutive frames (motion in feature space)."""
+# Which statistics the head sees (train_head.py --stats):
+# - plain: mean, standard deviation and mean absolute change of each feature over time;
+# - relative: the change and the deviation divided by the feature's mean level, i.e. how much
+#   the scene's activations move relative to how strongly they fire. It leaves out the mean
+#   (the scene's appearance: ice rink, corridor), which is what does not carry to cameras
+#   the head never saw;
+# - change: the relative change only;
+# - mixed: standard deviation and change, absolute and relative.
+STATS = ("plain", "relative", "change", "mixed")
+RELATIVE_EPS = 0.1  # features are ReLU6 activations pooled: 0..6, most below 1
+
+
+def temporal_statistics(f: torch.Tensor, kind: str = "plain", eps: float = RELATIVE_EPS) -> torch.Tensor:
+    """f: [B, K, D] per-frame features -> [B, n*D] statistics over the K frames."""
     mean = f.mean(1)
     std = (f - mean.unsqueeze(1)).pow(2).mean(1).clamp_min(1e-12).sqrt()
     change = (f[:, 1:] - f[:, :-1]).abs().mean(1)
+    level = mean + eps
+    if kind == "relative":
+        return torch.cat([std / level, change / level], 1)
+    if kind == "change":
+        return change / level
+    if kind == "mixed":
+        return torch.cat([std, change, std / level, change / level], 1)
     return torch.cat([mean, std, change], 1)
 
 

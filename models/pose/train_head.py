@@ -25,7 +25,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from head import StatsHead, frame_subset, temporal_statistics  # noqa: E402
+from head import STATS, StatsHead, frame_subset, temporal_statistics  # noqa: E402
 from train import choose_threshold  # noqa: E402
 
 DEFAULT_STRIDE_FRAMES = 8  # clipbuffer's default stride
@@ -56,9 +56,12 @@ def load(clips_dir: Path, features_dir: Path, cheap_dir: Path):
     return cfg, clips
 
 
+STATS_KIND = "plain"  # set from --stats in main()
+
+
 def window_stats(clip, windows, subset):
     f = torch.from_numpy(clip.features[windows[:, subset]])  # [W, K, D]
-    return temporal_statistics(f)
+    return temporal_statistics(f, STATS_KIND)
 
 
 def auc(scores, labels):
@@ -119,12 +122,18 @@ def inference_rows(clip, cfg):
     return np.array(rows)
 
 
+HEAD_WEIGHT = 1.0  # set from --head-weight in main()
+
+
 @torch.no_grad()
 def window_scores(head, clip, cfg, subset, gate=None, threshold=0.5):
-    """p(violent) of each inference window: the head's, or with a gate the exported cascade's
-    (ungated windows get threshold * p_cheap / gate)."""
+    """p(violent) of each inference window: the verifier's (the head's, blended with the
+    cheap stage's by --head-weight), or with a gate the exported cascade's (ungated windows
+    get threshold * p_cheap / gate)."""
     rows = inference_rows(clip, cfg)
     p = F.softmax(head(window_stats(clip, clip.windows[rows], subset)), 1)[:, 1].numpy()
+    if HEAD_WEIGHT < 1.0:
+        p = HEAD_WEIGHT * p + (1.0 - HEAD_WEIGHT) * clip.cheap[rows]
     if gate is None:
         return p
     cheap = clip.cheap[rows]
@@ -161,6 +170,9 @@ def main():
     ap.add_argument("--out", type=Path)
     ap.add_argument("--train-datasets", default="hockey,scf")
     ap.add_argument("--frames", type=int, default=8, help="samples of each window the verifier sees")
+    ap.add_argument("--stats", choices=STATS, default="relative", help="temporal statistics (head.py)")
+    ap.add_argument("--head-weight", type=float, default=1.0,
+                    help="verified windows score head_weight * p_head + (1 - head_weight) * p_cheap")
     ap.add_argument("--hidden", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--epochs", type=int, default=30)
@@ -172,11 +184,14 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report", type=Path, help="write the figures as JSON")
-    ap.add_argument("--gate", type=float, help="also score the cascade with this gate on the cheap scores")
+    ap.add_argument("--gate", help="also score the cascade with these gates (comma list) on the cheap scores")
     ap.add_argument("--cheap-dir", type=Path, help="where ID.cheap.npy are (default: the features folder)")
     ap.add_argument("--summary", action="store_true", help="print one line per figure instead of JSON")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    global STATS_KIND, HEAD_WEIGHT
+    STATS_KIND = args.stats
+    HEAD_WEIGHT = args.head_weight
     cfg, clips = load(args.clips, args.features, args.cheap_dir or args.features)
     subset = frame_subset(cfg["clip_length"], args.frames)
     train_sets = args.train_datasets.split(",")
@@ -199,15 +214,15 @@ def main():
     threshold, train_bacc = choose_threshold(oof, train)
     head = fit(x, y, w, args, args.seed)
     labels_train = np.array([c.violent for c in train])
-    report = {"frames": subset, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
+    report = {"frames": subset, "stats": args.stats, "head_weight": args.head_weight, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
               "oof_auc": auc(oof, labels_train), "train_datasets": train_sets, "val": {}, "cross_domain": {}}
-    gates = [None] + ([args.gate] if args.gate is not None else [])
+    gates = [None] + ([float(g) for g in args.gate.split(",")] if args.gate else [])
     for d in sorted({c.dataset for c in clips}):
         val = [c for c in clips if c.split == "val" and c.dataset == d]
         lab = np.array([c.violent for c in val])
         for gate in gates if val else []:
             s = clip_scores(head, val, cfg, subset, gate, threshold)
-            key = d if gate is None else f"{d} cascade"
+            key = d if gate is None else f"{d} cascade gate {gate:g}"
             report["val"][key] = {"clips": len(val), "accuracy": float(((s >= threshold) == (lab == 1)).mean()),
                                   "auc": auc(s, lab)}
             normal = [c for c in val if not c.violent]
@@ -237,7 +252,7 @@ def main():
     if args.report:
         args.report.write_text(json.dumps(report, indent=1))
     if args.out:
-        torch.save({"state_dict": head.state_dict(), "dim": x.shape[1], "hidden": args.hidden,
+        torch.save({"state_dict": head.state_dict(), "dim": x.shape[1], "hidden": args.hidden, "stats": args.stats, "head_weight": args.head_weight,
                     "frames": subset, "threshold": threshold, "args": vars(args) | {"out": str(args.out)},
                     "report": report}, args.out)
 
