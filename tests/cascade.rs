@@ -80,9 +80,9 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     let path = |name: &str| -> PathBuf { work.join(name) };
     let s = |p: &PathBuf| p.to_str().unwrap().to_string();
 
-    // The cheap stage at 32x32 and the cascade's input at 3 x 32 = 96.
+    // The cheap stage at 32x32 and the cascade's input at 2 x 32 = 64.
     extract_at(&dir, &chosen, &path("clips32"), 32);
-    extract_at(&dir, &chosen, &path("clips96"), 96);
+    extract_at(&dir, &chosen, &path("clips64"), 64);
     run_python(
         &root.join("models/train.py"),
         &[
@@ -111,17 +111,17 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     run_python(
         &pose.join("features.py"),
-        &[&s(&path("clips96")), &s(&path("backbone.pt")), &s(&path("features")), "--size", "32"],
+        &[&s(&path("clips64")), &s(&path("backbone.pt")), &s(&path("features")), "--size", "32"],
     );
     run_python(
         &pose.join("cheap_scores.py"),
-        &[&s(&path("clips96")), &s(&path("cheap.pt")), &s(&path("features"))],
+        &[&s(&path("clips64")), &s(&path("cheap.pt")), &s(&path("features"))],
     );
     let report = path("head.json");
     run_python(
         &pose.join("train_head.py"),
         &[
-            &s(&path("clips96")),
+            &s(&path("clips64")),
             &s(&path("features")),
             "--out",
             &s(&path("head.pt")),

@@ -16,13 +16,15 @@
     python3 models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone BACKBONE.pt
         --head HEAD.pt --gate 0.2 --out models/default.pt [--verifier-size 160]
 
-The input clip is [B,3,16,240,240] normalized with the cheap model's mean and std (averaging
-3x3 blocks commutes with that normalization, and 240 = 3 x 80 keeps it an exact area
-reduction of clipbuffer's frames).
+The input clip is [B,3,16,160,160] normalized with the cheap model's mean and std (averaging
+2x2 blocks commutes with that normalization, and 160 = 2 x 80 keeps it an exact area
+reduction of clipbuffer's frames). Training features come from 240x240 extractions
+area-resized to 160, which is the same area reduction up to rounding.
 """
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -38,7 +40,9 @@ from head import StatsHead, temporal_statistics  # noqa: E402
 
 # The cascade's input is POOL times the cheap model's size: averaging POOL x POOL blocks of
 # clipbuffer's area-reduced frames is then an exact area reduction to the cheap model's size.
-POOL = 3
+# 2 (160x160 for the 80x80 MotionNet) is also the verifier's size, so the frames clipbuffer
+# prepares go to the backbone as they are.
+DEFAULT_POOL = 2
 
 
 class Verifier(nn.Module):
@@ -68,7 +72,8 @@ class Verifier(nn.Module):
     def forward(self, frames):
         n, k = frames.shape[0], frames.shape[1]
         x = frames.reshape(n * k, frames.shape[2], frames.shape[3], frames.shape[4])
-        x = F.interpolate(x, size=[self.size, self.size], mode="area")
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=[self.size, self.size], mode="area")
         keys = F.adaptive_avg_pool2d(x, [4, 4]).reshape(n * k, 48)
         if self.memo_keys.device != keys.device or self.memo_keys.dtype != keys.dtype:
             self.memo_keys = torch.zeros(0, 48, dtype=keys.dtype, device=keys.device)
@@ -100,7 +105,7 @@ class Verifier(nn.Module):
 
 class Cascade(nn.Module):
     def __init__(self, cheap, verifier, gate: float, threshold: float, subset: List[int], mean, std, meta: str,
-                 head_weight: float = 1.0):
+                 head_weight: float = 1.0, pool: int = DEFAULT_POOL):
         super().__init__()
         self.head_weight = head_weight
         self.cheap = cheap
@@ -108,7 +113,7 @@ class Cascade(nn.Module):
         self.gate = gate
         self.threshold = threshold
         self.subset = subset
-        self.pool = POOL
+        self.pool = pool
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1, 1))
         self.meta = meta
@@ -136,7 +141,7 @@ class Cascade(nn.Module):
         return self.meta
 
 
-def build(cheap_path, backbone_path, head_path, gate, verifier_size, extra_meta=None):
+def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAULT_POOL, extra_meta=None):
     cheap = torch.jit.load(str(cheap_path)).eval()
     cheap_meta = json.loads(cheap.metadata())
     ckpt = torch.load(str(head_path), weights_only=False)
@@ -146,6 +151,8 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, extra_meta=
     backbone = torch.jit.load(str(backbone_path)).eval()
     verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain")).eval()
     threshold = float(ckpt["threshold"])
+    if not math.isfinite(threshold):
+        raise SystemExit(f"{head_path}: the head's threshold is {threshold}: retrain it")
     cheap_size = cheap_meta["size"] if isinstance(cheap_meta["size"], int) else cheap_meta["size"][0]
     meta = {
         "name": "gst-violence pose-cascade",
@@ -154,7 +161,7 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, extra_meta=
         "inputs": ["rgb"],
         "clip_length": cheap_meta["clip_length"],
         "frame_step": cheap_meta["frame_step"],
-        "size": [POOL * cheap_size, POOL * cheap_size],
+        "size": [pool * cheap_size, pool * cheap_size],
         "mean": cheap_meta["mean"],
         "std": cheap_meta["std"],
         "colour": "rgb",
@@ -169,7 +176,7 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, extra_meta=
     head_weight = float(ckpt.get("head_weight", 1.0))
     meta["cascade"]["head_weight"] = head_weight
     model = Cascade(cheap, verifier, gate, threshold, list(ckpt["frames"]), cheap_meta["mean"], cheap_meta["std"],
-                    json.dumps(meta), head_weight)
+                    json.dumps(meta), head_weight, pool)
     return torch.jit.script(model.eval())
 
 
@@ -180,9 +187,11 @@ def main():
     ap.add_argument("--head", type=Path, required=True)
     ap.add_argument("--gate", type=float, required=True)
     ap.add_argument("--verifier-size", type=int, default=160)
+    ap.add_argument("--pool", type=int, default=DEFAULT_POOL,
+                    help="input size = pool x the cheap model's size (averaged back down for it)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    model = build(args.cheap, args.backbone, args.head, args.gate, args.verifier_size)
+    model = build(args.cheap, args.backbone, args.head, args.gate, args.verifier_size, args.pool)
     model.save(str(args.out))
     print(f"wrote {args.out}: {model.metadata()}")
 

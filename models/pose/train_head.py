@@ -102,6 +102,35 @@ def training_windows(clips, subset, every):
     return torch.cat(xs), torch.tensor(ys), np.array(owners)
 
 
+def spliced_windows(clips, subset, per_clip, rng):
+    """Negative windows across a scene cut: the first frames of a window of one normal clip,
+    the rest of a window of another normal clip of the same dataset. Relative motion
+    statistics see a cut as a burst of change; phone, web and movie footage cut often, and
+    the evaluation plays normal clips back to back, so the head must learn that a cut alone
+    is not a fight. Returns stats [N, S] and the owning clip of each (the first clip)."""
+    normal = [k for k, c in enumerate(clips) if not c.violent]
+    by_dataset = {}
+    for k in normal:
+        by_dataset.setdefault(clips[k].dataset, []).append(k)
+    xs, owners = [], []
+    K = len(subset)
+    for k in normal:
+        others = [o for o in by_dataset[clips[k].dataset] if o != k]
+        if not others:
+            continue
+        for _ in range(per_clip):
+            a, b = clips[k], clips[others[rng.integers(len(others))]]
+            wa = a.windows[rng.integers(len(a.windows))][subset]
+            wb = b.windows[rng.integers(len(b.windows))][subset]
+            cut = int(rng.integers(1, K))
+            f = np.concatenate([a.features[wa[:cut]], b.features[wb[cut:]]])
+            xs.append(torch.from_numpy(f))
+            owners.append(k)
+    if not xs:
+        return None, np.zeros(0, int)
+    return temporal_statistics(torch.stack(xs), STATS_KIND), np.array(owners)
+
+
 def group_weights(clips, owners):
     """Each (dataset, label) group weighs the same in the loss, and each clip the same within
     its group, however many windows it has."""
@@ -163,6 +192,49 @@ def false_starts(head, clips, cfg, subset, gate, threshold, min_consecutive=2, h
     return starts, windows
 
 
+def decision_starts(scores, threshold, min_consecutive=2, hold_windows=6):
+    """violenceclassify's default decision over a score sequence: starts counted."""
+    starts, run, below, active = 0, 0, 0, False
+    for p in scores:
+        if p >= threshold:
+            below, run = 0, run + 1
+            if not active and run >= min_consecutive:
+                active, starts = True, starts + 1
+        else:
+            run, below = 0, below + 1
+            if active and below >= hold_windows:
+                active = False
+    return starts
+
+
+@torch.no_grad()
+def stream_false_starts(head, normal, cfg, subset, gate, threshold, clips_dir, cheap_model):
+    """The normal clips back to back as one stream of sampled frames (windows across the
+    cuts, as make eval's normal stream has them), scored like the exported cascade."""
+    width, height = cfg["size"]
+    T, stride = cfg["clip_length"], max(1, DEFAULT_STRIDE_FRAMES // cfg["frame_step"])
+    frames = np.concatenate([np.fromfile(clips_dir / "frames" / f"{c.id}.u8", np.uint8).reshape(-1, height, width, 3)
+                             for c in normal])
+    features = np.concatenate([c.features for c in normal])
+    starts = np.arange(0, len(frames) - T + 1, stride)
+    meta = json.loads(cheap_model.metadata())
+    mean = torch.tensor(meta["mean"]).view(1, 3, 1, 1, 1)
+    std = torch.tensor(meta["std"]).view(1, 3, 1, 1, 1)
+    cheap_size = meta["size"] if isinstance(meta["size"], int) else meta["size"][0]
+    pool = width // cheap_size
+    scores = []
+    for s0 in starts:
+        idx = np.arange(s0, s0 + T)
+        x = torch.from_numpy(frames[idx]).permute(3, 0, 1, 2).unsqueeze(0).float() / 255.0
+        x = F.avg_pool3d((x - mean) / std, kernel_size=[1, pool, pool], stride=[1, pool, pool])
+        q = torch.softmax(cheap_model(x), 1)[0, 1].item()
+        p = F.softmax(head(temporal_statistics(torch.from_numpy(features[idx[subset]]).unsqueeze(0), STATS_KIND)),
+                      1)[0, 1].item()
+        p = HEAD_WEIGHT * p + (1 - HEAD_WEIGHT) * q
+        scores.append(p if q >= gate else threshold * q / max(gate, 1e-9))
+    return decision_starts(scores, threshold), len(scores)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", type=Path)
@@ -171,6 +243,9 @@ def main():
     ap.add_argument("--train-datasets", default="hockey,scf")
     ap.add_argument("--frames", type=int, default=8, help="samples of each window the verifier sees")
     ap.add_argument("--stats", choices=STATS, default="relative", help="temporal statistics (head.py)")
+    ap.add_argument("--splice", type=int, default=0, help="scene-cut negatives per normal training clip")
+    ap.add_argument("--splice-weight", type=float, default=0.5,
+                    help="the cut negatives' share of the loss, relative to one (dataset, label) group")
     ap.add_argument("--head-weight", type=float, default=1.0,
                     help="verified windows score head_weight * p_head + (1 - head_weight) * p_cheap")
     ap.add_argument("--hidden", type=int, default=0)
@@ -187,6 +262,9 @@ def main():
     ap.add_argument("--gate", help="also score the cascade with these gates (comma list) on the cheap scores")
     ap.add_argument("--cheap-dir", type=Path, help="where ID.cheap.npy are (default: the features folder)")
     ap.add_argument("--summary", action="store_true", help="print one line per figure instead of JSON")
+    ap.add_argument("--cheap-model", type=Path,
+                    help="the cheap stage (TorchScript): also count false starts of the normal val clips "
+                         "played back to back through the cascade (needs --gate)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     global STATS_KIND, HEAD_WEIGHT
@@ -198,6 +276,16 @@ def main():
     train = [c for c in clips if c.split == "train" and c.dataset in train_sets]
     x, y, owners = training_windows(train, subset, args.every)
     w = group_weights(train, owners)
+    if args.splice:
+        xs, splice_owners = spliced_windows(train, subset, args.splice, np.random.default_rng(args.seed))
+        if xs is not None:
+            groups = len({(c.dataset, c.violent) for c in train})
+            x = torch.cat([x, xs])
+            y = torch.cat([y, torch.zeros(len(xs), dtype=y.dtype)])
+            # group_weights sums to `groups`: the cut negatives weigh splice_weight of a group.
+            w = torch.cat([w, torch.full([len(xs)], args.splice_weight / len(xs))])
+            owners = np.concatenate([owners, splice_owners])
+            print(f"{len(xs)} scene-cut negatives (of {groups} groups' weight, {args.splice_weight})", file=sys.stderr)
 
     # Threshold from out-of-fold clip scores: a head scoring its own training clips is
     # over-confident, so the threshold would land too high for unseen footage.
@@ -207,11 +295,22 @@ def main():
     for f in range(args.folds):
         held = fold_of == f
         mask = torch.from_numpy(~held[owners])
+        if not held.any() or not mask.any():
+            continue
         head = fit(x[mask], y[mask], w[mask], args, args.seed + f)
         idx = np.where(held)[0]
         oof[idx] = clip_scores(head, [train[i] for i in idx], cfg, subset)
     # (the gate does not enter the threshold: verified windows are scored by the head alone)
+    # A fold without training windows (tiny data) scores nothing: fit all for those clips.
+    unscored = np.array([not (fold_of == f).any() or not torch.from_numpy(~(fold_of == f)[owners]).any()
+                         for f in fold_of])
+    if unscored.any():
+        everything = fit(x, y, w, args, args.seed)
+        idx = np.where(unscored)[0]
+        oof[idx] = clip_scores(everything, [train[i] for i in idx], cfg, subset)
     threshold, train_bacc = choose_threshold(oof, train)
+    if not np.isfinite(threshold):
+        sys.exit(f"no finite threshold from the out-of-fold scores: {oof}")
     head = fit(x, y, w, args, args.seed)
     labels_train = np.array([c.violent for c in train])
     report = {"frames": subset, "stats": args.stats, "head_weight": args.head_weight, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
@@ -229,6 +328,12 @@ def main():
             starts, windows = false_starts(head, normal, cfg, subset, gate, threshold)
             report["val"][key]["proxy_false_starts"] = starts
             report["val"][key]["normal_windows"] = windows
+            if gate is not None and normal and args.cheap_model:
+                cheap_model = torch.jit.load(str(args.cheap_model)).eval()
+                starts, windows = stream_false_starts(head, normal, cfg, subset, gate, threshold, args.clips,
+                                                      cheap_model)
+                report["val"][key]["stream_false_starts"] = starts
+                report["val"][key]["stream_windows"] = windows
             if gate is not None and normal:
                 rows = np.concatenate([c.cheap[inference_rows(c, cfg)] for c in normal])
                 report["val"][key]["verified_share_of_normal_windows"] = float((rows >= gate).mean())
