@@ -18,7 +18,9 @@ m = json.loads(torch.jit.load(sys.argv[1]).metadata())
 s = m['size']; s = s if isinstance(s, int) else s[0]
 print(m['clip_length'], s, m.get('frame_step', 1))" "$model")
 echo "==> Python/OpenCV peer (../shared/bench/python_peer.py, unchanged), $model: T=$T size=$size stride=8 step=$step"
-peer=$("$py" ../shared/bench/python_peer.py "$dir/scf-720p30.mp4" "$model" "$T" "$size" 8 "$step" | tee /dev/stderr)
+# Not `tee /dev/stderr`: reopening stderr truncates it when it is a log file.
+peer=$("$py" ../shared/bench/python_peer.py "$dir/scf-720p30.mp4" "$model" "$T" "$size" 8 "$step")
+echo "$peer" >&2
 peer_fps=$(echo "$peer" | sed -E 's/.*: ([0-9.]+) frames\/s.*/\1/')
 echo "==> our pipeline, models: ${models[*]} (motion in the sample starts at 6.667 s)"
 # Detection latency is measured with the motion-energy model, which fires on the sample's
