@@ -1,21 +1,27 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! make bench-scale: many cameras on one machine, every figure from this run.
+//! make bench-scale: many cameras on one machine, every figure from this run, for each model
+//! of a list (the first is the main one: the peer, the latency bound and the soak use it).
 //!   (a) frames/s of our pipeline against the Python/OpenCV peer (run by the script, its
 //!       figure passed in), same model, T, size, stride and step, same 720p30 H.264 file;
 //!   (b) the largest N of real-time 720p30 streams (decode included) with 0 dropped clips
-//!       and a detection latency within the bound of (c);
-//!   (c) detection latency against the minimum the settings allow;
+//!       and a clip latency within the bound of (c), per model;
+//!   (c) detection latency against the minimum the settings allow (synthetic sample);
 //!   (d) RSS at 1, 4 and N streams, and its growth over a soak;
-//!   (e) where the time goes, per element, against the bare model forward.
+//!   (e) where the time goes, per element, against the bare model forward, per model;
+//!   (f) process CPU time per real-time stream on normal (no-fight) footage, per model,
+//!       against the same streams decoded only: analysis = total - decode.
 //!
-//! Usage: scale VIDEO MODEL PEER_FPS MOTION_START_S LATENCY_MODEL [SOAK_S=600]
-//! LATENCY_MODEL scores the synthetic video's motion (the default model, trained on real
-//! fights, does not fire on it): detection latency is the plugin's, not the model's.
+//! Usage: scale VIDEO NORMAL_VIDEO SAMPLE_VIDEO MODELS PEER_FPS MOTION_START_S LATENCY_MODEL
+//!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20]
+//! VIDEO: real footage (a, b, e); NORMAL_VIDEO: no-fight footage (d, f); SAMPLE_VIDEO: the
+//! synthetic sample whose motion starts at MOTION_START_S (c). MODELS: comma-separated.
+//! LATENCY_MODEL scores the synthetic video's motion (the trained models, rightly, do not
+//! fire on it): detection latency is the plugin's, not the model's.
 
 use gst::prelude::*;
 use gstviolence::event::ViolenceEvent;
-use gstviolence::meta::ClipMeta;
+use gstviolence::meta::{ClipMeta, FramePlanes};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,8 +36,31 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system, every thread, finished ones included) of this process, in
+/// seconds, from /proc/self/stat. Linux counts it in USER_HZ ticks, 100 a second on every
+/// architecture it exports to user space.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // Fields 14 (utime) and 15 (stime) of proc(5); field 3 is index 0 here.
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => panic!("cannot read the CPU time from /proc/self/stat"),
+    }
+}
+
 fn decode(uri: &str) -> String {
     format!("uridecodebin uri={uri} ! videoconvert")
+}
+
+fn short(model: &str) -> &str {
+    model.rsplit('/').next().unwrap_or(model)
 }
 
 /// Runs to EOS; returns (seconds, element messages).
@@ -63,31 +92,43 @@ struct Trial {
     /// Latest running time (s) at which a stream's first violence-start reached the bus.
     start_seen: Option<f64>,
     starts: usize,
+    /// Process CPU time per stream over wall time, in cores, after the warm-up.
+    cpu_per_stream: f64,
 }
 
-/// N real-time streams (synced sinks), async, sharing the model, for `seconds`.
-fn streams(uri: &str, model: &str, n: usize, seconds: u64) -> Trial {
+/// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
+/// sharing it; without, decode only (the same decoder and conversion into the sink).
+fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
     let pipeline = gst::Pipeline::new();
     let mut classifiers = Vec::new();
     for i in 0..n {
+        let analysis = model.map_or(String::new(), |m| {
+            format!("clipbuffer ! violenceclassify name=cls{i} mode=async model-location={m} ! ")
+        });
         let bin = gst::parse::bin_from_description(
-            &format!(
-                "{} ! clipbuffer ! violenceclassify name=cls{i} mode=async model-location={model} ! fakesink sync=true",
-                decode(uri)
-            ),
+            &format!("{} ! {analysis}fakesink sync=true", decode(uri)),
             false,
         )
         .unwrap();
         pipeline.add(&bin).unwrap();
-        classifiers.push(bin.by_name(&format!("cls{i}")).unwrap());
+        classifiers.extend(bin.by_name(&format!("cls{i}")));
     }
     pipeline.set_state(gst::State::Playing).unwrap();
+    // Model loading and preroll are not part of the trial.
+    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
     let bus = pipeline.bus().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    // CPU is counted after a warm-up (first clips, the worker's first batches).
+    let warm_up = started + Duration::from_secs(seconds / 4).min(Duration::from_secs(3));
+    let mut cpu_start: Option<(f64, Instant)> = None;
     let mut rss: f64 = 0.0;
     let mut seen: Vec<String> = Vec::new();
     let mut start_seen: Option<f64> = None;
     while Instant::now() < deadline {
+        if cpu_start.is_none() && Instant::now() >= warm_up {
+            cpu_start = Some((cpu_seconds(), Instant::now()));
+        }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
             match msg.view() {
                 gst::MessageView::Error(e) => panic!("{}", e.error()),
@@ -114,6 +155,9 @@ fn streams(uri: &str, model: &str, n: usize, seconds: u64) -> Trial {
         }
         rss = rss.max(rss_mb());
     }
+    let cpu_per_stream = cpu_start.map_or(0.0, |(cpu, at)| {
+        (cpu_seconds() - cpu) / at.elapsed().as_secs_f64() / n as f64
+    });
     let dropped = classifiers
         .iter()
         .map(|c| c.property::<u64>("clips-dropped"))
@@ -130,27 +174,30 @@ fn streams(uri: &str, model: &str, n: usize, seconds: u64) -> Trial {
         rss,
         start_seen,
         starts: seen.len(),
+        cpu_per_stream,
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
-    let (video, model) = (&args[1], &args[2]);
-    let peer_fps: f64 = args[3].parse().unwrap();
-    let motion_start: f64 = args[4].parse().unwrap();
-    let latency_model = &args[5];
-    let soak: u64 = args.get(6).map_or(600, |s| s.parse().unwrap());
-    gst::init().unwrap();
-    gstviolence::plugin_register_static().unwrap();
-    let uri = gst::glib::filename_to_uri(std::fs::canonicalize(video).unwrap(), None)
-        .unwrap()
-        .to_string();
-    let rss_idle = rss_mb();
+/// One stream as fast as it goes, sync mode, with per-element timing. A queue after the
+/// decoder lets decoding go on while a forward runs (the peer cannot).
+struct SyncRun {
+    fps: f64,
+    frames: f64,
+    /// Seconds inside clipbuffer and violenceclassify.
+    spent: [f64; 2],
+    clips: usize,
+    /// Seconds from a clip's first sampled frame to its last.
+    span: f64,
+    /// The model-size frames of every `KEEP_EVERY`th clip, for the bare forwards: all of
+    /// them, with the attention-size frames, would hold gigabytes at 240x240 and skew (d).
+    kept: Vec<FramePlanes>,
+}
 
-    // (a) and (e): one stream as fast as it goes, sync mode, with per-element timing. A queue
-    // after the decoder lets decoding go on while a forward runs (the peer cannot).
+const KEEP_EVERY: usize = 4;
+
+fn sync_run(uri: &str, model: &str) -> SyncRun {
     let frames = Arc::new(AtomicU64::new(0));
-    let clips = Arc::new(Mutex::new(Vec::new()));
+    let clips = Arc::new(Mutex::new((0usize, 0.0f64, Vec::new())));
     let launch = format!(
         "uridecodebin uri={uri} ! queue ! videoconvert ! identity name=conv_out ! clipbuffer name=cb ! identity name=cb_out ! violenceclassify name=cls mode=sync emit-scores=true model-location={model} ! fakesink name=sink"
     );
@@ -188,7 +235,15 @@ fn main() {
                 if k == 1 {
                     frames.fetch_add(1, Ordering::Relaxed);
                     if let Some(m) = info.buffer().and_then(|b| b.meta::<ClipMeta>()) {
-                        clips.lock().unwrap().push(m.payload().clone());
+                        let c = m.payload();
+                        let mut clips = clips.lock().unwrap();
+                        if clips.0 == 0 {
+                            clips.1 = (c.last_pts - c.first_pts).nseconds() as f64 / 1e9;
+                        }
+                        if clips.0 % KEEP_EVERY == 0 {
+                            clips.2.push(c.rgb.clone());
+                        }
+                        clips.0 += 1;
                     }
                 }
                 gst::PadProbeReturn::Ok
@@ -196,42 +251,45 @@ fn main() {
     }
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let mut scores = Vec::new();
     for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => panic!("{}", e.error()),
-            gst::MessageView::Element(e) => {
-                if let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) {
-                    scores.push(ev);
-                }
-            }
             _ => (),
         }
     }
     let full = started.elapsed().as_secs_f64();
     pipeline.set_state(gst::State::Null).unwrap();
-    let n_frames = frames.load(Ordering::Relaxed) as f64;
-    let ours_fps = n_frames / full;
-    let (decode_only, _) = run_to_eos(&format!("{} ! fakesink", decode(&uri)));
+    let frames = frames.load(Ordering::Relaxed) as f64;
     let spent = *spent.lock().unwrap();
-    // Bare forwards of the same clips.
-    let clips = std::mem::take(&mut *clips.lock().unwrap());
+    let (clips, span, kept) = std::mem::take(&mut *clips.lock().unwrap());
+    SyncRun {
+        fps: frames / full,
+        frames,
+        spent,
+        clips,
+        span,
+        kept,
+    }
+}
+
+/// Seconds per clip of the bare forwards of `clips` (inputs built outside the timing).
+fn bare_forward(model: &str, clips: &[FramePlanes]) -> f64 {
     let module = tch::CModule::load(model).unwrap();
     let _guard = tch::no_grad_guard();
     let inputs: Vec<tch::Tensor> = clips
         .iter()
         .map(|c| {
-            let (w, h) = (c.rgb.width as usize, c.rgb.height as usize);
+            let (w, h) = (c.width as usize, c.height as usize);
             let mut bytes = Vec::new();
-            for f in &c.rgb.frames {
+            for f in &c.frames {
                 let m = f.map_readable().unwrap();
                 for y in 0..h {
-                    bytes.extend_from_slice(&m[y * c.rgb.stride as usize..][..3 * w]);
+                    bytes.extend_from_slice(&m[y * c.stride as usize..][..3 * w]);
                 }
             }
             let x = tch::Tensor::from_slice(&bytes)
-                .view([1, c.rgb.frames.len() as i64, h as i64, w as i64, 3])
+                .view([1, c.frames.len() as i64, h as i64, w as i64, 3])
                 .permute([0, 4, 1, 2, 3]);
             ((x.to_kind(tch::Kind::Float) / 255.0 - 0.45) / 0.225).contiguous()
         })
@@ -241,15 +299,66 @@ fn main() {
     for x in &inputs {
         let _ = module.forward_ts(&[x]).unwrap();
     }
-    let forwards = t.elapsed().as_secs_f64();
-    let forward_each = forwards / inputs.len() as f64;
+    t.elapsed().as_secs_f64() / inputs.len() as f64
+}
 
-    // (c) minimum latency, with the latency model: its sync run's deciding clip for the
-    // first start ends at clip-end; the earliest a decision can exist is then, plus one
-    // forward of that model.
+/// What the bench finds for one model.
+struct ModelFigures {
+    model: String,
+    run: SyncRun,
+    forward_each: f64,
+    bound: Option<f64>,
+    /// (N, trial, real time)
+    table: Vec<(usize, Trial, bool)>,
+    best: usize,
+    cpu: Option<Trial>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let (video, normal, sample) = (&args[1], &args[2], &args[3]);
+    let models: Vec<String> = args[4].split(',').map(String::from).collect();
+    let peer_fps: f64 = args[5].parse().unwrap();
+    let motion_start: f64 = args[6].parse().unwrap();
+    let latency_model = &args[7];
+    let soak: u64 = args.get(8).map_or(600, |s| s.parse().unwrap());
+    let cpu_streams: usize = args.get(9).map_or(4, |s| s.parse().unwrap());
+    let cpu_time: u64 = args.get(10).map_or(20, |s| s.parse().unwrap());
+    gst::init().unwrap();
+    gstviolence::plugin_register_static().unwrap();
+    let to_uri = |file: &str| {
+        gst::glib::filename_to_uri(std::fs::canonicalize(file).unwrap(), None)
+            .unwrap()
+            .to_string()
+    };
+    let (uri, normal_uri, sample_uri) = (to_uri(video), to_uri(normal), to_uri(sample));
+    let rss_idle = rss_mb();
+
+    // (a) and (e), per model.
+    let mut figures: Vec<ModelFigures> = models
+        .iter()
+        .map(|model| {
+            let mut run = sync_run(&uri, model);
+            let forward_each = bare_forward(model, &std::mem::take(&mut run.kept));
+            ModelFigures {
+                model: model.clone(),
+                forward_each,
+                run,
+                bound: None,
+                table: Vec::new(),
+                best: 0,
+                cpu: None,
+            }
+        })
+        .collect();
+    let (decode_only, _) = run_to_eos(&format!("{} ! fakesink", decode(&uri)));
+
+    // (c) minimum latency, with the latency model on the sample: its sync run's deciding clip
+    // for the first start ends at clip-end; the earliest a decision can exist is then, plus
+    // one forward of that model.
     let (_, messages) = run_to_eos(&format!(
         "{} ! clipbuffer ! violenceclassify mode=sync model-location={latency_model} ! fakesink",
-        decode(&uri)
+        decode(&sample_uri)
     ));
     let latency_forward = {
         let m = tch::CModule::load(latency_model).unwrap();
@@ -261,75 +370,89 @@ fn main() {
         }
         t.elapsed().as_secs_f64() / 10.0
     };
-    let starts: Vec<ViolenceEvent> = messages
+    let start = messages
         .iter()
         .filter_map(|m| ViolenceEvent::from_structure(m))
-        .collect();
-    let start = starts
-        .iter()
         .find(|e| e.kind == gstviolence::event::EventKind::Start);
     let motion_ns = (motion_start * 1e9) as u64;
     let minimum =
         start.map(|s| (s.clip_end.saturating_sub(motion_ns)) as f64 / 1e9 + latency_forward);
 
-    // (b), (c), (d): real-time streams.
-    println!("bench-scale: {video}, model {model}, 2 cores; every figure from this run");
-    let mut best = 0;
-    let mut table = Vec::new();
-    // A clip's latency (its first frame to its score) includes its own span; what the bound
-    // of (c) allows on top of the unavoidable is 0.2 x the minimum, plus one forward.
-    let span = clips
-        .first()
-        .map_or(0.0, |c| (c.last_pts - c.first_pts).nseconds() as f64 / 1e9);
-    let bound = minimum.map(|m| span + 0.2 * m + forward_each);
-    for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20] {
-        let trial = streams(&uri, model, n, 12);
-        // The default model's clip latency must stay within the bound too.
-        let latency = trial.max_latency.as_secs_f64();
-        let in_bound = bound.is_none_or(|b| latency <= b);
-        let detection: Option<f64> = None;
-        let ok = trial.dropped == 0 && in_bound;
-        table.push((
-            n,
-            trial.dropped,
-            trial.max_latency.as_secs_f64(),
-            trial.rss,
-            detection,
-            ok,
-        ));
-        if ok {
-            best = n;
-        } else {
-            break;
+    // (b) real-time streams of the real footage, per model. A clip's latency (its first
+    // frame to its score) includes its own span; what the bound of (c) allows on top of the
+    // unavoidable is 0.2 x the minimum, plus one forward of that model.
+    println!(
+        "bench-scale: {video} (a, b, e), {normal} (d, f), {sample} (c); models {}; {} cores; every figure from this run",
+        models.join(", "),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for f in &mut figures {
+        let span = f.run.span;
+        f.bound = minimum.map(|m| span + 0.2 * m + f.forward_each);
+        for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20] {
+            let trial = streams(&uri, Some(&f.model), n, 12);
+            let in_bound = f.bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b);
+            let ok = trial.dropped == 0 && in_bound;
+            f.table.push((n, trial, ok));
+            if ok {
+                f.best = n;
+            } else {
+                break;
+            }
         }
     }
+
+    // (f) CPU per stream on normal footage: decode only before and after the models, so that
+    // the spread of the baseline shows how noisy the machine was.
+    let decode_before = streams(&normal_uri, None, cpu_streams, cpu_time).cpu_per_stream;
+    for f in &mut figures {
+        f.cpu = Some(streams(&normal_uri, Some(&f.model), cpu_streams, cpu_time));
+    }
+    let decode_after = streams(&normal_uri, None, cpu_streams, cpu_time).cpu_per_stream;
+    let decode_cpu = (decode_before + decode_after) / 2.0;
+
+    // (d) the soak, on the normal footage (long enough not to end before the soak does).
+    let main = &figures[0];
     let (soak_rss0, soak_rss1) = {
-        let n = best.max(1);
-        let first = streams(&uri, model, n, 20).rss;
-        let later = streams(&uri, model, n, soak).rss;
+        let n = main.best.max(1);
+        let first = streams(&normal_uri, Some(&main.model), n, 20).rss;
+        let later = streams(&normal_uri, Some(&main.model), n, soak).rss;
         (first, later)
     };
     println!();
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| (a) ours, 1 stream, sync, as fast as possible (a queue after the decoder) | {ours_fps:.1} frames/s |");
-    println!("| (a) Python/OpenCV peer (python_peer.py, unchanged) | {peer_fps:.1} frames/s |");
-    println!("| (a) ratio (goal >= 3x) | {:.2}x |", ours_fps / peer_fps);
-    for (n, dropped, latency, rss, detection, ok) in &table {
-        let _ = detection;
-        println!(
-            "| (b) {n} real-time 720p30 streams | {dropped} clips dropped, max clip latency {latency:.2} s (bound {}), RSS {rss:.0} MB: {} |",
-            bound.map_or("none".into(), |b| format!("{b:.2} s")),
-            if *ok { "real time" } else { "NOT real time" }
-        );
+    println!(
+        "| (a) ours, {}, 1 stream, sync, as fast as possible (a queue after the decoder) | {:.1} frames/s |",
+        short(&main.model),
+        main.run.fps
+    );
+    println!("| (a) Python/OpenCV peer (python_peer.py, unchanged), same model | {peer_fps:.1} frames/s |");
+    println!(
+        "| (a) ratio (goal >= 3x) | {:.2}x |",
+        main.run.fps / peer_fps
+    );
+    for f in &figures {
+        for (n, trial, ok) in &f.table {
+            println!(
+                "| (b) {}: {n} real-time 720p30 streams | {} clips dropped, max clip latency {:.2} s (bound {}), RSS {:.0} MB: {} |",
+                short(&f.model),
+                trial.dropped,
+                trial.max_latency.as_secs_f64(),
+                f.bound.map_or("none".into(), |b| format!("{b:.2} s")),
+                trial.rss,
+                if *ok { "real time" } else { "NOT real time" }
+            );
+        }
     }
-    println!("| (b) largest N in real time (0 drops; goal >= 10) | {best} |");
     match minimum {
         Some(min) => {
-            for n in [1, best.max(1)] {
+            let mut ns = vec![1, main.best.max(1)];
+            ns.dedup();
+            for n in ns {
                 // (c) in real time, N streams of the latency model at once: from the first
                 // violent frame to the last stream's violence-start message.
-                let trial = streams(&uri, latency_model, n, 12);
+                let trial = streams(&sample_uri, Some(latency_model), n, 12);
                 match trial.start_seen.filter(|_| trial.starts == n) {
                     Some(t) => {
                         let d = t - motion_start;
@@ -346,32 +469,79 @@ fn main() {
             println!("| (c) | the latency model found no violence in the file: no latency figure |")
         }
     }
-    let _ = start;
     println!(
-        "| (d) RSS idle / 1 / 4 / N={best} streams | {rss_idle:.0} / {} MB |",
-        table
+        "| (d) RSS idle / 1 / 4 / N={} streams ({}) | {rss_idle:.0} / {} MB |",
+        main.best,
+        short(&main.model),
+        main.table
             .iter()
-            .filter(|t| [1, 4, best].contains(&t.0))
-            .map(|t| format!("{:.0}", t.3))
+            .filter(|t| [1, 4, main.best].contains(&t.0))
+            .map(|t| format!("{:.0}", t.1.rss))
             .collect::<Vec<_>>()
             .join(" / ")
     );
-    println!("| (d) RSS after 20 s and after {soak} s more at N={} | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", best.max(1));
+    println!("| (d) RSS after 20 s and after {soak} s more at N={} (normal footage) | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", main.best.max(1));
     println!(
         "| (e) decode only (uridecodebin ! videoconvert) | {:.2} ms/frame |",
-        decode_only * 1000.0 / n_frames
+        decode_only * 1000.0 / main.run.frames
     );
-    println!(
-        "| (e) clipbuffer | {:.2} ms/frame |",
-        spent[0] * 1000.0 / n_frames
+
+    // Side by side, one column per model.
+    println!();
+    let header: Vec<&str> = figures.iter().map(|f| short(&f.model)).collect();
+    println!("| measure | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(figures.len()));
+    let row = |name: &str, cell: &dyn Fn(&ModelFigures) -> String| {
+        let cells: Vec<String> = figures.iter().map(cell).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    };
+    let pct = |cores: f64| format!("{:.1} %", cores * 100.0);
+    row("(a) 1 stream, sync, as fast as possible", &|f| {
+        format!("{:.1} frames/s", f.run.fps)
+    });
+    row(
+        "(b) largest N in real time (0 drops, latency bound)",
+        &|f| f.best.to_string(),
     );
-    println!(
-        "| (e) violenceclassify (sync: waits for its forwards) | {:.2} ms/frame |",
-        spent[1] * 1000.0 / n_frames
+    row("(e) clipbuffer", &|f| {
+        format!("{:.2} ms/frame", f.run.spent[0] * 1000.0 / f.run.frames)
+    });
+    row(
+        "(e) violenceclassify (sync: waits for its forwards)",
+        &|f| format!("{:.2} ms/frame", f.run.spent[1] * 1000.0 / f.run.frames),
     );
-    println!(
-        "| (e) bare model forward | {:.2} ms/clip ({:.2} ms/frame) |",
-        forward_each * 1000.0,
-        forwards * 1000.0 / n_frames
+    row(
+        &format!("(e) bare model forward (every {KEEP_EVERY}th clip of (a))"),
+        &|f| {
+            format!(
+                "{:.2} ms/clip ({:.2} ms/frame)",
+                f.forward_each * 1000.0,
+                f.forward_each * f.run.clips as f64 * 1000.0 / f.run.frames
+            )
+        },
     );
+    let cpu = |f: &ModelFigures| f.cpu.as_ref().map_or(0.0, |t| t.cpu_per_stream);
+    row(
+        &format!("(f) CPU per stream, {cpu_streams} real-time streams of normal footage, {cpu_time} s (share of one core)"),
+        &|f| pct(cpu(f)),
+    );
+    row(
+        &format!(
+            "(f) decode only, same streams (mean of before {} and after {})",
+            pct(decode_before),
+            pct(decode_after)
+        ),
+        &|_| pct(decode_cpu),
+    );
+    row("(f) analysis = total - decode (goal <= 10 %)", &|f| {
+        let analysis = cpu(f) - decode_cpu;
+        format!(
+            "{}: {}",
+            pct(analysis),
+            if analysis <= 0.10 { "met" } else { "NOT met" }
+        )
+    });
+    row("(f) clips dropped during (f)", &|f| {
+        f.cpu.as_ref().map_or(0, |t| t.dropped).to_string()
+    });
 }

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# make bench-scale: many streams, the Python peer, latency, memory; one table.
+# make bench-scale: many streams, the Python peer, latency, memory, CPU per stream; for each
+# model of MODELS (space-separated, the first is the main one), one run, two tables.
 set -euo pipefail
 dir=target/bench
 mkdir -p "$dir"
+# Real footage: scf's 1280x720 clips (a, b, e) and the no-fight clips of both datasets
+# (d, f). The synthetic sample only for (c), which needs an event at a known time.
+bash scripts/bench_footage.sh scf normal
 [ -s "$dir/720p30-420.mp4" ] || target/release/examples/sample-video "$dir/720p30-420.mp4" 20 1280 720
-model=${MODEL:-models/default.pt}
+read -r -a models <<<"${MODELS:-models/default.pt models/zoo/motionnet.pt}"
+model=${models[0]}
 py=$(WITH_TORCH=1 bash scripts/bench_venv.sh)
 # The peer gets the model's own clip length, size and frame step, and clipbuffer's stride.
 read -r T size step < <("$VIOLENCE_PYTHON" -c "
@@ -12,11 +17,16 @@ import json, sys, torch
 m = json.loads(torch.jit.load(sys.argv[1]).metadata())
 s = m['size']; s = s if isinstance(s, int) else s[0]
 print(m['clip_length'], s, m.get('frame_step', 1))" "$model")
-echo "==> Python/OpenCV peer (../shared/bench/python_peer.py, unchanged): T=$T size=$size stride=8 step=$step"
-peer=$("$py" ../shared/bench/python_peer.py "$dir/720p30-420.mp4" "$model" "$T" "$size" 8 "$step" | tee /dev/stderr)
+echo "==> Python/OpenCV peer (../shared/bench/python_peer.py, unchanged), $model: T=$T size=$size stride=8 step=$step"
+# Not `tee /dev/stderr`: reopening stderr truncates it when it is a log file.
+peer=$("$py" ../shared/bench/python_peer.py "$dir/scf-720p30.mp4" "$model" "$T" "$size" 8 "$step")
+echo "$peer" >&2
 peer_fps=$(echo "$peer" | sed -E 's/.*: ([0-9.]+) frames\/s.*/\1/')
-echo "==> our pipeline (motion in the sample starts at 6.667 s)"
+echo "==> our pipeline, models: ${models[*]} (motion in the sample starts at 6.667 s)"
 # Detection latency is measured with the motion-energy model, which fires on the sample's
-# synthetic motion (the trained default model, rightly, does not).
+# synthetic motion (the trained models, rightly, do not).
 [ -s "$dir/motion-energy.pt" ] || "$VIOLENCE_PYTHON" models/interim_default.py "$dir/motion-energy.pt"
-cargo bench --bench scale -- "$dir/720p30-420.mp4" "$model" "$peer_fps" 6.667 "$dir/motion-energy.pt" "${SOAK_SECONDS:-600}"
+models_csv=$(IFS=,; echo "${models[*]}")
+cargo bench --bench scale -- "$dir/scf-720p30.mp4" "$dir/normal-720p30.mp4" "$dir/720p30-420.mp4" \
+  "$models_csv" "$peer_fps" 6.667 "$dir/motion-energy.pt" "${SOAK_SECONDS:-600}" \
+  "${CPU_STREAMS:-4}" "${CPU_SECONDS:-20}"
