@@ -173,23 +173,12 @@ def clip_scores(head, clips, cfg, subset, gate=None, threshold=0.5):
     return np.array([window_scores(head, c, cfg, subset, gate, threshold).max() for c in clips])
 
 
-def false_starts(head, clips, cfg, subset, gate, threshold, min_consecutive=2, hold_windows=6):
-    """Starts in the normal clips played back to back, with violenceclassify's default
-    decision (min-consecutive 2, hold-time 2 s ~ 6 windows at 25 fps): a Python proxy; make
-    eval counts them through the real pipeline."""
-    starts, run, below, active, windows = 0, 0, 0, False, 0
-    for c in clips:
-        for p in window_scores(head, c, cfg, subset, gate, threshold):
-            windows += 1
-            if p >= threshold:
-                below, run = 0, run + 1
-                if not active and run >= min_consecutive:
-                    active, starts = True, starts + 1
-            else:
-                run, below = 0, below + 1
-                if active and below >= hold_windows:
-                    active = False
-    return starts, windows
+def false_starts(head, clips, cfg, subset, gate, threshold):
+    """Starts in the normal clips, each clip's windows in turn (no window across two clips),
+    with violenceclassify's default decision: a Python proxy; make eval counts them through
+    the real pipeline, and stream_false_starts adds the windows across the cuts."""
+    scores = np.concatenate([window_scores(head, c, cfg, subset, gate, threshold) for c in clips])
+    return decision_starts(scores, threshold), len(scores)
 
 
 def decision_starts(scores, threshold, min_consecutive=2, hold_windows=6):
