@@ -24,41 +24,28 @@ enum Stage {
     Queued,
     /// Handed to the client, which has not written it yet.
     Submitted,
-    /// Written under this packet id, waiting for its PUBACK.
+    /// Written, waiting for its PUBACK.
     Sent,
-}
-
-/// Which message a packet id stands for: an event (by its number) or the state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    Event(u64),
-    State,
 }
 
 #[derive(Debug)]
 struct Entry {
     id: u64,
     message: Message,
+    /// A retained state change rather than an event.
+    state: bool,
     stage: Stage,
-}
-
-/// The retained state: the latest value wins, and it is never dropped.
-#[derive(Debug, Default)]
-struct StateSlot {
-    wanted: Option<Message>,
-    /// What is in flight, if anything.
-    in_flight: Option<Message>,
-    /// What the broker acknowledged on this connection.
-    confirmed: Option<Message>,
 }
 
 #[derive(Debug)]
 pub struct Outbox {
-    events: VecDeque<Entry>,
-    state: StateSlot,
-    /// Submitted messages in submission order: the client assigns packet ids in this order.
-    submitted: VecDeque<Tag>,
-    sent: HashMap<u16, Tag>,
+    /// Events and state changes, in the order they happened.
+    entries: VecDeque<Entry>,
+    /// Submitted entries in submission order: the client assigns packet ids in this order.
+    submitted: VecDeque<u64>,
+    sent: HashMap<u16, u64>,
+    /// The last state the broker acknowledged, sent again after each reconnection.
+    confirmed_state: Option<Message>,
     max_queue: usize,
     window: usize,
     qos1: bool,
@@ -72,10 +59,10 @@ impl Outbox {
     /// flight. With `qos1` false (QoS 0) a message is done once written.
     pub fn new(max_queue: usize, window: usize, qos1: bool) -> Self {
         Outbox {
-            events: VecDeque::new(),
-            state: StateSlot::default(),
+            entries: VecDeque::new(),
             submitted: VecDeque::new(),
             sent: HashMap::new(),
+            confirmed_state: None,
             max_queue: max_queue.max(1),
             window: window.max(1),
             qos1,
@@ -85,115 +72,132 @@ impl Outbox {
         }
     }
 
-    /// Queues an event. When the queue is full the oldest event not yet in flight is dropped
-    /// (the newest facts matter most to whoever reads them later) and returned; when every
-    /// queued event is in flight, the new one is.
-    pub fn push(&mut self, message: Message) -> Option<Message> {
-        let mut dropped = None;
-        if self.events.len() >= self.max_queue {
-            match self.events.iter().position(|e| e.stage == Stage::Queued) {
-                Some(i) => dropped = self.events.remove(i).map(|e| e.message),
-                None => {
-                    self.dropped += 1;
-                    return Some(message);
-                }
-            }
-            self.dropped += 1;
-        }
+    fn count(&self, state: bool) -> usize {
+        self.entries.iter().filter(|e| e.state == state).count()
+    }
+
+    /// Drops the oldest entry of this kind that is not in flight.
+    fn drop_oldest(&mut self, state: bool) -> Option<Message> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.state == state && e.stage == Stage::Queued)?;
+        self.entries.remove(i).map(|e| e.message)
+    }
+
+    fn append(&mut self, message: Message, state: bool) {
         self.next_id += 1;
-        self.events.push_back(Entry {
+        self.entries.push_back(Entry {
             id: self.next_id,
             message,
+            state,
             stage: Stage::Queued,
         });
+    }
+
+    /// Queues an event. When `max_queue` events wait, the oldest event not yet in flight is
+    /// dropped (the newest facts matter most to whoever reads them later) and returned;
+    /// when every queued event is in flight, the new one is.
+    pub fn push(&mut self, message: Message) -> Option<Message> {
+        let mut dropped = None;
+        if self.count(false) >= self.max_queue {
+            self.dropped += 1;
+            match self.drop_oldest(false) {
+                Some(m) => dropped = Some(m),
+                None => return Some(message),
+            }
+        }
+        self.append(message, false);
         dropped
     }
 
-    /// Sets the retained state to publish.
+    /// Queues a retained state change, in order with the events, so that a subscriber sees
+    /// even a short ON. Never dropped for events; only an older state change waiting
+    /// behind `max_queue` others goes, as the newest one decides the retained value.
     pub fn set_state(&mut self, message: Message) {
-        self.state.wanted = Some(message);
+        if self.count(true) >= self.max_queue {
+            self.drop_oldest(true);
+        }
+        self.append(message, true);
     }
 
     fn in_flight(&self) -> usize {
         self.submitted.len() + self.sent.len()
     }
 
-    /// The next message to hand to the client, if the window allows: the state first when
-    /// it changed (it is one small retained value), then the events in order.
+    /// The next message to hand to the client, in order, if the window allows.
     pub fn next(&mut self) -> Option<Message> {
         if self.in_flight() >= self.window {
             return None;
         }
-        let state = &mut self.state;
-        if state.in_flight.is_none() && state.wanted.is_some() && state.wanted != state.confirmed {
-            state.in_flight = state.wanted.clone();
-            self.submitted.push_back(Tag::State);
-            return state.in_flight.clone();
-        }
-        let entry = self.events.iter_mut().find(|e| e.stage == Stage::Queued)?;
+        let entry = self.entries.iter_mut().find(|e| e.stage == Stage::Queued)?;
         entry.stage = Stage::Submitted;
-        self.submitted.push_back(Tag::Event(entry.id));
+        self.submitted.push_back(entry.id);
         Some(entry.message.clone())
     }
 
     /// The client wrote the oldest submitted message under `pkid`.
     pub fn on_sent(&mut self, pkid: u16) {
-        let Some(tag) = self.submitted.pop_front() else {
+        let Some(id) = self.submitted.pop_front() else {
             return;
         };
         if !self.qos1 {
-            self.complete(tag);
+            self.complete(id);
             return;
         }
-        if let Tag::Event(id) = tag {
-            if let Some(e) = self.events.iter_mut().find(|e| e.id == id) {
-                e.stage = Stage::Sent;
-            }
+        if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
+            e.stage = Stage::Sent;
         }
-        self.sent.insert(pkid, tag);
+        self.sent.insert(pkid, id);
     }
 
     /// The broker acknowledged `pkid`.
     pub fn on_acked(&mut self, pkid: u16) {
-        if let Some(tag) = self.sent.remove(&pkid) {
-            self.complete(tag);
+        if let Some(id) = self.sent.remove(&pkid) {
+            self.complete(id);
         }
     }
 
-    fn complete(&mut self, tag: Tag) {
-        match tag {
-            Tag::Event(id) => {
-                if let Some(i) = self.events.iter().position(|e| e.id == id) {
-                    self.events.remove(i);
-                    self.delivered += 1;
-                }
-            }
-            Tag::State => self.state.confirmed = self.state.in_flight.take(),
+    fn complete(&mut self, id: u64) {
+        let Some(i) = self.entries.iter().position(|e| e.id == id) else {
+            return;
+        };
+        let e = self.entries.remove(i).expect("found");
+        if e.state {
+            self.confirmed_state = Some(e.message);
+        } else {
+            self.delivered += 1;
         }
     }
 
     /// The connection is gone, and with a fresh session the client forgets what it had not
     /// delivered: everything unacknowledged goes again, in order, on the next connection.
-    /// The retained state goes again too, as a broker that restarted may have lost it.
+    /// The retained state goes again first, as a broker that restarted may have lost it.
     pub fn on_disconnected(&mut self) {
-        for e in &mut self.events {
+        for e in &mut self.entries {
             e.stage = Stage::Queued;
         }
         self.submitted.clear();
         self.sent.clear();
-        self.state.in_flight = None;
-        self.state.confirmed = None;
+        if let Some(state) = self.confirmed_state.take() {
+            self.next_id += 1;
+            self.entries.push_front(Entry {
+                id: self.next_id,
+                message: state,
+                state: true,
+                stage: Stage::Queued,
+            });
+        }
     }
 
     /// Events not acknowledged yet.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.count(false)
     }
 
-    /// Nothing left to deliver: no event, and the broker holds the latest state.
+    /// Nothing left to deliver, state included.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-            && (self.state.wanted.is_none() || self.state.wanted == self.state.confirmed)
+        self.entries.is_empty()
     }
 
     /// Events dropped because the queue was full.
@@ -360,37 +364,48 @@ mod tests {
     }
 
     #[test]
-    fn state_goes_first_latest_value_wins_and_again_after_reconnecting() {
+    fn state_changes_keep_their_place_and_the_last_goes_again_after_reconnecting() {
         let mut o = Outbox::new(10, 8, true);
         o.set_state(state("OFF"));
         o.push(msg(0));
-        let mut pkid = 0;
-        let sent = send_all(&mut o, &mut pkid);
-        assert_eq!(sent[0].1, state("OFF"));
-        assert_eq!(sent[1].1, msg(0));
-        // Changed while OFF is in flight: ON goes once OFF is acknowledged.
         o.set_state(state("ON"));
-        assert_eq!(o.next(), None);
-        o.on_acked(sent[0].0);
-        o.on_acked(sent[1].0);
-        assert!(!o.is_empty());
-        let sent = send_all(&mut o, &mut pkid);
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].1, state("ON"));
-        o.on_acked(sent[0].0);
+        o.push(msg(1));
+        o.set_state(state("OFF"));
+        let mut pkid = 0;
+        let sent: Vec<_> = send_all(&mut o, &mut pkid);
+        let order: Vec<_> = sent.iter().map(|(_, m)| m.clone()).collect();
+        assert_eq!(
+            order,
+            vec![state("OFF"), msg(0), state("ON"), msg(1), state("OFF")],
+            "a short ON is published"
+        );
+        for (id, _) in &sent {
+            o.on_acked(*id);
+        }
         assert!(o.is_empty());
-        assert_eq!(o.next(), None, "an acknowledged state is not sent again");
         o.on_disconnected();
-        assert_eq!(o.next(), Some(state("ON")), "a restarted broker may have lost it");
+        o.push(msg(2));
+        assert_eq!(o.next(), Some(state("OFF")), "a restarted broker may have lost it");
+        assert_eq!(o.next(), Some(msg(2)));
     }
 
     #[test]
-    fn state_is_never_dropped() {
+    fn state_is_not_dropped_for_events() {
         let mut o = Outbox::new(1, 1, true);
         o.set_state(state("ON"));
         o.push(msg(0));
-        o.push(msg(1));
+        assert_eq!(o.push(msg(1)), Some(msg(0)));
         assert_eq!(o.next(), Some(state("ON")));
+        // Only older state changes beyond max-queue go: the newest decides.
+        o.set_state(state("OFF"));
+        o.set_state(state("ON"));
+        o.on_sent(1);
+        o.on_acked(1);
+        assert_eq!(o.next(), Some(msg(1)));
+        o.on_sent(2);
+        o.on_acked(2);
+        assert_eq!(o.next(), Some(state("ON")));
+        assert_eq!(o.dropped(), 1);
     }
 
     #[test]
