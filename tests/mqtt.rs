@@ -142,6 +142,11 @@ struct Subscriber {
 impl Subscriber {
     /// `persistent`: a session the broker keeps while this client is away.
     fn start(port: u16, id: &str, persistent: bool) -> Subscriber {
+        Self::start_on(port, id, persistent, &format!("{PREFIX}/#"))
+    }
+
+    fn start_on(port: u16, id: &str, persistent: bool, filter: &str) -> Subscriber {
+        let filter = filter.to_string();
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options.set_clean_session(!persistent);
         let (client, mut connection) = Client::new(options, 10);
@@ -155,7 +160,7 @@ impl Subscriber {
                     Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
                         if !ack.session_present {
                             client
-                                .try_subscribe(format!("{PREFIX}/#"), QoS::AtLeastOnce)
+                                .try_subscribe(filter.as_str(), QoS::AtLeastOnce)
                                 .unwrap();
                         } else {
                             s.store(true, Ordering::SeqCst);
@@ -185,6 +190,10 @@ impl Subscriber {
             sub.subscribed.load(Ordering::SeqCst)
         });
         sub
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
     }
 
     fn topic(&self, topic: &str) -> Vec<String> {
@@ -440,4 +449,70 @@ fn unreachable_broker_is_a_warning_and_stop_does_not_hang() {
         "stop took {:?}",
         t.elapsed()
     );
+}
+
+#[test]
+fn pipelines_mqtt_sh_publishes_the_events_of_a_file() {
+    init();
+    let Some(bin) = mosquitto() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("target/release/libgstviolence.so").exists() {
+        eprintln!("SKIPPED: pipelines/mqtt.sh needs the plugin in target/release (make build)");
+        return;
+    }
+    let dir = temp_dir("script");
+    // A moving ball: every clip of the motion model is violent, so one event, ended by EOS.
+    let video = dir.join("ball.mp4");
+    let encode = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=50 pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
+         ! x264enc ! mp4mux ! filesink location={}",
+        video.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    encode.set_state(gst::State::Playing).unwrap();
+    let eos = encode.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    encode.set_state(gst::State::Null).unwrap();
+    assert_eq!(eos.map(|m| m.type_()), Some(gst::MessageType::Eos));
+
+    let broker = Broker::start(&bin, &dir, false);
+    // The script keeps the default topic prefix.
+    let sub = Subscriber::start_on(broker.port, "script-sub", false, "gst-violence/#");
+    let out = Command::new(root.join("pipelines/mqtt.sh"))
+        .arg(&video)
+        .args(["127.0.0.1", &broker.port.to_string(), CAMERA])
+        .env("MODEL", model("motion.pt"))
+        .env("GST_PLUGIN_PATH", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sub.wait_until("the script's messages", |s| s.all().len() >= 5);
+    let got = sub.all();
+    let kinds: Vec<_> = got
+        .iter()
+        .map(|r| match serde_json::from_str::<serde_json::Value>(&r.payload) {
+            Ok(v) => format!("{} {}", r.topic, v["kind"].as_str().unwrap_or("?")),
+            Err(_) => format!("{} {}", r.topic, r.payload),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "gst-violence/cam1/state OFF",
+            "gst-violence/cam1/events violence-start",
+            "gst-violence/cam1/state ON",
+            "gst-violence/cam1/events violence-end",
+            "gst-violence/cam1/state OFF",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

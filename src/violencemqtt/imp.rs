@@ -175,14 +175,15 @@ impl ViolenceMqtt {
         };
         run.seq += 1;
         gst::debug!(CAT, imp = self, "publishing {json}");
-        if let Some(state) = state {
-            run.link.set_state(state_message(&run.topics, state));
-        }
+        // The event, then the state it leaves the camera in.
         let dropped = run.link.publish(Message {
             topic: run.topics.events.clone(),
             payload: json.to_string().into_bytes(),
             retain: false,
         });
+        if let Some(state) = state {
+            run.link.set_state(state_message(&run.topics, state));
+        }
         if let Some(dropped) = dropped {
             let payload = String::from_utf8_lossy(&dropped.payload).into_owned();
             gst::warning!(CAT, imp = self, "queue full, dropped {payload}");
