@@ -293,11 +293,9 @@ fn until_eos(pipeline: &gst::Pipeline) -> (Vec<ViolenceEvent>, Vec<String>) {
                     events.push(ev);
                 }
             }
-            gst::MessageView::Warning(w) => warnings.push(format!(
-                "{} ({})",
-                w.error(),
-                w.debug().unwrap_or_default()
-            )),
+            gst::MessageView::Warning(w) => {
+                warnings.push(format!("{} ({})", w.error(), w.debug().unwrap_or_default()))
+            }
             gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
             gst::MessageView::Eos(_) => return (events, warnings),
             _ => (),
@@ -439,7 +437,10 @@ fn unreachable_broker_is_a_warning_and_stop_does_not_hang() {
             .any(|w| w.contains("unreachable") && w.contains(&port.to_string())),
         "{warnings:?}"
     );
-    assert!(warnings.iter().any(|w| w.contains("queue full")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("queue full")),
+        "{warnings:?}"
+    );
     assert_eq!(mqtt.property::<u32>("queued"), 3);
     assert_eq!(mqtt.property::<u64>("dropped"), 3);
     let t = Instant::now();
@@ -499,10 +500,12 @@ fn pipelines_mqtt_sh_publishes_the_events_of_a_file() {
     let got = sub.all();
     let kinds: Vec<_> = got
         .iter()
-        .map(|r| match serde_json::from_str::<serde_json::Value>(&r.payload) {
-            Ok(v) => format!("{} {}", r.topic, v["kind"].as_str().unwrap_or("?")),
-            Err(_) => format!("{} {}", r.topic, r.payload),
-        })
+        .map(
+            |r| match serde_json::from_str::<serde_json::Value>(&r.payload) {
+                Ok(v) => format!("{} {}", r.topic, v["kind"].as_str().unwrap_or("?")),
+                Err(_) => format!("{} {}", r.topic, r.payload),
+            },
+        )
         .collect();
     assert_eq!(
         kinds,

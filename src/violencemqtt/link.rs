@@ -57,7 +57,9 @@ pub enum Notice {
     Unreachable(String),
     Retrying(String, Duration),
     /// The thread stopped: undelivered events at that point.
-    Closed { undelivered: usize },
+    Closed {
+        undelivered: usize,
+    },
     /// The thread stopped on an error (a panic, a refused publish): nothing more goes out.
     Failed(String),
 }
@@ -136,7 +138,7 @@ impl Link {
     /// (undelivered, dropped, delivered) events.
     pub fn counts(&self) -> (usize, u64, u64) {
         let o = self.shared.outbox.locked();
-        (o.len(), o.dropped(), o.delivered())
+        (o.waiting(), o.dropped(), o.delivered())
     }
 
     /// Gives the thread up to `grace` to deliver what is left, then stops it. Waits at most
@@ -195,7 +197,7 @@ fn run(config: &Config, shared: &Shared, notify: &dyn Fn(Notice)) {
             // so that a pipeline without a broker and without events stops at once.
             let done = {
                 let o = shared.outbox.locked();
-                o.is_empty() || (!connected && o.len() == 0)
+                o.is_empty() || (!connected && o.waiting() == 0)
             };
             if done || Instant::now() >= deadline {
                 break;
@@ -203,7 +205,7 @@ fn run(config: &Config, shared: &Shared, notify: &dyn Fn(Notice)) {
         }
         if connected {
             let mut outbox = shared.outbox.locked();
-            while let Some(m) = outbox.next() {
+            while let Some(m) = outbox.take_next() {
                 if let Err(e) = client.try_publish(m.topic, qos, m.retain, m.payload) {
                     // Only a bad topic or a full channel, which the window rules out.
                     notify(Notice::Failed(format!("publish refused: {e}")));
@@ -272,7 +274,7 @@ fn run(config: &Config, shared: &Shared, notify: &dyn Fn(Notice)) {
         }
     }
     notify(Notice::Closed {
-        undelivered: shared.outbox.locked().len(),
+        undelivered: shared.outbox.locked().waiting(),
     });
 }
 

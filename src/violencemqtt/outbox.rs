@@ -126,7 +126,7 @@ impl Outbox {
     }
 
     /// The next message to hand to the client, in order, if the window allows.
-    pub fn next(&mut self) -> Option<Message> {
+    pub fn take_next(&mut self) -> Option<Message> {
         if self.in_flight() >= self.window {
             return None;
         }
@@ -191,7 +191,7 @@ impl Outbox {
     }
 
     /// Events not acknowledged yet.
-    pub fn len(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.count(false)
     }
 
@@ -264,7 +264,7 @@ mod tests {
     /// `*pkid`, and returns them with their packet ids.
     fn send_all(o: &mut Outbox, pkid: &mut u16) -> Vec<(u16, Message)> {
         let mut out = Vec::new();
-        while let Some(m) = o.next() {
+        while let Some(m) = o.take_next() {
             *pkid += 1;
             o.on_sent(*pkid);
             out.push((*pkid, m));
@@ -280,9 +280,9 @@ mod tests {
         let mut pkid = 0;
         let sent = send_all(&mut o, &mut pkid);
         assert_eq!(sent.len(), 2);
-        assert_eq!(o.len(), 2);
+        assert_eq!(o.waiting(), 2);
         o.on_acked(sent[0].0);
-        assert_eq!(o.len(), 1);
+        assert_eq!(o.waiting(), 1);
         o.on_acked(sent[1].0);
         assert!(o.is_empty());
         assert_eq!(o.delivered(), 2);
@@ -297,7 +297,7 @@ mod tests {
         }
         let mut pkid = 0;
         assert_eq!(send_all(&mut o, &mut pkid).len(), 2);
-        assert_eq!(o.next(), None);
+        assert_eq!(o.take_next(), None);
         o.on_acked(1);
         let next = send_all(&mut o, &mut pkid);
         assert_eq!(next.len(), 1);
@@ -339,11 +339,15 @@ mod tests {
         }
         let mut pkid = 0;
         send_all(&mut o, &mut pkid); // 0 in flight
-        assert_eq!(o.push(msg(3)), Some(msg(1)), "0 is in flight, 1 is the oldest waiting");
+        assert_eq!(
+            o.push(msg(3)),
+            Some(msg(1)),
+            "0 is in flight, 1 is the oldest waiting"
+        );
         assert_eq!(o.dropped(), 1);
         o.on_acked(1);
         let rest: Vec<_> = std::iter::from_fn(|| {
-            let m = o.next()?;
+            let m = o.take_next()?;
             pkid += 1;
             o.on_sent(pkid);
             o.on_acked(pkid);
@@ -385,8 +389,12 @@ mod tests {
         assert!(o.is_empty());
         o.on_disconnected();
         o.push(msg(2));
-        assert_eq!(o.next(), Some(state("OFF")), "a restarted broker may have lost it");
-        assert_eq!(o.next(), Some(msg(2)));
+        assert_eq!(
+            o.take_next(),
+            Some(state("OFF")),
+            "a restarted broker may have lost it"
+        );
+        assert_eq!(o.take_next(), Some(msg(2)));
     }
 
     #[test]
@@ -395,16 +403,16 @@ mod tests {
         o.set_state(state("ON"));
         o.push(msg(0));
         assert_eq!(o.push(msg(1)), Some(msg(0)));
-        assert_eq!(o.next(), Some(state("ON")));
+        assert_eq!(o.take_next(), Some(state("ON")));
         // Only older state changes beyond max-queue go: the newest decides.
         o.set_state(state("OFF"));
         o.set_state(state("ON"));
         o.on_sent(1);
         o.on_acked(1);
-        assert_eq!(o.next(), Some(msg(1)));
+        assert_eq!(o.take_next(), Some(msg(1)));
         o.on_sent(2);
         o.on_acked(2);
-        assert_eq!(o.next(), Some(state("ON")));
+        assert_eq!(o.take_next(), Some(state("ON")));
         assert_eq!(o.dropped(), 1);
     }
 
@@ -413,9 +421,9 @@ mod tests {
         let mut o = Outbox::new(10, 1, false);
         o.push(msg(0));
         o.push(msg(1));
-        assert_eq!(o.next(), Some(msg(0)));
+        assert_eq!(o.take_next(), Some(msg(0)));
         o.on_sent(0);
-        assert_eq!(o.next(), Some(msg(1)));
+        assert_eq!(o.take_next(), Some(msg(1)));
         o.on_sent(0);
         assert!(o.is_empty());
         assert_eq!(o.delivered(), 2);

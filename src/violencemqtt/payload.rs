@@ -75,9 +75,10 @@ pub fn state_after(kind: EventKind) -> Option<&'static str> {
 /// `camera` and `seq`, which counts the element's messages from 1 (a QoS 1 redelivery
 /// repeats a `seq` already seen).
 pub fn event_json(e: &ViolenceEvent, camera: &str, seq: u64) -> Value {
-    let region = e.region.map_or(Value::Null, |r| {
-        json!({"x": r.x, "y": r.y, "width": r.width, "height": r.height})
-    });
+    let region = e.region.map_or(
+        Value::Null,
+        |r| json!({"x": r.x, "y": r.y, "width": r.width, "height": r.height}),
+    );
     let mut v = json!({
         "kind": e.kind.name(),
         "camera": camera,
