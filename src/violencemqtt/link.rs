@@ -142,14 +142,15 @@ impl Link {
     }
 
     /// Gives the thread up to `grace` to deliver what is left, then stops it. Waits at most
-    /// `grace` plus the time a connection attempt may take; a thread still connecting after
-    /// that ends on its own.
+    /// `grace` and one second for the DISCONNECT; a thread still inside a connection attempt
+    /// (a host that does not answer) is left to end on its own; its `Closed` notice then
+    /// reports what it could not deliver.
     pub fn close(mut self, grace: Duration) {
         let deadline = Instant::now() + grace;
         let mut c = self.shared.control.locked();
         c.closing = Some(deadline);
         self.shared.changed.notify_all();
-        let limit = deadline + CONNECT_TIMEOUT + Duration::from_secs(1);
+        let limit = deadline + Duration::from_secs(1);
         while !c.finished {
             let now = Instant::now();
             if now >= limit {
