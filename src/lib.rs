@@ -9,6 +9,7 @@ pub mod clipbuffer;
 pub mod hardattentioncrop;
 pub mod opticalflow;
 pub mod violenceclassify;
+pub mod violencemqtt;
 pub mod violencerecord;
 
 // What they share: metadata on frames, models, violence events, and the queries and events
@@ -62,6 +63,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     opticalflow::register(plugin)?;
     clipbuffer::register(plugin)?;
     violenceclassify::register(plugin)?;
+    violencemqtt::register(plugin)?;
     bboxoverlay::register(plugin)?;
     hardattentioncrop::register(plugin)?;
     violencerecord::register(plugin)?;

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use gst::prelude::*;
 
-const EXAMPLES: [(&str, &str, &str); 6] = [
+const EXAMPLES: [(&str, &str, &str); 7] = [
     (
         "opticalflow",
         gstviolence::opticalflow::EXAMPLE_LAUNCH,
@@ -23,6 +23,11 @@ const EXAMPLES: [(&str, &str, &str); 6] = [
         "violenceclassify",
         gstviolence::violenceclassify::EXAMPLE_LAUNCH,
         include_str!("../src/violenceclassify/mod.rs"),
+    ),
+    (
+        "violencemqtt",
+        gstviolence::violencemqtt::EXAMPLE_LAUNCH,
+        include_str!("../src/violencemqtt/mod.rs"),
     ),
     (
         "bboxoverlay",

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MPL-2.0
+
+use super::link::{Link, Notice, BACKOFF_MAX, BACKOFF_MIN};
+use super::outbox::Message;
+use super::payload::{self, Topics, VIOLENCE_RECORDING};
+use super::settings::Settings;
+use crate::event::{EventKind, ViolenceEvent};
+use crate::MutexExt;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "violencemqtt",
+        gst::DebugColorFlags::empty(),
+        Some("Violence events to MQTT"),
+    )
+});
+
+/// Between start and stop.
+struct Running {
+    link: Link,
+    camera: String,
+    topics: Topics,
+    /// Number of the last message; the consumer's key against QoS 1 redeliveries.
+    seq: u64,
+    flush_timeout: Duration,
+    drop_warned: bool,
+}
+
+#[derive(Default)]
+pub struct ViolenceMqtt {
+    settings: Mutex<Settings>,
+    running: Mutex<Option<Running>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for ViolenceMqtt {
+    const NAME: &'static str = "GstViolenceMqtt";
+    type Type = super::ViolenceMqtt;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for ViolenceMqtt {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(Settings::properties);
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if !self.settings.locked().set(pspec.name(), value) {
+            unreachable!("unknown property {}", pspec.name());
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if let Some(v) = self.settings.locked().get(pspec.name()) {
+            return v;
+        }
+        let running = self.running.locked();
+        let link = running.as_ref().map(|r| &r.link);
+        let (queued, dropped, delivered) = link.map_or((0, 0, 0), Link::counts);
+        match pspec.name() {
+            "connected" => link.is_some_and(Link::connected).to_value(),
+            "queued" => (queued as u32).to_value(),
+            "dropped" => dropped.to_value(),
+            "delivered" => delivered.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for ViolenceMqtt {}
+
+impl ElementImpl for ViolenceMqtt {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::with_additional(
+                "Violence events to MQTT",
+                "Filter/Metadata/Network",
+                "Publishes the violence-start and violence-end events it sees in-band (and \
+                 violence-recording ones, if any travel in-band) as JSON to \
+                 <prefix>/<camera>/events, QoS 1, and the camera's state ON/OFF, retained, \
+                 to <prefix>/<camera>/state. Passes everything through; a thread of its own \
+                 owns the connection, so the stream never waits on the network. Events are \
+                 kept while the broker is unreachable (up to max-queue), retried with \
+                 exponential backoff (0.2 s doubling to 5 s), and delivered in order once it \
+                 is back; each message has a 'seq' that a QoS 1 redelivery repeats",
+                "gst-violence developers",
+                &[("example-launch", super::EXAMPLE_LAUNCH)],
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::src_sink_templates(&gst::Caps::new_any()));
+        TEMPLATES.as_ref()
+    }
+}
+
+/// Posts what the publishing thread reports, from that thread.
+fn notifier(
+    element: &super::ViolenceMqtt,
+    broker: String,
+    max_queue: u32,
+) -> impl Fn(Notice) + Send + 'static {
+    let weak = element.downgrade();
+    move |notice| {
+        let Some(obj) = weak.upgrade() else {
+            return;
+        };
+        match notice {
+            Notice::Connected => gst::info!(CAT, obj = obj, "connected to {broker}"),
+            Notice::Unreachable(why) => gst::element_warning!(
+                obj,
+                gst::ResourceError::OpenWrite,
+                ("MQTT broker {} unreachable: {}", broker, why),
+                [
+                    "events are kept (up to max-queue={}) and sent in order once it is back; \
+                     retrying every {:?} to {:?}",
+                    max_queue,
+                    BACKOFF_MIN,
+                    BACKOFF_MAX
+                ]
+            ),
+            Notice::Retrying(why, delay) => {
+                gst::debug!(CAT, obj = obj, "{broker}: {why}; next attempt in {delay:?}")
+            }
+            Notice::Closed { undelivered: 0 } => {
+                gst::debug!(CAT, obj = obj, "disconnected from {broker}")
+            }
+            Notice::Closed { undelivered } => gst::element_warning!(
+                obj,
+                gst::ResourceError::Write,
+                (
+                    "{} events not delivered to the MQTT broker {} before stopping",
+                    undelivered,
+                    broker
+                ),
+                ["raise flush-timeout to wait longer for the broker"]
+            ),
+            Notice::Failed(why) => gst::element_warning!(
+                obj,
+                gst::LibraryError::Failed,
+                ["MQTT publishing stopped: {}", why]
+            ),
+        }
+    }
+}
+
+impl ViolenceMqtt {
+    /// Queues the message for an in-band event, with the state change it implies.
+    fn publish(&self, s: &gst::StructureRef) {
+        let mut guard = self.running.locked();
+        let Some(run) = guard.as_mut() else {
+            return;
+        };
+        let (json, state) = match ViolenceEvent::from_structure(s) {
+            // Scores come with every clip when violenceclassify emits them; not published.
+            Some(e) if e.kind == EventKind::Score => return,
+            Some(e) => (
+                payload::event_json(&e, &run.camera, run.seq + 1),
+                payload::state_after(e.kind),
+            ),
+            None if s.name() == VIOLENCE_RECORDING => {
+                (payload::structure_json(s, &run.camera, run.seq + 1), None)
+            }
+            None => return,
+        };
+        run.seq += 1;
+        gst::debug!(CAT, imp = self, "publishing {json}");
+        // The event, then the state it leaves the camera in.
+        let dropped = run.link.publish(Message {
+            topic: run.topics.events.clone(),
+            payload: json.to_string().into_bytes(),
+            retain: false,
+        });
+        if let Some(state) = state {
+            run.link.set_state(state_message(&run.topics, state));
+        }
+        if let Some(dropped) = dropped {
+            let payload = String::from_utf8_lossy(&dropped.payload).into_owned();
+            gst::warning!(CAT, imp = self, "queue full, dropped {payload}");
+            if !run.drop_warned {
+                run.drop_warned = true;
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::NoSpaceLeft,
+                    ("MQTT queue full: dropping the oldest events"),
+                    ["first dropped: {}; see the 'dropped' property", payload]
+                );
+            }
+        }
+    }
+}
+
+fn state_message(topics: &Topics, state: &str) -> Message {
+    Message {
+        topic: topics.state.clone(),
+        payload: state.as_bytes().to_vec(),
+        retain: true,
+    }
+}
+
+impl BaseTransformImpl for ViolenceMqtt {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    // Caps in = caps out (any), so frames always go through untouched.
+    const PASSTHROUGH_ON_SAME_CAPS: bool = true;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.locked().clone();
+        let obj = self.obj();
+        let resolved = settings
+            .resolve(&obj.name())
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let broker = format!("{}:{}", settings.host, settings.port);
+        let notify = notifier(&obj, broker.clone(), settings.max_queue);
+        let link = Link::start(resolved.config, notify).map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Init,
+                ["cannot start the MQTT thread: {}", e]
+            )
+        })?;
+        // The stream starts idle; a retained OFF tells subscribers so.
+        link.set_state(state_message(&resolved.topics, payload::STATE_OFF));
+        gst::info!(
+            CAT,
+            imp = self,
+            "publishing to {broker}: {} and {}",
+            resolved.topics.events,
+            resolved.topics.state
+        );
+        *self.running.locked() = Some(Running {
+            link,
+            camera: resolved.camera,
+            topics: resolved.topics,
+            seq: 0,
+            flush_timeout: Duration::from_millis(settings.flush_timeout.into()),
+            drop_warned: false,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Taken out first: close waits for the broker, and property reads must not.
+        let running = self.running.locked().take();
+        if let Some(run) = running {
+            run.link.close(run.flush_timeout);
+        }
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::CustomDownstream(c) = event.view() {
+            if let Some(s) = c.structure() {
+                self.publish(s);
+            }
+        }
+        self.parent_sink_event(event)
+    }
+}
