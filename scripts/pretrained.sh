@@ -6,7 +6,7 @@
 # to build, test or run the plugin: the exported model carries its weights.
 set -euo pipefail
 dir=${PRETRAINED:-$HOME/.cache/gst-violence/pretrained}
-clips=${1:?usage: pretrained.sh CLIPS240_DIR (real frames for the parity check)}
+clips=${1:?usage: pretrained.sh CLIPS_DIR (real frames for the parity check)}
 size=${VERIFIER_SIZE:-160}
 py=${VIOLENCE_PYTHON:-python3}
 step() { printf '==> %s\n' "$*"; }

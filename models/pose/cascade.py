@@ -3,8 +3,8 @@
 `forward(rgb)`:
 
 1. the cheap stage, today's MotionNet (`models/zoo/motionnet.pt`, trained from scratch at
-   80x80), scores every window on the clip averaged 3x3 down to 80x80;
-2. only windows it scores at or above `gate` (chosen for high recall on the train split) go
+   80x80), scores every window on the clip averaged 2x2 down to 80x80;
+2. only windows it scores at or above `gate` (0.3 for the default: 85-91 % of val fights pass) go
    to the verifier: K of the window's frames, area-resized to the backbone's size, through
    the pretrained MoveNet MultiPose MobileNetV2 backbone, pooled, then the head's temporal
    statistics and linear layer (train_head.py);
@@ -14,12 +14,12 @@
    so scores stay ordered and an ungated window can never start an event.
 
     python3 models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone BACKBONE.pt
-        --head HEAD.pt --gate 0.2 --out models/default.pt [--verifier-size 160]
+        --head HEAD.pt --gate 0.3 --out models/default.pt [--verifier-size 160]
 
 The input clip is [B,3,16,160,160] normalized with the cheap model's mean and std (averaging
 2x2 blocks commutes with that normalization, and 160 = 2 x 80 keeps it an exact area
-reduction of clipbuffer's frames). Training features come from 240x240 extractions
-area-resized to 160, which is the same area reduction up to rounding.
+reduction of clipbuffer's frames). Training features come from clips extracted by clipbuffer at
+the same 160x160, so training and serving see the same pixels.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """p(violent) of the cheap stage (a MotionNet TorchScript file) for every extracted window
-of an extract-clips folder at 3x the cheap model's size (240x240 for 80x80), averaged down
-block by block as the cascade does.
+of an extract-clips folder at a multiple of the cheap model's size (160x160 for 80x80),
+averaged down block by block as the cascade does.
 
     python3 models/pose/cheap_scores.py CLIPS_DIR CHEAP.pt OUT_DIR
 

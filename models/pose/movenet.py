@@ -82,7 +82,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("package_models", type=Path)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--size", type=int, default=240, help="input size the module is traced at")
+    ap.add_argument("--size", type=int, default=160, help="input size the module is traced at")
     ap.add_argument("--parity", type=Path, help="an extract-clips folder whose frames are compared")
     ap.add_argument("--parity-frames", type=int, default=6)
     args = ap.parse_args()
