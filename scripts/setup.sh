@@ -13,6 +13,7 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   pkg-config g++ fonts-dejavu-core
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+  gstreamer1.0-plugins-base-apps ffmpeg
 )
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 

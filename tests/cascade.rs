@@ -107,15 +107,31 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     run_python(&pose.join("tiny_graph.py"), &[&s(&path("graph"))]);
     run_python(
         &pose.join("movenet.py"),
-        &[&s(&path("graph")), "--out", &s(&path("backbone.pt")), "--size", "32"],
+        &[
+            &s(&path("graph")),
+            "--out",
+            &s(&path("backbone.pt")),
+            "--size",
+            "32",
+        ],
     );
     run_python(
         &pose.join("features.py"),
-        &[&s(&path("clips96")), &s(&path("backbone.pt")), &s(&path("features")), "--size", "32"],
+        &[
+            &s(&path("clips96")),
+            &s(&path("backbone.pt")),
+            &s(&path("features")),
+            "--size",
+            "32",
+        ],
     );
     run_python(
         &pose.join("cheap_scores.py"),
-        &[&s(&path("clips96")), &s(&path("cheap.pt")), &s(&path("features"))],
+        &[
+            &s(&path("clips96")),
+            &s(&path("cheap.pt")),
+            &s(&path("features")),
+        ],
     );
     let report = path("head.json");
     run_python(
@@ -140,7 +156,10 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
         ],
     );
     let figures = std::fs::read_to_string(&report).unwrap();
-    assert!(figures.contains("\"threshold\"") && figures.contains("hockey cascade"), "{figures}");
+    assert!(
+        figures.contains("\"threshold\"") && figures.contains("hockey cascade"),
+        "{figures}"
+    );
 
     let uri = chosen.last().unwrap().uri(&dir).unwrap();
     let mut all_scores = Vec::new();
@@ -176,7 +195,13 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
         .and_then(|t| t.split([',', '\n']).next())
         .and_then(|t| t.trim().parse().ok())
         .expect("threshold in the head report");
-    assert!(all_scores[1].iter().all(|p| *p < threshold), "{all_scores:?} {threshold}");
-    assert_ne!(all_scores[0], all_scores[1], "the verifier changed no score");
+    assert!(
+        all_scores[1].iter().all(|p| *p < threshold),
+        "{all_scores:?} {threshold}"
+    );
+    assert_ne!(
+        all_scores[0], all_scores[1],
+        "the verifier changed no score"
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
