@@ -217,10 +217,13 @@ impl Branch {
         &self.appsrc
     }
 
-    /// Stops the branch and takes it out of `parent`.
+    /// Takes the branch out of `parent` and stops it. Locked first, so that a state change
+    /// of `parent` running beside this leaves it alone; stopped last, so that what holds
+    /// the last reference holds it in NULL.
     pub fn remove_from(&self, parent: &gst::Bin) {
-        let _ = self.bin.set_state(gst::State::Null);
+        self.bin.set_locked_state(true);
         let _ = parent.remove(&self.bin);
+        let _ = self.bin.set_state(gst::State::Null);
     }
 
     /// The `violence-recording` message body for a file just opened at `first`.
@@ -250,6 +253,16 @@ impl Branch {
             .field("frames", span.frames)
             .field("reason", self.reason)
             .build()
+    }
+}
+
+impl Drop for Branch {
+    /// A branch dropped on a path that did not stop it: no element may be disposed
+    /// outside NULL. One still in its parent is the parent's to stop.
+    fn drop(&mut self) {
+        if self.bin.parent().is_none() && self.bin.current_state() != gst::State::Null {
+            let _ = self.bin.set_state(gst::State::Null);
+        }
     }
 }
 
