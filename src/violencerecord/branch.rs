@@ -146,9 +146,8 @@ impl Branch {
             mux.set_property("fragment-duration", muxer.fragment_duration);
             // mp4mux/qtmux: fragments while writing (what was written survives a crash),
             // then a regular moov over all samples at EOS. The default (DASH) mode only
-            // writes a fragment duration that players either miss (with B-frames qtmux
-            // shifts every PTS by the decoding delay without an edit list, so qtdemux clips
-            // the last frames) or read as the time since the stream began.
+            // finalizes a fragment duration, and with B-frames it shifts every PTS by the
+            // decoding delay without an edit list, so qtdemux cuts the last frames.
             if mux.find_property("fragment-mode").is_some() {
                 mux.set_property_from_str("fragment-mode", "first-moov-then-finalise");
             }
