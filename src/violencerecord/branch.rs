@@ -112,6 +112,8 @@ pub struct MuxerSpec<'a> {
 #[derive(Debug)]
 pub struct Branch {
     pub bin: gst::Bin,
+    /// Its place in the order of files opened (for `max-files`), set once it is opened.
+    pub order: u64,
     appsrc: gst_app::AppSrc,
     pub location: String,
     pub span: FileSpan,
@@ -166,6 +168,7 @@ impl Branch {
             .map_err(BuildError::Link)?;
         Ok(Branch {
             bin,
+            order: 0,
             appsrc,
             location,
             span: FileSpan::default(),

@@ -89,7 +89,8 @@ impl ViolenceRecord {
             factory: &settings.muxer_factory,
             fragment_duration: settings.fragment_duration,
         };
-        let branch = match Branch::build(state.file_index, location, muxer, state.caps.as_ref()) {
+        let mut branch = match Branch::build(state.file_index, location, muxer, state.caps.as_ref())
+        {
             Ok(branch) => branch,
             Err(BuildError::MissingElement(factory)) => {
                 gst::element_imp_error!(
@@ -134,6 +135,7 @@ impl ViolenceRecord {
             }
             return Err(gst::FlowError::Error);
         }
+        branch.order = self.rotation.locked().open();
         gst::info!(CAT, imp = self, "opened {}", branch.location);
         let opened = branch.opened_structure(first, &state.segment);
         let _ = obj.post_message(gst::message::Element::builder(opened).src(&*obj).build());
@@ -179,7 +181,7 @@ impl ViolenceRecord {
         let expired = self
             .rotation
             .locked()
-            .add(branch.location.clone(), max_files);
+            .add(branch.order, branch.location.clone(), max_files);
         for old in expired {
             match std::fs::remove_file(&old) {
                 Ok(()) => gst::info!(CAT, imp = self, "max-files: removed {old}"),
