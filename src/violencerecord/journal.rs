@@ -6,7 +6,6 @@
 use super::branch::Branch;
 use super::recorder::Mark;
 use crate::event::ViolenceEvent;
-use std::collections::VecDeque;
 use std::io::Write as _;
 
 /// The `event-log` file, appended to; writing to a closed log does nothing.
