@@ -8,6 +8,14 @@
 
 mod common;
 use common::*;
+
+/// Initializes GStreamer with every CRITICAL fatal (as `G_DEBUG=fatal-criticals` would):
+/// a critical in the recorder (an element disposed outside NULL, ...) aborts these tests
+/// where it happens instead of scrolling by.
+fn init() {
+    common::init();
+    gst::glib::log_set_always_fatal(gst::glib::LogLevels::LEVEL_CRITICAL);
+}
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -649,6 +657,7 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
         // What our elements did, for the failure message.
         .env("GST_DEBUG", "violencerecord:5,violenceclassify:4")
         .env("GST_DEBUG_NO_COLOR", "1")
+        .env("G_DEBUG", "fatal-criticals")
         .stdout(std::process::Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -772,8 +781,9 @@ fn lost_end_event_is_reconciled_from_violence_meta() {
         recorder(&dir, "")
     );
     init();
-    // Drop violence-end on its way to the encoder, as a leaky queue might. (GStreamer 1.22
-    // prints one harmless `gst_mini_object_unref: assertion` CRITICAL for a dropped event.)
+    // Lose violence-end on its way to the encoder, as a leaky queue might: replaced by an
+    // event nobody reads. (Dropping it from the probe makes GStreamer before 1.24.8 print a
+    // `gst_mini_object_unref: assertion` CRITICAL, which these tests treat as fatal.)
     let pipeline = gst::parse::launch(&launch)
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -789,10 +799,12 @@ fn lost_end_event_is_reconciled_from_violence_meta() {
                 .and_then(|e| e.structure())
                 .is_some_and(|s| s.name() == "violence-end");
             if is_end {
-                gst::PadProbeReturn::Drop
-            } else {
-                gst::PadProbeReturn::Ok
+                let lost = gst::Structure::new_empty("violence-end-lost");
+                info.data = Some(gst::PadProbeData::Event(gst::event::CustomDownstream::new(
+                    lost,
+                )));
             }
+            gst::PadProbeReturn::Ok
         });
     burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
     let src = pipeline
@@ -954,6 +966,176 @@ fn read_only_folder_is_a_clear_error_or_skipped() {
             assert!(
                 e.contains(&format!("{}/ev-000.mp4", disk.0.display())),
                 "{e}"
+            );
+        }
+    }
+}
+
+/// With B-frames: the first decoding times precede the stream's segment, as with cameras.
+const ENCODE_B: &str = "videoconvert ! x264enc speed-preset=ultrafast bframes=2 \
+                        key-int-max=10 ! h264parse";
+
+/// Every muxer mode of the element: (name, properties, file extension).
+const MUXER_MODES: [(&str, &str, &str); 4] = [
+    ("fragmented-mp4", "", "mp4"),
+    ("mp4", "fragment-duration=0", "mp4"),
+    ("matroska", "muxer-factory=matroskamux", "mkv"),
+    ("mpegts", "muxer-factory=mpegtsmux", "ts"),
+];
+
+/// `H:MM:SS.fraction` as gst-discoverer-1.0 prints it.
+fn parse_clock(s: &str) -> Option<u64> {
+    let mut parts = s.trim().splitn(3, ':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let seconds = h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0;
+    Some(((seconds + s.parse::<f64>().ok()?) * 1e9).round() as u64)
+}
+
+/// The duration `gst-discoverer-1.0` reports, in ns.
+fn discoverer_duration(path: &Path) -> u64 {
+    let out = std::process::Command::new("gst-discoverer-1.0")
+        .arg(path)
+        .output()
+        .expect("gst-discoverer-1.0 (Debian gstreamer1.0-plugins-base-apps; make setup)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Duration: ").and_then(parse_clock))
+        .unwrap_or_else(|| panic!("no duration from gst-discoverer-1.0: {text}"))
+}
+
+/// The container duration `ffprobe` reports, in ns; `None` where ffprobe is not installed.
+fn ffprobe_duration(path: &Path) -> Option<u64> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe {}: {text:?}", path.display()));
+    Some((seconds * 1e9).round() as u64)
+}
+
+/// Seeks a paused decoder (accurately) to `fraction` of the file and reads the index burnt
+/// into the frame shown there.
+fn index_after_seek(path: &Path, fraction: f64) -> u64 {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! parsebin ! h264parse ! avdec_h264 ! videoconvert \
+         ! video/x-raw,format=RGB ! appsink name=s sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("s")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let paused = |what: &str| {
+        let (res, state, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+        assert!(
+            res.is_ok() && state == gst::State::Paused,
+            "{} {what}: {res:?} {state:?}",
+            path.display()
+        );
+    };
+    pipeline.set_state(gst::State::Paused).unwrap();
+    paused("preroll");
+    let duration = pipeline
+        .query_duration::<gst::ClockTime>()
+        .expect("a duration");
+    // From the first frame: an MPEG-TS file's timeline starts where its first PCR was.
+    let first = sink.pull_preroll().expect("a first frame");
+    let start = first
+        .segment()
+        .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+        .and_then(|s| s.to_stream_time(first.buffer()?.pts()?))
+        .unwrap_or(gst::ClockTime::ZERO);
+    let target =
+        start + gst::ClockTime::from_nseconds((duration.nseconds() as f64 * fraction) as u64);
+    pipeline
+        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, target)
+        .unwrap_or_else(|e| panic!("{}: seek to {target}: {e}", path.display()));
+    paused("after the seek");
+    let sample = sink.pull_preroll().expect("a frame after the seek");
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let index = read_index(&map, 3 * W as usize).expect("a readable frame index");
+    drop(map);
+    pipeline.set_state(gst::State::Null).unwrap();
+    index
+}
+
+/// Each finished file reports its true length to gst-discoverer-1.0 and ffprobe (within one
+/// frame) and seeks, in every muxer mode: the first file starts with the stream, whose
+/// B-frames are decoded before its segment starts; the second one starts mid-stream.
+#[test]
+fn every_muxer_mode_reports_its_duration_and_seeks() {
+    let has_ffprobe = std::process::Command::new("ffprobe")
+        .arg("-version")
+        .output()
+        .is_ok();
+    if !has_ffprobe {
+        eprintln!("ffprobe is not installed: checking gst-discoverer-1.0 only");
+    }
+    for (mode, props, ext) in MUXER_MODES {
+        let name = format!("duration-{mode}");
+        let dir = out_dir(&name);
+        let launch = format!(
+            "appsrc name=src ! {} name=cls ! {ENCODE_B} ! {} {props} location={}/ev-%03d.{ext}",
+            classify(),
+            recorder(&dir, ""),
+            dir.display()
+        );
+        // Events long enough for files over 64 KB: GStreamer's tsdemux estimates the
+        // duration of an MPEG-TS file from its PCRs and size, and gives none below that.
+        let r = run(&launch, "cls", 340, &[5..125, 190..310], None);
+        assert_eq!(r.out.error, None, "{mode}");
+        let closed = recording_messages(&r.out, "closed");
+        assert_eq!(closed.len(), 2, "{mode}");
+        for c in closed {
+            let path = PathBuf::from(c.get::<String>("location").unwrap());
+            let frames = c.get::<u64>("frames").unwrap();
+            let expected = frames * FRAME_NS;
+            let reported = c.get::<Option<gst::ClockTime>>("duration").unwrap();
+            assert_eq!(reported.map(|d| d.nseconds()), Some(expected), "{mode}");
+            let decoded = decode(&path).indices;
+            assert_eq!(decoded.len() as u64, frames, "{}", path.display());
+            let discovered = discoverer_duration(&path);
+            let probed = ffprobe_duration(&path);
+            eprintln!(
+                "{mode} {}: {frames} frames = {expected} ns; gst-discoverer-1.0 {discovered} ns, \
+                 ffprobe {probed:?} ns",
+                path.display()
+            );
+            assert!(
+                discovered.abs_diff(expected) < FRAME_NS,
+                "{mode} {}: gst-discoverer-1.0 says {discovered} ns for {expected} ns",
+                path.display()
+            );
+            if let Some(probed) = probed {
+                assert!(
+                    probed.abs_diff(expected) < FRAME_NS,
+                    "{mode} {}: ffprobe says {probed} ns for {expected} ns",
+                    path.display()
+                );
+            }
+            let middle = index_after_seek(&path, 0.5);
+            let want = decoded[0] + frames / 2;
+            assert!(
+                middle.abs_diff(want) <= 1,
+                "{mode} {}: a seek to 50 % shows frame {middle}, not {want}",
+                path.display()
             );
         }
     }

@@ -39,6 +39,58 @@ impl FileSpan {
     }
 }
 
+/// Where a file's segment starts. Each file has a timeline of its own, from 0 at its first
+/// frame, so that its length (and MP4's fragment header) does not count the time since the
+/// stream began. Its first decoding times can precede that (B-frames): as GstVideoEncoder
+/// does, times are offset by this much and the segment starts here, so that muxers see a
+/// negative running time instead of a missing DTS (which made fragmented MP4 report 2^32
+/// ticks).
+pub const FILE_SEGMENT_START: gst::ClockTime = gst::ClockTime::from_seconds(1000 * 3600);
+
+/// Maps a stream's running times onto a file's timeline.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Timeline {
+    /// Running time (ns) of the file's first frame, its 0.
+    origin: Option<i64>,
+}
+
+impl Timeline {
+    /// File times of a frame (PTS, DTS) from their running times; the first frame written
+    /// sets the origin. A time before the file's segment start is dropped.
+    pub fn place(
+        &mut self,
+        pts: Option<gst::Signed<gst::ClockTime>>,
+        dts: Option<gst::Signed<gst::ClockTime>>,
+    ) -> (Option<gst::ClockTime>, Option<gst::ClockTime>) {
+        let (pts, dts) = (pts.map(signed_ns), dts.map(signed_ns));
+        let Some(origin) = self.origin.or(pts).or(dts) else {
+            return (None, None);
+        };
+        self.origin = Some(origin);
+        let start = FILE_SEGMENT_START.nseconds() as i64;
+        let place = |t: Option<i64>| {
+            let ns = t?.checked_sub(origin)?.checked_add(start)?;
+            u64::try_from(ns).ok().map(gst::ClockTime::from_nseconds)
+        };
+        (place(pts), place(dts))
+    }
+
+    /// The segment the file's times are in.
+    pub fn segment() -> gst::FormattedSegment<gst::ClockTime> {
+        let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        segment.set_start(FILE_SEGMENT_START);
+        segment.set_time(gst::ClockTime::ZERO);
+        segment
+    }
+}
+
+fn signed_ns(t: gst::Signed<gst::ClockTime>) -> i64 {
+    match t {
+        gst::Signed::Positive(t) => t.nseconds() as i64,
+        gst::Signed::Negative(t) => -(t.nseconds() as i64),
+    }
+}
+
 /// Why a branch could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildError {
@@ -60,9 +112,12 @@ pub struct MuxerSpec<'a> {
 #[derive(Debug)]
 pub struct Branch {
     pub bin: gst::Bin,
+    /// Its place in the order of files opened (for `max-files`), set once it is opened.
+    pub order: u64,
     appsrc: gst_app::AppSrc,
     pub location: String,
     pub span: FileSpan,
+    timeline: Timeline,
     /// Why the file was closed, once it was.
     pub reason: &'static str,
 }
@@ -85,10 +140,19 @@ impl Branch {
             .is_live(false)
             .block(false)
             .build();
+        // The file's segment (see Timeline) comes with each sample pushed.
+        appsrc.set_property("handle-segment-change", true);
         appsrc.set_caps(caps);
         let mux = make(muxer.factory)?;
         if mux.find_property("fragment-duration").is_some() && muxer.fragment_duration > 0 {
             mux.set_property("fragment-duration", muxer.fragment_duration);
+            // mp4mux/qtmux: fragments while writing (what was written survives a crash),
+            // then a regular moov over all samples at EOS. The default (DASH) mode only
+            // finalizes a fragment duration, and with B-frames it shifts every PTS by the
+            // decoding delay without an edit list, so qtdemux cuts the last frames.
+            if mux.find_property("fragment-mode").is_some() {
+                mux.set_property_from_str("fragment-mode", "first-moov-then-finalise");
+            }
         }
         let filesink = make("filesink")?;
         filesink.set_property("location", &location);
@@ -104,9 +168,11 @@ impl Branch {
             .map_err(BuildError::Link)?;
         Ok(Branch {
             bin,
+            order: 0,
             appsrc,
             location,
             span: FileSpan::default(),
+            timeline: Timeline::default(),
             reason: "",
         })
     }
@@ -119,22 +185,33 @@ impl Branch {
         self.appsrc.set_caps(Some(caps));
     }
 
-    /// Writes a frame. The file gets running time, so that a segment change upstream keeps
-    /// it monotonic. Returns false when the branch no longer takes data.
+    /// Writes a frame. The file gets its own timeline from running time (see
+    /// [`Timeline`]), so that a segment change upstream keeps it monotonic. Returns false
+    /// when the branch no longer takes data.
     pub fn push(
         &mut self,
         buffer: &gst::Buffer,
         segment: &gst::FormattedSegment<gst::ClockTime>,
     ) -> bool {
         let pts = buffer.pts();
+        let (file_pts, file_dts) = self.timeline.place(
+            pts.and_then(|t| segment.to_running_time_full(t)),
+            buffer.dts().and_then(|t| segment.to_running_time_full(t)),
+        );
         let mut out = buffer.copy();
         {
             let b = out.make_mut();
-            b.set_pts(pts.and_then(|t| segment.to_running_time(t)));
-            b.set_dts(buffer.dts().and_then(|t| segment.to_running_time(t)));
+            b.set_pts(file_pts);
+            b.set_dts(file_dts);
         }
         self.span.record(pts, buffer.duration());
-        self.appsrc.push_buffer(out).is_ok()
+        let caps = self.appsrc.caps();
+        let sample = gst::Sample::builder()
+            .buffer(&out)
+            .segment(&Timeline::segment())
+            .caps_if_some(caps.as_ref())
+            .build();
+        self.appsrc.push_sample(&sample).is_ok()
     }
 
     /// Where the frames go in; its end of stream makes the muxer finish the file.
@@ -142,10 +219,13 @@ impl Branch {
         &self.appsrc
     }
 
-    /// Stops the branch and takes it out of `parent`.
+    /// Takes the branch out of `parent` and stops it. Locked first, so that a state change
+    /// of `parent` running beside this leaves it alone; stopped last, so that what holds
+    /// the last reference holds it in NULL.
     pub fn remove_from(&self, parent: &gst::Bin) {
-        let _ = self.bin.set_state(gst::State::Null);
+        self.bin.set_locked_state(true);
         let _ = parent.remove(&self.bin);
+        let _ = self.bin.set_state(gst::State::Null);
     }
 
     /// The `violence-recording` message body for a file just opened at `first`.
@@ -175,6 +255,16 @@ impl Branch {
             .field("frames", span.frames)
             .field("reason", self.reason)
             .build()
+    }
+}
+
+impl Drop for Branch {
+    /// A branch dropped on a path that did not stop it: no element may be disposed
+    /// outside NULL. One still in its parent is the parent's to stop.
+    fn drop(&mut self) {
+        if self.bin.parent().is_none() && self.bin.current_state() != gst::State::Null {
+            let _ = self.bin.set_state(gst::State::Null);
+        }
     }
 }
 
@@ -285,6 +375,53 @@ mod tests {
         assert_eq!(span.first_pts, ms(0), "an untimed first frame starts at 0");
         assert_eq!((span.last_pts, span.end_pts), (ms(80), ms(80)));
         assert_eq!(span.frames, 2);
+    }
+
+    fn signed(ns: i64) -> Option<gst::Signed<gst::ClockTime>> {
+        let t = gst::ClockTime::from_nseconds(ns.unsigned_abs());
+        Some(if ns < 0 {
+            gst::Signed::Negative(t)
+        } else {
+            gst::Signed::Positive(t)
+        })
+    }
+
+    #[test]
+    fn timeline_starts_each_file_at_its_first_frame() {
+        let start = FILE_SEGMENT_START;
+        let at = |ns: u64| Some(start + gst::ClockTime::from_nseconds(ns));
+        let mut t = Timeline::default();
+        // An I-frame decoded 80 ms before it shows (B-frames follow), at running time 30 s.
+        let s30 = 30_000 * MS as i64;
+        assert_eq!(
+            t.place(signed(s30), signed(s30 - 80 * MS as i64)),
+            (at(0), Some(start - gst::ClockTime::from_mseconds(80)))
+        );
+        assert_eq!(
+            t.place(signed(s30 + 120 * MS as i64), signed(s30 - 40 * MS as i64)),
+            (
+                at(120 * MS),
+                Some(start - gst::ClockTime::from_mseconds(40))
+            )
+        );
+        assert_eq!(t.place(None, signed(s30)), (None, at(0)));
+        let segment = Timeline::segment();
+        assert_eq!(segment.to_running_time(start), Some(gst::ClockTime::ZERO));
+    }
+
+    #[test]
+    fn timeline_takes_negative_running_times() {
+        // The stream's first frames: the encoder's DTS precede its segment.
+        let mut t = Timeline::default();
+        let (pts, dts) = t.place(signed(0), signed(-80 * MS as i64));
+        assert_eq!(pts, Some(FILE_SEGMENT_START));
+        assert_eq!(
+            dts,
+            Some(FILE_SEGMENT_START - gst::ClockTime::from_mseconds(80))
+        );
+        let mut untimed = Timeline::default();
+        assert_eq!(untimed.place(None, None), (None, None));
+        assert_eq!(untimed.place(signed(5), None).0, Some(FILE_SEGMENT_START));
     }
 
     #[test]

@@ -32,6 +32,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// How long EOS waits for the muxers of open files to finish.
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stop waits for the threads that are removing finished branches.
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SINK_CAPS: &str = "video/x-h264, alignment=(string)au, \
      stream-format=(string){ avc, avc3, byte-stream }; \
@@ -520,16 +522,17 @@ impl ElementImpl for ViolenceRecord {
         match transition {
             gst::StateChange::NullToReady => self.prepare()?,
             gst::StateChange::ReadyToPaused => self.connect_source()?,
-            _ => (),
-        }
-        let res = self.parent_change_state(transition);
-        match transition {
+            // Branches go before the bin changes its children's states (see cleanup).
             gst::StateChange::PausedToReady => {
                 self.disconnect_source();
                 self.cleanup();
             }
-            gst::StateChange::ReadyToNull => self.cleanup(),
             _ => (),
+        }
+        let res = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull {
+            // Whatever opened while stopping.
+            self.cleanup();
         }
         res
     }

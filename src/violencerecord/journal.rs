@@ -6,7 +6,6 @@
 use super::branch::Branch;
 use super::recorder::Mark;
 use crate::event::ViolenceEvent;
-use std::collections::VecDeque;
 use std::io::Write as _;
 
 /// The `event-log` file, appended to; writing to a closed log does nothing.
@@ -98,20 +97,30 @@ pub fn mark_line(
 /// The files this element has written, oldest first, for `max-files`.
 #[derive(Debug, Default)]
 pub struct Rotation {
-    files: VecDeque<String>,
+    /// Finished files by the order they were opened in, oldest first.
+    files: Vec<(u64, String)>,
+    opened: u64,
 }
 
 impl Rotation {
-    /// Counts a finished file; returns the oldest ones to delete so that at most
-    /// `max_files` remain (0: keep all).
-    pub fn add(&mut self, location: String, max_files: u32) -> Vec<String> {
-        self.files.push_back(location);
+    /// A file is opened: its place in the order of files.
+    pub fn open(&mut self) -> u64 {
+        self.opened += 1;
+        self.opened
+    }
+
+    /// Counts a finished file, opened `order`th; returns the oldest ones to delete so that
+    /// at most `max_files` remain (0: keep all). Oldest as opened, not as finished: files
+    /// finish on threads of their own, so an older one may finish after a newer.
+    pub fn add(&mut self, order: u64, location: String, max_files: u32) -> Vec<String> {
+        let at = self.files.partition_point(|(o, _)| *o <= order);
+        self.files.insert(at, (order, location));
         let keep = match max_files {
             0 => self.files.len(),
             n => n as usize,
         };
         let excess = self.files.len().saturating_sub(keep);
-        self.files.drain(..excess).collect()
+        self.files.drain(..excess).map(|(_, l)| l).collect()
     }
 }
 
@@ -124,19 +133,37 @@ mod tests {
     #[test]
     fn rotation_keeps_the_newest() {
         let mut r = Rotation::default();
-        assert!(r.add("a".into(), 2).is_empty());
-        assert!(r.add("b".into(), 2).is_empty());
-        assert_eq!(r.add("c".into(), 2), ["a"]);
-        assert_eq!(r.add("d".into(), 2), ["b"]);
+        assert!(r.add(0, "a".into(), 2).is_empty());
+        assert!(r.add(1, "b".into(), 2).is_empty());
+        assert_eq!(r.add(2, "c".into(), 2), ["a"]);
+        assert_eq!(r.add(3, "d".into(), 2), ["b"]);
         assert_eq!(
-            r.add("e".into(), 1),
+            r.add(4, "e".into(), 1),
             ["c", "d"],
             "a lower limit deletes more"
         );
         let mut all = Rotation::default();
         for name in ["a", "b", "c"] {
-            assert!(all.add(name.into(), 0).is_empty(), "0 keeps every file");
+            let order = all.open();
+            assert!(
+                all.add(order, name.into(), 0).is_empty(),
+                "0 keeps every file"
+            );
         }
+        assert_eq!(all.open(), 4);
+    }
+
+    #[test]
+    fn rotation_orders_files_as_they_were_opened() {
+        let mut r = Rotation::default();
+        assert!(r.add(1, "b".into(), 2).is_empty(), "b finished first");
+        assert!(r.add(0, "a".into(), 2).is_empty());
+        assert_eq!(r.add(2, "c".into(), 2), ["a"]);
+        assert_eq!(
+            r.add(0, "late".into(), 2),
+            ["late"],
+            "older than what is kept"
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! up preroll) feeds a ring of encoded frames ([`recorder`]); each file is a per-event
 //! branch `appsrc ! <muxer-factory> ! filesink` added while the file is open and removed
 //! once the muxer has written its last byte. The default muxer is `mp4mux` with
-//! `fragment-duration` (fragmented MP4: a file killed mid-event plays up to its last
-//! complete fragment); `matroskamux` and `mpegtsmux` also work.
+//! `fragment-duration`, in qtmux's `first-moov-then-finalise` mode: a file killed mid-event
+//! plays up to its last complete fragment, a finished one is a regular MP4 with its
+//! duration and index; `matroskamux` and `mpegtsmux` also work. Each file has its own
+//! timeline from 0 ([`branch::Timeline`]).
 //!
 //! Events come in-band (serialized `violence-start` / `violence-end` custom events that
 //! travel through an encoder) or, with `source=<violenceclassify name>`, out-of-band from

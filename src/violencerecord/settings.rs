@@ -108,7 +108,7 @@ impl Settings {
                 .build(),
             glib::ParamSpecUInt::builder("fragment-duration")
                 .nick("Fragment duration")
-                .blurb("Milliseconds per fragment for muxers that have a fragment-duration property (mp4mux): at most this much is lost when the process dies; 0 leaves the muxer's own (non-fragmented mp4mux is not crash-safe)")
+                .blurb("Milliseconds per fragment for muxers that have a fragment-duration property (mp4mux, written in fragment-mode first-moov-then-finalise: a regular MP4 once finished): at most this much is lost when the process dies; 0 leaves the muxer's own (non-fragmented mp4mux is not crash-safe)")
                 .maximum(3_600_000)
                 .default_value(DEFAULT_FRAGMENT_DURATION)
                 .mutable_ready()

@@ -3,7 +3,7 @@
 //! The element's side of its file branches: a file opened at its first frame, written,
 //! told to close, finalized and reported once its muxer is done, and cleaned up at a stop.
 
-use super::{State, ViolenceRecord, CAT, FINALIZE_TIMEOUT};
+use super::{State, ViolenceRecord, CAT, FINALIZE_TIMEOUT, TEARDOWN_TIMEOUT};
 use crate::violencerecord::branch::{Branch, BuildError, MuxerSpec};
 use crate::violencerecord::journal::{self, EventLog};
 use crate::violencerecord::location;
@@ -13,22 +13,27 @@ use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use std::time::Duration;
 
 impl ViolenceRecord {
     /// Waits until every branch that was told to close has finalized its file.
     pub(super) fn wait_closed(&self) {
+        self.wait_idle(FINALIZE_TIMEOUT);
+    }
+
+    fn wait_idle(&self, timeout: Duration) {
         let closing = self.closing.locked();
-        let (closing, timeout) = self
+        let (closing, waited) = self
             .closed
-            .wait_timeout_while(closing, FINALIZE_TIMEOUT, |c| !c.is_idle())
+            .wait_timeout_while(closing, timeout, |c| !c.is_idle())
             .unwrap_or_else(|e| e.into_inner());
-        if timeout.timed_out() {
+        if waited.timed_out() {
             gst::warning!(
                 CAT,
                 imp = self,
                 "{} file(s) not finalized after {:?}",
                 closing.unfinished(),
-                FINALIZE_TIMEOUT
+                timeout
             );
         }
     }
@@ -84,7 +89,8 @@ impl ViolenceRecord {
             factory: &settings.muxer_factory,
             fragment_duration: settings.fragment_duration,
         };
-        let branch = match Branch::build(state.file_index, location, muxer, state.caps.as_ref()) {
+        let mut branch = match Branch::build(state.file_index, location, muxer, state.caps.as_ref())
+        {
             Ok(branch) => branch,
             Err(BuildError::MissingElement(factory)) => {
                 gst::element_imp_error!(
@@ -129,6 +135,7 @@ impl ViolenceRecord {
             }
             return Err(gst::FlowError::Error);
         }
+        branch.order = self.rotation.locked().open();
         gst::info!(CAT, imp = self, "opened {}", branch.location);
         let opened = branch.opened_structure(first, &state.segment);
         let _ = obj.post_message(gst::message::Element::builder(opened).src(&*obj).build());
@@ -174,7 +181,7 @@ impl ViolenceRecord {
         let expired = self
             .rotation
             .locked()
-            .add(branch.location.clone(), max_files);
+            .add(branch.order, branch.location.clone(), max_files);
         for old in expired {
             match std::fs::remove_file(&old) {
                 Ok(()) => gst::info!(CAT, imp = self, "max-files: removed {old}"),
@@ -183,7 +190,10 @@ impl ViolenceRecord {
         }
     }
 
-    /// Removes what is left of branches (after a stop without EOS).
+    /// Removes what is left of branches (at a stop without EOS), then waits for the closing
+    /// threads that took theirs out already: our own state change must not run beside
+    /// them, or it could bring a branch they have just stopped back to READY or PAUSED
+    /// before they drop it (a GStreamer-CRITICAL on dispose).
     pub(super) fn cleanup(&self) {
         let open = self.state.locked().branch.take();
         let closing = self.closing.locked().drain();
@@ -192,6 +202,8 @@ impl ViolenceRecord {
             branch.remove_from(obj.upcast_ref());
             gst::info!(CAT, imp = self, "stopped with {} open", branch.location);
         }
+        // Nothing is left to take: idle once the threads in flight are done.
+        self.wait_idle(TEARDOWN_TIMEOUT);
         self.closed.notify_all();
         *self.log.locked() = EventLog::default();
     }
