@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Builds a benchmark file from real clips: every clip of LIST (one path a line) decoded in
 //! turn, converted to I420, scaled to WIDTHxHEIGHT (stretched: no borders, so the whole
 //! frame is camera content, as a camera's stream is), 30 fps by videorate, restamped back

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The main job: runs
 //!   uridecodebin ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify ! tee
 //!     tee. ! bboxoverlay ! compositor      (the full view, annotated)

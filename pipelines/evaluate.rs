@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Evaluation of a model through the real pipeline (`make eval`): for every clip of a
 //! `MANIFEST.tsv` (one split, default `val`; a manifest without a `split` column is
 //! evaluated whole) it runs
@@ -8,7 +10,7 @@
 //! A clip that errors or yields no score counts as wrong, never skipped: its score is the
 //! worst one for its label (0 for a violent clip, 1 for a non-violent one).
 //!
-//! Events, as an NVR meets them (issue 14), with violenceclassify's default decision
+//! Events, as an NVR meets them, with violenceclassify's default decision
 //! settings: per dataset, the normal clips that played without error on their own are
 //! played again back to back as one stream (concat, every clip converted to the first
 //! clip's size, frame rate and pixel format, then restamped to one segment), so that

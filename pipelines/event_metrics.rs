@@ -1,4 +1,6 @@
-//! Event-level figures of `make eval` (issue 14): false `violence-start` events per hour of
+// SPDX-License-Identifier: MPL-2.0
+
+//! Event-level figures of `make eval`: false `violence-start` events per hour of
 //! normal footage with an exact Poisson upper bound, event recall on fight clips and the
 //! detection latency. Pure arithmetic, shared by the evaluate example and its test.
 

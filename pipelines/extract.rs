@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Clip extraction with the plugin itself (shared by the `extract-clips` tool and the
 //! training test): `uridecodebin ! videoconvert ! [opticalflow !] clipbuffer ! appsink` per
 //! manifest row, writing the frames clipbuffer prepared (and, with flow, the flow clip it

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Training clips made by the plugin itself, so that training sees exactly the
 //! preprocessing of inference: for every clip of a `MANIFEST.tsv` it runs
 //!   uridecodebin ! videoconvert ! clipbuffer ! appsink

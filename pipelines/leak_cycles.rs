@@ -1,4 +1,6 @@
-//! Leak check (issue 10, `make leaks`): cycles real pipelines with our elements through
+// SPDX-License-Identifier: MPL-2.0
+
+//! Leak check (`make leaks`): cycles real pipelines with our elements through
 //! PLAYING -> NULL -> PLAYING, and creates and destroys every element, measuring the
 //! resident set size after `--rss-at` cycles and at the end. At exit it calls gst_deinit,
 //! so that `GST_TRACERS=leaks` reports the objects still alive (scripts/leaks.sh counts ours).

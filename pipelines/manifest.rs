@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `MANIFEST.tsv` reading shared by the extraction and evaluation tools: a header line
 //! naming the columns (at least `path` and `label`; `dataset`, `split` and `duration_s` are
 //! optional),

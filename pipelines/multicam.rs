@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! N cameras in one process: each input (an RTSP URL, or an MP4 file played in real time as
 //! a stand-in for a camera) is recorded out-of-band from its own H.264 without re-encoding,
 //! while a decoded branch behind a leaky queue feeds its own violenceclassify. Every

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! `make bench-record`: resident memory of a process that runs violencerecord over a long
 //! 720p H.264 stream (faster than real time), with or without violence events.
 //!

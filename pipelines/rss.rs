@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! The process's resident memory (Linux), for the memory checks of the examples.
 
 /// VmRSS of this process in KiB, 0 when /proc cannot tell.

@@ -1,4 +1,6 @@
-//! Violence detection on an RTSP camera that may go away (issue 10):
+// SPDX-License-Identifier: MPL-2.0
+
+//! Violence detection on an RTSP camera that may go away:
 //!
 //!   [source bin: rtspsrc protocols=tcp ! decodebin ! videoconvert, linked as pads appear]
 //!     ! queue ! videoconvert ! clipbuffer ! violenceclassify emit-scores=true

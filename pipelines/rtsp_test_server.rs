@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! A local RTSP "camera" on loopback, for tests/rtsp_reconnect.rs and for trying
 //! rtsp-detect: serves `videotestsrc is-live=true pattern=ball ! x264enc ! rtph264pay` at
 //! rtsp://127.0.0.1:PORT/test until killed.

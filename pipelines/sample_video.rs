@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! Writes the demo's sample video: a still, textured scene with a burst of violent-looking
 //! motion (several bodies colliding erratically) in the middle, as H.264 in MP4.
 //!

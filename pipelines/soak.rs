@@ -1,4 +1,6 @@
-//! Synthetic soak (issue 10, `make soak`): a live pipeline with every element of the plugin
+// SPDX-License-Identifier: MPL-2.0
+
+//! Synthetic soak (`make soak`): a live pipeline with every element of the plugin
 //! runs for SOAK_SECONDS, with an event every `--period` seconds (the test source switches
 //! between a moving ball and a still pattern), sampling the resident set size every minute.
 //!

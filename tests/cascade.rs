@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MPL-2.0
+
 //! CI for the pose cascade (models/pose/): a tiny TF.js graph shaped like MoveNet's backbone
 //! is converted to TorchScript, its features of clips extracted by the plugin train a head,
 //! a tiny MotionNet is the cheap stage, and the exported cascade runs in violenceclassify,

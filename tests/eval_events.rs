@@ -1,4 +1,6 @@
-//! The event-level figures of `make eval` (issue 14): the evaluate example, built by
+// SPDX-License-Identifier: MPL-2.0
+
+//! The event-level figures of `make eval`: the evaluate example, built by
 //! `cargo test` next to the test binaries, runs the real pipelines on a few real clips of
 //! ../shared/data/violence listed in a temporary manifest without `split` and `dataset`
 //! columns (3 normal clips of different sizes and frame rates, played as one stream, and 2
