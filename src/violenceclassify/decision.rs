@@ -180,13 +180,13 @@ impl Decider {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const FRAME: u64 = 40_000_000;
+    pub(crate) const FRAME: u64 = 40_000_000;
 
     /// Clip `i` covers frames [8i, 8i + 15] at 25 fps, like T=16, stride 8.
-    fn clip(i: u64, score: f32) -> ScoredClip {
+    pub(crate) fn clip(i: u64, score: f32) -> ScoredClip {
         let first = 8 * i * FRAME;
         let last = (8 * i + 15) * FRAME;
         ScoredClip {

@@ -319,19 +319,11 @@ mod tests {
     use super::*;
     use crate::event::EventKind;
     use crate::model::ClipScore;
+    use crate::violenceclassify::decision::tests::{clip, FRAME};
 
-    const FRAME: u64 = 40_000_000;
-
+    /// An unscored clip's times (decision.rs's test clips: T=16, stride 8, 25 fps).
     fn times(i: u64) -> ScoredClip {
-        let first = 8 * i * FRAME;
-        let last = (8 * i + 15) * FRAME;
-        ScoredClip {
-            first_pts: first,
-            last_pts: last,
-            first_running_time: first,
-            last_running_time: last,
-            score: f32::NAN,
-        }
+        clip(i, f32::NAN)
     }
 
     fn queue(max_pending: usize, skip_failed: bool, emit_scores: bool) -> ScoringQueue {
