@@ -73,7 +73,9 @@ class Verifier(nn.Module):
         n, k = frames.shape[0], frames.shape[1]
         x = frames.reshape(n * k, frames.shape[2], frames.shape[3], frames.shape[4])
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = F.interpolate(x, size=[self.size, self.size], mode="area")
+            # Area resampling is an adaptive average pool; scripted F.interpolate would pull every
+            # mode into the model, some unknown to older libtorch (lanczos before 2.13).
+            x = F.adaptive_avg_pool2d(x, [self.size, self.size])
         keys = F.adaptive_avg_pool2d(x, [4, 4]).reshape(n * k, 48)
         if self.memo_keys.device != keys.device or self.memo_keys.dtype != keys.dtype:
             self.memo_keys = torch.zeros(0, 48, dtype=keys.dtype, device=keys.device)
