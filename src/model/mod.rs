@@ -7,6 +7,7 @@ pub mod attention;
 pub mod batching;
 pub mod contract;
 pub mod device;
+pub mod inputs;
 pub mod threads;
 pub mod worker;
 

@@ -8,6 +8,7 @@ use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::batching;
 use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata};
 use super::device::device_name;
+use super::inputs::{flow_input, frames_tensor, normalize, rgb_input, step_one_hot};
 use super::threads::set_thread_count_once;
 use crate::meta::{ClipInfo, FramePlanes};
 use crate::MutexExt;
@@ -452,7 +453,7 @@ impl Runner {
             batch
                 .iter()
                 .map(|job| {
-                    flow_tensor(config, std::slice::from_ref(job), device, Kind::Float)
+                    flow_input(config, &[job.clip.flow.as_ref()], device, Kind::Float)
                         .map(|f| f.squeeze_dim(0))
                 })
                 .collect::<Result<_, _>>()?
@@ -471,7 +472,9 @@ impl Runner {
                 .iter()
                 .map(|kind| match kind {
                     // Step 0 sees the whole frame exactly as a whole-frame model would.
-                    InputKind::Rgb if step == 0 => rgb_tensor(config, batch, device, self.kind()),
+                    InputKind::Rgb if step == 0 => {
+                        rgb_input(config, &rgb_planes(batch), device, self.kind())
+                    }
                     InputKind::Rgb => {
                         let crops: Vec<Tensor> = active
                             .iter()
@@ -547,8 +550,13 @@ impl Runner {
             .inputs
             .iter()
             .map(|kind| match kind {
-                InputKind::Rgb => rgb_tensor(config, batch, self.key.device, self.kind()),
-                InputKind::Flow => flow_tensor(config, batch, self.key.device, self.kind()),
+                InputKind::Rgb => {
+                    rgb_input(config, &rgb_planes(batch), self.key.device, self.kind())
+                }
+                InputKind::Flow => {
+                    let flows: Vec<_> = batch.iter().map(|job| job.clip.flow.as_ref()).collect();
+                    flow_input(config, &flows, self.key.device, self.kind())
+                }
                 InputKind::Step => Ok(step_one_hot(batch.len() as i64, 0, config.max_steps, opts)),
             })
             .collect()
@@ -565,178 +573,6 @@ fn describe(config: &ModelConfig) -> String {
     )
 }
 
-fn step_one_hot(batch: i64, step: i64, max_steps: u32, opts: (Kind, Device)) -> Tensor {
-    let t = Tensor::zeros([batch, max_steps as i64], opts);
-    let _ = t.narrow(1, step, 1).fill_(1.0);
-    t
-}
-
-fn check_planes(what: &str, planes: &FramePlanes, config: &ModelConfig) -> Result<(), String> {
-    if planes.frames.len() != config.clip_length as usize
-        || planes.width != config.width
-        || planes.height != config.height
-    {
-        return Err(format!(
-            "{what} clip of {} frames at {}x{} does not match the model's {} frames at {}x{} \
-             (clipbuffer and violenceclassify disagree; set the same properties on both)",
-            planes.frames.len(),
-            planes.width,
-            planes.height,
-            config.clip_length,
-            config.width,
-            config.height
-        ));
-    }
-    Ok(())
-}
-
-/// Packs the batch's frames into one u8 tensor [B,T,H,W,3], then converts, normalizes and
-/// reorders to [B,3,T,H,W] on the model's device (one upload of bytes, not floats).
-fn rgb_tensor(
-    config: &ModelConfig,
-    batch: &[ClipJob],
-    device: Device,
-    kind: Kind,
-) -> Result<Tensor, String> {
-    let (t, h, w) = (
-        config.clip_length as usize,
-        config.height as usize,
-        config.width as usize,
-    );
-    let row = w * 3;
-    let mut bytes = Vec::with_capacity(batch.len() * t * h * row);
-    for job in batch {
-        let planes = &job.clip.rgb;
-        check_planes("RGB", planes, config)?;
-        for frame in &planes.frames {
-            let map = frame
-                .map_readable()
-                .map_err(|_| "cannot map a clip frame".to_string())?;
-            let stride = planes.stride as usize;
-            if map.len() < stride * (h - 1) + row {
-                return Err(format!("clip frame of {} bytes is too small", map.len()));
-            }
-            for y in 0..h {
-                bytes.extend_from_slice(&map[y * stride..y * stride + row]);
-            }
-        }
-    }
-    let b = batch.len() as i64;
-    let result = std::panic::catch_unwind(|| {
-        let x = Tensor::from_slice(&bytes)
-            .view([b, t as i64, h as i64, w as i64, 3])
-            .to_device(device)
-            .permute([0, 4, 1, 2, 3]);
-        normalize(x.to_kind(Kind::Float), config, device, kind)
-    });
-    result.map_err(|_| "building the RGB input failed".to_string())
-}
-
-/// [B,3,T,H,W] RGB on the 0..255 scale to the model's normalized input.
-fn normalize(x: Tensor, config: &ModelConfig, device: Device, kind: Kind) -> Tensor {
-    let x = match config.colour {
-        super::contract::Colour::Rgb => x,
-        super::contract::Colour::Bgr => x.flip([1]),
-    };
-    // (x/255 - mean)/std == x * (1/(255 std)) - mean/std, per channel.
-    let scale: Vec<f32> = config.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-    let shift: Vec<f32> = config
-        .mean
-        .iter()
-        .zip(config.std)
-        .map(|(m, s)| m / s)
-        .collect();
-    let scale = Tensor::from_slice(&scale)
-        .view([1, 3, 1, 1, 1])
-        .to_device(device);
-    let shift = Tensor::from_slice(&shift)
-        .view([1, 3, 1, 1, 1])
-        .to_device(device);
-    (x * scale - shift).to_kind(kind).contiguous()
-}
-
-/// A clip's frames as float [T,3,H,W] on the 0..255 scale, on `device` (one upload of bytes).
-fn frames_tensor(planes: &FramePlanes, device: Device) -> Result<Tensor, String> {
-    let (h, w) = (planes.height as usize, planes.width as usize);
-    let row = 3 * w;
-    let mut bytes = Vec::with_capacity(planes.frames.len() * h * row);
-    for frame in &planes.frames {
-        let map = frame
-            .map_readable()
-            .map_err(|_| "cannot map an attention frame".to_string())?;
-        let stride = planes.stride as usize;
-        if map.len() < stride * (h - 1) + row {
-            return Err(format!(
-                "attention frame of {} bytes is too small",
-                map.len()
-            ));
-        }
-        for y in 0..h {
-            bytes.extend_from_slice(&map[y * stride..y * stride + row]);
-        }
-    }
-    let t = planes.frames.len() as i64;
-    Ok(Tensor::from_slice(&bytes)
-        .view([t, h as i64, w as i64, 3])
-        .to_device(device)
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float))
-}
-
-fn flow_tensor(
-    config: &ModelConfig,
-    batch: &[ClipJob],
-    device: Device,
-    kind: Kind,
-) -> Result<Tensor, String> {
-    let (t, h, w) = (
-        config.clip_length as usize,
-        config.height as usize,
-        config.width as usize,
-    );
-    let mut values: Vec<f32> = Vec::with_capacity(batch.len() * 2 * t * h * w);
-    let mut per_clip = vec![0f32; 2 * t * h * w];
-    for job in batch {
-        let flow = job
-            .clip
-            .flow
-            .as_ref()
-            .ok_or("the model needs a flow input but the clip has none: put opticalflow before clipbuffer and set inputs to include flow")?;
-        if flow.frames.len() != t || flow.width as usize != w || flow.height as usize != h {
-            return Err(format!(
-                "flow clip of {} frames at {}x{} does not match the model's {t} frames at {w}x{h}",
-                flow.frames.len(),
-                flow.width,
-                flow.height
-            ));
-        }
-        // Each frame buffer holds u then v planes; the model wants [2,T,H,W].
-        for (ti, frame) in flow.frames.iter().enumerate() {
-            let map = frame
-                .map_readable()
-                .map_err(|_| "cannot map a flow frame".to_string())?;
-            if map.len() != 2 * h * w * 4 {
-                return Err(format!(
-                    "flow frame of {} bytes, expected {}",
-                    map.len(),
-                    2 * h * w * 4
-                ));
-            }
-            for (c, plane) in map.chunks_exact(h * w * 4).enumerate() {
-                let dst = &mut per_clip[(c * t + ti) * h * w..][..h * w];
-                for (d, s) in dst.iter_mut().zip(plane.chunks_exact(4)) {
-                    *d = f32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
-                }
-            }
-        }
-        values.extend_from_slice(&per_clip);
-    }
-    let b = batch.len() as i64;
-    std::panic::catch_unwind(|| {
-        Tensor::from_slice(&values)
-            .view([b, 2, t as i64, h as i64, w as i64])
-            .to_device(device)
-            .to_kind(kind)
-    })
-    .map_err(|_| "building the flow input failed".to_string())
+fn rgb_planes(batch: &[ClipJob]) -> Vec<&FramePlanes> {
+    batch.iter().map(|job| &job.clip.rgb).collect()
 }
