@@ -17,6 +17,7 @@ use gst::prelude::*;
 
 pub mod decision;
 mod imp;
+pub mod scene_cut;
 pub mod scoring;
 mod settings;
 
