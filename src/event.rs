@@ -239,6 +239,7 @@ mod tests {
             first_running_time: first + 1000,
             last_running_time: last + 1000,
             score,
+            spans_cut: false,
         }
     }
 

@@ -11,6 +11,8 @@ pub struct ScoredClip {
     pub first_running_time: u64,
     pub last_running_time: u64,
     pub score: f32,
+    /// Its frames span a scene cut (scene_cut.rs): it is scored, but cannot start an event.
+    pub spans_cut: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,7 +112,7 @@ impl Decider {
                 run_first,
                 run_length,
             } => {
-                if clip.score < p.threshold {
+                if clip.score < p.threshold || clip.spans_cut {
                     self.phase = IDLE;
                     return None;
                 }
@@ -195,6 +197,7 @@ pub(crate) mod tests {
             first_running_time: first,
             last_running_time: last,
             score,
+            spans_cut: false,
         }
     }
 
@@ -226,6 +229,25 @@ pub(crate) mod tests {
         assert_eq!(at, 4);
         assert_eq!(first, clip(2, 0.7), "the run restarted after the 0.1 clip");
         assert_eq!(deciding, clip(4, 0.9));
+        assert!(d.is_violent());
+    }
+
+    #[test]
+    fn a_clip_across_a_scene_cut_cannot_start_an_event_but_keeps_one_going() {
+        let cut = |i: u64, score: f32| ScoredClip {
+            spans_cut: true,
+            ..clip(i, score)
+        };
+        let mut d = Decider::new(params(2, 0));
+        assert_eq!(d.on_clip(clip(0, 0.9)), None);
+        assert_eq!(d.on_clip(cut(1, 0.95)), None, "the cut breaks the run");
+        assert_eq!(d.on_clip(clip(2, 0.9)), None);
+        let Some(Transition::Start { first, .. }) = d.on_clip(clip(3, 0.9)) else {
+            panic!("two clips after the cut start the event")
+        };
+        assert_eq!(first, clip(2, 0.9));
+        // Once violent, a hot clip across a cut keeps the event.
+        assert_eq!(d.on_clip(cut(4, 0.9)), None);
         assert!(d.is_violent());
     }
 

@@ -7,6 +7,7 @@
 mod load;
 
 use super::decision::{EndReason, ScoredClip};
+use super::scene_cut;
 use super::scoring::{self, Applied, ScoringQueue, Stats, StatsTimer, Wait};
 use super::settings::Settings;
 use crate::event::{EventKind, ViolenceEvent};
@@ -51,6 +52,7 @@ struct Running {
     batch_size: usize,
     batch_timeout: Duration,
     stats_timer: StatsTimer,
+    scene_cut_guard: bool,
 }
 
 impl Running {
@@ -106,6 +108,7 @@ impl ViolenceClassify {
             first_running_time: self.running_time(clip.first_pts),
             last_running_time: self.running_time(clip.last_pts),
             score: f32::NAN,
+            spans_cut: false,
         }
     }
 
@@ -121,9 +124,17 @@ impl ViolenceClassify {
     /// Queues a clip and sends it to the model. Returns its tag, or `None` when it was
     /// dropped (async, queue full).
     fn submit(&self, run: &mut Running, clip: ClipInfo) -> Result<Option<u64>, String> {
-        let admitted = run
-            .queue
-            .admit(self.clip_times(&clip), clip.source_size, run.is_async());
+        let mut times = self.clip_times(&clip);
+        if run.scene_cut_guard && scene_cut::clip_spans_cut(&clip.rgb) == Some(true) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "clip {} spans a scene cut: it cannot start an event",
+                clip.first_pts
+            );
+            times.spans_cut = true;
+        }
+        let admitted = run.queue.admit(times, clip.source_size, run.is_async());
         self.publish_stats(&run.queue);
         let Some(tag) = admitted else {
             gst::debug!(

@@ -24,6 +24,7 @@ pub struct Settings {
     pub threshold: Option<f32>,
     pub release_threshold: Option<f32>,
     pub min_consecutive: u32,
+    pub scene_cut_guard: bool,
     pub hold_time: u64,
     pub stall_timeout: u64,
     pub mode: Mode,
@@ -45,6 +46,7 @@ impl Default for Settings {
             threshold: None,
             release_threshold: None,
             min_consecutive: DEFAULT_MIN_CONSECUTIVE,
+            scene_cut_guard: true,
             hold_time: DEFAULT_HOLD_TIME,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             mode: Mode::Auto,
@@ -102,6 +104,12 @@ impl Settings {
                     .minimum(1)
                     .maximum(1000)
                     .default_value(DEFAULT_MIN_CONSECUTIVE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("scene-cut-guard")
+                    .nick("Scene cut guard")
+                    .blurb("A clip whose frames span a scene cut (one isolated jump of the whole picture: edited video, a camera switching to night mode or to a preset) is scored but cannot start an event. Turn off for footage that cuts faster than a clip lasts (movie fights)")
+                    .default_value(true)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("hold-time")
@@ -266,6 +274,7 @@ impl Settings {
             "threshold" => s.threshold = opt_f32(value),
             "release-threshold" => s.release_threshold = opt_f32(value),
             "min-consecutive" => s.min_consecutive = value.get().unwrap(),
+            "scene-cut-guard" => s.scene_cut_guard = value.get().unwrap(),
             "hold-time" => s.hold_time = value.get().unwrap(),
             "stall-timeout" => s.stall_timeout = value.get().unwrap(),
             "mode" => s.mode = value.get().unwrap(),
@@ -306,6 +315,7 @@ impl Settings {
             "threshold" => s.threshold.map_or(-1.0, f64::from).to_value(),
             "release-threshold" => s.release_threshold.map_or(-1.0, f64::from).to_value(),
             "min-consecutive" => s.min_consecutive.to_value(),
+            "scene-cut-guard" => s.scene_cut_guard.to_value(),
             "hold-time" => s.hold_time.to_value(),
             "stall-timeout" => s.stall_timeout.to_value(),
             "mode" => s.mode.to_value(),

@@ -70,6 +70,7 @@ impl ViolenceClassify {
                 Mode::Async => Some(true),
                 Mode::Auto => None,
             },
+            scene_cut_guard: settings.scene_cut_guard,
             last_running_time: 0,
             last_activity: Instant::now(),
             playing: false,
