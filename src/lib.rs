@@ -14,6 +14,7 @@ pub mod violencerecord;
 
 // What they share: metadata on frames, models, violence events, and the queries and events
 // that travel between the elements.
+pub mod clipshape;
 pub mod event;
 pub mod meta;
 pub mod model;
