@@ -20,6 +20,9 @@ pub mod meta;
 pub mod model;
 pub mod query;
 
+// Shared by the programs in examples/, the tests and the benchmarks; not the plugin's.
+pub mod tools;
+
 /// Running time in nanoseconds of `t` in `segment`, the clock that clips, events and files
 /// share; `None` for a segment not in time or a `t` outside it.
 pub(crate) fn running_time_ns(segment: &gst::Segment, t: gst::ClockTime) -> Option<u64> {
