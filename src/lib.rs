@@ -32,6 +32,18 @@ pub(crate) fn running_time_ns(segment: &gst::Segment, t: gst::ClockTime) -> Opti
         .map(gst::ClockTime::nseconds)
 }
 
+/// Numbers separated by commas, as the box and per-channel properties take them ("1, 2,3");
+/// `what` names one number in the error ("a number", "a pixel count").
+pub(crate) fn parse_numbers<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>, String> {
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<T>()
+                .map_err(|_| format!("'{p}' is not {what}"))
+        })
+        .collect()
+}
+
 /// One way to take a lock in every element.
 pub(crate) trait MutexExt<T> {
     /// Locks, and recovers the data when a thread panicked while holding the lock: the

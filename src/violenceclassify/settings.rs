@@ -311,14 +311,7 @@ impl Settings {
 }
 
 fn parse_triple(s: &str) -> Result<[f32; 3], String> {
-    let values: Vec<f32> = s
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("'{v}' is not a number"))
-        })
-        .collect::<Result<_, _>>()?;
+    let values: Vec<f32> = crate::parse_numbers(s, "a number")?;
     match values.as_slice() {
         [v] => Ok([*v; 3]),
         [a, b, c] => Ok([*a, *b, *c]),
