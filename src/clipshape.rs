@@ -136,9 +136,10 @@ impl ShapeFacts {
                 ". With a violenceclassify downstream, leave it unset and set it there, so \
                  that both agree",
             ),
-            Owner::ViolenceClassify => {
-                ("the model's metadata()", ". clipbuffer upstream follows it")
-            }
+            Owner::ViolenceClassify => (
+                "the model's metadata()",
+                ". A value set here overrides the model's; clipbuffer upstream follows it",
+            ),
         };
         let defaults = owner.defaults();
         let or_default = |v: Option<u32>| v.map_or(String::new(), |v| format!(", else {v}"));
@@ -227,7 +228,9 @@ impl ShapeFacts {
 /// The one precedence rule of the clip shape, fact by fact: `set` (the element's
 /// properties) wins, then `model`, then `defaults`. Returns the shape (not hard attention,
 /// which only the model knows), with the facts where a property overrode a different model
-/// value, for the log; an error when a fact is unknown or out of range.
+/// value, for the log; an error when a number is unknown or out of range. (`inputs` is
+/// checked where it comes from: `parse_inputs` for a property, `contract::resolve` for a
+/// model's list, which also knows whether the model takes `step`.)
 pub fn decide(
     set: &ShapeFacts,
     model: &ShapeFacts,
@@ -279,8 +282,6 @@ pub fn decide(
             "input size {width}x{height} is outside {MIN_SIZE}..={MAX_SIZE}"
         ));
     }
-    // A model's JSON list can repeat an input or lack both pictures, as a property cannot.
-    parse_inputs(&inputs_to_string(&inputs)).map_err(|e| format!("inputs: {e}"))?;
     let shape = ClipShape {
         clip_length,
         frame_step,
@@ -381,13 +382,6 @@ mod tests {
                     ..Default::default()
                 },
                 "frame step",
-            ),
-            (
-                ShapeFacts {
-                    inputs: Some(vec![InputKind::Rgb, InputKind::Rgb]),
-                    ..Default::default()
-                },
-                "inputs",
             ),
         ] {
             let err = decide(&ShapeFacts::default(), &set, &defaults).unwrap_err();

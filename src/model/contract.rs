@@ -275,6 +275,9 @@ pub fn resolve(
     if shape.inputs.contains(&InputKind::Step) && output != OutputKind::QValues {
         return Err("input 'step' is only meaningful for q_values (hard attention) models".into());
     }
+    // A model's JSON list can repeat an input or lack both pictures, as a property cannot.
+    let inputs_ok = parse_inputs(&inputs_to_string(&shape.inputs));
+    inputs_ok.map_err(|e| format!("inputs: {e}"))?;
 
     let (output_len, violent_index, nonviolent_index, max_steps) = match output {
         OutputKind::Logits => {
@@ -460,6 +463,10 @@ mod tests {
                 "prior box",
             ),
             (r#"{"clip_length":16,"size":112,"inputs":["step"]}"#, "step"),
+            (
+                r#"{"clip_length":16,"size":112,"inputs":["rgb","rgb"]}"#,
+                "twice",
+            ),
         ] {
             let err = resolve(Some(&meta(json)), &Overrides::default()).unwrap_err();
             assert!(err.contains(needle), "{json}: {err}");
