@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train a violence classifier on clips extracted by the plugin itself, and export it.
 
-The clips come from `extract-clips` (cargo example, pipelines/extract_clips.rs): the very
+The clips come from `extract-clips` (cargo example, examples/extract_clips.rs): the very
 frames clipbuffer prepares for inference (RGB u8 at the model's size), so training and
 serving share one preprocessing path. This script only trains and exports; Python never
 runs in the streaming path.

@@ -14,10 +14,14 @@ pub mod violencerecord;
 
 // What they share: metadata on frames, models, violence events, and the queries and events
 // that travel between the elements.
+pub mod clipshape;
 pub mod event;
 pub mod meta;
 pub mod model;
 pub mod query;
+
+// Shared by the programs in examples/, the tests and the benchmarks; not the plugin's.
+pub mod tools;
 
 /// Running time in nanoseconds of `t` in `segment`, the clock that clips, events and files
 /// share; `None` for a segment not in time or a `t` outside it.
@@ -26,6 +30,18 @@ pub(crate) fn running_time_ns(segment: &gst::Segment, t: gst::ClockTime) -> Opti
         .downcast_ref::<gst::ClockTime>()?
         .to_running_time(t)
         .map(gst::ClockTime::nseconds)
+}
+
+/// Numbers separated by commas, as the box and per-channel properties take them ("1, 2,3");
+/// `what` names one number in the error ("a number", "a pixel count").
+pub(crate) fn parse_numbers<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>, String> {
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<T>()
+                .map_err(|_| format!("'{p}' is not {what}"))
+        })
+        .collect()
 }
 
 /// One way to take a lock in every element.

@@ -4,23 +4,11 @@
 //! (clipbuffer asks, violenceclassify answers from its model) and the `violence-clip` event
 //! that carries the EOS clip, which has no frame to ride on.
 
+use crate::clipshape::ClipShape;
 use crate::meta::ClipMeta;
-use crate::model::contract::{inputs_to_string, parse_inputs, InputKind};
 
 pub const MODEL_CONFIG_QUERY: &str = "violence-model-config";
 pub const EOS_CLIP_EVENT: &str = "violence-clip";
-
-/// The facts of the model that shape clips.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClipShape {
-    pub clip_length: u32,
-    pub frame_step: u32,
-    pub width: u32,
-    pub height: u32,
-    pub inputs: Vec<InputKind>,
-    /// The model selects regions, so clips carry attention-resolution frames.
-    pub hard_attention: bool,
-}
 
 pub fn new_model_config_query() -> gst::query::Custom<gst::Query> {
     gst::query::Custom::new(gst::Structure::new_empty(MODEL_CONFIG_QUERY))
@@ -35,12 +23,7 @@ pub fn answer_model_config_query(query: &mut gst::QueryRef, shape: &ClipShape) -
     if s.name() != MODEL_CONFIG_QUERY {
         return false;
     }
-    s.set("clip-length", shape.clip_length);
-    s.set("frame-step", shape.frame_step);
-    s.set("width", shape.width);
-    s.set("height", shape.height);
-    s.set("inputs", inputs_to_string(&shape.inputs));
-    s.set("hard-attention", shape.hard_attention);
+    shape.write_fields(s);
     true
 }
 
@@ -54,15 +37,7 @@ pub fn read_model_config_query(query: &gst::QueryRef) -> Option<ClipShape> {
     let gst::QueryView::Custom(custom) = query.view() else {
         return None;
     };
-    let s = custom.structure()?;
-    Some(ClipShape {
-        clip_length: s.get("clip-length").ok()?,
-        frame_step: s.get("frame-step").ok()?,
-        width: s.get("width").ok()?,
-        height: s.get("height").ok()?,
-        inputs: parse_inputs(s.get::<&str>("inputs").ok()?).ok()?,
-        hard_attention: s.get("hard-attention").ok()?,
-    })
+    ClipShape::from_fields(custom.structure()?)
 }
 
 /// A serialized downstream event carrying a clip in an empty buffer's ClipMeta.

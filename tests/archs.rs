@@ -7,10 +7,7 @@
 //! in its RGB, flow and two-stream variants.
 
 mod common;
-#[path = "../pipelines/extract.rs"]
-mod extract;
-#[path = "../pipelines/manifest.rs"]
-mod manifest;
+use gstviolence::tools::{extract, manifest};
 
 use common::*;
 use gst::prelude::*;

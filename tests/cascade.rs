@@ -6,10 +6,7 @@
 //! once with every window verified (gate 0) and once with none (gate above 1).
 
 mod common;
-#[path = "../pipelines/extract.rs"]
-mod extract;
-#[path = "../pipelines/manifest.rs"]
-mod manifest;
+use gstviolence::tools::{extract, manifest};
 
 use common::*;
 use gst::prelude::*;

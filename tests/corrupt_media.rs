@@ -8,11 +8,9 @@
 //! error from our own elements: whatever a decoder outputs, they must take.
 
 mod common;
-#[path = "../pipelines/manifest.rs"]
-#[allow(dead_code)] // only the reader is used here
-mod manifest;
 use common::*;
 use gst::prelude::*;
+use gstviolence::tools::manifest;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

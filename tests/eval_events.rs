@@ -10,12 +10,7 @@
 //! run `cargo build --release --examples` before it.
 
 mod common;
-#[path = "../pipelines/event_metrics.rs"]
-#[allow(dead_code)] // the test uses part of it; its own unit tests run here
-mod event_metrics;
-#[path = "../pipelines/manifest.rs"]
-#[allow(dead_code)] // clip URIs are the evaluate example's business
-mod manifest;
+use gstviolence::tools::{event_metrics, manifest};
 
 use std::path::PathBuf;
 use std::process::Command;

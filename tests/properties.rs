@@ -14,27 +14,34 @@ fn element(factory: &str) -> gst::Element {
 #[test]
 fn clipbuffer_properties() {
     let e = element("clipbuffer");
+    // The clip shape: 0 (or no inputs) means from the model downstream, else the default.
     for (name, default, set) in [
-        ("clip-length", 16u32, 32u32),
-        ("frame-step", 1, 3),
+        ("clip-length", 0u32, 32u32),
+        ("frame-step", 0, 3),
         ("stride", 8, 4),
-        ("width", 112, 224),
-        ("height", 112, 160),
+        ("width", 0, 224),
+        ("height", 0, 160),
         ("attention-max-size", 640, 1280),
     ] {
         assert_eq!(e.property::<u32>(name), default, "{name} default");
         e.set_property(name, set);
         assert_eq!(e.property::<u32>(name), set, "{name}");
     }
-    assert_eq!(e.property::<String>("inputs"), "rgb");
+    e.set_property("clip-length", 0u32);
+    assert_eq!(e.property::<u32>("clip-length"), 0, "unset again");
+    assert_eq!(e.property::<Option<String>>("inputs"), None);
     e.set_property("inputs", "rgb+flow");
-    assert_eq!(e.property::<String>("inputs"), "rgb+flow");
+    assert_eq!(
+        e.property::<Option<String>>("inputs").as_deref(),
+        Some("rgb+flow")
+    );
     e.set_property("inputs", "nonsense");
     assert_eq!(
-        e.property::<String>("inputs"),
-        "rgb+flow",
+        e.property::<Option<String>>("inputs").as_deref(),
+        Some("rgb+flow"),
         "invalid value is refused"
     );
+    assert_eq!(e.property::<Option<gst::Structure>>("clip-shape"), None);
 }
 
 #[test]
@@ -190,10 +197,17 @@ fn device_used_and_model_config_after_start() {
         cls.property::<Option<String>>("device-used").as_deref(),
         Some("cpu")
     );
-    // clipbuffer took T and size from the model through the violence-model-config query.
+    // clipbuffer took T and size from the model through the violence-model-config query;
+    // its own properties stay unset.
     let cb = pipeline.by_name("cb").unwrap();
-    assert_eq!(cb.property::<u32>("clip-length"), 8);
-    assert_eq!(cb.property::<u32>("width"), 32);
+    assert_eq!(cb.property::<u32>("clip-length"), 0);
+    let shape = cb.property::<Option<gst::Structure>>("clip-shape").unwrap();
+    assert_eq!(shape.get::<u32>("clip-length").unwrap(), 8);
+    assert_eq!(shape.get::<u32>("width").unwrap(), 32);
+    assert_eq!(
+        cls.property::<Option<gst::Structure>>("clip-shape"),
+        Some(shape)
+    );
     pipeline.set_state(gst::State::Null).unwrap();
 }
 

@@ -5,11 +5,9 @@
 //! give at least one score and no error.
 
 mod common;
-#[path = "../pipelines/manifest.rs"]
-#[allow(dead_code)] // labels are not needed here
-mod manifest;
 use common::*;
 use gst::prelude::*;
+use gstviolence::tools::manifest;
 
 #[test]
 fn real_clips_all_get_scores() {

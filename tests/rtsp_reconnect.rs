@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! The RTSP reconnection app (`pipelines/rtsp_detect.rs`) against a local RTSP camera on
-//! loopback (`pipelines/rtsp_test_server.rs`, gst-rtsp-server) that is killed and restarted
+//! The RTSP reconnection app (`examples/rtsp_detect.rs`) against a local RTSP camera on
+//! loopback (`examples/rtsp_test_server.rs`, gst-rtsp-server) that is killed and restarted
 //! on the same port: the app notices, retries with backoff, and scores flow again.
 //! Both are examples, built by `cargo test` next to the test binaries.
 

@@ -5,10 +5,7 @@
 //! run by violenceclassify in a real pipeline, end to end.
 
 mod common;
-#[path = "../pipelines/extract.rs"]
-mod extract;
-#[path = "../pipelines/manifest.rs"]
-mod manifest;
+use gstviolence::tools::{extract, manifest};
 
 use common::*;
 use gst::prelude::*;

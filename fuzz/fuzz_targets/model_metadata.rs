@@ -2,6 +2,7 @@
 //! row read through the resolved configuration.
 #![no_main]
 
+use gstviolence::clipshape::ShapeFacts;
 use gstviolence::model::contract::{self, ModelMetadata, Overrides};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,9 +14,9 @@ fn check(file: Option<&ModelMetadata>, props: &Overrides, row: &[f32]) {
     assert!(config.clip_length > 0 && config.frame_step > 0);
     assert!(config.width > 0 && config.height > 0);
     assert!(config.violent_index < config.output_len);
-    assert!(
-        config.nonviolent_index == usize::MAX || config.nonviolent_index < config.output_len
-    );
+    assert!(config
+        .nonviolent_index
+        .is_none_or(|i| i < config.output_len));
     assert!(config.std.iter().all(|s| s.is_finite() && *s > 0.0));
     assert!(!config.inputs.is_empty());
     let mut full = row.to_vec();
@@ -44,9 +45,12 @@ fuzz_target!(|data: &[u8]| {
     check(Some(&meta), &Overrides::default(), &row);
     // The same file with the facts a file may lack given as properties.
     let props = Overrides {
-        clip_length: Some(8),
-        width: Some(32),
-        height: Some(32),
+        shape: ShapeFacts {
+            clip_length: Some(8),
+            width: Some(32),
+            height: Some(32),
+            ..Default::default()
+        },
         ..Default::default()
     };
     check(Some(&meta), &props, &row);

@@ -285,16 +285,10 @@ impl BaseTransformImpl for BboxOverlay {
         };
         let rois: Vec<RoiBox> = buf
             .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
-            .map(|m| {
-                let (x, y, width, height) = m.rect();
-                RoiBox {
-                    roi_type: m.roi_type().to_string(),
-                    x,
-                    y,
-                    width,
-                    height,
-                    confidence: region_confidence(&m),
-                }
+            .map(|m| RoiBox {
+                roi_type: m.roi_type().to_string(),
+                region: m.rect().into(),
+                confidence: region_confidence(&m),
             })
             .collect();
         let violence = buf.meta::<ViolenceMeta>().map(|m| m.payload().clone());

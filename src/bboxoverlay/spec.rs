@@ -27,10 +27,7 @@ pub struct Style {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoiBox {
     pub roi_type: String,
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
+    pub region: crate::meta::Region,
     pub confidence: Option<f64>,
 }
 
@@ -125,7 +122,12 @@ pub fn build(
     let regions = rois
         .iter()
         .map(|r| Region {
-            rect: Rect::new(r.x as i32, r.y as i32, clamp(r.width), clamp(r.height)),
+            rect: Rect::new(
+                r.region.x as i32,
+                r.region.y as i32,
+                clamp(r.region.width),
+                clamp(r.region.height),
+            ),
             label: if style.labels {
                 r.roi_type.clone()
             } else {
@@ -199,18 +201,12 @@ mod tests {
         let rois = [
             RoiBox {
                 roi_type: "violence".into(),
-                x: 1,
-                y: 2,
-                width: 3,
-                height: 4,
+                region: crate::meta::Region::new(1, 2, 3, 4),
                 confidence: Some(0.93),
             },
             RoiBox {
                 roi_type: "person".into(),
-                x: 0,
-                y: 0,
-                width: 9,
-                height: 9,
+                region: crate::meta::Region::new(0, 0, 9, 9),
                 confidence: None,
             },
         ];

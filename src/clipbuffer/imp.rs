@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MPL-2.0
 
-use super::area::{yuv420_to_rgb_area, Chroma, YuvToRgb};
+use super::prepare::{capped_size, model_size_flow, Scaler};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
-use crate::meta::{ClipInfo, ClipMeta, FlowMeta, FlowPlanes, FramePlanes};
-use crate::model::contract::{inputs_to_string, parse_inputs, InputKind};
-use crate::opticalflow::motion::resample_flow;
-use crate::query::{self, ClipShape};
+use crate::clipshape::{self, ClipShape, Owner, ShapeFacts};
+use crate::meta::{ClipInfo, ClipMeta, FlowPlanes};
+use crate::model::contract::InputKind;
+use crate::query;
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use std::sync::{LazyLock, Mutex};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -23,11 +22,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_CLIP_LENGTH: u32 = 16;
-const DEFAULT_FRAME_STEP: u32 = 1;
 const DEFAULT_STRIDE: u32 = 8;
-const DEFAULT_SIZE: u32 = 112;
-const DEFAULT_INPUTS: &str = "rgb";
 const DEFAULT_ATTENTION_MAX_SIZE: u32 = 640;
 
 /// Raw formats accepted: what videoconvert commonly produces and VideoConverter reads.
@@ -53,16 +48,22 @@ pub(crate) const FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Gray8,
 ];
 
-/// Properties; `None` means "not set": the downstream model's value, else the default.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Settings {
-    clip_length: Option<u32>,
-    frame_step: Option<u32>,
+    /// The clip-shape properties as set (see `clipshape`).
+    shape: ShapeFacts,
     stride: u32,
-    width: Option<u32>,
-    height: Option<u32>,
-    inputs: Option<Vec<InputKind>>,
     attention_max_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            shape: ShapeFacts::default(),
+            stride: DEFAULT_STRIDE,
+            attention_max_size: DEFAULT_ATTENTION_MAX_SIZE,
+        }
+    }
 }
 
 /// A sampled frame: its model-size copy, its attention-size copy and its timestamp.
@@ -73,157 +74,6 @@ struct Sample {
     /// u then v planes at model size, in model pixels per frame (zeros without flow).
     flow: Option<gst::Buffer>,
     pts: gst::ClockTime,
-}
-
-/// Conversion of source frames into packed RGB at a given size, into our own pool.
-struct Scaler {
-    converter: gst_video::VideoConverter,
-    /// Set for 4:2:0 input reduced at least 2x: the area average replaces the converter.
-    area: Option<YuvToRgb>,
-    out_info: gst_video::VideoInfo,
-    pool: gst::BufferPool,
-}
-
-impl Scaler {
-    fn new(in_info: &gst_video::VideoInfo, width: u32, height: u32) -> Result<Self, String> {
-        let out_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width, height)
-            .fps(in_info.fps())
-            .interlace_mode(in_info.interlace_mode())
-            .build()
-            .map_err(|e| format!("cannot describe {width}x{height} RGB: {e}"))?;
-        let mut config = gst_video::VideoConverterConfig::new();
-        // Bilinear with its kernel widened on downscale (the resampler does this) is a
-        // proper anti-aliased filter at a fraction of cubic's cost for big reductions.
-        config.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
-        config.set_chroma_resampler_method(gst_video::VideoResamplerMethod::Linear);
-        config.set_dither_method(gst_video::VideoDitherMethod::None);
-        let converter = gst_video::VideoConverter::new(in_info, &out_info, Some(config))
-            .map_err(|e| format!("cannot convert {:?} to RGB: {e}", in_info.format()))?;
-        let pool = gst::BufferPool::new();
-        let mut pool_config = pool.config();
-        pool_config.set_params(None, out_info.size() as u32, 0, 0);
-        pool.set_config(pool_config)
-            .map_err(|e| format!("cannot configure the frame pool: {e}"))?;
-        pool.set_active(true)
-            .map_err(|e| format!("cannot activate the frame pool: {e}"))?;
-        let yuv420 = matches!(
-            in_info.format(),
-            gst_video::VideoFormat::I420
-                | gst_video::VideoFormat::Yv12
-                | gst_video::VideoFormat::Nv12
-                | gst_video::VideoFormat::Nv21
-        );
-        let reduced = in_info.width() >= 2 * width && in_info.height() >= 2 * height;
-        let area = (yuv420 && reduced && !in_info.is_interlaced()).then(|| {
-            let c = in_info.colorimetry();
-            let bt601 = matches!(
-                c.matrix(),
-                gst_video::VideoColorMatrix::Bt601
-                    | gst_video::VideoColorMatrix::Fcc
-                    | gst_video::VideoColorMatrix::Smpte240m
-            );
-            YuvToRgb::new(!bt601, c.range() == gst_video::VideoColorRange::Range0_255)
-        });
-        Ok(Scaler {
-            converter,
-            area,
-            out_info,
-            pool,
-        })
-    }
-
-    fn convert(
-        &self,
-        input: &gst_video::VideoFrameRef<&gst::BufferRef>,
-    ) -> Result<gst::Buffer, String> {
-        let buffer = self
-            .pool
-            .acquire_buffer(None)
-            .map_err(|e| format!("frame pool: {e:?}"))?;
-        let mut out = gst_video::VideoFrame::from_buffer_writable(buffer, &self.out_info)
-            .map_err(|_| "cannot map a pool buffer".to_string())?;
-        match &self.area {
-            Some(coefficients) => {
-                let (w, h) = (input.width() as usize, input.height() as usize);
-                let strides = input.plane_stride();
-                let plane = |p: u32| {
-                    input
-                        .plane_data(p)
-                        .map_err(|_| "cannot read a plane".to_string())
-                };
-                let chroma = match input.format() {
-                    gst_video::VideoFormat::I420 => Chroma {
-                        u: plane(1)?,
-                        u_stride: strides[1] as usize,
-                        v: plane(2)?,
-                        v_stride: strides[2] as usize,
-                        step: 1,
-                    },
-                    gst_video::VideoFormat::Yv12 => Chroma {
-                        u: plane(2)?,
-                        u_stride: strides[2] as usize,
-                        v: plane(1)?,
-                        v_stride: strides[1] as usize,
-                        step: 1,
-                    },
-                    gst_video::VideoFormat::Nv12 => Chroma {
-                        u: plane(1)?,
-                        u_stride: strides[1] as usize,
-                        v: &plane(1)?[1..],
-                        v_stride: strides[1] as usize,
-                        step: 2,
-                    },
-                    _ => Chroma {
-                        u: &plane(1)?[1..],
-                        u_stride: strides[1] as usize,
-                        v: plane(1)?,
-                        v_stride: strides[1] as usize,
-                        step: 2,
-                    },
-                };
-                let (ow, oh) = (
-                    self.out_info.width() as usize,
-                    self.out_info.height() as usize,
-                );
-                let out_stride = self.out_info.stride()[0] as usize;
-                let dst = out
-                    .plane_data_mut(0)
-                    .map_err(|_| "cannot write a pool buffer".to_string())?;
-                yuv420_to_rgb_area(
-                    plane(0)?,
-                    strides[0] as usize,
-                    chroma,
-                    w,
-                    h,
-                    coefficients,
-                    dst,
-                    ow,
-                    oh,
-                    out_stride,
-                );
-            }
-            None => {
-                let mut out_ref = out.as_mut_video_frame_ref();
-                self.converter.frame_ref(input, &mut out_ref);
-            }
-        }
-        Ok(out.into_buffer())
-    }
-
-    fn planes(&self, frames: Vec<gst::Buffer>) -> FramePlanes {
-        FramePlanes {
-            frames,
-            width: self.out_info.width(),
-            height: self.out_info.height(),
-            stride: self.out_info.stride()[0] as u32,
-        }
-    }
-}
-
-impl Drop for Scaler {
-    fn drop(&mut self) {
-        let _ = self.pool.set_active(false);
-    }
 }
 
 struct State {
@@ -241,49 +91,23 @@ pub struct ClipBuffer {
 }
 
 impl ClipBuffer {
-    /// The clip shape: set properties win, then the downstream model, then defaults.
-    fn effective_shape(&self, from_model: Option<&ClipShape>) -> ClipShape {
-        let s = self.settings.locked().clone();
-        let pick =
-            |set: Option<u32>, model: Option<u32>, default: u32, name: &str| match (set, model) {
-                (Some(v), Some(m)) if v != m => {
-                    gst::info!(
-                        CAT,
-                        imp = self,
-                        "property {name}={v} overrides the model's {m}"
-                    );
-                    v
-                }
-                (Some(v), _) => v,
-                (None, Some(m)) => m,
-                (None, None) => default,
-            };
-        ClipShape {
-            clip_length: pick(
-                s.clip_length,
-                from_model.map(|m| m.clip_length),
-                DEFAULT_CLIP_LENGTH,
-                "clip-length",
-            ),
-            frame_step: pick(
-                s.frame_step,
-                from_model.map(|m| m.frame_step),
-                DEFAULT_FRAME_STEP,
-                "frame-step",
-            ),
-            width: pick(s.width, from_model.map(|m| m.width), DEFAULT_SIZE, "width"),
-            height: pick(
-                s.height,
-                from_model.map(|m| m.height),
-                DEFAULT_SIZE,
-                "height",
-            ),
-            inputs: s
-                .inputs
-                .or_else(|| from_model.map(|m| m.inputs.clone()))
-                .unwrap_or_else(|| vec![InputKind::Rgb]),
-            hard_attention: from_model.is_some_and(|m| m.hard_attention),
+    /// The clip shape (`clipshape::decide`): set properties win, then the downstream
+    /// model, then clipbuffer's defaults.
+    fn effective_shape(&self, from_model: Option<&ClipShape>) -> Result<ClipShape, String> {
+        let set = self.settings.locked().shape.clone();
+        let model = from_model.map(ClipShape::facts).unwrap_or_default();
+        let (mut shape, notes) = clipshape::decide(&set, &model, &Owner::ClipBuffer.defaults())
+            .map_err(|e| format!("clip shape: {e}"))?;
+        for note in notes {
+            // violenceclassify refuses clips of another length or size than its model's.
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{note}; set it on violenceclassify instead, so that both agree"
+            );
         }
+        shape.hard_attention = from_model.is_some_and(|m| m.hard_attention);
+        Ok(shape)
     }
 
     fn ask_downstream(&self) -> Option<ClipShape> {
@@ -304,7 +128,7 @@ impl ClipBuffer {
 
     fn build_state(&self, in_info: gst_video::VideoInfo) -> Result<State, String> {
         let model = self.ask_downstream();
-        let shape = self.effective_shape(model.as_ref());
+        let shape = self.effective_shape(model.as_ref())?;
         let rgb = Scaler::new(&in_info, shape.width, shape.height)?;
         let attention = if shape.hard_attention {
             let cap = self.settings.locked().attention_max_size;
@@ -407,43 +231,6 @@ impl ClipBuffer {
     }
 }
 
-/// The frame's flow resampled to the model size and expressed in model pixels per frame,
-/// as one buffer holding the u plane then the v plane (f32). No flow yet: zeros.
-fn model_size_flow(
-    buf: &gst::BufferRef,
-    width: usize,
-    height: usize,
-) -> Result<gst::Buffer, String> {
-    let meta = buf.meta::<FlowMeta>().ok_or(
-        "inputs include flow but the frame has no FlowMeta: put opticalflow before clipbuffer",
-    )?;
-    let info = meta.payload();
-    let mut values = vec![0f32; 2 * width * height];
-    if info.valid {
-        resample_flow(
-            info.u(),
-            info.v(),
-            info.width as usize,
-            info.height as usize,
-            width,
-            height,
-            &mut values,
-        );
-    }
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    Ok(gst::Buffer::from_mut_slice(bytes))
-}
-
-/// Size with the longer side at most `cap`, aspect kept, even dimensions.
-fn capped_size(width: u32, height: u32, cap: u32) -> (u32, u32) {
-    let long = width.max(height).max(1);
-    if long <= cap {
-        return (width, height);
-    }
-    let scale = |v: u32| (((v as u64 * cap as u64) / long as u64) as u32 & !1).max(2);
-    (scale(width), scale(height))
-}
-
 #[glib::object_subclass]
 impl ObjectSubclass for ClipBuffer {
     const NAME: &'static str = "GstClipBuffer";
@@ -452,60 +239,16 @@ impl ObjectSubclass for ClipBuffer {
 }
 
 impl ObjectImpl for ClipBuffer {
-    fn constructed(&self) {
-        self.parent_constructed();
-        let mut s = self.settings.locked();
-        s.stride = DEFAULT_STRIDE;
-        s.attention_max_size = DEFAULT_ATTENTION_MAX_SIZE;
-    }
-
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecUInt::builder("clip-length")
-                    .nick("Clip length")
-                    .blurb("Frames per clip (T). Unset: the downstream model's clip_length, else 16")
-                    .minimum(1)
-                    .maximum(1024)
-                    .default_value(DEFAULT_CLIP_LENGTH)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("frame-step")
-                    .nick("Frame step")
-                    .blurb("Sample every Nth input frame into the clip. Unset: the model's frame_step, else 1")
-                    .minimum(1)
-                    .maximum(1000)
-                    .default_value(DEFAULT_FRAME_STEP)
-                    .mutable_ready()
-                    .build(),
+            let mut specs = ShapeFacts::properties(Owner::ClipBuffer);
+            specs.extend([
                 glib::ParamSpecUInt::builder("stride")
                     .nick("Stride")
                     .blurb("Input frames between the ends of two consecutive clips")
                     .minimum(1)
                     .maximum(100_000)
                     .default_value(DEFAULT_STRIDE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("width")
-                    .nick("Width")
-                    .blurb("Clip frame width in pixels. Unset: the model's size, else 112")
-                    .minimum(8)
-                    .maximum(4096)
-                    .default_value(DEFAULT_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("height")
-                    .nick("Height")
-                    .blurb("Clip frame height in pixels. Unset: the model's size, else 112")
-                    .minimum(8)
-                    .maximum(4096)
-                    .default_value(DEFAULT_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("inputs")
-                    .nick("Inputs")
-                    .blurb("What clips carry: rgb, or rgb+flow (needs opticalflow upstream). Unset: the model's inputs, else rgb")
-                    .default_value(Some(DEFAULT_INPUTS))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("attention-max-size")
@@ -516,7 +259,13 @@ impl ObjectImpl for ClipBuffer {
                     .default_value(DEFAULT_ATTENTION_MAX_SIZE)
                     .mutable_ready()
                     .build(),
-            ]
+                glib::ParamSpecBoxed::builder::<gst::Structure>("clip-shape")
+                    .nick("Clip shape in use")
+                    .blurb("The clip shape decided at negotiation: clip-length, frame-step, width, height, inputs, hard-attention; NULL before (read-only)")
+                    .read_only()
+                    .build(),
+            ]);
+            specs
         });
         PROPERTIES.as_ref()
     }
@@ -524,53 +273,30 @@ impl ObjectImpl for ClipBuffer {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.locked();
         match pspec.name() {
-            "clip-length" => s.clip_length = Some(value.get().unwrap()),
-            "frame-step" => s.frame_step = Some(value.get().unwrap()),
             "stride" => s.stride = value.get().unwrap(),
-            "width" => s.width = Some(value.get().unwrap()),
-            "height" => s.height = Some(value.get().unwrap()),
-            "inputs" => {
-                let text: Option<String> = value.get().unwrap();
-                match text.as_deref().map(parse_inputs) {
-                    None => s.inputs = None,
-                    Some(Ok(inputs)) => s.inputs = Some(inputs),
-                    Some(Err(e)) => {
-                        gst::error!(
-                            CAT,
-                            imp = self,
-                            "invalid inputs: {e}; keeping {:?}",
-                            s.inputs
-                        )
-                    }
-                }
-            }
             "attention-max-size" => s.attention_max_size = value.get().unwrap(),
-            other => unreachable!("unknown property {other}"),
+            name => match s.shape.set_property(name, value) {
+                Ok(true) => (),
+                Ok(false) => unreachable!("unknown property {name}"),
+                Err(e) => gst::error!(CAT, imp = self, "invalid {name}: {e}; value kept"),
+            },
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        // Reports what is in effect once negotiated, else what is set, else the default.
-        let negotiated = self.state.locked().as_ref().map(|st| st.shape.clone());
+        if pspec.name() == "clip-shape" {
+            let state = self.state.locked();
+            return state.as_ref().map(|st| st.shape.to_structure()).to_value();
+        }
+        // What is set (0 or NULL when unset); the shape in use is `clip-shape`.
         let s = self.settings.locked();
-        let shape = |f: fn(&ClipShape) -> u32, set: Option<u32>, default: u32| {
-            negotiated.as_ref().map(f).or(set).unwrap_or(default)
-        };
         match pspec.name() {
-            "clip-length" => {
-                shape(|c| c.clip_length, s.clip_length, DEFAULT_CLIP_LENGTH).to_value()
-            }
-            "frame-step" => shape(|c| c.frame_step, s.frame_step, DEFAULT_FRAME_STEP).to_value(),
             "stride" => s.stride.to_value(),
-            "width" => shape(|c| c.width, s.width, DEFAULT_SIZE).to_value(),
-            "height" => shape(|c| c.height, s.height, DEFAULT_SIZE).to_value(),
-            "inputs" => negotiated
-                .map(|c| c.inputs)
-                .or(s.inputs.clone())
-                .map_or(DEFAULT_INPUTS.to_string(), |i| inputs_to_string(&i))
-                .to_value(),
             "attention-max-size" => s.attention_max_size.to_value(),
-            other => unreachable!("unknown property {other}"),
+            name => s
+                .shape
+                .property(name)
+                .unwrap_or_else(|| unreachable!("unknown property {name}")),
         }
     }
 }
@@ -719,15 +445,5 @@ impl BaseTransformImpl for ClipBuffer {
             ClipMeta::add(buf, clip);
         }
         Ok(gst::FlowSuccess::Ok)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn capped_size_keeps_aspect() {
-        assert_eq!(super::capped_size(3840, 2160, 640), (640, 360));
-        assert_eq!(super::capped_size(320, 240, 640), (320, 240));
-        assert_eq!(super::capped_size(1080, 1920, 640), (360, 640));
     }
 }

@@ -16,6 +16,7 @@ use gst::prelude::*;
 
 mod area;
 mod imp;
+mod prepare;
 pub mod window;
 
 /// The example pipeline above, also shown by `gst-inspect-1.0 clipbuffer`.

@@ -3,7 +3,7 @@
 use super::region::{self, Aspect, CropParams, Rect};
 use super::scale::{scale_plane, Axis};
 use super::{AspectPolicy, NoRegion, RegionSource};
-use crate::meta::{region_confidence, ViolenceMeta, ROI_MOTION, ROI_VIOLENCE};
+use crate::meta::{region_confidence, Region, ViolenceMeta, ROI_MOTION, ROI_VIOLENCE};
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
@@ -49,7 +49,7 @@ struct Settings {
     width: u32,
     height: u32,
     source: RegionSource,
-    region: Option<(u32, u32, u32, u32)>,
+    region: Option<Region>,
     margin: f64,
     min_size: u32,
     aspect: AspectPolicy,
@@ -91,17 +91,10 @@ pub struct HardAttentionCrop {
     state: Mutex<Option<State>>,
 }
 
-fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
-    let v: Vec<u32> = s
-        .split(',')
-        .map(|p| {
-            p.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("'{p}' is not a pixel count"))
-        })
-        .collect::<Result<_, _>>()?;
+fn parse_region(s: &str) -> Result<Region, String> {
+    let v: Vec<u32> = crate::parse_numbers(s, "a pixel count")?;
     match v.as_slice() {
-        [x, y, w, h] if *w > 0 && *h > 0 => Ok((*x, *y, *w, *h)),
+        [x, y, w, h] if *w > 0 && *h > 0 => Ok(Region::new(*x, *y, *w, *h)),
         _ => Err(format!(
             "'{s}' is not x,y,width,height with a non-empty size"
         )),
@@ -119,21 +112,16 @@ impl HardAttentionCrop {
                         .unwrap_or(0.0)
                         .total_cmp(&region_confidence(b).unwrap_or(0.0))
                 })
-                .map(|m| {
-                    let (x, y, w, h) = m.rect();
-                    Rect::new(x as f64, y as f64, w as f64, h as f64)
-                })
+                .map(|m| Rect::from(Region::from(m.rect())))
         };
         match settings.source {
             RegionSource::Attention => roi(ROI_VIOLENCE).or_else(|| {
                 buf.meta::<ViolenceMeta>()
                     .and_then(|m| m.payload().region)
-                    .map(|r| Rect::new(r.x as f64, r.y as f64, r.width as f64, r.height as f64))
+                    .map(Rect::from)
             }),
             RegionSource::Motion => roi(ROI_MOTION),
-            RegionSource::Fixed => settings
-                .region
-                .map(|(x, y, w, h)| Rect::new(x as f64, y as f64, w as f64, h as f64)),
+            RegionSource::Fixed => settings.region.map(Rect::from),
         }
     }
 }
@@ -243,7 +231,7 @@ impl ObjectImpl for HardAttentionCrop {
             "region-source" => s.source.to_value(),
             "region" => s
                 .region
-                .map(|(x, y, w, h)| format!("{x},{y},{w},{h}"))
+                .map(|r| format!("{},{},{},{}", r.x, r.y, r.width, r.height))
                 .to_value(),
             "margin" => s.margin.to_value(),
             "min-size" => s.min_size.to_value(),
@@ -457,10 +445,10 @@ impl BaseTransformImpl for HardAttentionCrop {
         let mut place = region::placement(crop, ow, oh, aspect);
         if yuv {
             // Chroma is shared by 2x2 pixels: crop and place on even coordinates.
-            crop.0 &= !1;
-            crop.1 &= !1;
-            place.0 &= !1;
-            place.1 &= !1;
+            crop.x &= !1;
+            crop.y &= !1;
+            place.x &= !1;
+            place.y &= !1;
         }
         {
             let in_frame =
@@ -473,16 +461,16 @@ impl BaseTransformImpl for HardAttentionCrop {
                 let div = if subsampled { 2 } else { 1 };
                 let sub = |v: u32| v.div_ceil(div);
                 let (src_w, src_h) = (sub(fw), sub(fh));
-                let (cx, cy) = (crop.0 / div, crop.1 / div);
+                let (cx, cy) = (crop.x / div, crop.y / div);
                 let (cw, ch) = (
-                    sub(crop.2).min(src_w - cx).max(1),
-                    sub(crop.3).min(src_h - cy).max(1),
+                    sub(crop.width).min(src_w - cx).max(1),
+                    sub(crop.height).min(src_h - cy).max(1),
                 );
                 let (px, py, pw, ph) = (
-                    place.0 / div,
-                    place.1 / div,
-                    sub(place.2).min(sub(ow) - place.0 / div),
-                    sub(place.3).min(sub(oh) - place.1 / div),
+                    place.x / div,
+                    place.y / div,
+                    sub(place.width).min(sub(ow) - place.x / div),
+                    sub(place.height).min(sub(oh) - place.y / div),
                 );
                 let src_stride = in_frame.plane_stride()[p] as usize;
                 let dst_stride = out_frame.plane_stride()[p] as usize;
@@ -521,8 +509,9 @@ impl BaseTransformImpl for HardAttentionCrop {
         }
         // Region metas follow into the crop's coordinates; those outside it are dropped.
         for m in inbuf.iter_meta::<gst_video::VideoRegionOfInterestMeta>() {
-            if let Some(rect) = region::to_output(m.rect(), crop, place) {
-                let mut out = gst_video::VideoRegionOfInterestMeta::add(outbuf, m.roi_type(), rect);
+            if let Some(rect) = region::to_output(m.rect().into(), crop, place) {
+                let mut out =
+                    gst_video::VideoRegionOfInterestMeta::add(outbuf, m.roi_type(), rect.into());
                 for param in m.params() {
                     out.add_param(param.to_owned());
                 }
@@ -530,15 +519,7 @@ impl BaseTransformImpl for HardAttentionCrop {
         }
         if let Some(v) = inbuf.meta::<ViolenceMeta>() {
             let mut info = v.payload().clone();
-            info.region = info
-                .region
-                .and_then(|r| region::to_output((r.x, r.y, r.width, r.height), crop, place))
-                .map(|(x, y, width, height)| crate::meta::Region {
-                    x,
-                    y,
-                    width,
-                    height,
-                });
+            info.region = info.region.and_then(|r| region::to_output(r, crop, place));
             ViolenceMeta::add(outbuf, info);
         }
         Ok(gst::FlowSuccess::Ok)
@@ -549,7 +530,10 @@ impl BaseTransformImpl for HardAttentionCrop {
 mod tests {
     #[test]
     fn region_property_parses() {
-        assert_eq!(super::parse_region("1, 2,3,4"), Ok((1, 2, 3, 4)));
+        assert_eq!(
+            super::parse_region("1, 2,3,4"),
+            Ok(super::Region::new(1, 2, 3, 4))
+        );
         assert!(super::parse_region("1,2,0,4").is_err());
         assert!(super::parse_region("1,2,3").is_err());
         assert!(super::parse_region("a,b,c,d").is_err());

@@ -3,7 +3,10 @@
 //! Where to crop, as pure logic: margin, minimum size, the output's aspect, clamping to the
 //! frame, temporal smoothing, and moving region boxes into the crop's coordinates.
 
-/// A box in pixels, with fractional coordinates while it is smoothed.
+use crate::meta::Region;
+
+/// A box in pixels, with fractional coordinates while it is smoothed; `to_pixels` gives
+/// the pixel box.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rect {
     pub x: f64,
@@ -18,12 +21,18 @@ impl Rect {
     }
 
     /// Integer pixel box inside a `fw` x `fh` frame, at least 1x1.
-    pub fn to_pixels(self, fw: u32, fh: u32) -> (u32, u32, u32, u32) {
+    pub fn to_pixels(self, fw: u32, fh: u32) -> Region {
         let x = (self.x.round().max(0.0) as u32).min(fw.saturating_sub(1));
         let y = (self.y.round().max(0.0) as u32).min(fh.saturating_sub(1));
         let w = (self.w.round().max(1.0) as u32).min(fw - x);
         let h = (self.h.round().max(1.0) as u32).min(fh - y);
-        (x, y, w, h)
+        Region::new(x, y, w, h)
+    }
+}
+
+impl From<Region> for Rect {
+    fn from(r: Region) -> Self {
+        Rect::new(r.x as f64, r.y as f64, r.width as f64, r.height as f64)
     }
 }
 
@@ -90,45 +99,36 @@ pub fn smooth(previous: Option<Rect>, target: Rect, smoothing: f64) -> Rect {
 }
 
 /// Where the crop lands in the output: the whole output, or a letterboxed box for `Pad`.
-pub fn placement(
-    crop: (u32, u32, u32, u32),
-    out_w: u32,
-    out_h: u32,
-    aspect: Aspect,
-) -> (u32, u32, u32, u32) {
+pub fn placement(crop: Region, out_w: u32, out_h: u32, aspect: Aspect) -> Region {
     if aspect != Aspect::Pad {
-        return (0, 0, out_w, out_h);
+        return Region::new(0, 0, out_w, out_h);
     }
-    let (cw, ch) = (crop.2 as f64, crop.3 as f64);
+    let (cw, ch) = (crop.width as f64, crop.height as f64);
     let scale = (out_w as f64 / cw).min(out_h as f64 / ch);
     let (w, h) = (
         ((cw * scale).round() as u32).clamp(1, out_w),
         ((ch * scale).round() as u32).clamp(1, out_h),
     );
-    ((out_w - w) / 2, (out_h - h) / 2, w, h)
+    Region::new((out_w - w) / 2, (out_h - h) / 2, w, h)
 }
 
 /// A source-pixel box moved into output coordinates of a crop placed at `place`; `None`
 /// when it falls outside the crop.
-pub fn to_output(
-    b: (u32, u32, u32, u32),
-    crop: (u32, u32, u32, u32),
-    place: (u32, u32, u32, u32),
-) -> Option<(u32, u32, u32, u32)> {
-    let sx = place.2 as f64 / crop.2 as f64;
-    let sy = place.3 as f64 / crop.3 as f64;
-    let x0 = (b.0 as f64).max(crop.0 as f64);
-    let y0 = (b.1 as f64).max(crop.1 as f64);
-    let x1 = ((b.0 + b.2) as f64).min((crop.0 + crop.2) as f64);
-    let y1 = ((b.1 + b.3) as f64).min((crop.1 + crop.3) as f64);
+pub fn to_output(b: Region, crop: Region, place: Region) -> Option<Region> {
+    let sx = place.width as f64 / crop.width as f64;
+    let sy = place.height as f64 / crop.height as f64;
+    let x0 = (b.x as f64).max(crop.x as f64);
+    let y0 = (b.y as f64).max(crop.y as f64);
+    let x1 = ((b.x + b.width) as f64).min((crop.x + crop.width) as f64);
+    let y1 = ((b.y + b.height) as f64).min((crop.y + crop.height) as f64);
     if x1 <= x0 || y1 <= y0 {
         return None;
     }
-    let map_x = |v: f64| place.0 as f64 + (v - crop.0 as f64) * sx;
-    let map_y = |v: f64| place.1 as f64 + (v - crop.1 as f64) * sy;
+    let map_x = |v: f64| place.x as f64 + (v - crop.x as f64) * sx;
+    let map_y = |v: f64| place.y as f64 + (v - crop.y as f64) * sy;
     let (ox, oy) = (map_x(x0).round() as u32, map_y(y0).round() as u32);
     let (ox1, oy1) = (map_x(x1).round() as u32, map_y(y1).round() as u32);
-    Some((ox, oy, (ox1 - ox).max(1), (oy1 - oy).max(1)))
+    Some(Region::new(ox, oy, (ox1 - ox).max(1), (oy1 - oy).max(1)))
 }
 
 #[cfg(test)]
@@ -215,29 +215,30 @@ mod tests {
 
     #[test]
     fn letterbox_and_meta_mapping() {
+        let r = Region::new;
         assert_eq!(
-            placement((0, 0, 200, 100), 640, 480, Aspect::Pad),
-            (0, 80, 640, 320)
+            placement(r(0, 0, 200, 100), 640, 480, Aspect::Pad),
+            r(0, 80, 640, 320)
         );
         assert_eq!(
-            placement((0, 0, 200, 100), 640, 480, Aspect::Stretch),
-            (0, 0, 640, 480)
+            placement(r(0, 0, 200, 100), 640, 480, Aspect::Stretch),
+            r(0, 0, 640, 480)
         );
-        let crop = (100, 100, 200, 100);
-        let place = (0, 0, 400, 200);
+        let crop = r(100, 100, 200, 100);
+        let place = r(0, 0, 400, 200);
         assert_eq!(
-            to_output((150, 120, 50, 20), crop, place),
-            Some((100, 40, 100, 40))
+            to_output(r(150, 120, 50, 20), crop, place),
+            Some(r(100, 40, 100, 40))
         );
-        assert_eq!(to_output((0, 0, 50, 50), crop, place), None);
+        assert_eq!(to_output(r(0, 0, 50, 50), crop, place), None);
         // Partly inside: clipped to the crop.
         assert_eq!(
-            to_output((250, 150, 100, 100), crop, place),
-            Some((300, 100, 100, 100))
+            to_output(r(250, 150, 100, 100), crop, place),
+            Some(r(300, 100, 100, 100))
         );
         assert_eq!(
             Rect::new(-5.0, 3.4, 1e9, 0.1).to_pixels(100, 50),
-            (0, 3, 100, 1)
+            r(0, 3, 100, 1)
         );
     }
 }

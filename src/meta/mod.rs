@@ -22,7 +22,9 @@ pub fn register() {
     FlowMeta::ensure_registered();
 }
 
-/// An axis-aligned box in pixels.
+/// An axis-aligned box in pixels: the one box type of the metadata and of the elements'
+/// properties and events. (Smoothing works on fractional boxes, drawing on clipped signed
+/// ones; both convert from and to this one at their edges.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Region {
     pub x: u32,
@@ -31,7 +33,34 @@ pub struct Region {
     pub height: u32,
 }
 
+/// `(x, y, width, height)`, as `GstVideoRegionOfInterestMeta` gives and takes a box.
+impl From<(u32, u32, u32, u32)> for Region {
+    fn from((x, y, width, height): (u32, u32, u32, u32)) -> Self {
+        Region {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+}
+
+impl From<Region> for (u32, u32, u32, u32) {
+    fn from(r: Region) -> Self {
+        (r.x, r.y, r.width, r.height)
+    }
+}
+
 impl Region {
+    pub const fn new(x: u32, y: u32, width: u32, height: u32) -> Self {
+        Region {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
     /// The same box in a frame scaled from `from` to `to` (width, height), clamped to it.
     pub fn scaled(self, from: (u32, u32), to: (u32, u32)) -> Region {
         let sx = |v: u32| scale_coord(v, from.0, to.0);

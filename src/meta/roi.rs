@@ -15,11 +15,7 @@ pub fn add_region_meta(
     region: Region,
     confidence: f64,
 ) {
-    let mut meta = gst_video::VideoRegionOfInterestMeta::add(
-        buffer,
-        roi_type,
-        (region.x, region.y, region.width, region.height),
-    );
+    let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, roi_type, region.into());
     meta.add_param(
         gst::Structure::builder("detection")
             .field("confidence", confidence)

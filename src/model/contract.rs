@@ -3,6 +3,7 @@
 //! The model contract of DESIGN.md: facts a TorchScript model declares in `metadata()`,
 //! the element properties that override them, and the resolved configuration.
 
+use crate::clipshape::{self, Owner, ShapeFacts};
 use serde::Deserialize;
 use std::fmt;
 
@@ -127,16 +128,25 @@ impl ModelMetadata {
         serde_json::from_str(json)
             .map_err(|e| format!("metadata() is not valid contract JSON: {e}"))
     }
+
+    /// What the file says about the clip shape.
+    pub fn shape(&self) -> ShapeFacts {
+        let (width, height) = self.size.map(Size::dims).unzip();
+        ShapeFacts {
+            clip_length: self.clip_length,
+            frame_step: self.frame_step,
+            width,
+            height,
+            inputs: self.inputs.clone(),
+        }
+    }
 }
 
 /// Element properties that override the file. `None` means "not set".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
-    pub inputs: Option<Vec<InputKind>>,
-    pub clip_length: Option<u32>,
-    pub frame_step: Option<u32>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
+    /// Decided with the file's shape by `clipshape::decide`, as clipbuffer decides its own.
+    pub shape: ShapeFacts,
     pub mean: Option<[f32; 3]>,
     pub std: Option<[f32; 3]>,
     pub colour: Option<Colour>,
@@ -194,6 +204,30 @@ impl fmt::Display for OverrideNote {
     }
 }
 
+/// The precedence rule of DESIGN.md for one fact: the property `set` on the element wins,
+/// then what the `model` says, then `default`. A property that differs from the model's
+/// value is noted, to be logged.
+pub fn pick<T: Clone + PartialEq + fmt::Debug>(
+    fact: &'static str,
+    set: &Option<T>,
+    model: &Option<T>,
+    default: &Option<T>,
+    notes: &mut Vec<OverrideNote>,
+) -> Option<T> {
+    if let (Some(s), Some(m)) = (set, model) {
+        if s != m {
+            notes.push(OverrideNote {
+                fact,
+                file_value: format!("{m:?}"),
+                property_value: format!("{s:?}"),
+            });
+        }
+    }
+    set.clone()
+        .or_else(|| model.clone())
+        .or_else(|| default.clone())
+}
+
 /// Defaults for facts that neither the file nor the properties give, and that can be
 /// guessed safely. Clip length and input size cannot: they must come from somewhere.
 pub const DEFAULT_MEAN: [f32; 3] = [0.45, 0.45, 0.45];
@@ -209,62 +243,26 @@ pub fn resolve(
     let file = file.unwrap_or(&empty);
     let mut notes = Vec::new();
 
-    fn pick<T: Clone + PartialEq + fmt::Debug>(
-        fact: &'static str,
-        file: Option<T>,
-        prop: Option<T>,
-        notes: &mut Vec<OverrideNote>,
-    ) -> Option<T> {
-        match (file, prop) {
-            (Some(f), Some(p)) => {
-                if f != p {
-                    notes.push(OverrideNote {
-                        fact,
-                        file_value: format!("{f:?}"),
-                        property_value: format!("{p:?}"),
-                    });
-                }
-                Some(p)
-            }
-            (f, p) => p.or(f),
-        }
-    }
-
-    let (file_w, file_h) = match file.size.map(Size::dims) {
-        Some((w, h)) => (Some(w), Some(h)),
-        None => (None, None),
-    };
-    let inputs = pick(
-        "inputs",
-        file.inputs.clone(),
-        props.inputs.clone(),
+    let (shape, shape_notes) = clipshape::decide(
+        &props.shape,
+        &file.shape(),
+        &Owner::ViolenceClassify.defaults(),
+    )?;
+    notes.extend(shape_notes);
+    let mean = pick("mean", &props.mean, &file.mean, &None, &mut notes).unwrap_or(DEFAULT_MEAN);
+    let std = pick("std", &props.std, &file.std, &None, &mut notes).unwrap_or(DEFAULT_STD);
+    let colour = pick("colour", &props.colour, &file.colour, &None, &mut notes).unwrap_or_default();
+    let threshold = pick(
+        "threshold",
+        &props.threshold,
+        &file.threshold,
+        &None,
         &mut notes,
     )
-    .unwrap_or_else(|| vec![InputKind::Rgb]);
-    let clip_length = pick("clip-length", file.clip_length, props.clip_length, &mut notes)
-        .ok_or("the clip length is unknown: the model has no metadata() clip_length and the clip-length property is not set")?;
-    let frame_step = pick("frame-step", file.frame_step, props.frame_step, &mut notes).unwrap_or(1);
-    let width = pick("width", file_w, props.width, &mut notes)
-        .ok_or("the input width is unknown: the model has no metadata() size and the width property is not set")?;
-    let height = pick("height", file_h, props.height, &mut notes)
-        .ok_or("the input height is unknown: the model has no metadata() size and the height property is not set")?;
-    let mean = pick("mean", file.mean, props.mean, &mut notes).unwrap_or(DEFAULT_MEAN);
-    let std = pick("std", file.std, props.std, &mut notes).unwrap_or(DEFAULT_STD);
-    let colour = pick("colour", file.colour, props.colour, &mut notes).unwrap_or_default();
-    let threshold =
-        pick("threshold", file.threshold, props.threshold, &mut notes).unwrap_or(DEFAULT_THRESHOLD);
+    .unwrap_or(DEFAULT_THRESHOLD);
     let output = file.output.unwrap_or_default();
     let prior_boxes = file.prior_boxes.clone().unwrap_or_default();
 
-    if clip_length == 0 || clip_length > 1024 {
-        return Err(format!("clip length {clip_length} is outside 1..=1024"));
-    }
-    if frame_step == 0 || frame_step > 1000 {
-        return Err(format!("frame step {frame_step} is outside 1..=1000"));
-    }
-    if !(8..=4096).contains(&width) || !(8..=4096).contains(&height) {
-        return Err(format!("input size {width}x{height} is outside 8..=4096"));
-    }
     if let Some(bad) = std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Err(format!("std {std:?} has a non-positive value {bad}"));
     }
@@ -274,10 +272,11 @@ pub fn resolve(
     if !(0.0..=1.0).contains(&threshold) {
         return Err(format!("threshold {threshold} is outside [0, 1]"));
     }
-    if inputs.contains(&InputKind::Step) && output != OutputKind::QValues {
+    if shape.inputs.contains(&InputKind::Step) && output != OutputKind::QValues {
         return Err("input 'step' is only meaningful for q_values (hard attention) models".into());
     }
-    let inputs_ok = parse_inputs(&inputs_to_string(&inputs));
+    // A model's JSON list can repeat an input or lack both pictures, as a property cannot.
+    let inputs_ok = parse_inputs(&inputs_to_string(&shape.inputs));
     inputs_ok.map_err(|e| format!("inputs: {e}"))?;
 
     let (output_len, violent_index, nonviolent_index, max_steps) = match output {
@@ -336,11 +335,11 @@ pub fn resolve(
 
     Ok((
         ModelConfig {
-            inputs,
-            clip_length,
-            frame_step,
-            width,
-            height,
+            inputs: shape.inputs,
+            clip_length: shape.clip_length,
+            frame_step: shape.frame_step,
+            width: shape.width,
+            height: shape.height,
             mean,
             std,
             colour,
@@ -406,8 +405,11 @@ mod tests {
     fn properties_win_and_are_noted() {
         let m = meta(r#"{"clip_length":16,"size":112}"#);
         let props = Overrides {
-            clip_length: Some(8),
-            width: Some(112),
+            shape: ShapeFacts {
+                clip_length: Some(8),
+                width: Some(112),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let (c, notes) = resolve(Some(&m), &props).unwrap();
@@ -422,9 +424,12 @@ mod tests {
         let err = resolve(None, &Overrides::default()).unwrap_err();
         assert!(err.contains("clip length"), "{err}");
         let props = Overrides {
-            clip_length: Some(8),
-            width: Some(64),
-            height: Some(64),
+            shape: ShapeFacts {
+                clip_length: Some(8),
+                width: Some(64),
+                height: Some(64),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let (c, _) = resolve(None, &props).unwrap();
@@ -458,6 +463,10 @@ mod tests {
                 "prior box",
             ),
             (r#"{"clip_length":16,"size":112,"inputs":["step"]}"#, "step"),
+            (
+                r#"{"clip_length":16,"size":112,"inputs":["rgb","rgb"]}"#,
+                "twice",
+            ),
         ] {
             let err = resolve(Some(&meta(json)), &Overrides::default()).unwrap_err();
             assert!(err.contains(needle), "{json}: {err}");

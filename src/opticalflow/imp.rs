@@ -501,15 +501,15 @@ impl BaseTransformImpl for OpticalFlow {
                         moving_fraction: *fraction,
                     },
                 );
-                if let Some((x, y, w, h)) = region {
-                    let to_source = |v: usize, from: usize, to: u32| {
+                if let Some(r) = region {
+                    let to_source = |v: u32, from: usize, to: u32| {
                         ((v as u64 * to as u64) / from as u64) as u32
                     };
                     let region = Region {
-                        x: to_source(*x, ww, fw),
-                        y: to_source(*y, wh, fh),
-                        width: to_source(*w, ww, fw).max(1),
-                        height: to_source(*h, wh, fh).max(1),
+                        x: to_source(r.x, ww, fw),
+                        y: to_source(r.y, wh, fh),
+                        width: to_source(r.width, ww, fw).max(1),
+                        height: to_source(r.height, wh, fh).max(1),
                     };
                     add_region_meta(buf, ROI_MOTION, region, (*fraction as f64).min(1.0));
                 }

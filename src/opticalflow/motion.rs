@@ -4,6 +4,8 @@
 //! motion start/stop with hysteresis, the colour coding for `visualize`, and resampling
 //! of a flow field to another size (for clipbuffer's flow clips).
 
+use crate::meta::Region;
+
 /// Mean magnitude and fraction of pixels moving more than `threshold` (pixels per frame).
 pub fn statistics(u: &[f32], v: &[f32], threshold: f32) -> (f32, f32) {
     if u.is_empty() {
@@ -22,7 +24,7 @@ pub fn statistics(u: &[f32], v: &[f32], threshold: f32) -> (f32, f32) {
     )
 }
 
-/// Box (x, y, w, h, in flow pixels) around the moving pixels, ignoring isolated outliers:
+/// Box (in flow pixels) around the moving pixels, ignoring isolated outliers:
 /// rows and columns count only when at least 2% of their pixels move (at least one).
 pub fn motion_region(
     u: &[f32],
@@ -30,7 +32,7 @@ pub fn motion_region(
     width: usize,
     height: usize,
     threshold: f32,
-) -> Option<(usize, usize, usize, usize)> {
+) -> Option<Region> {
     if width == 0 || height == 0 {
         return None;
     }
@@ -56,7 +58,7 @@ pub fn motion_region(
     };
     let (y, h) = span(&rows, width)?;
     let (x, w) = span(&cols, height)?;
-    Some((x, y, w, h))
+    Some(Region::new(x as u32, y as u32, w as u32, h as u32))
 }
 
 /// Motion on/off with hysteresis: on after `ON_FRAMES` frames at or above the fraction,
@@ -204,7 +206,7 @@ mod tests {
         let region = motion_region(&u, &v, w, h, 1.0).unwrap();
         assert_eq!(
             region,
-            (5, 2, 15, 8),
+            Region::new(5, 2, 15, 8),
             "min count of 1 keeps the outlier at this size"
         );
         assert_eq!(motion_region(&v, &v, w, h, 1.0), None);

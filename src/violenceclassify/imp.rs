@@ -10,12 +10,13 @@ use super::decision::{EndReason, ScoredClip};
 use super::scene_cut;
 use super::scoring::{self, Applied, ScoringQueue, Stats, StatsTimer, Wait};
 use super::settings::Settings;
+use crate::clipshape::ClipShape;
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{add_region_meta, ClipInfo, ClipMeta, ViolenceMeta, ROI_VIOLENCE};
 use crate::model::contract::ModelConfig;
 use crate::model::device::device_name;
 use crate::model::{ClipJob, JobOutcome, SharedModel};
-use crate::query::{self, ClipShape};
+use crate::query;
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
@@ -455,6 +456,7 @@ impl ObjectImpl for ViolenceClassify {
                 .as_ref()
                 .map(|r| device_name(r.model.info().device))
                 .to_value(),
+            "clip-shape" => self.shape().map(|s| s.to_structure()).to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }

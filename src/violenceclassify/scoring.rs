@@ -204,13 +204,7 @@ impl ScoringQueue {
         latest.steps = score.steps;
         latest.region = score.region.map(|relative| {
             let (width, height) = pending.source_size;
-            let (x, y, width, height) = to_pixels(relative, width, height);
-            Region {
-                x,
-                y,
-                width,
-                height,
-            }
+            Region::from(to_pixels(relative, width, height))
         });
         let mut events = Vec::new();
         if self.params.emit_scores {

@@ -3,7 +3,8 @@
 //! The properties of `violenceclassify` and the settings they hold.
 
 use super::{Mode, ModelErrorPolicy};
-use crate::model::contract::{inputs_to_string, parse_inputs, Colour, Overrides};
+use crate::clipshape::{Owner, ShapeFacts};
+use crate::model::contract::{Colour, Overrides};
 use crate::model::DeviceRequest;
 use gst::glib;
 use gst::prelude::*;
@@ -64,7 +65,7 @@ impl Default for Settings {
 impl Settings {
     /// Every property of the element, the read-only statistics included.
     pub fn properties() -> Vec<glib::ParamSpec> {
-        vec![
+        let mut specs = vec![
                 glib::ParamSpecString::builder("model-location")
                     .nick("Model location")
                     .blurb("Path of the TorchScript model file (with a metadata() method per the model contract)")
@@ -194,35 +195,6 @@ impl Settings {
                     .blurb("Largest detection latency so far, in nanoseconds (read-only)")
                     .read_only()
                     .build(),
-                glib::ParamSpecString::builder("inputs")
-                    .nick("Model inputs")
-                    .blurb("Overrides the model's inputs, in order: rgb, flow, step joined by + (e.g. rgb+flow). Unset: from metadata(), else rgb")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("clip-length")
-                    .nick("Clip length")
-                    .blurb("Overrides the model's clip_length (frames). 0: from metadata()")
-                    .maximum(1024)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("frame-step")
-                    .nick("Frame step")
-                    .blurb("Overrides the model's frame_step (input frames between samples). 0: from metadata(), else 1")
-                    .maximum(1000)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("width")
-                    .nick("Input width")
-                    .blurb("Overrides the model's input width in pixels. 0: from metadata()")
-                    .maximum(4096)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("height")
-                    .nick("Input height")
-                    .blurb("Overrides the model's input height in pixels. 0: from metadata()")
-                    .maximum(4096)
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecString::builder("mean")
                     .nick("Mean")
                     .blurb("Overrides the per-channel mean on the 0..1 scale, 'r,g,b' or one value. Unset: from metadata(), else 0.45")
@@ -253,12 +225,21 @@ impl Settings {
                     .blurb("The device the model runs on once started, e.g. cpu or cuda:0 (read-only)")
                     .read_only()
                     .build(),
-        ]
+                glib::ParamSpecBoxed::builder::<gst::Structure>("clip-shape")
+                    .nick("Clip shape in use")
+                    .blurb("The clip shape decided once the model is loaded, as answered to clipbuffer: clip-length, frame-step, width, height, inputs, hard-attention; NULL before (read-only)")
+                    .read_only()
+                    .build(),
+        ];
+        specs.extend(ShapeFacts::properties(Owner::ViolenceClassify));
+        specs
     }
 
     /// Sets a writable property. An invalid value is an error and the old one stays.
     pub fn set(&mut self, name: &str, value: &glib::Value) -> Result<(), String> {
-        let opt_u32 = |v: &glib::Value| Some(v.get::<u32>().unwrap()).filter(|v| *v > 0);
+        if self.overrides.shape.set_property(name, value)? {
+            return Ok(());
+        }
         let opt_f32 = |v: &glib::Value| Some(v.get::<f64>().unwrap() as f32).filter(|v| *v >= 0.0);
         let text = || {
             value
@@ -284,11 +265,6 @@ impl Settings {
             "batch-timeout" => s.batch_timeout = value.get().unwrap(),
             "stats-interval" => s.stats_interval = value.get().unwrap(),
             "on-model-error" => s.on_model_error = value.get().unwrap(),
-            "inputs" => s.overrides.inputs = text().map(|t| parse_inputs(&t)).transpose()?,
-            "clip-length" => s.overrides.clip_length = opt_u32(value),
-            "frame-step" => s.overrides.frame_step = opt_u32(value),
-            "width" => s.overrides.width = opt_u32(value),
-            "height" => s.overrides.height = opt_u32(value),
             "mean" => s.overrides.mean = text().map(|t| parse_triple(&t)).transpose()?,
             "std" => s.overrides.std = text().map(|t| parse_triple(&t)).transpose()?,
             "colour" => {
@@ -307,6 +283,9 @@ impl Settings {
     /// The value of a setting; `None` for the read-only properties, which only the running
     /// element knows.
     pub fn get(&self, name: &str) -> Option<glib::Value> {
+        if let Some(value) = self.overrides.shape.property(name) {
+            return Some(value);
+        }
         let s = self;
         let value = match name {
             "model-location" => s.model_location.to_value(),
@@ -325,16 +304,6 @@ impl Settings {
             "batch-timeout" => s.batch_timeout.to_value(),
             "stats-interval" => s.stats_interval.to_value(),
             "on-model-error" => s.on_model_error.to_value(),
-            "inputs" => s
-                .overrides
-                .inputs
-                .as_deref()
-                .map(inputs_to_string)
-                .to_value(),
-            "clip-length" => s.overrides.clip_length.unwrap_or(0).to_value(),
-            "frame-step" => s.overrides.frame_step.unwrap_or(0).to_value(),
-            "width" => s.overrides.width.unwrap_or(0).to_value(),
-            "height" => s.overrides.height.unwrap_or(0).to_value(),
             "mean" => triple_to_string(s.overrides.mean).to_value(),
             "std" => triple_to_string(s.overrides.std).to_value(),
             "colour" => s
@@ -352,14 +321,7 @@ impl Settings {
 }
 
 fn parse_triple(s: &str) -> Result<[f32; 3], String> {
-    let values: Vec<f32> = s
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("'{v}' is not a number"))
-        })
-        .collect::<Result<_, _>>()?;
+    let values: Vec<f32> = crate::parse_numbers(s, "a number")?;
     match values.as_slice() {
         [v] => Ok([*v; 3]),
         [a, b, c] => Ok([*a, *b, *c]),

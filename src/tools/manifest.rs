@@ -19,7 +19,6 @@ pub struct Row {
     pub dataset: String,
     pub split: String,
     /// The optional `duration_s` column.
-    #[allow(dead_code)] // the tools do not need it; the tests pick clips by it
     pub duration_s: Option<f64>,
 }
 
@@ -90,7 +89,6 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
 
 /// The first `n` rows of each (dataset, label, split) asked for, in manifest order: a small,
 /// fixed sample of clips.
-#[allow(dead_code)] // the tools read whole splits; the tests take samples
 pub fn first_of_each(rows: &[Row], wanted: &[(&str, &str, &str, usize)]) -> Vec<Row> {
     let mut chosen = Vec::new();
     for &(dataset, label, split, n) in wanted {

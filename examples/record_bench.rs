@@ -8,11 +8,9 @@
 //! With --events, a 20 s event starts every minute (in-band events injected after
 //! h264parse). Prints VmRSS every 30 s of stream time and the spread after the first minute.
 
-#[path = "rss.rs"]
-mod rss;
 use gst::prelude::*;
 use gstviolence::event::{EventKind, ViolenceEvent};
-use rss::rss_kib;
+use gstviolence::tools::rss::rss_kib;
 use std::sync::{Arc, Mutex};
 
 const SECOND: u64 = 1_000_000_000;

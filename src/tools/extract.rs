@@ -4,11 +4,11 @@
 //! training test): `uridecodebin ! videoconvert ! [opticalflow !] clipbuffer ! appsink` per
 //! manifest row, writing the frames clipbuffer prepared (and, with flow, the flow clip it
 //! built for each of them) and the windows it emitted. Format: see
-//! pipelines/extract_clips.rs.
+//! examples/extract_clips.rs.
 
-use crate::manifest::Row;
+use super::manifest::Row;
+use crate::meta::{ClipInfo, ClipMeta};
 use gst::prelude::*;
-use gstviolence::meta::{ClipInfo, ClipMeta};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -211,7 +211,7 @@ pub fn extract(uri: &str, p: &Params) -> Result<Collected, String> {
                     }
                 }
                 Some(gst::PadProbeData::Event(e)) => {
-                    if let Some(clip) = gstviolence::query::read_eos_clip_event(e) {
+                    if let Some(clip) = crate::query::read_eos_clip_event(e) {
                         c.lock().unwrap().add(&clip);
                     }
                 }

@@ -26,10 +26,7 @@
 //! OUT/metrics.json and OUT/roc.png; prints two lines per dataset (clip metrics, events)
 //! and, last, the overall figures.
 
-#[path = "event_metrics.rs"]
-mod event_metrics;
-#[path = "manifest.rs"]
-mod manifest;
+use gstviolence::tools::{event_metrics, manifest};
 
 use ab_glyph::{Font, FontRef, PxScale};
 use gst::prelude::*;

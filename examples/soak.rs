@@ -14,10 +14,8 @@
 //!
 //! Usage: soak --model MODEL.pt [--seconds 3600] [--period 20] [--tolerance 5] [--out DIR]
 
-#[path = "rss.rs"]
-mod rss;
 use gst::prelude::*;
-use rss::rss_kib;
+use gstviolence::tools::rss::rss_kib;
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! The process's resident memory (Linux), for the memory checks of the examples.
+//! The process's resident memory (Linux), for the memory checks of the tools and benchmarks.
 
 /// VmRSS of this process in KiB, 0 when /proc cannot tell.
 pub fn rss_kib() -> u64 {

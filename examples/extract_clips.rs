@@ -27,12 +27,7 @@
 //! The default stride is the frame step (a window ends on every sampled frame), so every
 //! window inference can see is in the file; training picks windows from the frames.
 
-#[path = "manifest.rs"]
-mod manifest;
-
-#[path = "extract.rs"]
-mod extract;
-
+use gstviolence::tools::{extract, manifest};
 use std::path::Path;
 
 struct Args {

@@ -21,10 +21,8 @@
 //! Prints one line per phase: cycles, RSS after `--rss-at` cycles and at the end, growth
 //! between them, seconds, and the RSS in MiB every `--rss-at` cycles (the trend).
 
-#[path = "rss.rs"]
-mod rss;
 use gst::prelude::*;
-use rss::rss_kib;
+use gstviolence::tools::rss::rss_kib;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
