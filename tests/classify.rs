@@ -488,3 +488,52 @@ fn streams_sharing_a_model_are_batched_and_each_exact() {
         "four synchronous streams with a batch timeout share forwards"
     );
 }
+
+/// Two still scenes, one after the other: the only frame difference is the cut between
+/// them, so every clip the motion model calls violent spans the cut. With the guard (the
+/// default) none of them starts an event; without it they do.
+#[test]
+fn a_scene_cut_alone_starts_no_event() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 80,
+        motion: 0..0,
+    };
+    let caps = video.caps();
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let frames = || {
+        (0..video.frames).map(|i| {
+            let mut buffer = video.frame(i);
+            if i >= 40 {
+                // The second scene: a bright gradient instead of flat grey.
+                let b = buffer.make_mut();
+                let mut map = b.map_writable().unwrap();
+                let stride = info.stride()[0] as usize;
+                for y in 0..64 {
+                    for x in 0..64 * 3 {
+                        map[y * stride + x] = (150 + x / 3 + y) as u8;
+                    }
+                }
+            }
+            buffer
+        })
+    };
+    let scores = |extra: &str| {
+        let out = run_frames(
+            &caps,
+            frames(),
+            &classify(&format!("emit-scores=true {extra}")),
+        );
+        assert_eq!(out.error, None);
+        let scored = out.events("violence-score");
+        let hot = scored.iter().filter(|e| e.score >= 0.5).count();
+        (hot, out.events("violence-start").len())
+    };
+    let (hot, starts) = scores("min-consecutive=1");
+    assert!(hot >= 2, "the clips across the cut score violent: {hot}");
+    assert_eq!(starts, 0, "the guard keeps them from starting an event");
+    let (hot_unguarded, starts) = scores("min-consecutive=1 scene-cut-guard=false");
+    assert_eq!(hot_unguarded, hot);
+    assert_eq!(starts, 1);
+}

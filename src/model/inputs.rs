@@ -26,7 +26,7 @@ fn check_planes(what: &str, planes: &FramePlanes, config: &ModelConfig) -> Resul
     {
         return Err(format!(
             "{what} clip of {} frames at {}x{} does not match the model's {} frames at {}x{} \
-             (clipbuffer and violenceclassify disagree; set the same properties on both)",
+             (a clipbuffer property overrides the shape violenceclassify asks for: set clip-length, width and height on violenceclassify only, and clipbuffer follows)",
             planes.frames.len(),
             planes.width,
             planes.height,
