@@ -537,3 +537,68 @@ fn a_scene_cut_alone_starts_no_event() {
     assert_eq!(hot_unguarded, hot);
     assert_eq!(starts, 1);
 }
+
+/// A model with a frame encoder scores as its plain forward does, event for event, while
+/// each sampled frame is encoded once although every frame is in up to T/STRIDE clips.
+#[test]
+fn a_frame_encoder_encodes_each_frame_once_and_scores_as_forward() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 120,
+        motion: 30..60,
+    };
+    let run = |file: &str| {
+        let launch = format!(
+            "clipbuffer stride={STRIDE} ! violenceclassify model-location={} mode=sync \
+             emit-scores=true min-consecutive=2 stats-interval={FRAME_NS}",
+            model(file)
+        );
+        let out = run_synthetic(&video, &launch);
+        assert_eq!(out.error, None);
+        out
+    };
+    let (plain, encoded) = (run("motion.pt"), run("motion-encoded.pt"));
+    let scores = |out: &Outcome| -> Vec<(u64, bool)> {
+        let scored = out.events("violence-score");
+        scored.iter().map(|e| (e.pts, e.score >= 0.5)).collect()
+    };
+    assert_eq!(scores(&plain), scores(&encoded));
+    for kind in ["violence-start", "violence-end"] {
+        let pts = |out: &Outcome| out.events(kind).iter().map(|e| e.pts).collect::<Vec<_>>();
+        assert_eq!(pts(&plain), pts(&encoded), "{kind}");
+        assert_eq!(pts(&encoded).len(), 1, "{kind}");
+    }
+    let encoded_frames = |out: &Outcome| {
+        let stats = out.named("violence-stats");
+        stats
+            .iter()
+            .map(|s| s.get::<u64>("frames-encoded").unwrap())
+            .max()
+    };
+    assert_eq!(encoded_frames(&plain), Some(0));
+    let clips = scores(&encoded).len() as u64;
+    let frames = encoded_frames(&encoded).unwrap();
+    // The last stats message may come before the last clips; every clip brings STRIDE new
+    // frames after the first, which brings T.
+    assert!(
+        frames <= video.frames && frames >= T + STRIDE * (clips - 1) - 4 * STRIDE,
+        "{frames} frames encoded for {clips} clips of {T} frames"
+    );
+}
+
+/// A file whose head(encode(frames)) is not its forward is refused at start, by name.
+#[test]
+fn a_frame_encoder_that_breaks_the_contract_is_refused() {
+    let launch = format!(
+        "videotestsrc num-buffers=20 ! video/x-raw,width=64,height=64 ! clipbuffer ! \
+         violenceclassify model-location={} ! fakesink",
+        model("encoder-mismatch.pt")
+    );
+    let error = start_error(&launch).expect("the model is refused");
+    assert!(error.contains("encoder-mismatch.pt"), "{error}");
+    assert!(
+        error.contains("frame_encoder contract does not hold"),
+        "{error}"
+    );
+}

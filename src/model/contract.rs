@@ -121,6 +121,11 @@ pub struct ModelMetadata {
     pub prior_boxes: Option<Vec<[f32; 4]>>,
     pub max_steps: Option<u32>,
     pub threshold: Option<f32>,
+    /// The module also exports `encode(frames [N,3,H,W]) -> [N,D]` and
+    /// `head(features [B,T,D]) -> output`, with forward(x) == head(encode(frames of x)):
+    /// the element then encodes each sampled frame once, however many clips share it.
+    #[serde(default)]
+    pub frame_encoder: bool,
 }
 
 impl ModelMetadata {
@@ -175,6 +180,8 @@ pub struct ModelConfig {
     pub prior_boxes: Vec<[f32; 4]>,
     pub max_steps: u32,
     pub threshold: f32,
+    /// Scored as head(encode(frames)), each frame encoded once (`ModelMetadata::frame_encoder`).
+    pub frame_encoder: bool,
 }
 
 impl ModelConfig {
@@ -279,6 +286,10 @@ pub fn resolve(
     let inputs_ok = parse_inputs(&inputs_to_string(&shape.inputs));
     inputs_ok.map_err(|e| format!("inputs: {e}"))?;
 
+    if file.frame_encoder && (shape.inputs != [InputKind::Rgb] || output != OutputKind::Logits) {
+        return Err("frame_encoder needs inputs [\"rgb\"] and output 'logits'".into());
+    }
+
     let (output_len, violent_index, nonviolent_index, max_steps) = match output {
         OutputKind::Logits => {
             if !prior_boxes.is_empty() {
@@ -350,6 +361,7 @@ pub fn resolve(
             prior_boxes,
             max_steps,
             threshold,
+            frame_encoder: file.frame_encoder,
         },
         notes,
     ))

@@ -19,7 +19,7 @@ pub fn step_one_hot(batch: i64, step: i64, max_steps: u32, opts: (Kind, Device))
     t
 }
 
-fn check_planes(what: &str, planes: &FramePlanes, config: &ModelConfig) -> Result<(), String> {
+pub fn check_planes(what: &str, planes: &FramePlanes, config: &ModelConfig) -> Result<(), String> {
     if planes.frames.len() != config.clip_length as usize
         || planes.width != config.width
         || planes.height != config.height
@@ -83,20 +83,49 @@ pub fn rgb_input(
     for planes in clips {
         check_planes("RGB", planes, config)?;
     }
+    pack(config, clips, config.clip_length as usize, device, kind)
+}
+
+/// Frames as a batch of pictures [N,3,H,W] for a frame encoder, normalized as `rgb_input`.
+pub fn frame_batch(
+    config: &ModelConfig,
+    frames: &[gst::Buffer],
+    stride: u32,
+    device: Device,
+    kind: Kind,
+) -> Result<Tensor, String> {
+    // N clips of one frame: [N,3,1,H,W] is [N,3,H,W] in memory.
+    let singles: Vec<FramePlanes> = frames
+        .iter()
+        .map(|frame| FramePlanes {
+            frames: vec![frame.clone()],
+            width: config.width,
+            height: config.height,
+            stride,
+        })
+        .collect();
+    let refs: Vec<&FramePlanes> = singles.iter().collect();
+    let x = pack(config, &refs, 1, device, kind)?;
+    Ok(x.squeeze_dim(2))
+}
+
+fn pack(
+    config: &ModelConfig,
+    clips: &[&FramePlanes],
+    t: usize,
+    device: Device,
+    kind: Kind,
+) -> Result<Tensor, String> {
     let x = match device {
-        Device::Cpu => rgb_input_cpu(config, clips)?,
-        _ => rgb_input_uploaded(config, clips, device)?,
+        Device::Cpu => rgb_input_cpu(config, clips, t)?,
+        _ => rgb_input_uploaded(config, clips, t, device)?,
     };
     Ok(if x.kind() == kind { x } else { x.to_kind(kind) })
 }
 
 /// One pass: each source byte is normalized and stored at its planar place in the tensor.
-fn rgb_input_cpu(config: &ModelConfig, clips: &[&FramePlanes]) -> Result<Tensor, String> {
-    let (t, h, w) = (
-        config.clip_length as usize,
-        config.height as usize,
-        config.width as usize,
-    );
+fn rgb_input_cpu(config: &ModelConfig, clips: &[&FramePlanes], t: usize) -> Result<Tensor, String> {
+    let (h, w) = (config.height as usize, config.width as usize);
     let dims = [clips.len() as i64, 3, t as i64, h as i64, w as i64];
     let x = Tensor::f_empty(dims, (Kind::Float, Device::Cpu)).map_err(|e| e.to_string())?;
     let len = clips.len() * 3 * t * h * w;
@@ -129,13 +158,10 @@ fn rgb_input_cpu(config: &ModelConfig, clips: &[&FramePlanes]) -> Result<Tensor,
 fn rgb_input_uploaded(
     config: &ModelConfig,
     clips: &[&FramePlanes],
+    t: usize,
     device: Device,
 ) -> Result<Tensor, String> {
-    let (t, h, w) = (
-        config.clip_length as i64,
-        config.height as i64,
-        config.width as i64,
-    );
+    let (t, h, w) = (t as i64, config.height as i64, config.width as i64);
     let mut bytes = Vec::with_capacity(clips.len() * (t * h * w * 3) as usize);
     for_each_row(clips, "a clip", |_, _, _, row| bytes.extend_from_slice(row))?;
     let b = clips.len() as i64;
@@ -257,6 +283,7 @@ mod tests {
             prior_boxes: Vec::new(),
             max_steps: 1,
             threshold: 0.5,
+            frame_encoder: false,
         }
     }
 
@@ -287,10 +314,22 @@ mod tests {
             let cfg = config(3, 5, 4, colour);
             let (a, b) = (planes(3, 5, 4, 16, 1), planes(3, 5, 4, 16, 2));
             let cpu = rgb_input(&cfg, &[&a, &b], Device::Cpu, Kind::Float).unwrap();
-            let reference = rgb_input_uploaded(&cfg, &[&a, &b], Device::Cpu).unwrap();
+            let reference = rgb_input_uploaded(&cfg, &[&a, &b], 3, Device::Cpu).unwrap();
             assert_eq!(cpu.size(), [2, 3, 3, 4, 5]);
             assert!(cpu.equal(&reference), "{colour:?}");
         }
+    }
+
+    /// Frame i of the batch is frame i of the clip input, for a frame encoder.
+    #[test]
+    fn frame_batch_holds_the_clip_frames() {
+        gst::init().unwrap();
+        let cfg = config(3, 5, 4, Colour::Rgb);
+        let clip = planes(3, 5, 4, 16, 3);
+        let x = rgb_input(&cfg, &[&clip], Device::Cpu, Kind::Float).unwrap();
+        let frames = frame_batch(&cfg, &clip.frames, 16, Device::Cpu, Kind::Float).unwrap();
+        assert_eq!(frames.size(), [3, 3, 4, 5]);
+        assert!(frames.equal(&x.squeeze_dim(0).transpose(0, 1)));
     }
 
     #[test]

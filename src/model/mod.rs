@@ -7,6 +7,8 @@ pub mod attention;
 pub mod batching;
 pub mod contract;
 pub mod device;
+pub mod frame_cache;
+pub mod frame_encoder;
 pub mod inputs;
 pub mod threads;
 pub mod worker;

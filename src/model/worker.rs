@@ -8,6 +8,8 @@ use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::batching;
 use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata};
 use super::device::device_name;
+use super::frame_cache::FrameCache;
+use super::frame_encoder;
 use super::inputs::{flow_input, frames_tensor, normalize, rgb_input, step_one_hot};
 use super::threads::set_thread_count_once;
 use crate::meta::{ClipInfo, FramePlanes};
@@ -47,6 +49,9 @@ pub struct ClipScore {
     /// Time of the forward that scored this clip (shared by its batch).
     pub forward_time: Duration,
     pub batch_size: usize,
+    /// Frames of this clip that a frame encoder encoded for it (0 for models without one:
+    /// see `ModelConfig::frame_encoder`).
+    pub frames_encoded: u32,
 }
 
 /// A clip sent to the worker; the outcome comes back on `reply` with the same `tag`.
@@ -244,7 +249,11 @@ fn worker_main(
         }
     };
     drop(ready);
-    let runner = Runner { module, key };
+    let mut runner = Runner {
+        module,
+        key,
+        frames: FrameCache::new(FRAME_CACHE_FRAMES),
+    };
     let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
     let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
     loop {
@@ -306,10 +315,18 @@ fn worker_main(
     }
 }
 
+/// A clip's output row, forwards taken, region looked at, and frames newly encoded.
+type Scored = (Vec<f32>, u32, Option<[f32; 4]>, u32);
+
 struct Runner {
     module: CModule,
     key: ModelKey,
+    /// Features of the last frames a frame encoder saw, of every stream this model serves.
+    frames: FrameCache,
 }
+
+/// Four clips of 16 frames for each of four streams: a window's predecessors are in it.
+const FRAME_CACHE_FRAMES: usize = 256;
 
 impl Runner {
     fn kind(&self) -> Kind {
@@ -340,6 +357,12 @@ impl Runner {
                 None => Err(format!("non-finite outputs {:?}", rows[0])),
             }
         });
+        let rows = rows.and_then(|()| match config.frame_encoder {
+            true => {
+                frame_encoder::check_contract(&self.module, config, self.key.device, self.kind())
+            }
+            false => Ok(()),
+        });
         rows.map_err(|e| {
             format!(
                 "model file {} rejects the configuration {} at its first forward: {e}",
@@ -357,50 +380,50 @@ impl Runner {
         inputs: &[Tensor],
         batch: usize,
     ) -> Result<Vec<Vec<f32>>, String> {
-        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.module.forward_ts(inputs)
-        }))
-        .map_err(|_| "the forward panicked".to_string())?
-        .map_err(|e| first_line(&e.to_string()).to_string())?;
-        let size = output.size();
-        if size != [batch as i64, config.output_len as i64] {
-            return Err(format!(
-                "wrong output shape {size:?}, expected [{batch}, {}] ({} output{})",
-                config.output_len,
-                match config.output {
-                    super::contract::OutputKind::Logits => "logits",
-                    super::contract::OutputKind::QValues => "q_values",
-                },
-                if config.output_len == 1 { "" } else { "s" }
-            ));
-        }
-        let flat = output
-            .f_to_kind(Kind::Float)
-            .and_then(|t| t.f_to_device(Device::Cpu))
-            .and_then(|t| t.f_contiguous())
-            .map_err(|e| e.to_string())?;
-        let values = Vec::<f32>::try_from(flat.view([-1])).map_err(|e| e.to_string())?;
-        Ok(values
-            .chunks(config.output_len)
-            .map(<[f32]>::to_vec)
-            .collect())
+        let output = frame_encoder::call(&self.module, None, inputs)?;
+        output_rows(config, output, batch)
     }
 
-    fn run_batch(&self, config: &ModelConfig, batch: Vec<ClipJob>) {
+    /// Scores with the frame encoder: rows as `forward`'s, and each clip's new frames.
+    fn encode_once(
+        &mut self,
+        config: &ModelConfig,
+        batch: &[ClipJob],
+    ) -> Result<(Vec<Vec<f32>>, Vec<u32>), String> {
+        let (device, kind) = (self.key.device, self.kind());
+        let clips = rgb_planes(batch);
+        let (output, new_frames) =
+            frame_encoder::score(&self.module, &mut self.frames, config, &clips, device, kind)?;
+        Ok((output_rows(config, output, batch.len())?, new_frames))
+    }
+
+    fn run_batch(&mut self, config: &ModelConfig, batch: Vec<ClipJob>) {
         let started = Instant::now();
-        let outcome = if config.hard_attention() {
+        let outcome: Result<Vec<Scored>, String> = if config.hard_attention() {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.attend(config, &batch)))
                 .unwrap_or_else(|_| Err("the attention loop panicked".into()))
+                .map(|rows| {
+                    let rows = rows.into_iter();
+                    rows.map(|(row, steps, region)| (row, steps, region, 0))
+                        .collect()
+                })
+        } else if config.frame_encoder {
+            self.encode_once(config, &batch).map(|(rows, new_frames)| {
+                rows.into_iter()
+                    .zip(new_frames)
+                    .map(|(row, new)| (row, 1, None, new))
+                    .collect()
+            })
         } else {
             self.build_inputs(config, &batch)
                 .and_then(|inputs| self.forward(config, &inputs, batch.len()))
-                .map(|rows| rows.into_iter().map(|row| (row, 1, None)).collect())
+                .map(|rows| rows.into_iter().map(|row| (row, 1, None, 0)).collect())
         };
         let forward_time = started.elapsed();
         let size = batch.len();
         match outcome {
             Ok(results) => {
-                for (job, (row, steps, region)) in batch.into_iter().zip(results) {
+                for (job, (row, steps, region, frames_encoded)) in batch.into_iter().zip(results) {
                     let result = violent_probability(config, &row)
                         .map(|probability| ClipScore {
                             probability,
@@ -408,6 +431,7 @@ impl Runner {
                             region,
                             forward_time,
                             batch_size: size,
+                            frames_encoded,
                         })
                         .ok_or_else(|| {
                             format!(
@@ -575,4 +599,34 @@ fn describe(config: &ModelConfig) -> String {
 
 fn rgb_planes(batch: &[ClipJob]) -> Vec<&FramePlanes> {
     batch.iter().map(|job| &job.clip.rgb).collect()
+}
+
+/// Checks a [B, output_len] output and returns it as rows of f32.
+fn output_rows(
+    config: &ModelConfig,
+    output: Tensor,
+    batch: usize,
+) -> Result<Vec<Vec<f32>>, String> {
+    let size = output.size();
+    if size != [batch as i64, config.output_len as i64] {
+        return Err(format!(
+            "wrong output shape {size:?}, expected [{batch}, {}] ({} output{})",
+            config.output_len,
+            match config.output {
+                super::contract::OutputKind::Logits => "logits",
+                super::contract::OutputKind::QValues => "q_values",
+            },
+            if config.output_len == 1 { "" } else { "s" }
+        ));
+    }
+    let flat = output
+        .f_to_kind(Kind::Float)
+        .and_then(|t| t.f_to_device(Device::Cpu))
+        .and_then(|t| t.f_contiguous())
+        .map_err(|e| e.to_string())?;
+    let values = Vec::<f32>::try_from(flat.view([-1])).map_err(|e| e.to_string())?;
+    Ok(values
+        .chunks(config.output_len)
+        .map(<[f32]>::to_vec)
+        .collect())
 }

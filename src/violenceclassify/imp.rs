@@ -298,6 +298,7 @@ impl ViolenceClassify {
                 .field("latency", stats.latency)
                 .field("max-latency", stats.max_latency)
                 .field("last-batch-size", stats.last_batch)
+                .field("frames-encoded", stats.frames_encoded)
                 .build(),
         ));
     }
@@ -446,6 +447,7 @@ impl ObjectImpl for ViolenceClassify {
         match pspec.name() {
             "clips-scored" => stats.scored.to_value(),
             "clips-dropped" => stats.dropped.to_value(),
+            "frames-encoded" => stats.frames_encoded.to_value(),
             "clips-failed" => stats.failed.to_value(),
             "queue-length" => stats.queue_length.to_value(),
             "latency" => stats.latency.to_value(),

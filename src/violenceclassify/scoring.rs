@@ -39,6 +39,8 @@ pub struct Stats {
     pub max_latency: u64,
     /// Clips in the forward that scored the last clip (all streams sharing the model).
     pub last_batch: u32,
+    /// Sampled frames a frame encoder encoded for this stream (0 for models without one).
+    pub frames_encoded: u64,
 }
 
 /// A clip sent to the worker, waiting for its score.
@@ -191,6 +193,7 @@ impl ScoringQueue {
         stats.latency = decided_at.saturating_sub(pending.times.first_running_time);
         stats.max_latency = stats.max_latency.max(stats.latency);
         stats.last_batch = score.batch_size as u32;
+        stats.frames_encoded += u64::from(score.frames_encoded);
         let clip = ScoredClip {
             score: score.probability,
             ..pending.times
@@ -346,6 +349,7 @@ mod tests {
                 region,
                 forward_time: Duration::from_millis(3),
                 batch_size: 1,
+                frames_encoded: 0,
             }),
         }
     }

@@ -220,6 +220,11 @@ impl Settings {
                     .blurb("Clips dropped in async mode because max-pending clips were waiting (read-only)")
                     .read_only()
                     .build(),
+                glib::ParamSpecUInt64::builder("frames-encoded")
+                    .nick("Frames encoded")
+                    .blurb("Sampled frames encoded once by a model with a frame encoder (metadata frame_encoder), however many clips share them; 0 for other models (read-only)")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecString::builder("device-used")
                     .nick("Device used")
                     .blurb("The device the model runs on once started, e.g. cpu or cuda:0 (read-only)")

@@ -50,6 +50,34 @@ class Motion(torch.nn.Module):
         return self.meta
 
 
+class MotionEncoded(torch.nn.Module):
+    """Motion with a frame encoder: encode() keeps each frame's pixels as its features, and
+    head() takes the mean absolute change between consecutive feature rows, which is
+    motion_logits of the clip. `off` breaks head(encode(x)) == forward(x) on purpose."""
+
+    def __init__(self, meta: str, off: float = 0.0):
+        super().__init__()
+        self.meta = meta
+        self.off = off
+
+    def forward(self, x):
+        return motion_logits(x)
+
+    @torch.jit.export
+    def encode(self, frames):
+        return frames.reshape(frames.shape[0], -1)
+
+    @torch.jit.export
+    def head(self, features):
+        m = (features[:, 1:] - features[:, :-1]).abs().mean(dim=(1, 2))
+        z = 10000.0 * (m - 0.0005) + self.off
+        return torch.stack([-z / 2, z / 2], dim=1)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
 class MotionNoMetadata(torch.nn.Module):
     def forward(self, x):
         return motion_logits(x)
@@ -231,6 +259,9 @@ def main():
     save(NonFinite(meta, float("nan")), out / "nan.pt")
     save(NonFinite(meta, float("inf")), out / "inf.pt")
     save(Weighted(meta), out / "weighted.pt")
+    encoded = json.dumps({**BASE, "name": "test-motion-encoded", "frame_encoder": True})
+    save(MotionEncoded(encoded), out / "motion-encoded.pt")
+    save(MotionEncoded(encoded, off=1.0), out / "encoder-mismatch.pt")
     save_as_if_on_cuda(out / "weighted.pt", out / "cuda-saved.pt")
     if not torch.cuda.is_available():
         try:
