@@ -20,7 +20,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint eval extract train pretrained train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-record clean
+.PHONY: fuzz leaks soak setup build demo test lint eval extract train pretrained train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -109,6 +109,10 @@ bench-crop: build
 
 bench-scale: build
 	@bash scripts/bench_scale.sh
+
+# The frame-encoder contract against the plain forward of the same weights (zoo CNN + LSTM models).
+bench-encoder: build
+	@bash scripts/bench_frame_encoder.sh
 
 # CPU per real-time stream on normal footage, per model of MODELS, against decode only.
 bench-cpu: build
