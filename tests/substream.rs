@@ -61,8 +61,11 @@ fn burn(data: &mut [u8], stride: usize, index: u64) {
         let bit = (index >> b) & 1 == 1;
         for (row, value) in [(0, bit), (1, !bit)] {
             for y in row * BLOCK..(row + 1) * BLOCK {
-                data[y * stride + 3 * b * BLOCK..y * stride + 3 * (b + 1) * BLOCK]
-                    .fill(if value { 255 } else { 0 });
+                data[y * stride + 3 * b * BLOCK..y * stride + 3 * (b + 1) * BLOCK].fill(if value {
+                    255
+                } else {
+                    0
+                });
             }
         }
     }
@@ -139,12 +142,12 @@ impl Camera {
         }
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
-        let source = server.attach(Some(&context)).unwrap();
+        // The server stays attached to its own context, which goes with the thread.
+        let _source = server.attach(Some(&context)).unwrap();
         let ml = main_loop.clone();
         std::thread::spawn(move || {
             let _guard = context.acquire().unwrap();
             ml.run();
-            drop(source);
         });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let feeder = {
@@ -260,28 +263,33 @@ fn log_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
+/// Runs `pipelines/<script> rtsp://…/main rtsp://…/sub <dir>` against a local camera with
+/// `env`, until `done` holds for its event log, then interrupts it (gst-launch-1.0 -e: EOS)
+/// and returns the folder and the event log's lines; `None` where the plugin is not built.
+fn run_script(
+    script: &str,
+    name: &str,
+    env: &[(&str, String)],
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Option<(PathBuf, Vec<serde_json::Value>)> {
     common::init();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if !root.join("target/release/libgstviolence.so").exists() {
-        eprintln!("SKIPPED: pipelines/substream-record.sh needs the plugin in target/release (make build)");
-        return;
+        eprintln!("SKIPPED: pipelines/{script} needs the plugin in target/release (make build)");
+        return None;
     }
-    let dir: PathBuf = root.join("target/test-record/substream");
+    let dir: PathBuf = root.join("target/test-record").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let camera = Camera::start(port);
     let url = |path: &str| format!("rtsp://127.0.0.1:{port}{path}");
-    let roll = (ROLL_FRAMES * FRAME_NS).to_string();
     let log = std::fs::File::create(dir.join("gst-launch.log")).unwrap();
-    let mut child = Command::new(root.join("pipelines/substream-record.sh"))
+    let mut child = Command::new(root.join("pipelines").join(script))
         .args([url("/main"), url("/sub")])
         .arg(&dir)
         .env("MODEL", common::model("motion.pt"))
-        .env("PRE_ROLL", &roll)
-        .env("POST_ROLL", &roll)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("GST_PLUGIN_PATH", "")
         .env("GST_REGISTRY", dir.join("registry.bin"))
         .env("G_DEBUG", "fatal-criticals")
@@ -289,10 +297,9 @@ fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
         .stderr(log)
         .spawn()
         .unwrap();
-    // Until the recorder logs its finished file (after the motion, its end and post-roll).
     let events = dir.join("events.jsonl");
     let t0 = Instant::now();
-    while !log_lines(&events).iter().any(|l| l["event"] == "file") {
+    while !done(&log_lines(&events)) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
                 "the script ended ({status}): {}",
@@ -303,7 +310,8 @@ fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "no file recorded within 60 s: {}",
+                "not done within 60 s: {:?} {}",
+                log_lines(&events),
                 std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default()
             );
         }
@@ -330,8 +338,20 @@ fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
     drop(camera);
     let stderr = std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default();
     assert!(status.success(), "{status}: {stderr}");
-
     let lines = log_lines(&events);
+    Some((dir, lines))
+}
+
+#[test]
+fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
+    let roll = (ROLL_FRAMES * FRAME_NS).to_string();
+    let env = [("PRE_ROLL", roll.clone()), ("POST_ROLL", roll)];
+    // Until the recorder logs its finished file (after the motion, its end and post-roll).
+    let Some((dir, lines)) = run_script("substream-record.sh", "substream", &env, |lines| {
+        lines.iter().any(|l| l["event"] == "file")
+    }) else {
+        return;
+    };
     let files: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "file").collect();
     assert_eq!(files.len(), 1, "one event, one file: {lines:?}");
     assert_eq!(files[0]["reason"], "post-roll", "{lines:?}");
@@ -344,8 +364,16 @@ fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
         d.size.0,
         d.size.1
     );
-    assert_eq!(d.size, (MAIN.0 as i32, MAIN.1 as i32), "the main stream's size");
-    assert_eq!(d.indices.len() as u64, last - first + 1, "every frame in between");
+    assert_eq!(
+        d.size,
+        (MAIN.0 as i32, MAIN.1 as i32),
+        "the main stream's size"
+    );
+    assert_eq!(
+        d.indices.len() as u64,
+        last - first + 1,
+        "every frame in between"
+    );
     for w in d.indices.windows(2) {
         assert_eq!(w[1], w[0] + 1, "frame missing or out of order");
     }
@@ -370,5 +398,67 @@ fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
         last <= b + T + ROLL_FRAMES.max(HOLD_FRAMES) + 15,
         "the file ends too late: {last} for motion until {b}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `pipelines/record-segments.sh`: splitmuxsink writes the main stream in segments; those
+/// overlapping the sub-stream's event (with its rolls) stay, the others are deleted.
+#[test]
+fn record_segments_sh_keeps_the_main_stream_segments_of_an_event() {
+    const SEG_ROLL: u64 = 10;
+    let roll = (SEG_ROLL * FRAME_NS).to_string();
+    let env = [
+        ("PRE_ROLL", roll.clone()),
+        ("POST_ROLL", roll),
+        ("SEGMENT_DURATION", "1000000000".to_string()),
+    ];
+    // Until 3 s after the event's end: segments after it have closed and gone.
+    let ended = std::cell::Cell::new(None::<Instant>);
+    let Some((dir, lines)) = run_script("record-segments.sh", "segments-sh", &env, |lines| {
+        if ended.get().is_none() && lines.iter().any(|l| l["event"] == "end") {
+            ended.set(Some(Instant::now()));
+        }
+        ended
+            .get()
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+    }) else {
+        return;
+    };
+    let kept: Vec<PathBuf> = lines
+        .iter()
+        .filter(|l| l["event"] == "segment")
+        .map(|l| {
+            assert_eq!(l["events"], serde_json::json!([0]), "{l}");
+            PathBuf::from(l["file"].as_str().unwrap())
+        })
+        .collect();
+    let mut on_disk: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, kept, "only the kept segments are left: {lines:?}");
+    // splitmuxsink numbered every segment it wrote: those missing were deleted, before the
+    // event and after it.
+    let index = |p: &PathBuf| -> u32 {
+        let stem = p.file_stem().unwrap().to_str().unwrap();
+        stem.trim_start_matches("cam1-").parse().unwrap()
+    };
+    let (lo, hi) = (index(&kept[0]), index(kept.last().unwrap()));
+    assert!(lo > 0, "the segment before the event was deleted");
+    assert_eq!(hi - lo + 1, kept.len() as u32, "one run of segments");
+    let mut frames = std::collections::BTreeSet::new();
+    for path in &kept {
+        let d = decode(path);
+        assert_eq!(d.size, (MAIN.0 as i32, MAIN.1 as i32));
+        frames.extend(d.indices);
+    }
+    eprintln!("kept {kept:?}: scene frames {frames:?}");
+    let (a, b) = (MOTION.start, MOTION.end);
+    let missing: Vec<u64> = (a + 1 - SEG_ROLL..=b + SEG_ROLL - 2)
+        .filter(|i| !frames.contains(i))
+        .collect();
+    assert!(missing.is_empty(), "event frames not kept: {missing:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

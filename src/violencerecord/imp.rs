@@ -5,14 +5,16 @@
 //! posted from a thread that holds `state`.
 
 mod files;
+mod segments;
 
 use super::branch::{Branch, Closing};
 use super::journal::{self, EventLog, Rotation};
 use super::location;
 use super::recorder::{Action, Config, Frame, Mark, Recorder, Signal};
+use super::segments::Keeper;
 use super::settings::Settings;
 use super::source::{self, Level, SourceConnection};
-use super::WriteErrorPolicy;
+use super::{RecordMode, WriteErrorPolicy};
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{ViolenceMeta, ViolenceState};
 use crate::MutexExt;
@@ -49,6 +51,10 @@ struct State {
     segment: gst::FormattedSegment<gst::ClockTime>,
     caps: Option<gst::Caps>,
     source: Option<SourceConnection>,
+    /// mode=segments: what to keep of splitmuxsink's segments.
+    keeper: Option<Keeper>,
+    /// mode=segments: kept segments on disk at most (0: all).
+    max_kept: u32,
 }
 
 impl Default for State {
@@ -61,6 +67,8 @@ impl Default for State {
             segment: gst::FormattedSegment::new(),
             caps: None,
             source: None,
+            keeper: None,
+            max_kept: 0,
         }
     }
 }
@@ -79,6 +87,8 @@ pub struct ViolenceRecord {
     closed: Condvar,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
+    /// mode=segments: the splitmuxsink child.
+    splitmux: Mutex<Option<gst::Element>>,
     appsink: gst_app::AppSink,
     sinkpad: gst::GhostPad,
 }
@@ -114,6 +124,7 @@ impl ObjectSubclass for ViolenceRecord {
             closed: Condvar::new(),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
+            splitmux: Mutex::new(None),
             appsink,
             sinkpad,
         }
@@ -271,6 +282,9 @@ impl ViolenceRecord {
             EventKind::End => Mark::End,
             EventKind::Score => return,
         };
+        if self.segments_event(&event) {
+            return;
+        }
         gst::debug!(
             CAT,
             imp = self,
@@ -339,6 +353,10 @@ impl ViolenceRecord {
 
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
         let settings = self.settings.locked().clone();
+        if settings.mode == RecordMode::Segments {
+            return self.prepare_segments(&settings);
+        }
+        self.setup_events();
         let Some(factory) = gst::ElementFactory::find(&settings.muxer_factory) else {
             gst::element_imp_error!(
                 self,
@@ -374,14 +392,38 @@ impl ViolenceRecord {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
             return Err(gst::StateChangeError);
         }
+        self.open_log(&settings)?;
+        let mut state = self.state.locked();
+        *state = State::default();
+        state.recorder.set_config(settings.config());
+        Ok(())
+    }
+
+    fn prepare_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
+        // splitmuxsink formats its location with printf and the fragment index alone.
+        if !location::printf_only(&settings.location) {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                [
+                    "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other (use splitmuxsink's format-location signal for dates)",
+                    settings.location
+                ]
+            );
+            return Err(gst::StateChangeError);
+        }
+        self.setup_segments(settings)?;
+        self.open_log(settings)?;
+        *self.state.locked() = State::default();
+        Ok(())
+    }
+
+    fn open_log(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
         let log = EventLog::open(settings.event_log.as_deref()).map_err(|e| {
             gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
             gst::StateChangeError
         })?;
         *self.log.locked() = log;
-        let mut state = self.state.locked();
-        *state = State::default();
-        state.recorder.set_config(settings.config());
         Ok(())
     }
 }
@@ -521,7 +563,10 @@ impl ElementImpl for ViolenceRecord {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
             gst::StateChange::NullToReady => self.prepare()?,
-            gst::StateChange::ReadyToPaused => self.connect_source()?,
+            gst::StateChange::ReadyToPaused => {
+                self.start_segments();
+                self.connect_source()?
+            }
             // Branches go before the bin changes its children's states (see cleanup).
             gst::StateChange::PausedToReady => {
                 self.disconnect_source();
@@ -540,6 +585,11 @@ impl ElementImpl for ViolenceRecord {
 
 impl BinImpl for ViolenceRecord {
     fn handle_message(&self, msg: gst::Message) {
+        if self.segments_message(&msg) {
+            // Fragment messages and the EOS go on as splitmuxsink posted them.
+            self.parent_handle_message(msg);
+            return;
+        }
         let branch = msg.src().and_then(|s| self.branch_of(s));
         match (msg.view(), branch) {
             (gst::MessageView::Eos(_), Some(name)) => {

@@ -33,6 +33,7 @@ mod imp;
 pub mod journal;
 pub mod location;
 pub mod recorder;
+pub mod segments;
 mod settings;
 mod source;
 
@@ -67,9 +68,28 @@ pub enum WriteErrorPolicy {
     Skip = 2,
 }
 
+/// How the violent minutes reach the disk.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstViolenceRecordMode")]
+pub enum RecordMode {
+    #[default]
+    #[enum_value(
+        name = "Events: one file per event from a ring of encoded frames in memory, written by its own muxer branch",
+        nick = "events"
+    )]
+    Events = 0,
+    #[enum_value(
+        name = "Segments: a stock splitmuxsink (child \"splitmuxsink\") writes the stream in segments; those overlapping an event with its pre-roll and post-roll are kept, the others deleted as soon as no event can reach them",
+        nick = "segments"
+    )]
+    Segments = 1,
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Documented with the element: gst-inspect and the docs list their values.
     WriteErrorPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    RecordMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "violencerecord",
