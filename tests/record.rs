@@ -1255,3 +1255,89 @@ fn segments_mode_takes_splitmuxsink_max_files_as_kept_segments() {
     assert!(kept.len() > 2, "{kept:?}");
     assert_eq!(files_in(&dir), kept[kept.len() - 2..].to_vec());
 }
+
+/// (codec type, start time, duration) of each stream of a file, from ffprobe; `None` where
+/// ffprobe is not installed.
+fn ffprobe_streams(path: &Path) -> Option<Vec<(String, f64, f64)>> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+                (f[0].to_string(), num(f[1]), num(f[2]))
+            })
+            .collect(),
+    )
+}
+
+/// Encoded audio on the `audio` request pad, from a live source beside live video: each
+/// file has an audio track over the same span as its video (pre-roll to post-roll).
+#[test]
+fn audio_is_recorded_beside_the_video_with_the_same_rolls() {
+    for (mux, ext, audio) in [
+        ("mp4mux", "mp4", "avenc_aac ! aacparse"),
+        ("matroskamux", "mkv", "alawenc"),
+    ] {
+        let dir = out_dir(&format!("audio-{mux}"));
+        let launch = format!(
+            "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} muxer-factory={mux} \
+             location={}/ev-%03d.{ext} \
+             audiotestsrc is-live=true samplesperbuffer=400 num-buffers=660 ! {audio} \
+             ! rec.audio",
+            classify(),
+            recorder(&dir, ""),
+            dir.display()
+        );
+        let r = run(
+            &launch,
+            "cls",
+            150,
+            &[50..75],
+            Some(Duration::from_millis(40)),
+        );
+        assert_eq!(r.out.error, None, "{mux}");
+        let ev = events(&r.out);
+        assert_eq!(ev.len(), 1, "{mux}");
+        let files = files_in(&dir);
+        assert_eq!(files.len(), 1, "{mux}: {files:?}");
+        let d = check_file(&files[0], ev[0].0, ev[0].1, 149);
+        let video = d.indices.len() as f64 * FRAME_NS as f64 / 1e9;
+        let Some(streams) = ffprobe_streams(&files[0]) else {
+            eprintln!("ffprobe is not installed: audio track not checked");
+            continue;
+        };
+        eprintln!("{mux}: {streams:?}, video {video} s");
+        let a = streams
+            .iter()
+            .find(|s| s.0 == "audio")
+            .unwrap_or_else(|| panic!("{mux}: no audio track: {streams:?}"));
+        let v = streams.iter().find(|s| s.0 == "video").unwrap();
+        assert!(
+            (a.1 - v.1).abs() < 0.1,
+            "{mux}: audio starts at {} s, video at {} s",
+            a.1,
+            v.1
+        );
+        // Matroska leaves per-stream durations out: the file's span is the video's.
+        if a.2.is_finite() {
+            assert!(
+                (a.2 - video).abs() < 0.15,
+                "{mux}: {} s of audio for {video} s of video",
+                a.2
+            );
+        }
+    }
+}

@@ -4,9 +4,11 @@
 //! alone by the threads that finalize files, since a branch's EOS or error message may be
 //! posted from a thread that holds `state`.
 
+mod audio;
 mod files;
 mod segments;
 
+use super::audio::AudioRing;
 use super::branch::{Branch, Closing};
 use super::journal::{self, EventLog, Rotation};
 use super::location;
@@ -55,6 +57,11 @@ struct State {
     keeper: Option<Keeper>,
     /// mode=segments: kept segments on disk at most (0: all).
     max_kept: u32,
+    /// Encoded audio from the audio pad, by running time.
+    audio_ring: AudioRing<gst::Buffer>,
+    audio_segment: gst::FormattedSegment<gst::ClockTime>,
+    /// The audio's caps, once it flows: a file opened then gets an audio track.
+    audio_caps: Option<gst::Caps>,
 }
 
 impl Default for State {
@@ -69,6 +76,9 @@ impl Default for State {
             source: None,
             keeper: None,
             max_kept: 0,
+            audio_ring: AudioRing::default(),
+            audio_segment: gst::FormattedSegment::new(),
+            audio_caps: None,
         }
     }
 }
@@ -89,6 +99,8 @@ pub struct ViolenceRecord {
     log: Mutex<EventLog>,
     /// mode=segments: the splitmuxsink child.
     splitmux: Mutex<Option<gst::Element>>,
+    /// The audio pad's appsink and the pad, once requested.
+    audio: Mutex<Option<(gst_app::AppSink, gst::GhostPad)>>,
     appsink: gst_app::AppSink,
     sinkpad: gst::GhostPad,
 }
@@ -125,6 +137,7 @@ impl ObjectSubclass for ViolenceRecord {
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
             splitmux: Mutex::new(None),
+            audio: Mutex::new(None),
             appsink,
             sinkpad,
         }
@@ -357,6 +370,7 @@ impl ViolenceRecord {
             return self.prepare_segments(&settings);
         }
         self.setup_events();
+        self.prepare_audio(&settings.muxer_factory);
         let Some(factory) = gst::ElementFactory::find(&settings.muxer_factory) else {
             gst::element_imp_error!(
                 self,
@@ -518,7 +532,9 @@ impl ElementImpl for ViolenceRecord {
                  (in-band after an encoder, or out-of-band from a named violenceclassify), \
                  from the last keyframe at or before start - pre-roll to end + post-roll. \
                  Posts violence-recording messages (action=opened/closed). Never blocks \
-                 upstream: files are written by their own muxer branch",
+                 upstream: files are written by their own muxer branch. An optional audio \
+                 request pad records encoded audio in the same files; mode=segments \
+                 writes through a stock splitmuxsink and keeps the segments of events",
                 "gst-violence",
                 &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
@@ -529,16 +545,37 @@ impl ElementImpl for ViolenceRecord {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst::Caps::from_str_or_any(SINK_CAPS);
-            gst::PadTemplate::new(
+            let video = gst::PadTemplate::new(
                 "sink",
                 gst::PadDirection::Sink,
                 gst::PadPresence::Always,
                 &caps,
-            )
-            .map(|t| vec![t])
-            .unwrap_or_default()
+            );
+            // Optional encoded audio, recorded in the same files (muxer-factory must take it).
+            let audio = gst::PadTemplate::new(
+                "audio",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Request,
+                &gst::Caps::from_str_or_any(audio::AUDIO_CAPS),
+            );
+            video.into_iter().chain(audio).collect()
         });
         TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        _name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        (templ.name_template() == "audio")
+            .then(|| self.request_audio_pad(templ))
+            .flatten()
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        self.release_audio_pad(pad);
     }
 
     fn send_event(&self, event: gst::Event) -> bool {

@@ -17,6 +17,11 @@
 //! that element's `violence-event` signal, matched to this stream by running time. The
 //! level state in `ViolenceMeta`, where it reaches the recorder, repairs lost events.
 //!
+//! An optional `audio` request pad takes the camera's encoded audio, held beside the ring
+//! ([`audio`]) and written into each file up to where its video is. With `mode=segments` a
+//! stock `splitmuxsink` child writes the stream in segments, and only those that overlap an
+//! event with its pre-roll and post-roll are kept ([`segments`]).
+//!
 //! ## Example pipeline
 //!
 //! Writes one file per violence event (none for a test pattern), with 5 s of pre-roll and post-roll.
@@ -28,6 +33,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+pub mod audio;
 pub mod branch;
 mod imp;
 pub mod journal;

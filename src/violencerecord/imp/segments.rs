@@ -59,6 +59,15 @@ impl ViolenceRecord {
             };
             let _ = self.sinkpad.set_target(Some(&pad));
             self.watch_segments_input(&pad);
+            // The audio pad, if requested, feeds splitmuxsink too: segments carry both.
+            if let Some((sink, ghost)) = self.audio.locked().as_ref() {
+                if let Some(audio) = smux.request_pad_simple("audio_%u") {
+                    let _ = sink.set_locked_state(true);
+                    let _ = obj.remove(sink);
+                    let _ = sink.set_state(gst::State::Null);
+                    let _ = ghost.set_target(Some(&audio));
+                }
+            }
             *slot = Some(smux);
         }
         Ok(())
@@ -77,6 +86,15 @@ impl ViolenceRecord {
             let _ = obj.add(&self.appsink);
             if let Some(pad) = self.appsink.static_pad("sink") {
                 let _ = self.sinkpad.set_target(Some(&pad));
+            }
+        }
+        if let Some((sink, ghost)) = self.audio.locked().as_ref() {
+            if sink.parent().is_none() {
+                let _ = sink.set_locked_state(false);
+                let _ = obj.add(sink);
+                if let Some(pad) = sink.static_pad("sink") {
+                    let _ = ghost.set_target(Some(&pad));
+                }
             }
         }
     }
