@@ -218,6 +218,7 @@ impl ViolenceRecord {
         }
         drop(state);
         self.wait_closed();
+        self.end_audio();
     }
 
     /// Carries out the recorder's decisions; returns whether to ask for a keyframe.

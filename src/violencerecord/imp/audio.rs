@@ -98,6 +98,19 @@ impl ViolenceRecord {
         }
     }
 
+    /// The video ended, so has the recording: an audio input that goes on (or never
+    /// started, e.g. a camera without audio) must not hold back the bin's EOS.
+    pub(super) fn end_audio(&self) {
+        let sink = self.audio.locked().as_ref().map(|(sink, _)| sink.clone());
+        let Some(pad) = sink.and_then(|s| s.static_pad("sink")) else {
+            return;
+        };
+        if !pad.pad_flags().contains(gst::PadFlags::EOS) {
+            gst::debug!(CAT, imp = self, "video ended: ending the audio input");
+            let _ = pad.send_event(gst::event::Eos::new());
+        }
+    }
+
     fn on_audio_sample(&self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
         let Some(buffer) = sample.buffer_owned() else {
