@@ -98,7 +98,7 @@ struct Trial {
     starts: usize,
     /// Process CPU time per stream over wall time, in cores, after the warm-up.
     cpu_per_stream: f64,
-    /// Files violencerecord finished (NVR form).
+    /// Files violencerecord opened (NVR form).
     files: usize,
 }
 
@@ -174,7 +174,7 @@ fn trial(cameras: Vec<String>, seconds: u64) -> Trial {
                 gst::MessageView::Element(e)
                     if e.structure().is_some_and(|s| {
                         s.name() == "violence-recording"
-                            && s.get::<String>("action").is_ok_and(|a| a == "closed")
+                            && s.get::<String>("action").is_ok_and(|a| a == "opened")
                     }) =>
                 {
                     files += 1;
@@ -523,7 +523,7 @@ fn main() {
     for f in &figures {
         for (n, trial, ok) in &f.nvr {
             println!(
-                "| (g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events | {} clips dropped, max clip latency {:.2} s (bound {}), {} files recorded, RSS {:.0} MB: {} |",
+                "| (g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events | {} clips dropped, max clip latency {:.2} s (bound {}), {} files opened, RSS {:.0} MB: {} |",
                 short(&f.model),
                 trial.dropped,
                 trial.max_latency.as_secs_f64(),
