@@ -272,6 +272,9 @@ fn run_script(
     env: &[(&str, String)],
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Option<(PathBuf, Vec<serde_json::Value>)> {
+    // One camera and one script at a time: their timing is what the tests check.
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     common::init();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if !root.join("target/release/libgstviolence.so").exists() {
