@@ -1309,6 +1309,11 @@ fn audio_is_recorded_beside_the_video_with_the_same_rolls() {
             Some(Duration::from_millis(40)),
         );
         assert_eq!(r.out.error, None, "{mux}");
+        assert!(
+            r.elapsed < Duration::from_secs(60),
+            "{mux}: EOS took {:?}",
+            r.elapsed
+        );
         let ev = events(&r.out);
         assert_eq!(ev.len(), 1, "{mux}");
         let files = files_in(&dir);
@@ -1339,5 +1344,51 @@ fn audio_is_recorded_beside_the_video_with_the_same_rolls() {
                 a.2
             );
         }
+    }
+}
+
+/// `mode=segments` with the audio pad: splitmuxsink's segments carry the audio too.
+#[test]
+fn segments_mode_records_audio_in_every_kept_segment() {
+    let dir = out_dir("segments-audio");
+    let launch = format!(
+        "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} mode=segments \
+         segment-duration=1000000000 audiotestsrc is-live=true samplesperbuffer=400 \
+         ! avenc_aac ! aacparse ! rec.audio",
+        classify(),
+        recorder(&dir, ""),
+    );
+    let r = run(
+        &launch,
+        "cls",
+        100,
+        &[40..55],
+        Some(Duration::from_millis(40)),
+    );
+    assert_eq!(r.out.error, None);
+    // The audio source never ends: the video's EOS ends the recording.
+    assert!(
+        r.elapsed < Duration::from_secs(60),
+        "EOS took {:?}",
+        r.elapsed
+    );
+    let kept = recording_messages(&r.out, "kept");
+    assert!(!kept.is_empty());
+    for k in kept {
+        let path = PathBuf::from(k.get::<String>("location").unwrap());
+        let Some(streams) = ffprobe_streams(&path) else {
+            eprintln!("ffprobe is not installed: audio track not checked");
+            return;
+        };
+        let video = streams.iter().find(|s| s.0 == "video").unwrap();
+        let audio = streams
+            .iter()
+            .find(|s| s.0 == "audio")
+            .unwrap_or_else(|| panic!("{}: no audio: {streams:?}", path.display()));
+        assert!(
+            (audio.2 - video.2).abs() < 0.15,
+            "{}: {streams:?}",
+            path.display()
+        );
     }
 }

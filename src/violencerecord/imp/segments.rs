@@ -129,6 +129,9 @@ impl ViolenceRecord {
                         }
                     }
                     Some(gst::PadProbeData::Event(event)) => {
+                        if event.type_() == gst::EventType::Eos {
+                            imp.end_segments_audio();
+                        }
                         if let gst::EventView::CustomDownstream(c) = event.view() {
                             let in_band = imp.settings.locked().source.is_none();
                             if let Some(e) = c
@@ -145,6 +148,28 @@ impl ViolenceRecord {
                 gst::PadProbeReturn::Ok
             },
         );
+    }
+
+    /// The video ended: so does the audio into splitmuxsink, which otherwise waits for it
+    /// before it finishes. From a thread of its own: splitmuxsink may hold the audio's
+    /// streaming thread until it has taken the video's EOS, which comes after this.
+    fn end_segments_audio(&self) {
+        let target = self
+            .audio
+            .locked()
+            .as_ref()
+            .and_then(|(_, ghost)| ghost.target());
+        let Some(pad) = target.filter(|p| !p.pad_flags().contains(gst::PadFlags::EOS)) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("violencerecord-audio-eos".into())
+            .spawn(move || {
+                let _ = pad.send_event(gst::event::Eos::new());
+            });
+        if let Err(e) = spawned {
+            gst::warning!(CAT, imp = self, "cannot end the audio input: {e}");
+        }
     }
 
     /// The keeper for a new run; splitmuxsink's max-files, when set, becomes ours: in this
