@@ -5,7 +5,8 @@
 //! a 640x360 sub-stream; the script analyses the sub-stream and records the main stream
 //! without decoding it. The main stream carries each scene frame's index burnt into its
 //! pixels (the sub-stream does not: the motion model would see it), so the recorded frames
-//! are read back and compared with where the motion was.
+//! are read back and compared with where the motion was. A third stream, /av, carries AAC
+//! audio for the README's audio launch line.
 
 mod common;
 
@@ -92,6 +93,8 @@ fn read_index(data: &[u8], stride: usize) -> Option<u64> {
 struct Streams {
     main: Option<gst_app::AppSrc>,
     sub: Option<gst_app::AppSrc>,
+    /// /av: the scene at the sub-stream's size, index burnt in, with AAC audio.
+    av: Option<gst_app::AppSrc>,
 }
 
 fn stream_launch((w, h): (u32, u32)) -> String {
@@ -119,9 +122,17 @@ impl Camera {
         server.set_service(&port.to_string());
         let streams = Arc::new(Mutex::new(Streams::default()));
         let mounts = server.mount_points().unwrap();
-        for (path, size) in [("/main", MAIN), ("/sub", SUB)] {
+        for (path, size) in [("/main", MAIN), ("/sub", SUB), ("/av", SUB)] {
             let factory = gst_rtsp_server::RTSPMediaFactory::new();
-            factory.set_launch(&stream_launch(size));
+            let launch = stream_launch(size);
+            let launch = match path {
+                "/av" => launch.replace(
+                    " )",
+                    " audiotestsrc is-live=true ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )",
+                ),
+                _ => launch,
+            };
+            factory.set_launch(&launch);
             factory.set_shared(true);
             let streams = streams.clone();
             factory.connect_media_configure(move |_, media| {
@@ -132,10 +143,10 @@ impl Camera {
                     .downcast::<gst_app::AppSrc>()
                     .unwrap();
                 let mut s = streams.lock().unwrap();
-                if path == "/main" {
-                    s.main = Some(src);
-                } else {
-                    s.sub = Some(src);
+                match path {
+                    "/main" => s.main = Some(src),
+                    "/sub" => s.sub = Some(src),
+                    _ => s.av = Some(src),
                 }
             });
             mounts.add_factory(path, factory);
@@ -174,14 +185,14 @@ fn feed(streams: &Mutex<Streams>, stop: &std::sync::atomic::AtomicBool) {
     let mut i = 0;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        let (main, sub) = {
+        let (main, sub, av) = {
             let s = streams.lock().unwrap();
-            (s.main.clone(), s.sub.clone())
+            (s.main.clone(), s.sub.clone(), s.av.clone())
         };
-        if t0.is_none() && main.is_some() && sub.is_some() {
+        if t0.is_none() && (main.is_some() && sub.is_some() || av.is_some()) {
             t0 = Some(next);
         }
-        for (src, size, burn) in [(main, MAIN, true), (sub, SUB, false)] {
+        for (src, size, burn) in [(main, MAIN, true), (sub, SUB, false), (av, SUB, true)] {
             if let Some(src) = src {
                 let _ = src.push_buffer(scene(i, size, burn));
             }
@@ -202,6 +213,12 @@ impl Drop for Camera {
         *self.streams.lock().unwrap() = Streams::default();
         self.main_loop.quit();
     }
+}
+
+/// One camera and one gst-launch-1.0 at a time: their timing is what the tests check.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn free_port() -> u16 {
@@ -272,9 +289,7 @@ fn run_script(
     env: &[(&str, String)],
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Option<(PathBuf, Vec<serde_json::Value>)> {
-    // One camera and one script at a time: their timing is what the tests check.
-    static SERIAL: Mutex<()> = Mutex::new(());
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     common::init();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if !root.join("target/release/libgstviolence.so").exists() {
@@ -463,5 +478,118 @@ fn record_segments_sh_keeps_the_main_stream_segments_of_an_event() {
         .filter(|i| !frames.contains(i))
         .collect();
     assert!(missing.is_empty(), "event frames not kept: {missing:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's launch line for a camera with AAC audio, run as written (the camera's URL,
+/// the output folder and the test model substituted) against the local camera's /av
+/// stream: the event's file has the camera's audio beside its video.
+#[test]
+fn readme_audio_line_records_the_camera_audio() {
+    common::init();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plugin = root.join("target/release/libgstviolence.so");
+    if !plugin.exists() {
+        eprintln!("SKIPPED: the README line needs the plugin in target/release (make build)");
+        return;
+    }
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("From an RTSP camera with AAC audio:\n\n```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the README's audio launch line");
+    let line = block.replace("\\\n", " ");
+    let _serial = serial();
+    let dir = root.join("target/test-record/readme-audio");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let camera = Camera::start(port);
+    let line = line
+        .replace("rtsp://camera/main", &format!("rtsp://127.0.0.1:{port}/av"))
+        .replace(
+            "location=cam1-",
+            &format!("location={}/cam1-", dir.display()),
+        )
+        .replace("models/default.pt", &common::model("motion.pt"));
+    let args: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(args[0], "gst-launch-1.0");
+    let log = std::fs::File::create(dir.join("gst-launch.log")).unwrap();
+    let mut child = Command::new("gst-launch-1.0")
+        .args(&args[1..])
+        .env("GST_PLUGIN_PATH", plugin.parent().unwrap())
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .env("G_DEBUG", "fatal-criticals")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // The index burnt into the stream changes every frame: one event from the start.
+    let file = dir.join("cam1-00000.mp4");
+    let t0 = Instant::now();
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 30_000 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "gst-launch-1.0 ended ({status}): {}",
+                std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default()
+            );
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "nothing recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let t1 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t1.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gst-launch-1.0 did not end within 20 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(camera);
+    let stderr = std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default();
+    assert!(status.success(), "{status}: {stderr}");
+    let Ok(out) = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+    else {
+        eprintln!("ffprobe is not installed: audio track not checked");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let stream = |kind: &str| -> (f64, f64) {
+        let l = text
+            .lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} track: {text}"));
+        let f: Vec<f64> = l.split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+        (f[0], f[1])
+    };
+    let (video, audio) = (stream("video"), stream("audio"));
+    eprintln!(
+        "{}: video {video:?}, audio {audio:?} (start, duration)",
+        file.display()
+    );
+    assert!(video.1 > 2.0, "{text}");
+    assert!((audio.0 - video.0).abs() < 0.1, "{text}");
+    assert!((audio.1 - video.1).abs() < 0.3, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
