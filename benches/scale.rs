@@ -10,12 +10,16 @@
 //!   (d) RSS at 1, 4 and N streams, and its growth over a soak;
 //!   (e) where the time goes, per element, against the bare model forward, per model;
 //!   (f) process CPU time per real-time stream on normal (no-fight) footage, per model,
-//!       against the same streams decoded only: analysis = total - decode.
+//!       against the same streams decoded only: analysis = total - decode;
+//!   (g) the NVR form, per model: the largest N of cameras that hold real time (0 dropped
+//!       clips, the latency bound of (b)) when each one's 640x360 sub-stream is analysed and
+//!       its 1280x720 main stream recorded by events without decoding, beside (b).
 //!
 //! Usage: scale VIDEO NORMAL_VIDEO SAMPLE_VIDEO MODELS PEER_FPS MOTION_START_S LATENCY_MODEL
-//!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20]
+//!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20] [SUB_VIDEO]
 //! VIDEO: real footage (a, b, e); NORMAL_VIDEO: no-fight footage (d, f); SAMPLE_VIDEO: the
 //! synthetic sample whose motion starts at MOTION_START_S (c). MODELS: comma-separated.
+//! SUB_VIDEO: VIDEO at 640x360, the sub-stream of (g); without it, no (g).
 //! LATENCY_MODEL scores the synthetic video's motion (the trained models, rightly, do not
 //! fire on it): detection latency is the plugin's, not the model's.
 
@@ -88,22 +92,56 @@ struct Trial {
     starts: usize,
     /// Process CPU time per stream over wall time, in cores, after the warm-up.
     cpu_per_stream: f64,
+    /// Files violencerecord opened (NVR form).
+    files: usize,
 }
 
 /// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
 /// sharing it; without, decode only (the same decoder and conversion into the sink).
 fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
-    let pipeline = gst::Pipeline::new();
-    let mut classifiers = Vec::new();
-    for i in 0..n {
+    let cameras = (0..n).map(|i| {
         let analysis = model.map_or(String::new(), |m| {
             format!("clipbuffer ! violenceclassify name=cls{i} mode=async model-location={m} ! ")
         });
-        let bin = gst::parse::bin_from_description(
-            &format!("{} ! {analysis}fakesink sync=true", decode(uri)),
-            false,
+        format!("{} ! {analysis}fakesink sync=true", decode(uri))
+    });
+    trial(cameras.collect(), seconds)
+}
+
+/// (g) N cameras in the NVR form: each one's 640x360 sub-stream (`sub_uri`) decoded and
+/// analysed (async, sharing the model), and its 1280x720 main stream (`main`, the same
+/// scene) recorded by events without decoding, `violencerecord source=clsI` matching them
+/// by running time; both paced by the clock from the same start. Files go to `out`.
+fn nvr_streams(
+    main: &str,
+    sub_uri: &str,
+    model: &str,
+    n: usize,
+    seconds: u64,
+    out: &std::path::Path,
+) -> Trial {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    let cameras = (0..n).map(|i| {
+        format!(
+            "filesrc location={main} ! qtdemux ! h264parse ! identity sync=true ! queue \
+             ! violencerecord source=cls{i} location={}/cam{i}-%05d.mp4 max-files=2 \
+             {} ! clipbuffer ! violenceclassify name=cls{i} mode=async model-location={model} \
+             ! fakesink sync=true",
+            out.display(),
+            decode(sub_uri)
         )
-        .unwrap();
+    });
+    trial(cameras.collect(), seconds)
+}
+
+/// Plays one bin per camera (its classifier named clsI) for `seconds` after preroll.
+fn trial(cameras: Vec<String>, seconds: u64) -> Trial {
+    let n = cameras.len();
+    let pipeline = gst::Pipeline::new();
+    let mut classifiers = Vec::new();
+    for (i, camera) in cameras.iter().enumerate() {
+        let bin = gst::parse::bin_from_description(camera, false).unwrap();
         pipeline.add(&bin).unwrap();
         classifiers.extend(bin.by_name(&format!("cls{i}")));
     }
@@ -119,6 +157,7 @@ fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
     let mut rss: f64 = 0.0;
     let mut seen: Vec<String> = Vec::new();
     let mut start_seen: Option<f64> = None;
+    let mut files = 0;
     while Instant::now() < deadline {
         if cpu_start.is_none() && Instant::now() >= warm_up {
             cpu_start = Some((cpu_seconds(), Instant::now()));
@@ -126,6 +165,14 @@ fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
             match msg.view() {
                 gst::MessageView::Error(e) => panic!("{}", e.error()),
+                gst::MessageView::Element(e)
+                    if e.structure().is_some_and(|s| {
+                        s.name() == "violence-recording"
+                            && s.get::<String>("action").is_ok_and(|a| a == "opened")
+                    }) =>
+                {
+                    files += 1;
+                }
                 gst::MessageView::Element(e)
                     if e.structure().is_some_and(|s| s.name() == "violence-start") =>
                 {
@@ -169,6 +216,7 @@ fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
         start_seen,
         starts: seen.len(),
         cpu_per_stream,
+        files,
     }
 }
 
@@ -306,6 +354,9 @@ struct ModelFigures {
     table: Vec<(usize, Trial, bool)>,
     best: usize,
     cpu: Option<Trial>,
+    /// (g) (N cameras, trial, real time) and the largest N in real time.
+    nvr: Vec<(usize, Trial, bool)>,
+    nvr_best: usize,
 }
 
 fn main() {
@@ -318,6 +369,8 @@ fn main() {
     let soak: u64 = args.get(8).map_or(600, |s| s.parse().unwrap());
     let cpu_streams: usize = args.get(9).map_or(4, |s| s.parse().unwrap());
     let cpu_time: u64 = args.get(10).map_or(20, |s| s.parse().unwrap());
+    // (g): the 640x360 sub-stream of VIDEO (same scene and timestamps).
+    let sub_video = args.get(11);
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
     let to_uri = |file: &str| {
@@ -342,6 +395,8 @@ fn main() {
                 table: Vec::new(),
                 best: 0,
                 cpu: None,
+                nvr: Vec::new(),
+                nvr_best: 0,
             }
         })
         .collect();
@@ -396,6 +451,26 @@ fn main() {
         }
     }
 
+    // (g) the NVR form, per model, same latency bound as (b).
+    let nvr_out = std::path::Path::new("target/bench/nvr");
+    if let Some(sub) = sub_video {
+        let sub_uri = to_uri(sub);
+        for f in &mut figures {
+            for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48] {
+                let trial = nvr_streams(video, &sub_uri, &f.model, n, 12, nvr_out);
+                let in_bound = f.bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b);
+                let ok = trial.dropped == 0 && in_bound;
+                f.nvr.push((n, trial, ok));
+                if ok {
+                    f.nvr_best = n;
+                } else {
+                    break;
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(nvr_out);
+    }
+
     // (f) CPU per stream on normal footage: decode only before and after the models, so that
     // the spread of the baseline shows how noisy the machine was.
     let decode_before = streams(&normal_uri, None, cpu_streams, cpu_time).cpu_per_stream;
@@ -434,6 +509,20 @@ fn main() {
                 trial.dropped,
                 trial.max_latency.as_secs_f64(),
                 f.bound.map_or("none".into(), |b| format!("{b:.2} s")),
+                trial.rss,
+                if *ok { "real time" } else { "NOT real time" }
+            );
+        }
+    }
+    for f in &figures {
+        for (n, trial, ok) in &f.nvr {
+            println!(
+                "| (g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events | {} clips dropped, max clip latency {:.2} s (bound {}), {} files opened, RSS {:.0} MB: {} |",
+                short(&f.model),
+                trial.dropped,
+                trial.max_latency.as_secs_f64(),
+                f.bound.map_or("none".into(), |b| format!("{b:.2} s")),
+                trial.files,
                 trial.rss,
                 if *ok { "real time" } else { "NOT real time" }
             );
@@ -497,6 +586,19 @@ fn main() {
         "(b) largest N in real time (0 drops, latency bound)",
         &|f| f.best.to_string(),
     );
+    if sub_video.is_some() {
+        row(
+            "(g) cameras per box, NVR form: 640x360 sub-stream analysed + 1280x720 main stream recorded by events (0 drops, latency bound)",
+            &|f| f.nvr_best.to_string(),
+        );
+        row(
+            "(g) against (b), 720p30 streams analysed directly (goal >= 2.5x)",
+            &|f| match f.best {
+                0 => format!("{} against 0", f.nvr_best),
+                b => format!("{:.2}x", f.nvr_best as f64 / b as f64),
+            },
+        );
+    }
     row("(e) clipbuffer", &|f| {
         format!("{:.2} ms/frame", f.run.spent[0] * 1000.0 / f.run.frames)
     });

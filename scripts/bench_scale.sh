@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench-scale: many streams, the Python peer, latency, memory, CPU per stream; for each
-# model of MODELS (space-separated, the first is the main one), one run, two tables.
+# make bench-scale: many streams, the Python peer, latency, memory, CPU per stream, and the
+# NVR form (cameras per box: sub-stream analysed, main stream recorded); for each model of
+# MODELS (space-separated, the first is the main one), one run, two tables.
 set -euo pipefail
 dir=target/bench
 mkdir -p "$dir"
@@ -26,7 +27,16 @@ echo "==> our pipeline, models: ${models[*]} (motion in the sample starts at 6.6
 # Detection latency is measured with the motion-energy model, which fires on the sample's
 # synthetic motion (the trained models, rightly, do not).
 [ -s "$dir/motion-energy.pt" ] || "$VIOLENCE_PYTHON" models/interim_default.py "$dir/motion-energy.pt"
+# (g) the NVR form: the same footage as a camera's 640x360 sub-stream (same timestamps).
+sub="$dir/scf-360p30.mp4"
+if [ ! -s "$sub" ] || [ "$sub" -ot "$dir/scf-720p30.mp4" ]; then
+  echo "==> $sub: the 640x360 sub-stream of scf-720p30.mp4"
+  gst-launch-1.0 -q filesrc location="$dir/scf-720p30.mp4" ! qtdemux ! h264parse ! avdec_h264 \
+    ! videoscale ! video/x-raw,width=640,height=360 ! x264enc speed-preset=veryfast key-int-max=60 \
+    ! h264parse ! mp4mux ! filesink location="$sub.tmp"
+  mv "$sub.tmp" "$sub"
+fi
 models_csv=$(IFS=,; echo "${models[*]}")
 cargo bench --bench scale -- "$dir/scf-720p30.mp4" "$dir/normal-720p30.mp4" "$dir/720p30-420.mp4" \
   "$models_csv" "$peer_fps" 6.667 "$dir/motion-energy.pt" "${SOAK_SECONDS:-600}" \
-  "${CPU_STREAMS:-4}" "${CPU_SECONDS:-20}"
+  "${CPU_STREAMS:-4}" "${CPU_SECONDS:-20}" "$sub"

@@ -1140,3 +1140,255 @@ fn every_muxer_mode_reports_its_duration_and_seeks() {
         }
     }
 }
+
+/// `mode=segments`: a stock splitmuxsink child writes the stream in segments; those that
+/// overlap an event with its pre-roll and post-roll stay, the others are deleted, and the
+/// kept ones play and hold every frame of the events.
+#[test]
+fn segments_mode_keeps_only_the_segments_of_events() {
+    let frames = 250;
+    let (dir, r) = in_band_with(
+        "segments",
+        frames,
+        &[30..45, 150..165],
+        "mode=segments segment-duration=1000000000",
+    );
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2);
+    let messages = |action: &str| -> Vec<(PathBuf, u64, u64)> {
+        recording_messages(&r.out, action)
+            .into_iter()
+            .map(|s| {
+                (
+                    PathBuf::from(s.get::<String>("location").unwrap()),
+                    s.get::<u64>("running-time-start").unwrap() / FRAME_NS,
+                    s.get::<u64>("running-time-end").unwrap() / FRAME_NS,
+                )
+            })
+            .collect()
+    };
+    let (kept, deleted) = (messages("kept"), messages("deleted"));
+    eprintln!("kept {kept:?}\ndeleted {deleted:?}");
+    assert!(!deleted.is_empty(), "segments between the events go");
+    let windows: Vec<(u64, u64)> = ev
+        .iter()
+        .map(|(s, e)| {
+            (
+                s.saturating_sub(ROLL_FRAMES),
+                (e + ROLL_FRAMES).min(frames - 1),
+            )
+        })
+        .collect();
+    for (path, a, b) in &deleted {
+        assert!(!path.exists(), "{} was deleted", path.display());
+        for (from, to) in &windows {
+            assert!(
+                b <= from || a > to,
+                "{}: frames {a}..{b} overlap the event window {from}..={to}",
+                path.display()
+            );
+        }
+    }
+    // Only the kept segments are left, each a playable file starting at a keyframe.
+    let mut on_disk = files_in(&dir);
+    let mut kept_paths: Vec<PathBuf> = kept.iter().map(|k| k.0.clone()).collect();
+    on_disk.sort();
+    kept_paths.sort();
+    assert_eq!(on_disk, kept_paths);
+    let mut recorded = std::collections::BTreeSet::new();
+    for (path, a, _) in &kept {
+        let d = decode(path);
+        assert!(d.first_is_key, "{}", path.display());
+        assert_eq!(
+            d.indices[0],
+            *a,
+            "{} starts where splitmuxsink said",
+            path.display()
+        );
+        for w in d.indices.windows(2) {
+            assert_eq!(w[1], w[0] + 1, "{}: frame missing", path.display());
+        }
+        let expected = d.indices.len() as u64 * FRAME_NS;
+        let discovered = discoverer_duration(path);
+        assert!(
+            discovered.abs_diff(expected) < FRAME_NS,
+            "{}: gst-discoverer-1.0 says {discovered} ns for {expected} ns",
+            path.display()
+        );
+        recorded.extend(d.indices);
+    }
+    for (from, to) in &windows {
+        let missing: Vec<u64> = (*from..=*to).filter(|i| !recorded.contains(i)).collect();
+        assert!(missing.is_empty(), "event frames not kept: {missing:?}");
+    }
+    // The event log lists each kept segment with its event.
+    let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let segments: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "segment")
+        .collect();
+    assert_eq!(segments.len(), kept.len(), "{log}");
+    let events_of: std::collections::BTreeSet<u64> = segments
+        .iter()
+        .flat_map(|s| s["events"].as_array().unwrap().clone())
+        .map(|e| e.as_u64().unwrap())
+        .collect();
+    assert_eq!(events_of, [0, 1].into(), "{log}");
+}
+
+/// splitmuxsink's own max-files, set on the child from the launch line, counts the kept
+/// segments: the newest stay.
+#[test]
+fn segments_mode_takes_splitmuxsink_max_files_as_kept_segments() {
+    let (dir, r) = in_band_with(
+        "segments-max-files",
+        250,
+        &[30..45, 150..165],
+        "mode=segments segment-duration=1000000000 splitmuxsink::max-files=2",
+    );
+    assert_eq!(r.out.error, None);
+    let kept: Vec<PathBuf> = recording_messages(&r.out, "kept")
+        .iter()
+        .map(|s| PathBuf::from(s.get::<String>("location").unwrap()))
+        .collect();
+    assert!(kept.len() > 2, "{kept:?}");
+    assert_eq!(files_in(&dir), kept[kept.len() - 2..].to_vec());
+}
+
+/// (codec type, start time, duration) of each stream of a file, from ffprobe; `None` where
+/// ffprobe is not installed.
+fn ffprobe_streams(path: &Path) -> Option<Vec<(String, f64, f64)>> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+                (f[0].to_string(), num(f[1]), num(f[2]))
+            })
+            .collect(),
+    )
+}
+
+/// Encoded audio on the `audio` request pad, from a live source beside live video: each
+/// file has an audio track over the same span as its video (pre-roll to post-roll).
+#[test]
+fn audio_is_recorded_beside_the_video_with_the_same_rolls() {
+    // The A-law source never ends: the video's EOS ends the recording.
+    for (mux, ext, audio) in [
+        ("mp4mux", "mp4", "num-buffers=660 ! avenc_aac ! aacparse"),
+        ("matroskamux", "mkv", "! alawenc"),
+    ] {
+        let dir = out_dir(&format!("audio-{mux}"));
+        let launch = format!(
+            "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} muxer-factory={mux} \
+             location={}/ev-%03d.{ext} \
+             audiotestsrc is-live=true samplesperbuffer=400 {audio} ! rec.audio",
+            classify(),
+            recorder(&dir, ""),
+            dir.display()
+        );
+        let r = run(
+            &launch,
+            "cls",
+            150,
+            &[50..75],
+            Some(Duration::from_millis(40)),
+        );
+        assert_eq!(r.out.error, None, "{mux}");
+        assert!(
+            r.elapsed < Duration::from_secs(60),
+            "{mux}: EOS took {:?}",
+            r.elapsed
+        );
+        let ev = events(&r.out);
+        assert_eq!(ev.len(), 1, "{mux}");
+        let files = files_in(&dir);
+        assert_eq!(files.len(), 1, "{mux}: {files:?}");
+        let d = check_file(&files[0], ev[0].0, ev[0].1, 149);
+        let video = d.indices.len() as f64 * FRAME_NS as f64 / 1e9;
+        let Some(streams) = ffprobe_streams(&files[0]) else {
+            eprintln!("ffprobe is not installed: audio track not checked");
+            continue;
+        };
+        eprintln!("{mux}: {streams:?}, video {video} s");
+        let a = streams
+            .iter()
+            .find(|s| s.0 == "audio")
+            .unwrap_or_else(|| panic!("{mux}: no audio track: {streams:?}"));
+        let v = streams.iter().find(|s| s.0 == "video").unwrap();
+        assert!(
+            (a.1 - v.1).abs() < 0.1,
+            "{mux}: audio starts at {} s, video at {} s",
+            a.1,
+            v.1
+        );
+        // Matroska leaves per-stream durations out: the file's span is the video's.
+        if a.2.is_finite() {
+            assert!(
+                (a.2 - video).abs() < 0.15,
+                "{mux}: {} s of audio for {video} s of video",
+                a.2
+            );
+        }
+    }
+}
+
+/// `mode=segments` with the audio pad: splitmuxsink's segments carry the audio too.
+#[test]
+fn segments_mode_records_audio_in_every_kept_segment() {
+    let dir = out_dir("segments-audio");
+    let launch = format!(
+        "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} mode=segments \
+         segment-duration=1000000000 audiotestsrc is-live=true samplesperbuffer=400 \
+         ! avenc_aac ! aacparse ! rec.audio",
+        classify(),
+        recorder(&dir, ""),
+    );
+    let r = run(
+        &launch,
+        "cls",
+        100,
+        &[40..55],
+        Some(Duration::from_millis(40)),
+    );
+    assert_eq!(r.out.error, None);
+    // The audio source never ends: the video's EOS ends the recording.
+    assert!(
+        r.elapsed < Duration::from_secs(60),
+        "EOS took {:?}",
+        r.elapsed
+    );
+    let kept = recording_messages(&r.out, "kept");
+    assert!(!kept.is_empty());
+    for k in kept {
+        let path = PathBuf::from(k.get::<String>("location").unwrap());
+        let Some(streams) = ffprobe_streams(&path) else {
+            eprintln!("ffprobe is not installed: audio track not checked");
+            return;
+        };
+        let video = streams.iter().find(|s| s.0 == "video").unwrap();
+        let audio = streams
+            .iter()
+            .find(|s| s.0 == "audio")
+            .unwrap_or_else(|| panic!("{}: no audio: {streams:?}", path.display()));
+        assert!(
+            (audio.2 - video.2).abs() < 0.15,
+            "{}: {streams:?}",
+            path.display()
+        );
+    }
+}

@@ -75,6 +75,16 @@ impl Timeline {
         (place(pts), place(dts))
     }
 
+    /// File time of running time `rt` (ns) once the first frame set the origin; `None`
+    /// before that or for a time before the origin.
+    pub fn place_after_origin(&self, rt: u64) -> Option<gst::ClockTime> {
+        let origin = self.origin?;
+        let ns = (rt as i64).checked_sub(origin)?;
+        u64::try_from(ns)
+            .ok()
+            .map(|ns| FILE_SEGMENT_START + gst::ClockTime::from_nseconds(ns))
+    }
+
     /// The segment the file's times are in.
     pub fn segment() -> gst::FormattedSegment<gst::ClockTime> {
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
@@ -106,6 +116,8 @@ pub struct MuxerSpec<'a> {
     pub factory: &'a str,
     /// Milliseconds, for muxers that have a `fragment-duration` property; 0 leaves theirs.
     pub fragment_duration: u32,
+    /// Caps of the encoded audio to record beside the video, if any.
+    pub audio: Option<&'a gst::Caps>,
 }
 
 /// One file being written.
@@ -120,6 +132,12 @@ pub struct Branch {
     timeline: Timeline,
     /// Why the file was closed, once it was.
     pub reason: &'static str,
+    /// Where the audio goes in, when the file has an audio track.
+    audio: Option<gst_app::AppSrc>,
+    /// Running time (ns) up to which video is written: audio before it may follow.
+    pub video_upto: Option<u64>,
+    /// Running time (ns) of the last audio written.
+    pub audio_upto: Option<u64>,
 }
 
 impl Branch {
@@ -135,14 +153,18 @@ impl Branch {
                 .build()
                 .map_err(|_| BuildError::MissingElement(factory.to_string()))
         };
-        let appsrc = gst_app::AppSrc::builder()
-            .format(gst::Format::Time)
-            .is_live(false)
-            .block(false)
-            .build();
-        // The file's segment (see Timeline) comes with each sample pushed.
-        appsrc.set_property("handle-segment-change", true);
-        appsrc.set_caps(caps);
+        let new_appsrc = |caps: Option<&gst::Caps>| {
+            let appsrc = gst_app::AppSrc::builder()
+                .format(gst::Format::Time)
+                .is_live(false)
+                .block(false)
+                .build();
+            // The file's segment (see Timeline) comes with each sample pushed.
+            appsrc.set_property("handle-segment-change", true);
+            appsrc.set_caps(caps);
+            appsrc
+        };
+        let appsrc = new_appsrc(caps);
         let mux = make(muxer.factory)?;
         if mux.find_property("fragment-duration").is_some() && muxer.fragment_duration > 0 {
             mux.set_property("fragment-duration", muxer.fragment_duration);
@@ -166,6 +188,17 @@ impl Branch {
             .and_then(|_| link_video(&appsrc, &mux, caps))
             .and_then(|_| mux.link(&filesink).map_err(|e| e.to_string()))
             .map_err(BuildError::Link)?;
+        let audio = match muxer.audio {
+            Some(audio_caps) => {
+                let audio = new_appsrc(Some(audio_caps));
+                bin.add(&audio)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| link_video(&audio, &mux, Some(audio_caps)))
+                    .map_err(|e| BuildError::Link(format!("audio: {e}")))?;
+                Some(audio)
+            }
+            None => None,
+        };
         Ok(Branch {
             bin,
             order: 0,
@@ -174,6 +207,9 @@ impl Branch {
             span: FileSpan::default(),
             timeline: Timeline::default(),
             reason: "",
+            audio,
+            video_upto: None,
+            audio_upto: None,
         })
     }
 
@@ -205,6 +241,10 @@ impl Branch {
             b.set_dts(file_dts);
         }
         self.span.record(pts, buffer.duration());
+        if let Some(rt) = pts.and_then(|t| segment.to_running_time(t)) {
+            let end = (rt + buffer.duration().unwrap_or_default()).nseconds();
+            self.video_upto = Some(self.video_upto.map_or(end, |u| u.max(end)));
+        }
         let caps = self.appsrc.caps();
         let sample = gst::Sample::builder()
             .buffer(&out)
@@ -214,9 +254,43 @@ impl Branch {
         self.appsrc.push_sample(&sample).is_ok()
     }
 
-    /// Where the frames go in; its end of stream makes the muxer finish the file.
-    pub fn appsrc(&self) -> &gst_app::AppSrc {
-        &self.appsrc
+    /// Whether the file has an audio track.
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
+    }
+
+    /// Writes an audio buffer at running time `rt` (ns) on the file's timeline; one from
+    /// before the file's first frame is left out. Returns false when the branch no longer
+    /// takes data.
+    pub fn push_audio(&mut self, buffer: &gst::Buffer, rt: u64) -> bool {
+        let Some(audio) = &self.audio else {
+            return true;
+        };
+        self.audio_upto = Some(rt);
+        let Some(pts) = self.timeline.place_after_origin(rt) else {
+            return true;
+        };
+        let mut out = buffer.copy();
+        {
+            let b = out.make_mut();
+            b.set_pts(pts);
+            b.set_dts(pts);
+        }
+        let caps = audio.caps();
+        let sample = gst::Sample::builder()
+            .buffer(&out)
+            .segment(&Timeline::segment())
+            .caps_if_some(caps.as_ref())
+            .build();
+        audio.push_sample(&sample).is_ok()
+    }
+
+    /// Where the data goes in (video, then audio if any): their end of stream makes the
+    /// muxer finish the file.
+    pub fn inputs(&self) -> Vec<gst_app::AppSrc> {
+        std::iter::once(self.appsrc.clone())
+            .chain(self.audio.clone())
+            .collect()
     }
 
     /// Takes the branch out of `parent` and stops it. Locked first, so that a state change
@@ -268,7 +342,7 @@ impl Drop for Branch {
     }
 }
 
-/// Links appsrc to the muxer's video pad (requested from the template that takes `caps`).
+/// Links appsrc to the muxer's video (or audio) pad (requested from the template that takes `caps`).
 fn link_video(
     appsrc: &gst_app::AppSrc,
     mux: &gst::Element,
@@ -460,6 +534,7 @@ mod tests {
         let muxer = MuxerSpec {
             factory: "mpegtsmux",
             fragment_duration: 1000,
+            audio: None,
         };
         let caps = h264_caps();
         let branch = Branch::build(7, "/nonexistent/x.ts".into(), muxer, Some(&caps)).unwrap();
@@ -477,17 +552,66 @@ mod tests {
     }
 
     #[test]
+    fn build_links_audio_when_it_is_given() {
+        gst::init().unwrap();
+        let alaw = gst::Caps::builder("audio/x-alaw")
+            .field("rate", 8000)
+            .field("channels", 1)
+            .build();
+        let muxer = MuxerSpec {
+            factory: "matroskamux",
+            fragment_duration: 0,
+            audio: Some(&alaw),
+        };
+        let avc = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build();
+        let branch = Branch::build(1, "/nonexistent/x.mkv".into(), muxer, Some(&avc)).unwrap();
+        assert!(branch.has_audio());
+        assert_eq!(branch.inputs().len(), 2);
+        let mp4 = MuxerSpec {
+            factory: "mp4mux",
+            fragment_duration: 0,
+            audio: Some(&alaw),
+        };
+        let err = Branch::build(2, "x.mp4".into(), mp4, Some(&avc)).unwrap_err();
+        assert!(
+            matches!(err, BuildError::Link(ref e) if e.starts_with("audio")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn audio_is_placed_on_the_file_timeline_once_video_set_its_origin() {
+        let mut t = Timeline::default();
+        assert_eq!(t.place_after_origin(5), None, "no video yet");
+        t.place(signed(1_000 * MS as i64), None);
+        assert_eq!(
+            t.place_after_origin(999 * MS),
+            None,
+            "before the first frame"
+        );
+        assert_eq!(
+            t.place_after_origin(1_020 * MS),
+            Some(FILE_SEGMENT_START + gst::ClockTime::from_mseconds(20))
+        );
+    }
+
+    #[test]
     fn build_names_what_is_missing() {
         gst::init().unwrap();
         let muxer = MuxerSpec {
             factory: "no-such-muxer",
             fragment_duration: 0,
+            audio: None,
         };
         let err = Branch::build(0, "x.mp4".into(), muxer, Some(&h264_caps())).unwrap_err();
         assert_eq!(err, BuildError::MissingElement("no-such-muxer".into()));
         let no_pad = MuxerSpec {
             factory: "mpegtsmux",
             fragment_duration: 0,
+            audio: None,
         };
         let unknown = gst::Caps::builder("application/x-nothing").build();
         let err = Branch::build(0, "x.ts".into(), no_pad, Some(&unknown)).unwrap_err();

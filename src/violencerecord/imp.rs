@@ -4,15 +4,19 @@
 //! alone by the threads that finalize files, since a branch's EOS or error message may be
 //! posted from a thread that holds `state`.
 
+mod audio;
 mod files;
+mod segments;
 
+use super::audio::AudioRing;
 use super::branch::{Branch, Closing};
 use super::journal::{self, EventLog, Rotation};
 use super::location;
 use super::recorder::{Action, Config, Frame, Mark, Recorder, Signal};
+use super::segments::Keeper;
 use super::settings::Settings;
 use super::source::{self, Level, SourceConnection};
-use super::WriteErrorPolicy;
+use super::{RecordMode, WriteErrorPolicy};
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{ViolenceMeta, ViolenceState};
 use crate::MutexExt;
@@ -49,6 +53,15 @@ struct State {
     segment: gst::FormattedSegment<gst::ClockTime>,
     caps: Option<gst::Caps>,
     source: Option<SourceConnection>,
+    /// mode=segments: what to keep of splitmuxsink's segments.
+    keeper: Option<Keeper>,
+    /// mode=segments: kept segments on disk at most (0: all).
+    max_kept: u32,
+    /// Encoded audio from the audio pad, by running time.
+    audio_ring: AudioRing<gst::Buffer>,
+    audio_segment: gst::FormattedSegment<gst::ClockTime>,
+    /// The audio's caps, once it flows: a file opened then gets an audio track.
+    audio_caps: Option<gst::Caps>,
 }
 
 impl Default for State {
@@ -61,6 +74,11 @@ impl Default for State {
             segment: gst::FormattedSegment::new(),
             caps: None,
             source: None,
+            keeper: None,
+            max_kept: 0,
+            audio_ring: AudioRing::default(),
+            audio_segment: gst::FormattedSegment::new(),
+            audio_caps: None,
         }
     }
 }
@@ -79,6 +97,10 @@ pub struct ViolenceRecord {
     closed: Condvar,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
+    /// mode=segments: the splitmuxsink child.
+    splitmux: Mutex<Option<gst::Element>>,
+    /// The audio pad's appsink and the pad, once requested.
+    audio: Mutex<Option<(gst_app::AppSink, gst::GhostPad)>>,
     appsink: gst_app::AppSink,
     sinkpad: gst::GhostPad,
 }
@@ -114,6 +136,8 @@ impl ObjectSubclass for ViolenceRecord {
             closed: Condvar::new(),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
+            splitmux: Mutex::new(None),
+            audio: Mutex::new(None),
             appsink,
             sinkpad,
         }
@@ -194,6 +218,7 @@ impl ViolenceRecord {
         }
         drop(state);
         self.wait_closed();
+        self.end_audio();
     }
 
     /// Carries out the recorder's decisions; returns whether to ask for a keyframe.
@@ -271,6 +296,9 @@ impl ViolenceRecord {
             EventKind::End => Mark::End,
             EventKind::Score => return,
         };
+        if self.segments_event(&event) {
+            return;
+        }
         gst::debug!(
             CAT,
             imp = self,
@@ -339,6 +367,11 @@ impl ViolenceRecord {
 
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
         let settings = self.settings.locked().clone();
+        if settings.mode == RecordMode::Segments {
+            return self.prepare_segments(&settings);
+        }
+        self.setup_events();
+        self.prepare_audio(&settings.muxer_factory);
         let Some(factory) = gst::ElementFactory::find(&settings.muxer_factory) else {
             gst::element_imp_error!(
                 self,
@@ -374,14 +407,38 @@ impl ViolenceRecord {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
             return Err(gst::StateChangeError);
         }
+        self.open_log(&settings)?;
+        let mut state = self.state.locked();
+        *state = State::default();
+        state.recorder.set_config(settings.config());
+        Ok(())
+    }
+
+    fn prepare_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
+        // splitmuxsink formats its location with printf and the fragment index alone.
+        if !location::printf_only(&settings.location) {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                [
+                    "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other (use splitmuxsink's format-location signal for dates)",
+                    settings.location
+                ]
+            );
+            return Err(gst::StateChangeError);
+        }
+        self.setup_segments(settings)?;
+        self.open_log(settings)?;
+        *self.state.locked() = State::default();
+        Ok(())
+    }
+
+    fn open_log(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
         let log = EventLog::open(settings.event_log.as_deref()).map_err(|e| {
             gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
             gst::StateChangeError
         })?;
         *self.log.locked() = log;
-        let mut state = self.state.locked();
-        *state = State::default();
-        state.recorder.set_config(settings.config());
         Ok(())
     }
 }
@@ -476,7 +533,9 @@ impl ElementImpl for ViolenceRecord {
                  (in-band after an encoder, or out-of-band from a named violenceclassify), \
                  from the last keyframe at or before start - pre-roll to end + post-roll. \
                  Posts violence-recording messages (action=opened/closed). Never blocks \
-                 upstream: files are written by their own muxer branch",
+                 upstream: files are written by their own muxer branch. An optional audio \
+                 request pad records encoded audio in the same files; mode=segments \
+                 writes through a stock splitmuxsink and keeps the segments of events",
                 "gst-violence",
                 &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
@@ -487,16 +546,37 @@ impl ElementImpl for ViolenceRecord {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst::Caps::from_str_or_any(SINK_CAPS);
-            gst::PadTemplate::new(
+            let video = gst::PadTemplate::new(
                 "sink",
                 gst::PadDirection::Sink,
                 gst::PadPresence::Always,
                 &caps,
-            )
-            .map(|t| vec![t])
-            .unwrap_or_default()
+            );
+            // Optional encoded audio, recorded in the same files (muxer-factory must take it).
+            let audio = gst::PadTemplate::new(
+                "audio",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Request,
+                &gst::Caps::from_str_or_any(audio::AUDIO_CAPS),
+            );
+            video.into_iter().chain(audio).collect()
         });
         TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        _name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        (templ.name_template() == "audio")
+            .then(|| self.request_audio_pad(templ))
+            .flatten()
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        self.release_audio_pad(pad);
     }
 
     fn send_event(&self, event: gst::Event) -> bool {
@@ -521,7 +601,10 @@ impl ElementImpl for ViolenceRecord {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
             gst::StateChange::NullToReady => self.prepare()?,
-            gst::StateChange::ReadyToPaused => self.connect_source()?,
+            gst::StateChange::ReadyToPaused => {
+                self.start_segments();
+                self.connect_source()?
+            }
             // Branches go before the bin changes its children's states (see cleanup).
             gst::StateChange::PausedToReady => {
                 self.disconnect_source();
@@ -540,6 +623,11 @@ impl ElementImpl for ViolenceRecord {
 
 impl BinImpl for ViolenceRecord {
     fn handle_message(&self, msg: gst::Message) {
+        if self.segments_message(&msg) {
+            // Fragment messages and the EOS go on as splitmuxsink posted them.
+            self.parent_handle_message(msg);
+            return;
+        }
         let branch = msg.src().and_then(|s| self.branch_of(s));
         match (msg.view(), branch) {
             (gst::MessageView::Eos(_), Some(name)) => {

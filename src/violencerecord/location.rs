@@ -33,6 +33,16 @@ fn index_conversion(pattern: &str) -> Option<(usize, usize, usize)> {
     found
 }
 
+/// Whether the index is the only conversion (besides `%%`): what printf-style users of the
+/// pattern (splitmuxsink) can format.
+pub fn printf_only(pattern: &str) -> bool {
+    let Some((a, b, _)) = index_conversion(pattern) else {
+        return false;
+    };
+    let others = pattern[..a].to_string() + &pattern[b..];
+    !others.replace("%%", "").contains('%')
+}
+
 /// Formats `pattern` for file `index` at time `now`. Errors name the pattern.
 pub fn format(pattern: &str, index: u32, now: &glib::DateTime) -> Result<String, String> {
     let strf = |part: &str| -> Result<String, String> {
@@ -82,6 +92,14 @@ mod tests {
             "2024-03-09/ev-3.mp4"
         );
         assert_eq!(format("100%%-%d.ts", 1, &t()).unwrap(), "100%-1.ts");
+    }
+
+    #[test]
+    fn printf_only_patterns() {
+        assert!(printf_only("cam1-%05d.mp4"));
+        assert!(printf_only("100%%-%d.ts"));
+        assert!(!printf_only("cam-%Y-%05d.mp4"));
+        assert!(!printf_only("cam.mp4"));
     }
 
     #[test]

@@ -17,6 +17,11 @@
 //! that element's `violence-event` signal, matched to this stream by running time. The
 //! level state in `ViolenceMeta`, where it reaches the recorder, repairs lost events.
 //!
+//! An optional `audio` request pad takes the camera's encoded audio, held beside the ring
+//! ([`audio`]) and written into each file up to where its video is. With `mode=segments` a
+//! stock `splitmuxsink` child writes the stream in segments, and only those that overlap an
+//! event with its pre-roll and post-roll are kept ([`segments`]).
+//!
 //! ## Example pipeline
 //!
 //! Writes one file per violence event (none for a test pattern), with 5 s of pre-roll and post-roll.
@@ -28,11 +33,13 @@
 use gst::glib;
 use gst::prelude::*;
 
+pub mod audio;
 pub mod branch;
 mod imp;
 pub mod journal;
 pub mod location;
 pub mod recorder;
+pub mod segments;
 mod settings;
 mod source;
 
@@ -67,9 +74,28 @@ pub enum WriteErrorPolicy {
     Skip = 2,
 }
 
+/// How the violent minutes reach the disk.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstViolenceRecordMode")]
+pub enum RecordMode {
+    #[default]
+    #[enum_value(
+        name = "Events: one file per event from a ring of encoded frames in memory, written by its own muxer branch",
+        nick = "events"
+    )]
+    Events = 0,
+    #[enum_value(
+        name = "Segments: a stock splitmuxsink (child \"splitmuxsink\") writes the stream in segments; those overlapping an event with its pre-roll and post-roll are kept, the others deleted as soon as no event can reach them",
+        nick = "segments"
+    )]
+    Segments = 1,
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Documented with the element: gst-inspect and the docs list their values.
     WriteErrorPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    RecordMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "violencerecord",

@@ -168,6 +168,11 @@ impl<B: Clone, E> Recorder<B, E> {
         (self.ring.len(), span)
     }
 
+    /// Running time of the oldest frame held.
+    pub fn oldest(&self) -> Option<u64> {
+        self.ring.front().map(|e| e.frame.rt)
+    }
+
     /// Latency budget for the ring: the worst start latency reported so far, at least the
     /// configured minimum.
     /// Once frames carry the level state, a lost start is only noticed `RECONCILE_AFTER`

@@ -3,7 +3,7 @@
 //! The properties of `violencerecord` and the settings they hold.
 
 use super::recorder::Config;
-use super::WriteErrorPolicy;
+use super::{RecordMode, WriteErrorPolicy};
 use gst::glib;
 use gst::prelude::*;
 
@@ -20,6 +20,7 @@ const DEFAULT_LATENCY_BUDGET: u64 = 2 * SECOND;
 /// Ring bound beyond pre-roll + latency, for GOPs that upstream does not shorten on request.
 const MAX_GOP: u64 = 30 * SECOND;
 const MAX_TIME: u64 = 3600 * SECOND;
+const DEFAULT_SEGMENT_DURATION: u64 = 10 * SECOND;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -35,6 +36,8 @@ pub struct Settings {
     pub latency_budget: u64,
     pub event_log: Option<String>,
     pub on_write_error: WriteErrorPolicy,
+    pub mode: RecordMode,
+    pub segment_duration: u64,
 }
 
 impl Default for Settings {
@@ -52,6 +55,8 @@ impl Default for Settings {
             latency_budget: DEFAULT_LATENCY_BUDGET,
             event_log: None,
             on_write_error: WriteErrorPolicy::default(),
+            mode: RecordMode::default(),
+            segment_duration: DEFAULT_SEGMENT_DURATION,
         }
     }
 }
@@ -143,6 +148,19 @@ impl Settings {
                 .blurb("What a file that cannot be opened or written (read-only folder, full disk) does: error-on-open, error, or skip (a warning; files already finished stay intact and the stream goes on)")
                 .mutable_playing()
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("mode", RecordMode::default())
+                .nick("Mode")
+                .blurb("events: one file per event from an in-memory ring (muxer-factory, fragment-duration). segments: a stock splitmuxsink child named splitmuxsink writes the stream in segments (its properties reachable as splitmuxsink::max-size-time=..., its format-location signals on the child), location is its location pattern (%d only), and only the segments that overlap an event with pre-roll and post-roll are kept: the others are deleted once the stream has passed their end + pre-roll + latency budget. Kept segments are posted (violence-recording action=kept) and logged (event-log). max-files counts kept segments (splitmuxsink's max-files, when set, is taken as ours)")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("segment-duration")
+                .nick("Segment duration")
+                .blurb("mode=segments: nanoseconds per segment, given to splitmuxsink as max-size-time with send-keyframe-requests (splitmuxsink::max-size-time on the launch line wins); segments start at keyframes, so they are at least one GOP long")
+                .minimum(SECOND / 10)
+                .maximum(MAX_TIME)
+                .default_value(DEFAULT_SEGMENT_DURATION)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecString::builder("event-log")
                 .nick("Event log")
                 .blurb("Path of a JSON Lines file (appended) with one line per start, end and finished file: wall-clock time, stream and running time, score, region and file path. Unset = no log")
@@ -189,7 +207,11 @@ impl Settings {
                 s.keyframe_interval = value.get().unwrap_or(DEFAULT_KEYFRAME_INTERVAL)
             }
             "latency-budget" => s.latency_budget = value.get().unwrap_or(DEFAULT_LATENCY_BUDGET),
-            "on-write-error" => s.on_write_error = value.get().unwrap(),
+            "on-write-error" => s.on_write_error = value.get().unwrap_or_default(),
+            "mode" => s.mode = value.get().unwrap_or_default(),
+            "segment-duration" => {
+                s.segment_duration = value.get().unwrap_or(DEFAULT_SEGMENT_DURATION)
+            }
             "event-log" => {
                 s.event_log = value
                     .get::<Option<String>>()
@@ -218,6 +240,8 @@ impl Settings {
             "latency-budget" => s.latency_budget.to_value(),
             "event-log" => s.event_log.to_value(),
             "on-write-error" => s.on_write_error.to_value(),
+            "mode" => s.mode.to_value(),
+            "segment-duration" => s.segment_duration.to_value(),
             _ => return None,
         };
         Some(value)

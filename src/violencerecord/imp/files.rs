@@ -63,6 +63,7 @@ impl ViolenceRecord {
                 gst::warning!(CAT, imp = self, "{} no longer takes data", branch.location);
             }
         }
+        self.flush_audio(state);
         Ok(())
     }
 
@@ -88,6 +89,7 @@ impl ViolenceRecord {
         let muxer = MuxerSpec {
             factory: &settings.muxer_factory,
             fragment_duration: settings.fragment_duration,
+            audio: state.audio_caps.as_ref(),
         };
         let mut branch = match Branch::build(state.file_index, location, muxer, state.caps.as_ref())
         {
@@ -145,9 +147,11 @@ impl ViolenceRecord {
     /// Tells the branch to finish; its EOS message (see handle_message) finalizes it.
     pub(super) fn close(&self, mut branch: Branch, reason: CloseReason) {
         branch.reason = reason.as_str();
-        let appsrc = branch.appsrc().clone();
+        let inputs = branch.inputs();
         self.closing.locked().insert(branch.name(), branch);
-        let _ = appsrc.end_of_stream();
+        for input in inputs {
+            let _ = input.end_of_stream();
+        }
     }
 
     /// The muxer of a closing branch has written everything: stop it, remove it, report.

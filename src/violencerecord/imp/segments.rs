@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! `mode=segments`: a stock `splitmuxsink` child named `splitmuxsink` takes the stream in
+//! place of the ring; its fragment messages and the violence marks go to the
+//! [`Keeper`](crate::violencerecord::segments::Keeper), whose verdicts keep or delete files.
+
+use super::{ViolenceRecord, CAT};
+use crate::event::{EventKind, ViolenceEvent};
+use crate::violencerecord::journal;
+use crate::violencerecord::recorder::Mark;
+use crate::violencerecord::segments::{Keeper, KeeperConfig, Verdict};
+use crate::violencerecord::settings::Settings;
+use crate::MutexExt;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+/// Name of the splitmuxsink child, for `splitmuxsink::<property>` on a launch line.
+pub(super) const SPLITMUX_NAME: &str = "splitmuxsink";
+
+impl ViolenceRecord {
+    /// The splitmuxsink child takes the stream: made (with our location and
+    /// segment-duration, before it is added, so that what a launch line sets on it wins),
+    /// added, and the sink pad pointed at it. The ring's appsink leaves the bin: a sink
+    /// that never gets EOS would hold the bin's EOS back.
+    pub(super) fn setup_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
+        let obj = self.obj();
+        let mut slot = self.splitmux.locked();
+        if slot.is_none() {
+            let Ok(smux) = gst::ElementFactory::make("splitmuxsink")
+                .name(SPLITMUX_NAME)
+                .build()
+            else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::MissingPlugin,
+                    ["mode=segments needs splitmuxsink (gst-plugins-good)"]
+                );
+                return Err(gst::StateChangeError);
+            };
+            smux.set_property("location", &settings.location);
+            smux.set_property("max-size-time", settings.segment_duration);
+            smux.set_property("send-keyframe-requests", true);
+            if self.appsink.parent().is_some() {
+                let _ = self.appsink.set_locked_state(true);
+                let _ = obj.remove(&self.appsink);
+                let _ = self.appsink.set_state(gst::State::Null);
+            }
+            let pad = obj
+                .add(&smux)
+                .ok()
+                .and_then(|_| smux.request_pad_simple("video"));
+            let Some(pad) = pad else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ["cannot add splitmuxsink or request its video pad"]
+                );
+                return Err(gst::StateChangeError);
+            };
+            let _ = self.sinkpad.set_target(Some(&pad));
+            self.watch_segments_input(&pad);
+            // The audio pad, if requested, feeds splitmuxsink too: segments carry both.
+            if let Some((sink, ghost)) = self.audio.locked().as_ref() {
+                if let Some(audio) = smux.request_pad_simple("audio_%u") {
+                    let _ = sink.set_locked_state(true);
+                    let _ = obj.remove(sink);
+                    let _ = sink.set_state(gst::State::Null);
+                    let _ = ghost.set_target(Some(&audio));
+                }
+            }
+            *slot = Some(smux);
+        }
+        Ok(())
+    }
+
+    /// Back to the ring (mode=events after a run in mode=segments).
+    pub(super) fn setup_events(&self) {
+        let obj = self.obj();
+        if let Some(smux) = self.splitmux.locked().take() {
+            let _ = smux.set_locked_state(true);
+            let _ = obj.remove(&smux);
+            let _ = smux.set_state(gst::State::Null);
+        }
+        if self.appsink.parent().is_none() {
+            let _ = self.appsink.set_locked_state(false);
+            let _ = obj.add(&self.appsink);
+            if let Some(pad) = self.appsink.static_pad("sink") {
+                let _ = self.sinkpad.set_target(Some(&pad));
+            }
+        }
+        if let Some((sink, ghost)) = self.audio.locked().as_ref() {
+            if sink.parent().is_none() {
+                let _ = sink.set_locked_state(false);
+                let _ = obj.add(sink);
+                if let Some(pad) = sink.static_pad("sink") {
+                    let _ = ghost.set_target(Some(&pad));
+                }
+            }
+        }
+    }
+
+    /// In-band marks, and the running time the stream has reached, on their way into
+    /// splitmuxsink.
+    fn watch_segments_input(&self, pad: &gst::Pad) {
+        let weak = self.obj().downgrade();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |pad, info| {
+                let Some(obj) = weak.upgrade() else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let imp = obj.imp();
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(buffer)) => {
+                        let segment = pad.sticky_event::<gst::event::Segment>(0);
+                        let rt = buffer
+                            .pts()
+                            .or(buffer.dts())
+                            .and_then(|t| crate::running_time_ns(segment.as_ref()?.segment(), t));
+                        if let Some(rt) = rt {
+                            let verdicts = imp
+                                .state
+                                .locked()
+                                .keeper
+                                .as_mut()
+                                .map(|k| k.advance(rt))
+                                .unwrap_or_default();
+                            imp.apply(verdicts);
+                        }
+                    }
+                    Some(gst::PadProbeData::Event(event)) => {
+                        if event.type_() == gst::EventType::Eos {
+                            imp.end_segments_audio();
+                        }
+                        if let gst::EventView::CustomDownstream(c) = event.view() {
+                            let in_band = imp.settings.locked().source.is_none();
+                            if let Some(e) = c
+                                .structure()
+                                .filter(|_| in_band)
+                                .and_then(ViolenceEvent::from_structure)
+                            {
+                                imp.on_event(e);
+                            }
+                        }
+                    }
+                    _ => (),
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+
+    /// The video ended: so does the audio into splitmuxsink, which otherwise waits for it
+    /// before it finishes. From a thread of its own: splitmuxsink may hold the audio's
+    /// streaming thread until it has taken the video's EOS, which comes after this.
+    fn end_segments_audio(&self) {
+        let target = self
+            .audio
+            .locked()
+            .as_ref()
+            .and_then(|(_, ghost)| ghost.target());
+        let Some(pad) = target.filter(|p| !p.pad_flags().contains(gst::PadFlags::EOS)) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("violencerecord-audio-eos".into())
+            .spawn(move || {
+                let _ = pad.send_event(gst::event::Eos::new());
+            });
+        if let Err(e) = spawned {
+            gst::warning!(CAT, imp = self, "cannot end the audio input: {e}");
+        }
+    }
+
+    /// The keeper for a new run; splitmuxsink's max-files, when set, becomes ours: in this
+    /// mode the files that stay on disk are the kept segments, and splitmuxsink's own
+    /// rotation would overwrite them (its index wraps at max-files).
+    pub(super) fn start_segments(&self) {
+        let Some(smux) = self.splitmux.locked().clone() else {
+            return;
+        };
+        let settings = self.settings.locked().clone();
+        let theirs = smux.property::<u32>("max-files");
+        if theirs > 0 {
+            smux.set_property("max-files", 0u32);
+            gst::info!(
+                CAT,
+                imp = self,
+                "splitmuxsink max-files={theirs}: counts kept segments"
+            );
+        }
+        let mut state = self.state.locked();
+        state.max_kept = if theirs > 0 {
+            theirs
+        } else {
+            settings.max_files
+        };
+        state.keeper = Some(Keeper::new(KeeperConfig {
+            pre_roll: settings.pre_roll,
+            post_roll: settings.post_roll,
+            min_latency_budget: settings.latency_budget,
+        }));
+    }
+
+    /// A violence mark in mode=segments; false when not in that mode.
+    pub(super) fn segments_event(&self, event: &ViolenceEvent) -> bool {
+        let mut state = self.state.locked();
+        let Some(keeper) = state.keeper.as_mut() else {
+            return false;
+        };
+        let (mark, verdicts) = match event.kind {
+            EventKind::Start => (Mark::Start, keeper.start(event.running_time, event.latency)),
+            EventKind::End => (Mark::End, keeper.end(event.running_time)),
+            EventKind::Score => return true,
+        };
+        let index = keeper.events().saturating_sub(1);
+        drop(state);
+        let mut line = journal::mark_line(
+            mark,
+            event.running_time,
+            Some(event),
+            None,
+            None,
+            &journal::wall_clock(),
+        );
+        line["index"] = index.into();
+        self.log_line(line);
+        self.apply(verdicts);
+        true
+    }
+
+    /// A message from the splitmuxsink child (or one of its own children); false for
+    /// messages of other children.
+    pub(super) fn segments_message(&self, msg: &gst::Message) -> bool {
+        let Some(smux) = self.splitmux.locked().clone() else {
+            return false;
+        };
+        let from_it = msg.src().is_some_and(|src| {
+            src == smux.upcast_ref::<gst::Object>() || src.has_as_ancestor(&smux)
+        });
+        if !from_it {
+            return false;
+        }
+        let verdicts = match msg.view() {
+            gst::MessageView::Element(e) => {
+                let Some(s) = e.structure() else {
+                    return true;
+                };
+                let location = s.get::<String>("location").ok();
+                let rt = s
+                    .get::<gst::ClockTime>("running-time")
+                    .ok()
+                    .map(gst::ClockTime::nseconds);
+                let mut state = self.state.locked();
+                match (s.name().as_str(), location, rt, state.keeper.as_mut()) {
+                    ("splitmuxsink-fragment-opened", Some(l), Some(rt), Some(k)) => {
+                        k.opened(l, rt);
+                        Vec::new()
+                    }
+                    ("splitmuxsink-fragment-closed", Some(l), Some(rt), Some(k)) => {
+                        k.closed(&l, rt)
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            // splitmuxsink closed its last segment (fragment-closed came first): no more
+            // events can reach what is left.
+            gst::MessageView::Eos(_) => self
+                .state
+                .locked()
+                .keeper
+                .as_mut()
+                .map(Keeper::finish)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.apply(verdicts);
+        true
+    }
+
+    /// Keeps or deletes finished segments: a kept one is logged and posted (and counted
+    /// for max-files), a deleted one posted.
+    pub(super) fn apply(&self, verdicts: Vec<Verdict>) {
+        if verdicts.is_empty() {
+            return;
+        }
+        let obj = self.obj();
+        let limit = self.state.locked().max_kept;
+        for verdict in verdicts {
+            let (segment, events) = match verdict {
+                Verdict::Keep(s, events) => (s, Some(events)),
+                Verdict::Delete(s) => (s, None),
+            };
+            let kept = events.is_some();
+            if kept {
+                gst::info!(CAT, imp = self, "kept {}", segment.location);
+                let events = events.unwrap_or_default();
+                self.log_line(serde_json::json!({
+                    "time": journal::wall_clock(),
+                    "event": "segment",
+                    "file": segment.location,
+                    "running-time-start": segment.start,
+                    "running-time-end": segment.end,
+                    "events": events,
+                }));
+                let mut rotation = self.rotation.locked();
+                let order = rotation.open();
+                let expired = rotation.add(order, segment.location.clone(), limit);
+                drop(rotation);
+                for old in expired {
+                    match std::fs::remove_file(&old) {
+                        Ok(()) => gst::info!(CAT, imp = self, "max-files: removed {old}"),
+                        Err(e) => {
+                            gst::warning!(CAT, imp = self, "max-files: cannot remove {old}: {e}")
+                        }
+                    }
+                }
+            } else {
+                match std::fs::remove_file(&segment.location) {
+                    Ok(()) => gst::debug!(CAT, imp = self, "deleted {}", segment.location),
+                    Err(e) => {
+                        gst::warning!(CAT, imp = self, "cannot delete {}: {e}", segment.location)
+                    }
+                }
+            }
+            let s = gst::Structure::builder("violence-recording")
+                .field("action", if kept { "kept" } else { "deleted" })
+                .field("location", &segment.location)
+                .field("running-time-start", segment.start)
+                .field("running-time-end", segment.end.unwrap_or(segment.start))
+                .build();
+            let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
+        }
+    }
+}
