@@ -23,10 +23,17 @@ pub fn call(module: &CModule, method: Option<&str>, inputs: &[Tensor]) -> Result
     let what = method.unwrap_or("forward");
     result
         .map_err(|_| format!("{what}() panicked"))?
-        .map_err(|e| {
-            let text = e.to_string();
-            format!("{what}(): {}", text.lines().next().unwrap_or("").trim())
-        })
+        .map_err(|e| format!("{what}(): {}", informative_line(&e.to_string())))
+}
+
+/// The informative line of a libtorch error: TorchScript puts the Python-style exception
+/// (`RuntimeError: ...`) last, after a traceback; other errors lead with it.
+pub fn informative_line(s: &str) -> &str {
+    let lines = || s.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .rfind(|l| l.contains("Error: "))
+        .or_else(|| lines().next())
+        .unwrap_or(s)
 }
 
 /// The head's output for each clip, and how many of each clip's frames were encoded now

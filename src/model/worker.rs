@@ -176,7 +176,7 @@ fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
     let mut module = CModule::load_on_device(&key.path, key.device).map_err(|e| {
         format!(
             "model file {shown} is not a loadable TorchScript module: {}",
-            first_line(&e.to_string())
+            frame_encoder::informative_line(&e.to_string())
         )
     })?;
     module
@@ -198,7 +198,7 @@ fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
         Err(e) => {
             return Err(format!(
                 "model file {shown}: metadata() failed: {}",
-                first_line(&e.to_string())
+                frame_encoder::informative_line(&e.to_string())
             ))
         }
     };
@@ -212,16 +212,6 @@ fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
             load_time: started.elapsed(),
         },
     ))
-}
-
-/// The informative line of a libtorch error: TorchScript puts the Python-style exception
-/// (`RuntimeError: ...`) last, after a traceback; other errors lead with it.
-fn first_line(s: &str) -> &str {
-    let lines = || s.lines().map(str::trim).filter(|l| !l.is_empty());
-    lines()
-        .rfind(|l| l.contains("Error: "))
-        .or_else(|| lines().next())
-        .unwrap_or(s)
 }
 
 fn worker_main(
