@@ -629,6 +629,10 @@ impl BinImpl for ViolenceRecord {
             return;
         }
         let branch = msg.src().and_then(|s| self.branch_of(s));
+        if branch.is_none() && msg.src().is_some_and(|s| self.in_removed_branch(s)) {
+            gst::debug!(CAT, imp = self, "after its branch was removed: {msg:?}");
+            return;
+        }
         match (msg.view(), branch) {
             (gst::MessageView::Eos(_), Some(name)) => {
                 // A muxer finished its file; not the bin's EOS.

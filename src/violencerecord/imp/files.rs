@@ -226,6 +226,17 @@ impl ViolenceRecord {
         }
     }
 
+    /// Whether `src` is in a file branch already taken out of the recorder. A source's
+    /// "streaming stopped" can follow the muxer's write error after the branch is gone: it
+    /// belongs to a failure already handled and must not reach the application as an error.
+    pub(super) fn in_removed_branch(&self, src: &gst::Object) -> bool {
+        let mut root = src.clone();
+        while let Some(parent) = root.parent() {
+            root = parent;
+        }
+        root.is::<gst::Bin>() && !root.is::<gst::Pipeline>() && root.name().starts_with("file-")
+    }
+
     /// A branch failed: if it is the open file, stop writing to it. Runs on its own thread
     /// (the error may have been posted from a thread that holds the state lock).
     pub(super) fn abandon_current(&self, name: &str) {
