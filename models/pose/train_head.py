@@ -25,7 +25,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from head import STATS, StatsHead, frame_subset, temporal_statistics  # noqa: E402
+from head import RELATIVE_EPS, STATS, StatsHead, frame_subset, temporal_statistics  # noqa: E402
 from train import choose_threshold  # noqa: E402
 
 DEFAULT_STRIDE_FRAMES = 8  # clipbuffer's default stride
@@ -57,11 +57,12 @@ def load(clips_dir: Path, features_dir: Path, cheap_dir: Path):
 
 
 STATS_KIND = "plain"  # set from --stats in main()
+STATS_EPS = RELATIVE_EPS  # set from --eps in main()
 
 
 def window_stats(clip, windows, subset):
     f = torch.from_numpy(clip.features[windows[:, subset]])  # [W, K, D]
-    return temporal_statistics(f, STATS_KIND)
+    return temporal_statistics(f, STATS_KIND, STATS_EPS)
 
 
 def auc(scores, labels):
@@ -128,7 +129,7 @@ def spliced_windows(clips, subset, per_clip, rng):
             owners.append(k)
     if not xs:
         return None, np.zeros(0, int)
-    return temporal_statistics(torch.stack(xs), STATS_KIND), np.array(owners)
+    return temporal_statistics(torch.stack(xs), STATS_KIND, STATS_EPS), np.array(owners)
 
 
 def group_weights(clips, owners):
@@ -217,7 +218,8 @@ def stream_false_starts(head, normal, cfg, subset, gate, threshold, clips_dir, c
         x = torch.from_numpy(frames[idx]).permute(3, 0, 1, 2).unsqueeze(0).float() / 255.0
         x = F.avg_pool3d((x - mean) / std, kernel_size=[1, pool, pool], stride=[1, pool, pool])
         q = torch.softmax(cheap_model(x), 1)[0, 1].item()
-        p = F.softmax(head(temporal_statistics(torch.from_numpy(features[idx[subset]]).unsqueeze(0), STATS_KIND)),
+        p = F.softmax(head(temporal_statistics(torch.from_numpy(features[idx[subset]]).unsqueeze(0), STATS_KIND,
+                                                 STATS_EPS)),
                       1)[0, 1].item()
         p = HEAD_WEIGHT * p + (1 - HEAD_WEIGHT) * q
         scores.append(p if q >= gate else threshold * q / max(gate, 1e-9))
@@ -232,6 +234,8 @@ def main():
     ap.add_argument("--train-datasets", default="hockey,scf")
     ap.add_argument("--frames", type=int, default=8, help="samples of each window the verifier sees")
     ap.add_argument("--stats", choices=STATS, default="relative", help="temporal statistics (head.py)")
+    ap.add_argument("--eps", type=float, default=RELATIVE_EPS,
+                    help="the level added to a feature's mean before dividing by it (relative statistics)")
     ap.add_argument("--splice", type=int, default=0, help="scene-cut negatives per normal training clip")
     ap.add_argument("--splice-weight", type=float, default=0.5,
                     help="the cut negatives' share of the loss, relative to one (dataset, label) group")
@@ -256,8 +260,8 @@ def main():
                          "played back to back through the cascade (needs --gate)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    global STATS_KIND, HEAD_WEIGHT
-    STATS_KIND = args.stats
+    global STATS_KIND, STATS_EPS, HEAD_WEIGHT
+    STATS_KIND, STATS_EPS = args.stats, args.eps
     HEAD_WEIGHT = args.head_weight
     cfg, clips = load(args.clips, args.features, args.cheap_dir or args.features)
     subset = frame_subset(cfg["clip_length"], args.frames)
@@ -302,7 +306,7 @@ def main():
         sys.exit(f"no finite threshold from the out-of-fold scores: {oof}")
     head = fit(x, y, w, args, args.seed)
     labels_train = np.array([c.violent for c in train])
-    report = {"frames": subset, "stats": args.stats, "head_weight": args.head_weight, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
+    report = {"frames": subset, "stats": args.stats, "eps": args.eps, "head_weight": args.head_weight, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
               "oof_auc": auc(oof, labels_train), "train_datasets": train_sets, "val": {}, "cross_domain": {}}
     gates = [None] + ([float(g) for g in args.gate.split(",")] if args.gate else [])
     for d in sorted({c.dataset for c in clips}):
@@ -346,7 +350,8 @@ def main():
     if args.report:
         args.report.write_text(json.dumps(report, indent=1))
     if args.out:
-        torch.save({"state_dict": head.state_dict(), "dim": x.shape[1], "hidden": args.hidden, "stats": args.stats, "head_weight": args.head_weight,
+        torch.save({"state_dict": head.state_dict(), "dim": x.shape[1], "hidden": args.hidden, "stats": args.stats, "eps": args.eps,
+                    "head_weight": args.head_weight,
                     "frames": subset, "threshold": threshold, "args": vars(args) | {"out": str(args.out)},
                     "report": report}, args.out)
 

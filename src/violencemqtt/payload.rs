@@ -153,6 +153,7 @@ mod tests {
             latency: 500,
             steps: 2,
             reason: (kind == EventKind::End).then(|| "released".into()),
+            scene_cut: false,
         }
     }
 

@@ -185,6 +185,7 @@ mod tests {
             latency: 0,
             steps: 1,
             reason: None,
+            scene_cut: false,
         };
         let ns = gst::ClockTime::from_nseconds;
         let line = mark_line(
