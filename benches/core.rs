@@ -8,7 +8,12 @@
 //!   forwards   the bare tch forwards of the same clips (captured from the full run)
 //! overhead = (full - decode - forwards) / forwards.
 //!
-//! Usage: core VIDEO MODEL [RUNS=3]
+//! Then, as a user sees it, for each served model (the default and the zoo's previous one):
+//! frames/s of `uridecodebin ! queue ! videoconvert ! clipbuffer ! violenceclassify mode=sync
+//! ! fakesink` against decode only (same queue) in this run, and against the Python/OpenCV
+//! peer on the same model (frames/s measured by scripts/bench_core.sh just before).
+//!
+//! Usage: core VIDEO MODEL [RUNS=3] [SERVED_MODEL=PEER_FPS ...]
 
 use gst::prelude::*;
 use gstviolence::meta::{ClipInfo, ClipMeta};
@@ -64,6 +69,35 @@ fn input(clip: &ClipInfo) -> tch::Tensor {
     ((x.to_kind(tch::Kind::Float) / 255.0 - 0.45) / 0.225).contiguous()
 }
 
+/// Frames reaching the sink of `launch` (a decode-only line).
+fn count_frames(launch: &str) -> u64 {
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            _ => (),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    count.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -73,6 +107,17 @@ fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let (video, model) = (&args[1], &args[2]);
     let runs: usize = args.get(3).map_or(3, |r| r.parse().unwrap());
+    // MODEL=PEER_FPS pairs: the models a user runs, each with its peer's frames/s.
+    let served: Vec<(String, f64)> = args
+        .iter()
+        .skip(4)
+        .map(|a| {
+            let (m, fps) = a
+                .rsplit_once('=')
+                .expect("served models are given as MODEL=PEER_FPS");
+            (m.to_string(), fps.parse().expect("peer frames/s"))
+        })
+        .collect();
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
     // The bare forwards run with the plugin's own libtorch thread count (process-wide).
@@ -90,6 +135,7 @@ fn main() {
     let decode = line("", "");
     let full_queued = line("queue ! ", &analysis);
     let decode_queued = line("queue ! ", "");
+    let frames = count_frames(&decode_queued);
 
     let clips = Arc::new(Mutex::new(Vec::new()));
     // Warm-up (file cache, model load), capturing the clips once.
@@ -150,4 +196,36 @@ fn main() {
         "| plugin overhead with the queue (decoding overlaps the forwards) | {:.1}% |",
         overhead_queued * 100.0
     );
+
+    if served.is_empty() {
+        return;
+    }
+    // What the issue measures: frames/s of the whole pipeline with each served model,
+    // against decode only (the same queued line) timed alternately in this run.
+    tch::set_num_threads(threads);
+    println!();
+    println!(
+        "frames/s on {video} ({frames} frames), median of {runs} runs, decode only timed between them:"
+    );
+    println!("| model | ours (queue, mode=sync) | decode only | ours / decode (goal >= 85 %) | Python peer, same model | ours / peer (goal >= 2x) |");
+    println!("|---|---|---|---|---|---|");
+    for (model, peer_fps) in &served {
+        let ours_line = line(
+            "queue ! ",
+            &format!("clipbuffer ! violenceclassify mode=sync model-location={model} ! "),
+        );
+        run(&ours_line, None); // model load, first forwards
+        let (mut t_ours, mut t_dec) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            t_dec.push(run(&decode_queued, None).as_secs_f64());
+            t_ours.push(run(&ours_line, None).as_secs_f64());
+        }
+        let ours = frames as f64 / median(t_ours);
+        let dec = frames as f64 / median(t_dec);
+        println!(
+            "| {model} | {ours:.1} | {dec:.1} | {:.0} % | {peer_fps:.1} | {:.2}x |",
+            100.0 * ours / dec,
+            ours / peer_fps
+        );
+    }
 }

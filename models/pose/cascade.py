@@ -68,7 +68,9 @@ class Verifier(nn.Module):
         self.memo_features = torch.zeros(0, 1)
 
     def encode(self, x):
-        fmap = self.backbone(x)
+        # Channels-last: oneDNN's depthwise and pointwise convolutions run about a quarter
+        # faster on one CPU thread in that layout (features equal to 3e-5).
+        fmap = self.backbone(x.contiguous(memory_format=torch.channels_last))
         return torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)
 
     def forward(self, frames):
