@@ -134,8 +134,8 @@ fn main() {
     let full_line = full.clone();
     let decode = line("", "");
     let full_queued = line("queue ! ", &analysis);
-    let decode_queued = line("queue ! ", "");
-    let frames = count_frames(&decode_queued);
+    let decode_queued_line = line("queue ! ", "");
+    let frames = count_frames(&decode_queued_line);
 
     let clips = Arc::new(Mutex::new(Vec::new()));
     // Warm-up (file cache, model load), capturing the clips once.
@@ -155,7 +155,7 @@ fn main() {
     for _ in 0..runs {
         t_decode.push(run(&decode, None).as_secs_f64());
         t_full.push(run(&full, None).as_secs_f64());
-        t_decode_queued.push(run(&decode_queued, None).as_secs_f64());
+        t_decode_queued.push(run(&decode_queued_line, None).as_secs_f64());
         t_full_queued.push(run(&full_queued, None).as_secs_f64());
         let started = Instant::now();
         for x in &inputs {
@@ -217,7 +217,7 @@ fn main() {
         run(&ours_line, None); // model load, first forwards
         let (mut t_ours, mut t_dec) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            t_dec.push(run(&decode_queued, None).as_secs_f64());
+            t_dec.push(run(&decode_queued_line, None).as_secs_f64());
             t_ours.push(run(&ours_line, None).as_secs_f64());
         }
         let ours = frames as f64 / median(t_ours);
