@@ -57,7 +57,9 @@ impl YuvToRgb {
     fn rgb(&self, y: f32, u: f32, v: f32) -> [u8; 3] {
         let y = (y - self.y_offset) * self.y_scale;
         let (u, v) = (u - 128.0, v - 128.0);
-        let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+        // Rounds half up after clamping: the same bytes as round().clamp(), without the
+        // libm call round() becomes on baseline x86-64 (no SSE4.1 rounding instruction).
+        let c = |x: f32| (x.clamp(0.0, 255.0) + 0.5) as u8;
         [
             c(y + self.vr * v),
             c(y - self.ug * u - self.vg * v),
@@ -155,6 +157,27 @@ mod tests {
             assert_eq!(c[0].0, 0);
             assert_eq!(c[dst - 1].1, src);
             assert!(c.windows(2).all(|p| p[0].1 == p[1].0));
+        }
+    }
+
+    #[test]
+    fn rounding_equals_round_then_clamp() {
+        let m = YuvToRgb::new(true, false);
+        let reference = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+        for y in (0..=255).step_by(3) {
+            for u in (0..=255).step_by(5) {
+                for v in (0..=255).step_by(7) {
+                    let (yf, uf, vf) = (y as f32 + 0.25, u as f32 + 0.5, v as f32);
+                    let l = (yf - m.y_offset) * m.y_scale;
+                    let (cu, cv) = (uf - 128.0, vf - 128.0);
+                    let want = [
+                        reference(l + m.vr * cv),
+                        reference(l - m.ug * cu - m.vg * cv),
+                        reference(l + m.ub * cu),
+                    ];
+                    assert_eq!(m.rgb(yf, uf, vf), want, "y {yf} u {uf} v {vf}");
+                }
+            }
         }
     }
 
