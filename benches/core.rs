@@ -17,27 +17,31 @@
 
 use gst::prelude::*;
 use gstviolence::meta::{ClipInfo, ClipMeta};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn run(launch: &str, clips: Option<Arc<Mutex<Vec<ClipInfo>>>>) -> Duration {
+/// Plays `launch` to EOS: its wall time and the buffers that reached `sink`, whose clip
+/// metas go into `clips` when given.
+fn run(launch: &str, clips: Option<Arc<Mutex<Vec<ClipInfo>>>>) -> (Duration, u64) {
     let pipeline = gst::parse::launch(launch)
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-    if let Some(clips) = clips {
-        let sink = pipeline.by_name("sink").unwrap();
-        sink.static_pad("sink")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(buffer) = info.buffer() {
-                    if let Some(meta) = buffer.meta::<ClipMeta>() {
-                        clips.lock().unwrap().push(meta.payload().clone());
-                    }
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
+    let sink = pipeline.by_name("sink").unwrap();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let (Some(clips), Some(buffer)) = (&clips, info.buffer()) {
+                if let Some(meta) = buffer.meta::<ClipMeta>() {
+                    clips.lock().unwrap().push(meta.payload().clone());
                 }
-                gst::PadProbeReturn::Ok
-            });
-    }
+            }
+            gst::PadProbeReturn::Ok
+        });
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
     for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
@@ -49,7 +53,7 @@ fn run(launch: &str, clips: Option<Arc<Mutex<Vec<ClipInfo>>>>) -> Duration {
     }
     let elapsed = started.elapsed();
     pipeline.set_state(gst::State::Null).unwrap();
-    elapsed
+    (elapsed, count.load(Ordering::Relaxed))
 }
 
 /// The clip as the model input, built outside the timed region: [1,3,T,H,W] normalized.
@@ -67,35 +71,6 @@ fn input(clip: &ClipInfo) -> tch::Tensor {
         .view([1, t, h as i64, w as i64, 3])
         .permute([0, 4, 1, 2, 3]);
     ((x.to_kind(tch::Kind::Float) / 255.0 - 0.45) / 0.225).contiguous()
-}
-
-/// Frames reaching the sink of `launch` (a decode-only line).
-fn count_frames(launch: &str) -> u64 {
-    let pipeline = gst::parse::launch(launch)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counter = count.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
-            _ => (),
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    count.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -135,7 +110,7 @@ fn main() {
     let decode = line("", "");
     let full_queued = line("queue ! ", &analysis);
     let decode_queued_line = line("queue ! ", "");
-    let frames = count_frames(&decode_queued_line);
+    let (_, frames) = run(&decode_queued_line, None);
 
     let clips = Arc::new(Mutex::new(Vec::new()));
     // Warm-up (file cache, model load), capturing the clips once.
@@ -153,10 +128,10 @@ fn main() {
     let (mut t_full, mut t_decode, mut t_fwd) = (Vec::new(), Vec::new(), Vec::new());
     let (mut t_full_queued, mut t_decode_queued) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        t_decode.push(run(&decode, None).as_secs_f64());
-        t_full.push(run(&full, None).as_secs_f64());
-        t_decode_queued.push(run(&decode_queued_line, None).as_secs_f64());
-        t_full_queued.push(run(&full_queued, None).as_secs_f64());
+        t_decode.push(run(&decode, None).0.as_secs_f64());
+        t_full.push(run(&full, None).0.as_secs_f64());
+        t_decode_queued.push(run(&decode_queued_line, None).0.as_secs_f64());
+        t_full_queued.push(run(&full_queued, None).0.as_secs_f64());
         let started = Instant::now();
         for x in &inputs {
             let _ = module.forward_ts(&[x]).unwrap();
@@ -217,8 +192,8 @@ fn main() {
         run(&ours_line, None); // model load, first forwards
         let (mut t_ours, mut t_dec) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            t_dec.push(run(&decode_queued_line, None).as_secs_f64());
-            t_ours.push(run(&ours_line, None).as_secs_f64());
+            t_dec.push(run(&decode_queued_line, None).0.as_secs_f64());
+            t_ours.push(run(&ours_line, None).0.as_secs_f64());
         }
         let ours = frames as f64 / median(t_ours);
         let dec = frames as f64 / median(t_dec);

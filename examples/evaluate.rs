@@ -43,7 +43,6 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 
 struct ClipResult {
     row: manifest::Row,
-    scores: Vec<f32>,
     /// Its `violence-score` events, one per window.
     windows: Vec<ViolenceEvent>,
     /// The clip's `violence-start` events (played on its own).
@@ -56,8 +55,12 @@ impl ClipResult {
     /// The clip's score for the figures: the maximum window score, or the worst score for
     /// its label when it has none.
     fn score(&self) -> f32 {
-        match (self.error.is_some(), self.scores.is_empty()) {
-            (false, false) => self.scores.iter().copied().fold(f32::MIN, f32::max),
+        match (self.error.is_some(), self.windows.is_empty()) {
+            (false, false) => self
+                .windows
+                .iter()
+                .map(|w| w.score)
+                .fold(f32::MIN, f32::max),
             _ if self.row.violent() => 0.0,
             _ => 1.0,
         }
@@ -73,7 +76,7 @@ impl ClipResult {
     }
 
     fn predicted(&self, threshold: f32) -> bool {
-        if self.error.is_some() || self.scores.is_empty() {
+        if self.error.is_some() || self.windows.is_empty() {
             !self.row.violent()
         } else {
             self.score() >= threshold
@@ -84,7 +87,6 @@ impl ClipResult {
 /// What one pipeline run gave: window scores and `violence-start` events.
 #[derive(Default)]
 struct ClipRun {
-    scores: Vec<f32>,
     windows: Vec<ViolenceEvent>,
     starts: Vec<ViolenceEvent>,
     error: Option<String>,
@@ -111,10 +113,7 @@ fn collect_event(msg: &gst::Message, run: &mut ClipRun) {
     if let gst::MessageView::Element(e) = msg.view() {
         if let Some(ev) = e.structure().and_then(ViolenceEvent::from_structure) {
             match ev.kind {
-                EventKind::Score => {
-                    run.scores.push(ev.score);
-                    run.windows.push(ev);
-                }
+                EventKind::Score => run.windows.push(ev),
                 EventKind::Start => run.starts.push(ev),
                 EventKind::End => (),
             }
@@ -149,7 +148,7 @@ fn run_clip(uri: &str, tail: &str) -> ClipRun {
                 break;
             }
             gst::MessageView::Eos(_) => {
-                run.error = run.scores.is_empty().then(|| "no score".to_string());
+                run.error = run.windows.is_empty().then(|| "no score".to_string());
                 break;
             }
             _ => (),
@@ -823,9 +822,9 @@ fn write_event_rows(
     clips: &[ClipResult],
     streams: &[NormalStreamResult],
 ) -> std::io::Result<()> {
-    let pick = |events: &'_ [ViolenceEvent], starts: &'_ [ViolenceEvent]| match kind {
-        EventKind::Start => starts.to_vec(),
-        _ => events.to_vec(),
+    let pick = |run_windows, run_starts| match kind {
+        EventKind::Start => run_starts,
+        _ => run_windows,
     };
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(
@@ -838,7 +837,7 @@ fn write_event_rows(
         }
     )?;
     for r in clips {
-        for ev in pick(&r.windows, &r.starts) {
+        for ev in pick(r.windows.as_slice(), r.starts.as_slice()) {
             writeln!(
                 f,
                 "{}\tclip\t{}\t{}\t{:.3}\t{:.3}\t{:.4}\t{}",
@@ -853,7 +852,10 @@ fn write_event_rows(
         }
     }
     for s in streams {
-        for ev in pick(&s.stream.run.windows, &s.stream.run.starts) {
+        for ev in pick(
+            s.stream.run.windows.as_slice(),
+            s.stream.run.starts.as_slice(),
+        ) {
             let clip = event_metrics::clip_at(&s.stream.clip_starts, ev.running_time);
             let (path, into) = match clip.and_then(|i| Some((s.played.get(i)?, i))) {
                 Some((path, i)) => (path.as_str(), ev.running_time - s.stream.clip_starts[i]),
@@ -964,7 +966,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         results.push(ClipResult {
             row,
-            scores: run.scores,
             windows: run.windows,
             starts: run.starts,
             error: run.error,
@@ -1053,7 +1054,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.row.label,
             r.row.dataset,
             r.row.split,
-            r.scores.len(),
+            r.windows.len(),
             r.score(),
             if pred { "violent" } else { "nonviolent" },
             u8::from(pred == r.row.violent()),

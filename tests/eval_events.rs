@@ -136,5 +136,21 @@ fn evaluate_reports_false_events_per_hour_recall_and_latency() {
         .count();
     assert_eq!(stream_rows as u64, events, "{tsv}");
     assert!(metrics["overall"]["events"]["normal_stream"]["false_events"].is_u64());
+    // windows.tsv: every window of every clip, which scores.tsv sums up per clip.
+    let windows = std::fs::read_to_string(out.join("windows.tsv")).unwrap();
+    let scores = std::fs::read_to_string(out.join("scores.tsv")).unwrap();
+    for row in scores.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (path, count, max) = (cols[0], cols[4], cols[5]);
+        let own: Vec<f64> = windows
+            .lines()
+            .filter(|l| l.contains("\tclip\t") && l.split('\t').nth(2) == Some(path))
+            .map(|l| l.split('\t').nth(6).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(own.len().to_string(), count, "{path}: {windows}");
+        let top = own.iter().copied().fold(f64::MIN, f64::max);
+        assert!((top - max.parse::<f64>().unwrap()).abs() < 1e-3, "{path}");
+    }
+    assert!(windows.lines().any(|l| l.contains("\tnormal-stream\t")));
     std::fs::remove_dir_all(&work).unwrap();
 }
