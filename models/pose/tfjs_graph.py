@@ -89,7 +89,7 @@ class _Conv(nn.Module):
                 x = F.pad(x, (left, right, top, bottom))
         if self.weight.shape[2] == 1 and self.weight.shape[3] == 1 and self.stride == 1 and self.groups == 1:
             # A pointwise convolution is a matrix product over channels. Written as one on the
-            # channels-last view it is a single GEMM without copies; as conv2d, libtorch on one
+            # channels-last view it is a single GEMM on the input in place; as conv2d, libtorch on one
             # thread takes its slow im2col path for 1x1 kernels and copies the input twice.
             w = self.weight.reshape(self.weight.shape[0], self.weight.shape[1])
             x = F.linear(x.permute(0, 2, 3, 1), w, self.bias).permute(0, 3, 1, 2)
