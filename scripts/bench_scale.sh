@@ -11,18 +11,7 @@ bash scripts/bench_footage.sh scf normal
 [ -s "$dir/720p30-420.mp4" ] || target/release/examples/sample-video "$dir/720p30-420.mp4" 20 1280 720
 read -r -a models <<<"${MODELS:-models/default.pt models/zoo/motionnet.pt}"
 model=${models[0]}
-py=$(WITH_TORCH=1 bash scripts/bench_venv.sh)
-# The peer gets the model's own clip length, size and frame step, and clipbuffer's stride.
-read -r T size step < <("$VIOLENCE_PYTHON" -c "
-import json, sys, torch
-m = json.loads(torch.jit.load(sys.argv[1]).metadata())
-s = m['size']; s = s if isinstance(s, int) else s[0]
-print(m['clip_length'], s, m.get('frame_step', 1))" "$model")
-echo "==> Python/OpenCV peer (../shared/bench/python_peer.py, unchanged), $model: T=$T size=$size stride=8 step=$step"
-# Not `tee /dev/stderr`: reopening stderr truncates it when it is a log file.
-peer=$("$py" ../shared/bench/python_peer.py "$dir/scf-720p30.mp4" "$model" "$T" "$size" 8 "$step")
-echo "$peer" >&2
-peer_fps=$(echo "$peer" | sed -E 's/.*: ([0-9.]+) frames\/s.*/\1/')
+peer_fps=$(bash scripts/peer_fps.sh "$model" "$dir/scf-720p30.mp4")
 echo "==> our pipeline, models: ${models[*]} (motion in the sample starts at 6.667 s)"
 # Detection latency is measured with the motion-energy model, which fires on the sample's
 # synthetic motion (the trained models, rightly, do not).
