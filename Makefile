@@ -56,9 +56,9 @@ train: extract
 PRETRAINED ?= $(HOME)/.cache/gst-violence/pretrained
 CLIPS_POSE ?= clips-cache/clips160
 VERIFIER_SIZE ?= 160
-FEATURES ?= clips-cache/features$(VERIFIER_SIZE)
+FEATURES ?= clips-cache/maps$(VERIFIER_SIZE)
 GATE ?= 0.3
-HEAD_ARGS ?= --stats relative --head-weight 0.7
+HEAD_ARGS ?= --stats cell --eps 0.5 --head-weight 0.5
 export PRETRAINED VERIFIER_SIZE
 BACKBONE := $(PRETRAINED)/movenet-backbone-$(VERIFIER_SIZE).pt
 
@@ -71,8 +71,8 @@ pretrained: $(CLIPS_POSE)/index.tsv
 
 $(FEATURES)/.done: $(CLIPS_POSE)/index.tsv
 	@test -s "$(BACKBONE)" || $(MAKE) pretrained
-	@echo "==> backbone features of every extracted frame at $(VERIFIER_SIZE)x$(VERIFIER_SIZE) -> $(FEATURES) (two processes)"
-	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) models/pose/features.py "$(CLIPS_POSE)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 & done; wait
+	@echo "==> backbone feature maps of every extracted frame at $(VERIFIER_SIZE)x$(VERIFIER_SIZE) -> $(FEATURES) (two processes)"
+	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) models/pose/features.py "$(CLIPS_POSE)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 --maps & done; wait
 	@nice -n 10 $(VIOLENCE_PYTHON) models/pose/cheap_scores.py "$(CLIPS_POSE)" models/zoo/motionnet.pt "$(FEATURES)"
 	@touch $@
 

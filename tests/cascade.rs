@@ -111,9 +111,10 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
             "--out",
             &s(&path("backbone.pt")),
             "--size",
-            "32",
+            "64",
         ],
     );
+    // Whole feature maps (2x2 cells at 64x64) for the default's per-cell change statistics.
     run_python(
         &pose.join("features.py"),
         &[
@@ -121,7 +122,8 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
             &s(&path("backbone.pt")),
             &s(&path("features")),
             "--size",
-            "32",
+            "64",
+            "--maps",
         ],
     );
     run_python(
@@ -142,6 +144,10 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
             &s(&path("head.pt")),
             "--frames",
             "4",
+            "--stats",
+            "cell",
+            "--eps",
+            "0.5",
             "--epochs",
             "2",
             "--folds",
@@ -175,7 +181,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
                 "--gate",
                 gate,
                 "--verifier-size",
-                "32",
+                "64",
                 "--out",
                 &s(&path(name)),
             ],
@@ -202,5 +208,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
         all_scores[0], all_scores[1],
         "the verifier changed no score"
     );
+    // Every window verified: the feature memo (a ring smaller than the batch) changes no score.
+    run_python(&pose.join("memo_check.py"), &[&s(&path("verified.pt"))]);
     let _ = std::fs::remove_dir_all(&work);
 }

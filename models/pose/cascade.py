@@ -37,7 +37,7 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from head import RELATIVE_EPS, StatsHead, temporal_statistics  # noqa: E402
+from head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics  # noqa: E402
 
 # The cascade's input is POOL times the cheap model's size: averaging POOL x POOL blocks of
 # clipbuffer's area-reduced frames is then an exact area reduction to the cheap model's size.
@@ -50,27 +50,36 @@ class Verifier(nn.Module):
     """Frames [N,K,3,H,W] in 0..255 -> logits [N,2].
 
     Overlapping windows share most of their frames (with the default stride, 6 of the 8 a
-    window verifies), so each frame's pooled backbone features are memoized, keyed by an
-    exact fingerprint of its pixels (the 4x4 block means of the resized frame): a frame is
-    encoded once however many verified windows it belongs to. The memo holds the last
-    `memo_size` frames of every stream the model serves; a miss only costs a recomputation.
+    window verifies), so each frame's backbone features are memoized, keyed by an exact
+    fingerprint of its pixels (the 4x4 block means of the resized frame): a frame is encoded
+    once however many verified windows it belongs to. The memo is a ring of the last
+    `memo_size` frames of every stream the model serves, written in place (no copy of it per
+    window, which matters when it holds whole feature maps); a miss only costs a
+    recomputation.
     """
 
-    def __init__(self, backbone, head, size: int, stats: str, eps: float = RELATIVE_EPS, memo_size: int = 128):
+    def __init__(self, backbone, head, size: int, stats: str, eps: float = RELATIVE_EPS, memo_size: int = 128,
+                 channels: int = 0):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.size = size
         self.stats = stats
         self.eps = eps
+        self.channels = channels
+        self.whole_maps = stats in MAP_STATS  # memoize the maps, not their pools
         self.memo_size = memo_size
-        self.memo_keys = torch.zeros(0, 48)
-        self.memo_features = torch.zeros(0, 1)
+        # NaN keys match nothing: empty slots.
+        self.memo_keys = torch.full([memo_size, 48], float("nan"))
+        self.memo_features = torch.zeros(memo_size, 1)
+        self.memo_next = 0
 
     def encode(self, x):
         # Channels-last: oneDNN's depthwise and pointwise convolutions run about a quarter
         # faster on one CPU thread in that layout (features equal to 3e-5).
         fmap = self.backbone(x.contiguous(memory_format=torch.channels_last))
+        if self.whole_maps:
+            return fmap.flatten(1)
         return torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)
 
     def forward(self, frames):
@@ -82,31 +91,31 @@ class Verifier(nn.Module):
             x = F.adaptive_avg_pool2d(x, [self.size, self.size])
         keys = F.adaptive_avg_pool2d(x, [4, 4]).reshape(n * k, 48)
         if self.memo_keys.device != keys.device or self.memo_keys.dtype != keys.dtype:
-            self.memo_keys = torch.zeros(0, 48, dtype=keys.dtype, device=keys.device)
-            self.memo_features = torch.zeros(0, 1, dtype=keys.dtype, device=keys.device)
-        found = torch.full([n * k], -1, dtype=torch.long, device=keys.device)
-        if self.memo_keys.shape[0] > 0:
-            same = (keys.unsqueeze(1) == self.memo_keys.unsqueeze(0)).all(2)  # [N*K, memo]
-            hit = same.any(1)
-            found = torch.where(hit, same.to(torch.int8).argmax(1), found)
+            self.memo_keys = torch.full([self.memo_size, 48], float("nan"), dtype=keys.dtype, device=keys.device)
+            self.memo_features = torch.zeros(self.memo_size, 1, dtype=keys.dtype, device=keys.device)
+        same = (keys.unsqueeze(1) == self.memo_keys.unsqueeze(0)).all(2)  # [N*K, memo]
+        found = torch.where(same.any(1), same.to(torch.int8).argmax(1), torch.full([n * k], -1, dtype=torch.long,
+                                                                                     device=keys.device))
         missing = torch.nonzero(found < 0).flatten()
-        if missing.numel() > 0:
-            # Encode each missing distinct frame once (a batch may repeat a frame too).
-            new = self.encode(x.index_select(0, missing))
+        if missing.numel() == 0:
+            features = self.memo_features.index_select(0, found)
+        else:
+            new = self.encode(x.index_select(0, missing)).to(self.memo_features.dtype)
             if self.memo_features.shape[1] != new.shape[1]:
-                self.memo_keys = self.memo_keys[:0]
-                self.memo_features = torch.zeros(0, new.shape[1], dtype=new.dtype, device=new.device)
-            base = self.memo_keys.shape[0]
-            self.memo_keys = torch.cat([self.memo_keys, keys.index_select(0, missing)])
-            self.memo_features = torch.cat([self.memo_features, new.to(self.memo_features.dtype)])
-            found = found.index_copy(0, missing, torch.arange(base, base + missing.numel(), device=keys.device))
-        pooled = self.memo_features.index_select(0, found)
-        # Keep the newest frames only.
-        extra = self.memo_keys.shape[0] - self.memo_size
-        if extra > 0:
-            self.memo_keys = self.memo_keys[extra:]
-            self.memo_features = self.memo_features[extra:]
-        return self.head(temporal_statistics(pooled.reshape(n, k, pooled.shape[1]), self.stats, self.eps))
+                self.memo_keys.fill_(float("nan"))
+                self.memo_features = torch.zeros(self.memo_size, new.shape[1], dtype=new.dtype, device=new.device)
+            features = self.memo_features.index_select(0, found.clamp_min(0)).index_copy(0, missing, new)
+            # Write the newest frames into the ring (a batch larger than the ring keeps its last).
+            keep = min(missing.numel(), self.memo_size)
+            slots = (torch.arange(keep, device=keys.device) + self.memo_next) % self.memo_size
+            self.memo_keys.index_copy_(0, slots, keys.index_select(0, missing[-keep:]))
+            self.memo_features.index_copy_(0, slots, new[-keep:])
+            self.memo_next = (self.memo_next + keep) % self.memo_size
+        if self.whole_maps:
+            per_frame = features.reshape(n, k, self.channels, -1)
+        else:
+            per_frame = features.reshape(n, k, features.shape[1])
+        return self.head(temporal_statistics(per_frame, self.stats, self.eps))
 
 
 def pool_frames(rgb, pool: int):
@@ -185,7 +194,9 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
     head.eval()
     backbone = frozen(torch.jit.load(str(backbone_path)).eval())
     eps = float(ckpt.get("eps", RELATIVE_EPS))
-    verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain"), eps).eval()
+    # Map statistics: the head sees two per backbone channel.
+    verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain"), eps,
+                        channels=ckpt["dim"] // 2).eval()
     threshold = float(ckpt["threshold"])
     if not math.isfinite(threshold):
         raise SystemExit(f"{head_path}: the head's threshold is {threshold}: retrain it")

@@ -4,7 +4,8 @@
 
 For each extracted clip, writes OUT_DIR/ID.npy: float16 [F, 2C], the spatial mean then the
 spatial maximum of the backbone's feature map for each of the clip's F sampled frames (the
-frames clipbuffer prepared, resized to --size by area averaging as the exported model does).
+frames clipbuffer prepared, resized to --size by area averaging as the exported model does);
+with --maps the whole map [F, C, h, w] (for head.py's map statistics).
 Training the verifier head then costs seconds instead of re-running the backbone.
 """
 
@@ -42,6 +43,7 @@ def main():
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--maps", action="store_true", help="store the whole feature map [F, C, h, w] instead of its pooled statistics")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     shard, shards = (int(v) for v in args.shard.split("/"))
@@ -61,7 +63,8 @@ def main():
         with torch.no_grad():
             for i in range(0, len(frames), args.batch):
                 x = frames_to_input(torch.from_numpy(frames[i : i + args.batch]), args.size)
-                out.append(pooled(backbone(x)))
+                fmap = backbone(x)
+                out.append(fmap if args.maps else pooled(fmap))
         np.save(dst, torch.cat(out).numpy().astype(np.float16))
         done_frames += len(frames)
         if k % 50 == 0:

@@ -21,13 +21,23 @@ def frame_subset(clip_length: int, frames: int):
 #   (the scene's appearance: ice rink, corridor), which is what does not carry to cameras
 #   the head never saw;
 # - change: the relative change only;
-# - mixed: standard deviation and change, absolute and relative.
-STATS = ("plain", "relative", "change", "mixed")
+# - mixed: standard deviation and change, absolute and relative;
+# - cell: the change of each cell of the feature map (not of its spatial pool), averaged
+#   over the cells and at its largest cell, divided by the feature's mean level. Where
+#   people move, the cells they leave and enter change while the pooled mean barely does.
+#   Its per-frame features are the whole map [C, S] (features.py --maps), not the pools.
+STATS = ("plain", "relative", "change", "mixed", "cell")
+MAP_STATS = ("cell",)
 RELATIVE_EPS = 0.1  # features are ReLU6 activations pooled: 0..6, most below 1
 
 
 def temporal_statistics(f: torch.Tensor, kind: str = "plain", eps: float = RELATIVE_EPS) -> torch.Tensor:
-    """f: [B, K, D] per-frame features -> [B, n*D] statistics over the K frames."""
+    """f: [B, K, D] per-frame features -> [B, n*D] statistics over the K frames; for the
+    map statistics f is [B, K, C, S] (S cells) -> [B, 2*C]."""
+    if kind == "cell":
+        level = f.mean((1, 3)) + eps
+        change = (f[:, 1:] - f[:, :-1]).abs().mean(1)  # [B, C, S]
+        return torch.cat([change.mean(2) / level, change.amax(2) / level], 1)
     mean = f.mean(1)
     std = (f - mean.unsqueeze(1)).pow(2).mean(1).clamp_min(1e-12).sqrt()
     change = (f[:, 1:] - f[:, :-1]).abs().mean(1)

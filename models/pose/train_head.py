@@ -48,6 +48,8 @@ def load(clips_dir: Path, features_dir: Path, cheap_dir: Path):
         c = Clip()
         c.id, c.dataset, c.split, c.violent = row["id"], row["dataset"], row["split"], int(row["violent"])
         c.features = np.load(features_dir / f"{c.id}.npy").astype(np.float32)
+        if c.features.ndim == 4:  # whole maps (features.py --maps): [F, C, S]
+            c.features = c.features.reshape(c.features.shape[0], c.features.shape[1], -1)
         c.windows = np.fromfile(clips_dir / "frames" / f"{c.id}.idx", "<u4").reshape(-1, T)
         cheap = cheap_dir / f"{c.id}.cheap.npy"
         c.cheap = np.load(cheap) if cheap.exists() else None
