@@ -341,25 +341,29 @@ impl Runner {
                 InputKind::Step => step_one_hot(1, 0, config.max_steps, opts),
             })
             .collect();
-        // Zeros take a data-dependent model's quiet path only (the cascade's gate stays shut);
-        // moving stripes take the path motion takes, so TorchScript optimizes that branch now
-        // rather than on a stream's first moving clip (about 100 ms late there).
-        let moving: Vec<Tensor> = config
-            .inputs
-            .iter()
-            .zip(&inputs)
-            .map(|(kind, input)| match kind {
-                InputKind::Rgb | InputKind::Flow => moving_stripes(input),
-                InputKind::Step => input.shallow_clone(),
-            })
-            .collect();
-        let rows = [inputs, moving].iter().try_for_each(|inputs| {
-            let rows = self.forward(config, inputs, 1)?;
+        let rows = self.forward(config, &inputs, 1).and_then(|rows| {
             match violent_probability(config, &rows[0]) {
                 Some(_) => Ok(()),
                 None => Err(format!("non-finite outputs {:?}", rows[0])),
             }
         });
+        if rows.is_ok() {
+            // Zeros take a data-dependent model's quiet path only (the cascade's gate stays
+            // shut); moving stripes take the path motion takes, so TorchScript optimizes that
+            // branch now rather than on a stream's first moving clip (about 100 ms late there).
+            // Only a warm-up: a model that fails on moving clips fails on them at run time,
+            // under the element's error policy, not at load.
+            let moving: Vec<Tensor> = config
+                .inputs
+                .iter()
+                .zip(&inputs)
+                .map(|(kind, input)| match kind {
+                    InputKind::Rgb | InputKind::Flow => moving_stripes(input),
+                    InputKind::Step => input.shallow_clone(),
+                })
+                .collect();
+            let _ = self.forward(config, &moving, 1);
+        }
         let rows = rows.and_then(|()| match config.frame_encoder {
             true => {
                 frame_encoder::check_contract(&self.module, config, self.key.device, self.kind())
