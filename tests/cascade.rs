@@ -102,7 +102,9 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
             "ci-cheap",
         ],
     );
-    // Conversion of the TF.js graph, features, cheap scores, head.
+    // Conversion of the TF.js graph (its SAME padding checked against the rule written out),
+    // features, cheap scores, head.
+    run_python(&pose.join("padding_check.py"), &[]);
     run_python(&pose.join("tiny_graph.py"), &[&s(&path("graph"))]);
     run_python(
         &pose.join("movenet.py"),
