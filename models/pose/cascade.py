@@ -44,18 +44,25 @@ from head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics  # noqa
 # 2 (160x160 for the 80x80 MotionNet) is also the verifier's size, so the frames clipbuffer
 # prepares go to the backbone as they are.
 DEFAULT_POOL = 2
+# A memo key: the 48 block means (4x4 cells, 3 channels) and KEY_PROJECTIONS random projections
+# of every pixel (elementwise product and sum: the same bits for a frame wherever it sits in a
+# batch, which a matrix-vector product does not guarantee).
+KEY_PROJECTIONS = 1
+KEY_SIZE = 48 + KEY_PROJECTIONS
 
 
 class Verifier(nn.Module):
     """Frames [N,K,3,H,W] in 0..255 -> logits [N,2].
 
     Overlapping windows share most of their frames (with the default stride, 6 of the 8 a
-    window verifies), so each frame's backbone features are memoized, keyed by an exact
-    fingerprint of its pixels (the 4x4 block means of the resized frame): a frame is encoded
-    once however many verified windows it belongs to. The memo is a ring of the last
-    `memo_size` frames of every stream the model serves, written in place (no copy of it per
-    window, which matters when it holds whole feature maps); a miss only costs a
-    recomputation.
+    window verifies), so each frame's backbone features are memoized, keyed by a fingerprint
+    of its pixels: a frame is encoded once however many verified windows it belongs to. The
+    memo is a ring of the last `memo_size` frames of every stream the model serves, written in
+    place (no copy of it per window, which matters when it holds whole feature maps); a miss
+    only costs a recomputation. The key of a frame is its 4x4 block means and a fixed random
+    projection of all its pixels: block means alone stay the same when a small object moves
+    inside one block over a flat background, and the memo would then serve the features of
+    the frame before.
     """
 
     def __init__(self, backbone, head, size: int, stats: str, eps: float = RELATIVE_EPS, memo_size: int = 128,
@@ -69,8 +76,11 @@ class Verifier(nn.Module):
         self.channels = channels
         self.whole_maps = stats in MAP_STATS  # memoize the maps, not their pools
         self.memo_size = memo_size
+        generator = torch.Generator().manual_seed(0)
+        self.key_projections = torch.rand([KEY_PROJECTIONS, 3, size, size], generator=generator) * 2.0 - 1.0
+        self.key_size = KEY_SIZE
         # NaN keys match nothing: empty slots.
-        self.memo_keys = torch.full([memo_size, 48], float("nan"))
+        self.memo_keys = torch.full([memo_size, KEY_SIZE], float("nan"))
         self.memo_features = torch.zeros(memo_size, 1)
         self.memo_next = 0
 
@@ -82,6 +92,14 @@ class Verifier(nn.Module):
             return fmap.flatten(1)
         return torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)
 
+    def keys(self, x):
+        """[N,3,size,size] -> [N, KEY_SIZE], each row computed from its own frame alone."""
+        projections = self.key_projections.to(device=x.device, dtype=x.dtype)
+        parts = [F.adaptive_avg_pool2d(x, [4, 4]).flatten(1)]
+        for i in range(projections.shape[0]):
+            parts.append((x * projections[i]).sum([1, 2, 3]).unsqueeze(1))
+        return torch.cat(parts, 1)
+
     def forward(self, frames):
         n, k = frames.shape[0], frames.shape[1]
         x = frames.reshape(n * k, frames.shape[2], frames.shape[3], frames.shape[4])
@@ -89,9 +107,10 @@ class Verifier(nn.Module):
             # Area resampling is an adaptive average pool; scripted F.interpolate would pull every
             # mode into the model, some unknown to older libtorch (lanczos before 2.13).
             x = F.adaptive_avg_pool2d(x, [self.size, self.size])
-        keys = F.adaptive_avg_pool2d(x, [4, 4]).reshape(n * k, 48)
+        keys = self.keys(x)
         if self.memo_keys.device != keys.device or self.memo_keys.dtype != keys.dtype:
-            self.memo_keys = torch.full([self.memo_size, 48], float("nan"), dtype=keys.dtype, device=keys.device)
+            self.memo_keys = torch.full([self.memo_size, self.key_size], float("nan"), dtype=keys.dtype,
+                                        device=keys.device)
             self.memo_features = torch.zeros(self.memo_size, 1, dtype=keys.dtype, device=keys.device)
         same = (keys.unsqueeze(1) == self.memo_keys.unsqueeze(0)).all(2)  # [N*K, memo]
         found = torch.where(same.any(1), same.to(torch.int8).argmax(1), torch.full([n * k], -1, dtype=torch.long,

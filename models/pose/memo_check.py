@@ -6,8 +6,9 @@
 Feeds overlapping windows of a random frame sequence (as clipbuffer slides them) one at a
 time and in one large batch to a model whose memo is warm, and compares every p(violent)
 with a freshly loaded model scoring that window alone (an empty memo: every frame encoded).
-The batch holds more frames than the memo's ring, so the ring wraps inside one call. Exits
-non-zero when any score differs by more than 1e-5.
+The batch holds more frames than the memo's ring, so the ring wraps inside one call. Then the
+same with a small square moving inside one key block over a flat background (block means
+alone cannot tell those frames apart). Exits non-zero when any score differs by more than 1e-5.
 """
 
 import argparse
@@ -31,19 +32,32 @@ def main():
     torch.manual_seed(0)
     meta = json.loads(torch.jit.load(args.model).metadata())
     t, (h, w) = meta["clip_length"], meta["size"]
-    frames = torch.randn(3, t + args.stride * (args.windows - 1), h, w)
-    clips = torch.stack([frames[:, i * args.stride : i * args.stride + t] for i in range(args.windows)])
-    fresh = torch.stack([p_violent(torch.jit.load(args.model).eval(), clips[i : i + 1])[0]
-                         for i in range(args.windows)])
-    warm = torch.jit.load(args.model).eval()
-    one_by_one = torch.cat([p_violent(warm, clips[i : i + 1]) for i in range(args.windows)])
-    batched = p_violent(warm, clips)  # every frame a hit
-    cold_batch = p_violent(torch.jit.load(args.model).eval(), clips)  # misses and repeats in one call
-    worst = max((one_by_one - fresh).abs().max().item(), (batched - fresh).abs().max().item(),
-                (cold_batch - fresh).abs().max().item())
-    print(f"{args.model}: {args.windows} windows, largest difference from an empty memo {worst:.2e}")
+    n = t + args.stride * (args.windows - 1)
+    noise = torch.randn(3, n, h, w)
+    # Normalized 0 background; a bright 3x3 square back and forth inside the first 4x4 key block.
+    square = torch.zeros(3, n, h, w)
+    room = max(h // 4 - 3, 1)
+    for i in range(n):
+        x = i % (2 * room) if i % (2 * room) < room else 2 * room - i % (2 * room)
+        square[:, i, 1:4, x : x + 3] = 2.0
+    worst = 0.0
+    for name, frames in (("noise", noise), ("square in one block", square)):
+        gap = largest_difference(args.model, frames, t, args.stride, args.windows)
+        print(f"{args.model}: {name}, {args.windows} windows, largest difference from an empty memo {gap:.2e}")
+        worst = max(worst, gap)
     if worst > 1e-5:
         sys.exit("the verifier memo changed a score")
+
+
+def largest_difference(model, frames, t, stride, windows):
+    clips = torch.stack([frames[:, i * stride : i * stride + t] for i in range(windows)])
+    fresh = torch.stack([p_violent(torch.jit.load(model).eval(), clips[i : i + 1])[0] for i in range(windows)])
+    warm = torch.jit.load(model).eval()
+    one_by_one = torch.cat([p_violent(warm, clips[i : i + 1]) for i in range(windows)])
+    batched = p_violent(warm, clips)  # every frame a hit
+    cold_batch = p_violent(torch.jit.load(model).eval(), clips)  # misses and repeats in one call
+    return max((one_by_one - fresh).abs().max().item(), (batched - fresh).abs().max().item(),
+               (cold_batch - fresh).abs().max().item())
 
 
 if __name__ == "__main__":
