@@ -212,5 +212,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     // Every window verified: the feature memo (a ring smaller than the batch) changes no score.
     run_python(&pose.join("memo_check.py"), &[&s(&path("verified.pt"))]);
+    // fp16=true runs the module in half precision: every tensor of it must follow.
+    run_python(&pose.join("half_check.py"), &[&s(&path("verified.pt"))]);
     let _ = std::fs::remove_dir_all(&work);
 }

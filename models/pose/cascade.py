@@ -23,10 +23,8 @@ the same 160x160, so training and serving see the same pixels.
 """
 
 import argparse
-import io
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import List
@@ -34,10 +32,13 @@ from typing import List
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 from head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics  # noqa: E402
+from train import MotionNet  # noqa: E402
 
 # The cascade's input is POOL times the cheap model's size: averaging POOL x POOL blocks of
 # clipbuffer's area-reduced frames is then an exact area reduction to the cheap model's size.
@@ -94,7 +95,7 @@ class Verifier(nn.Module):
 
     def keys(self, x):
         """[N,3,size,size] -> [N, KEY_SIZE], each row computed from its own frame alone."""
-        projections = self.key_projections.to(device=x.device, dtype=x.dtype)
+        projections = self.key_projections.to(device=x.device)
         parts = [F.adaptive_avg_pool2d(x, [4, 4]).flatten(1)]
         for i in range(projections.shape[0]):
             parts.append((x * projections[i]).sum([1, 2, 3]).unsqueeze(1))
@@ -107,11 +108,12 @@ class Verifier(nn.Module):
             # Area resampling is an adaptive average pool; scripted F.interpolate would pull every
             # mode into the model, some unknown to older libtorch (lanczos before 2.13).
             x = F.adaptive_avg_pool2d(x, [self.size, self.size])
-        keys = self.keys(x)
-        if self.memo_keys.device != keys.device or self.memo_keys.dtype != keys.dtype:
-            self.memo_keys = torch.full([self.memo_size, self.key_size], float("nan"), dtype=keys.dtype,
-                                        device=keys.device)
-            self.memo_features = torch.zeros(self.memo_size, 1, dtype=keys.dtype, device=keys.device)
+        # Keys in float32 whatever the model's precision: in float16 the block means of 0..255
+        # keep 2 to 3 significant digits and a sum over every pixel can overflow.
+        keys = self.keys(x.float())
+        if self.memo_keys.device != keys.device or self.memo_features.dtype != x.dtype:
+            self.memo_keys = torch.full([self.memo_size, self.key_size], float("nan"), device=keys.device)
+            self.memo_features = torch.zeros(self.memo_size, 1, dtype=x.dtype, device=keys.device)
         same = (keys.unsqueeze(1) == self.memo_keys.unsqueeze(0)).all(2)  # [N*K, memo]
         found = torch.where(same.any(1), same.to(torch.int8).argmax(1), torch.full([n * k], -1, dtype=torch.long,
                                                                                      device=keys.device))
@@ -193,25 +195,42 @@ class Cascade(nn.Module):
         return self.meta
 
 
-def frozen(module):
-    """torch.jit.freeze, reloaded: a frozen module cannot be scripted into another as it is."""
-    buffer = io.BytesIO()
-    torch.jit.save(torch.jit.freeze(module), buffer)
-    buffer.seek(0)
-    return torch.jit.load(buffer).eval()
+def folded_cheap(cheap, meta):
+    """The cheap model with each batch norm folded into the convolution before it: the same
+    scores (to float rounding) for a quarter less time in the stage every window pays. Folded
+    into parameters rather than by torch.jit.freeze, whose constants `.half()` (violenceclassify
+    fp16=true) does not convert: a frozen cascade failed in half precision."""
+    state = {k[len("net."):]: v for k, v in cheap.state_dict().items() if k.startswith("net.")}
+    if meta.get("inputs", ["rgb"]) != ["rgb"] or "stem.weight" not in state:
+        return cheap  # not an RGB MotionNet: served as it is
+    net = MotionNet(width=state["stem.weight"].shape[0])
+    net.load_state_dict(state)
+    net.eval()
+    pairs = [(net, "stem", "stem_bn")]
+    for stage in (net.stage1, net.stage2, net.stage3):
+        pairs += [(stage, "spatial", "bn1"), (stage, "temporal", "bn2"), (stage, "skip", "bn_skip")]
+    for owner, conv, bn in pairs:
+        setattr(owner, conv, fuse_conv_bn_eval(getattr(owner, conv), getattr(owner, bn)))
+        setattr(owner, bn, nn.Identity())
+    folded = torch.jit.script(net)
+    with torch.no_grad():
+        size = meta["size"] if isinstance(meta["size"], int) else meta["size"][0]
+        clips = torch.randn(3, 3, meta["clip_length"], size, size)
+        gap = (folded(clips) - cheap(clips)).abs().max().item()
+    if gap > 1e-4:
+        raise SystemExit(f"the cheap model with its batch norms folded differs by {gap:.2e} logits")
+    return folded
 
 
 def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAULT_POOL, extra_meta=None):
     cheap = torch.jit.load(str(cheap_path)).eval()
     cheap_meta = json.loads(cheap.metadata())
-    # Frozen: batch norms folded into the convolutions, attributes inlined; the same scores
-    # (to float rounding) for a quarter less time in the stage every window pays.
-    cheap = frozen(cheap)
+    cheap = folded_cheap(cheap, cheap_meta)
     ckpt = torch.load(str(head_path), weights_only=False)
     head = StatsHead(ckpt["dim"], ckpt["hidden"])
     head.load_state_dict(ckpt["state_dict"])
     head.eval()
-    backbone = frozen(torch.jit.load(str(backbone_path)).eval())
+    backbone = torch.jit.load(str(backbone_path)).eval()
     eps = float(ckpt.get("eps", RELATIVE_EPS))
     # Map statistics: the head sees two per backbone channel.
     verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain"), eps,
