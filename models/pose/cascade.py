@@ -78,7 +78,9 @@ class Verifier(nn.Module):
         self.whole_maps = stats in MAP_STATS  # memoize the maps, not their pools
         self.memo_size = memo_size
         generator = torch.Generator().manual_seed(0)
-        self.key_projections = torch.rand([KEY_PROJECTIONS, 3, size, size], generator=generator) * 2.0 - 1.0
+        # A buffer: it moves with the module to the device once, not on every forward.
+        self.register_buffer("key_projections",
+                             torch.rand([KEY_PROJECTIONS, 3, size, size], generator=generator) * 2.0 - 1.0)
         self.key_size = KEY_SIZE
         # NaN keys match nothing: empty slots.
         self.memo_keys = torch.full([memo_size, KEY_SIZE], float("nan"))
@@ -95,10 +97,9 @@ class Verifier(nn.Module):
 
     def keys(self, x):
         """[N,3,size,size] -> [N, KEY_SIZE], each row computed from its own frame alone."""
-        projections = self.key_projections.to(device=x.device)
         parts = [F.adaptive_avg_pool2d(x, [4, 4]).flatten(1)]
-        for i in range(projections.shape[0]):
-            parts.append((x * projections[i]).sum([1, 2, 3]).unsqueeze(1))
+        for i in range(self.key_projections.shape[0]):
+            parts.append((x * self.key_projections[i].float()).sum([1, 2, 3]).unsqueeze(1))
         return torch.cat(parts, 1)
 
     def forward(self, frames):
