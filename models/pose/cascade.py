@@ -81,7 +81,6 @@ class Verifier(nn.Module):
         # A buffer: it moves with the module to the device once, not on every forward.
         self.register_buffer("key_projections",
                              torch.rand([KEY_PROJECTIONS, 3, size, size], generator=generator) * 2.0 - 1.0)
-        self.key_size = KEY_SIZE
         # NaN keys match nothing: empty slots.
         self.memo_keys = torch.full([memo_size, KEY_SIZE], float("nan"))
         self.memo_features = torch.zeros(memo_size, 1)
@@ -113,7 +112,7 @@ class Verifier(nn.Module):
         # keep 2 to 3 significant digits and a sum over every pixel can overflow.
         keys = self.keys(x.float())
         if self.memo_keys.device != keys.device or self.memo_features.dtype != x.dtype:
-            self.memo_keys = torch.full([self.memo_size, self.key_size], float("nan"), device=keys.device)
+            self.memo_keys = torch.full_like(self.memo_keys, float("nan"), device=keys.device)
             self.memo_features = torch.zeros(self.memo_size, 1, dtype=x.dtype, device=keys.device)
         same = (keys.unsqueeze(1) == self.memo_keys.unsqueeze(0)).all(2)  # [N*K, memo]
         found = torch.where(same.any(1), same.to(torch.int8).argmax(1), torch.full([n * k], -1, dtype=torch.long,
@@ -196,7 +195,7 @@ class Cascade(nn.Module):
         return self.meta
 
 
-def folded_cheap(cheap, meta):
+def folded_cheap(cheap, meta, size: int):
     """The cheap model with each batch norm folded into the convolution before it: the same
     scores (to float rounding) for a quarter less time in the stage every window pays. Folded
     into parameters rather than by torch.jit.freeze, whose constants `.half()` (violenceclassify
@@ -215,7 +214,6 @@ def folded_cheap(cheap, meta):
         setattr(owner, bn, nn.Identity())
     folded = torch.jit.script(net)
     with torch.no_grad():
-        size = meta["size"] if isinstance(meta["size"], int) else meta["size"][0]
         clips = torch.randn(3, 3, meta["clip_length"], size, size)
         gap = (folded(clips) - cheap(clips)).abs().max().item()
     if gap > 1e-4:
@@ -226,7 +224,8 @@ def folded_cheap(cheap, meta):
 def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAULT_POOL, extra_meta=None):
     cheap = torch.jit.load(str(cheap_path)).eval()
     cheap_meta = json.loads(cheap.metadata())
-    cheap = folded_cheap(cheap, cheap_meta)
+    cheap_size = cheap_meta["size"] if isinstance(cheap_meta["size"], int) else cheap_meta["size"][0]
+    cheap = folded_cheap(cheap, cheap_meta, cheap_size)
     ckpt = torch.load(str(head_path), weights_only=False)
     head = StatsHead(ckpt["dim"], ckpt["hidden"])
     head.load_state_dict(ckpt["state_dict"])
@@ -239,7 +238,6 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
     threshold = float(ckpt["threshold"])
     if not math.isfinite(threshold):
         raise SystemExit(f"{head_path}: the head's threshold is {threshold}: retrain it")
-    cheap_size = cheap_meta["size"] if isinstance(cheap_meta["size"], int) else cheap_meta["size"][0]
     meta = {
         "name": "gst-violence pose-cascade",
         "description": "MotionNet gate + MoveNet MultiPose MobileNetV2 features (pretrained, Apache-2.0) "
