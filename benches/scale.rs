@@ -292,6 +292,10 @@ struct SyncRun {
 
 const KEEP_EVERY: usize = 4;
 
+/// The N tried for (b) and (h), and for (g) (smaller sub-streams: more cameras).
+const STREAM_COUNTS: [usize; 9] = [1, 2, 4, 6, 8, 10, 12, 16, 20];
+const CAMERA_COUNTS: [usize; 13] = [1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48];
+
 fn sync_run(uri: &str, model: &str) -> SyncRun {
     let frames = Arc::new(AtomicU64::new(0));
     let clips = Arc::new(Mutex::new((0usize, 0.0f64, Vec::new())));
@@ -405,16 +409,41 @@ struct ModelFigures {
     run: SyncRun,
     forward_each: f64,
     bound: Option<f64>,
-    /// (N, trial, real time)
-    table: Vec<(usize, Trial, bool)>,
-    best: usize,
+    /// (b) streams in lockstep.
+    lockstep: Ramp,
     cpu: Option<Trial>,
-    /// (g) (N cameras, trial, real time) and the largest N in real time.
-    nvr: Vec<(usize, Trial, bool)>,
-    nvr_best: usize,
-    /// (h) (N, trial, real time) with staggered starts, and the largest N in real time.
-    staggered: Vec<(usize, Trial, bool)>,
-    staggered_best: usize,
+    /// (g) cameras in the NVR form.
+    nvr: Ramp,
+    /// (h) streams started at spread points of the file.
+    staggered: Ramp,
+}
+
+/// Trials at growing N until one is not real time.
+#[derive(Default)]
+struct Ramp {
+    /// (N, trial, real time)
+    rows: Vec<(usize, Trial, bool)>,
+    /// The largest N in real time.
+    best: usize,
+}
+
+impl Ramp {
+    /// Runs `trial(n)` for each n in turn, stopping after the first that drops a clip or
+    /// scores one later than `bound`.
+    fn climb(ns: &[usize], bound: Option<f64>, mut trial: impl FnMut(usize) -> Trial) -> Ramp {
+        let mut ramp = Ramp::default();
+        for &n in ns {
+            let t = trial(n);
+            let in_bound = bound.is_none_or(|b| t.max_latency.as_secs_f64() <= b);
+            let ok = t.dropped == 0 && in_bound;
+            ramp.rows.push((n, t, ok));
+            if !ok {
+                break;
+            }
+            ramp.best = n;
+        }
+        ramp
+    }
 }
 
 fn main() {
@@ -450,13 +479,10 @@ fn main() {
                 forward_each,
                 run,
                 bound: None,
-                table: Vec::new(),
-                best: 0,
+                lockstep: Ramp::default(),
                 cpu: None,
-                nvr: Vec::new(),
-                nvr_best: 0,
-                staggered: Vec::new(),
-                staggered_best: 0,
+                nvr: Ramp::default(),
+                staggered: Ramp::default(),
             }
         })
         .collect();
@@ -498,34 +524,18 @@ fn main() {
     for f in &mut figures {
         let span = f.run.span;
         f.bound = minimum.map(|m| span + 0.2 * m + f.forward_each);
-        for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20] {
-            let trial = streams(&uri, Some(&f.model), n, 12);
-            let in_bound = f.bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b);
-            let ok = trial.dropped == 0 && in_bound;
-            f.table.push((n, trial, ok));
-            if ok {
-                f.best = n;
-            } else {
-                break;
-            }
-        }
+        f.lockstep = Ramp::climb(&STREAM_COUNTS, f.bound, |n| {
+            streams(&uri, Some(&f.model), n, 12)
+        });
     }
 
     // (h) as (b), every stream from its own point of the file.
     let video_duration = duration(&uri);
     for f in &mut figures {
-        for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20] {
+        f.staggered = Ramp::climb(&STREAM_COUNTS, f.bound, |n| {
             let starts = spread_starts(video_duration, n, 12);
-            let trial = streams_from(&uri, Some(&f.model), n, 12, &starts);
-            let in_bound = f.bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b);
-            let ok = trial.dropped == 0 && in_bound;
-            f.staggered.push((n, trial, ok));
-            if ok {
-                f.staggered_best = n;
-            } else {
-                break;
-            }
-        }
+            streams_from(&uri, Some(&f.model), n, 12, &starts)
+        });
     }
 
     // (g) the NVR form, per model, same latency bound as (b).
@@ -533,17 +543,9 @@ fn main() {
     if let Some(sub) = sub_video {
         let sub_uri = to_uri(sub);
         for f in &mut figures {
-            for n in [1usize, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48] {
-                let trial = nvr_streams(video, &sub_uri, &f.model, n, 12, nvr_out);
-                let in_bound = f.bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b);
-                let ok = trial.dropped == 0 && in_bound;
-                f.nvr.push((n, trial, ok));
-                if ok {
-                    f.nvr_best = n;
-                } else {
-                    break;
-                }
-            }
+            f.nvr = Ramp::climb(&CAMERA_COUNTS, f.bound, |n| {
+                nvr_streams(video, &sub_uri, &f.model, n, 12, nvr_out)
+            });
         }
         let _ = std::fs::remove_dir_all(nvr_out);
     }
@@ -560,7 +562,7 @@ fn main() {
     // (d) the soak, on the normal footage (long enough not to end before the soak does).
     let main = &figures[0];
     let (soak_rss0, soak_rss1) = {
-        let n = main.best.max(1);
+        let n = main.lockstep.best.max(1);
         let first = streams(&normal_uri, Some(&main.model), n, 20).rss;
         let later = streams(&normal_uri, Some(&main.model), n, soak).rss;
         (first, later)
@@ -579,7 +581,7 @@ fn main() {
         main.run.fps / peer_fps
     );
     for f in &figures {
-        for (n, trial, ok) in &f.table {
+        for (n, trial, ok) in &f.lockstep.rows {
             println!(
                 "| (b) {}: {n} real-time 720p30 streams | {} clips dropped, max clip latency {:.2} s (bound {}), RSS {:.0} MB: {} |",
                 short(&f.model),
@@ -592,7 +594,7 @@ fn main() {
         }
     }
     for f in &figures {
-        for (n, trial, ok) in &f.staggered {
+        for (n, trial, ok) in &f.staggered.rows {
             println!(
                 "| (h) {}: {n} real-time 720p30 streams, each from its own point of the file | {} clips dropped, max clip latency {:.2} s (bound {}): {} |",
                 short(&f.model),
@@ -604,7 +606,7 @@ fn main() {
         }
     }
     for f in &figures {
-        for (n, trial, ok) in &f.nvr {
+        for (n, trial, ok) in &f.nvr.rows {
             println!(
                 "| (g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events | {} clips dropped, max clip latency {:.2} s (bound {}), {} files opened, RSS {:.0} MB: {} |",
                 short(&f.model),
@@ -619,7 +621,7 @@ fn main() {
     }
     match minimum {
         Some(min) => {
-            let mut ns = vec![1, main.best.max(1)];
+            let mut ns = vec![1, main.lockstep.best.max(1)];
             ns.dedup();
             for n in ns {
                 // (c) in real time, N streams of the latency model at once: from the first
@@ -643,16 +645,17 @@ fn main() {
     }
     println!(
         "| (d) RSS idle / 1 / 4 / N={} streams ({}) | {rss_idle:.0} / {} MB |",
-        main.best,
+        main.lockstep.best,
         short(&main.model),
-        main.table
+        main.lockstep
+            .rows
             .iter()
-            .filter(|t| [1, 4, main.best].contains(&t.0))
+            .filter(|t| [1, 4, main.lockstep.best].contains(&t.0))
             .map(|t| format!("{:.0}", t.1.rss))
             .collect::<Vec<_>>()
             .join(" / ")
     );
-    println!("| (d) RSS after 20 s and after {soak} s more at N={} (normal footage) | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", main.best.max(1));
+    println!("| (d) RSS after 20 s and after {soak} s more at N={} (normal footage) | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", main.lockstep.best.max(1));
     println!(
         "| (e) decode only (uridecodebin ! videoconvert) | {:.2} ms/frame |",
         decode_only * 1000.0 / main.run.frames
@@ -673,22 +676,22 @@ fn main() {
     });
     row(
         "(b) largest N in real time (0 drops, latency bound)",
-        &|f| f.best.to_string(),
+        &|f| f.lockstep.best.to_string(),
     );
     row(
         "(h) largest N in real time, streams started at spread points of the file (independent cameras)",
-        &|f| f.staggered_best.to_string(),
+        &|f| f.staggered.best.to_string(),
     );
     if sub_video.is_some() {
         row(
             "(g) cameras per box, NVR form: 640x360 sub-stream analysed + 1280x720 main stream recorded by events (0 drops, latency bound)",
-            &|f| f.nvr_best.to_string(),
+            &|f| f.nvr.best.to_string(),
         );
         row(
             "(g) against (b), 720p30 streams analysed directly (goal >= 2.5x)",
-            &|f| match f.best {
-                0 => format!("{} against 0", f.nvr_best),
-                b => format!("{:.2}x", f.nvr_best as f64 / b as f64),
+            &|f| match f.lockstep.best {
+                0 => format!("{} against 0", f.nvr.best),
+                b => format!("{:.2}x", f.nvr.best as f64 / b as f64),
             },
         );
     }
