@@ -16,7 +16,9 @@
 //!       its 1280x720 main stream recorded by events without decoding, beside (b);
 //!   (h) as (b), but each stream starts at its own point of the file, spread evenly over it:
 //!       independent cameras. (b) plays every stream in lockstep from the file's start, so
-//!       every model meets its costly moments on all streams in the same second.
+//!       every model meets its costly moments on all streams in the same second, and a model
+//!       that memoizes per-frame work by the frame's pixels (the cascade) does it once for
+//!       all of their identical frames.
 //!
 //! Usage: scale VIDEO NORMAL_VIDEO SAMPLE_VIDEO MODELS PEER_FPS MOTION_START_S LATENCY_MODEL
 //!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20] [SUB_VIDEO]
