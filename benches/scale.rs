@@ -10,15 +10,16 @@
 //!   (d) RSS at 1, 4 and N streams, and its growth over a soak;
 //!   (e) where the time goes, per element, against the bare model forward, per model;
 //!   (f) process CPU time per real-time stream on normal (no-fight) footage, per model,
-//!       against the same streams decoded only: analysis = total - decode;
+//!       against the same streams decoded only: analysis = total - decode; the streams start
+//!       at spread points of the file, as in (h);
 //!   (g) the NVR form, per model: the largest N of cameras that hold real time (0 dropped
 //!       clips, the latency bound of (b)) when each one's 640x360 sub-stream is analysed and
 //!       its 1280x720 main stream recorded by events without decoding, beside (b);
 //!   (h) as (b), but each stream starts at its own point of the file, spread evenly over it:
 //!       independent cameras. (b) plays every stream in lockstep from the file's start, so
 //!       every model meets its costly moments on all streams in the same second, and a model
-//!       that memoizes per-frame work by the frame's pixels (the cascade) does it once for
-//!       all of their identical frames.
+//!       that memoizes per-frame work by the frame's pixels (the cascade) shares it between
+//!       their identical frames when their windows come in different forwards.
 //!
 //! Usage: scale VIDEO NORMAL_VIDEO SAMPLE_VIDEO MODELS PEER_FPS MOTION_START_S LATENCY_MODEL
 //!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20] [SUB_VIDEO]
@@ -553,12 +554,17 @@ fn main() {
     }
 
     // (f) CPU per stream on normal footage: decode only before and after the models, so that
-    // the spread of the baseline shows how noisy the machine was.
-    let decode_before = streams(&normal_uri, None, cpu_streams, cpu_time).cpu_per_stream;
+    // the spread of the baseline shows how noisy the machine was. The streams start at spread
+    // points of the file: in lockstep they would carry identical frames, whose per-frame work
+    // a memoizing model (the cascade's verifier) may share between them.
+    let cpu_starts = spread_starts(duration(&normal_uri), cpu_streams, cpu_time);
+    let cpu_trial =
+        |model: Option<&str>| streams_from(&normal_uri, model, cpu_streams, cpu_time, &cpu_starts);
+    let decode_before = cpu_trial(None).cpu_per_stream;
     for f in &mut figures {
-        f.cpu = Some(streams(&normal_uri, Some(&f.model), cpu_streams, cpu_time));
+        f.cpu = Some(cpu_trial(Some(&f.model)));
     }
-    let decode_after = streams(&normal_uri, None, cpu_streams, cpu_time).cpu_per_stream;
+    let decode_after = cpu_trial(None).cpu_per_stream;
     let decode_cpu = (decode_before + decode_after) / 2.0;
 
     // (d) the soak, on the normal footage (long enough not to end before the soak does).
