@@ -447,6 +447,26 @@ impl Ramp {
         }
         ramp
     }
+
+    /// One table row per trial: `what(n)`, drops and latency against `bound`, `more(trial)`.
+    fn print(
+        &self,
+        bound: Option<f64>,
+        what: impl Fn(usize) -> String,
+        more: impl Fn(&Trial) -> String,
+    ) {
+        for (n, trial, ok) in &self.rows {
+            println!(
+                "| {} | {} clips dropped, max clip latency {:.2} s (bound {}){}: {} |",
+                what(*n),
+                trial.dropped,
+                trial.max_latency.as_secs_f64(),
+                bound.map_or("none".into(), |b| format!("{b:.2} s")),
+                more(trial),
+                if *ok { "real time" } else { "NOT real time" }
+            );
+        }
+    }
 }
 
 fn main() {
@@ -589,43 +609,30 @@ fn main() {
         main.run.fps / peer_fps
     );
     for f in &figures {
-        for (n, trial, ok) in &f.lockstep.rows {
-            println!(
-                "| (b) {}: {n} real-time 720p30 streams | {} clips dropped, max clip latency {:.2} s (bound {}), RSS {:.0} MB: {} |",
-                short(&f.model),
-                trial.dropped,
-                trial.max_latency.as_secs_f64(),
-                f.bound.map_or("none".into(), |b| format!("{b:.2} s")),
-                trial.rss,
-                if *ok { "real time" } else { "NOT real time" }
-            );
-        }
+        f.lockstep.print(
+            f.bound,
+            |n| format!("(b) {}: {n} real-time 720p30 streams", short(&f.model)),
+            |t| format!(", RSS {:.0} MB", t.rss),
+        );
     }
     for f in &figures {
-        for (n, trial, ok) in &f.staggered.rows {
-            println!(
-                "| (h) {}: {n} real-time 720p30 streams, each from its own point of the file | {} clips dropped, max clip latency {:.2} s (bound {}): {} |",
-                short(&f.model),
-                trial.dropped,
-                trial.max_latency.as_secs_f64(),
-                f.bound.map_or("none".into(), |b| format!("{b:.2} s")),
-                if *ok { "real time" } else { "NOT real time" }
-            );
-        }
+        f.staggered.print(
+            f.bound,
+            |n| {
+                format!(
+                    "(h) {}: {n} real-time 720p30 streams, each from its own point of the file",
+                    short(&f.model)
+                )
+            },
+            |_| String::new(),
+        );
     }
     for f in &figures {
-        for (n, trial, ok) in &f.nvr.rows {
-            println!(
-                "| (g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events | {} clips dropped, max clip latency {:.2} s (bound {}), {} files opened, RSS {:.0} MB: {} |",
-                short(&f.model),
-                trial.dropped,
-                trial.max_latency.as_secs_f64(),
-                f.bound.map_or("none".into(), |b| format!("{b:.2} s")),
-                trial.files,
-                trial.rss,
-                if *ok { "real time" } else { "NOT real time" }
-            );
-        }
+        f.nvr.print(
+            f.bound,
+            |n| format!("(g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events", short(&f.model)),
+            |t| format!(", {} files opened, RSS {:.0} MB", t.files, t.rss),
+        );
     }
     match minimum {
         Some(min) => {
