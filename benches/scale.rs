@@ -19,7 +19,8 @@
 //!       independent cameras. (b) plays every stream in lockstep from the file's start, so
 //!       every model meets its costly moments on all streams in the same second, and a model
 //!       that memoizes per-frame work by the frame's pixels (the cascade) shares it between
-//!       their identical frames when their windows come in different forwards.
+//!       their identical frames when their windows come in different forwards; and again
+//!       with `inference-workers` set to the machine's cores (one inference thread each).
 //!
 //! Usage: scale VIDEO NORMAL_VIDEO SAMPLE_VIDEO MODELS PEER_FPS MOTION_START_S LATENCY_MODEL
 //!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20] [SUB_VIDEO]
@@ -105,21 +106,26 @@ struct Trial {
 /// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
 /// sharing it; without, decode only (the same decoder and conversion into the sink).
 fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
-    streams_from(uri, model, n, seconds, &[])
+    streams_from(uri, model, n, seconds, &[], 1)
 }
 
 /// As `streams`, stream i starting at `starts[i]` of the file (a key-unit seek before
-/// playing; the stream's running time still starts at 0), from the start where none is given.
+/// playing; the stream's running time still starts at 0), from the start where none is given,
+/// the model served by `workers` inference threads.
 fn streams_from(
     uri: &str,
     model: Option<&str>,
     n: usize,
     seconds: u64,
     starts: &[gst::ClockTime],
+    workers: usize,
 ) -> Trial {
     let cameras = (0..n).map(|i| {
         let analysis = model.map_or(String::new(), |m| {
-            format!("clipbuffer ! violenceclassify name=cls{i} mode=async model-location={m} ! ")
+            format!(
+                "clipbuffer ! violenceclassify name=cls{i} mode=async model-location={m} \
+                 inference-workers={workers} ! "
+            )
         });
         format!("{} ! {analysis}fakesink sync=true", decode(uri))
     });
@@ -296,7 +302,7 @@ struct SyncRun {
 const KEEP_EVERY: usize = 4;
 
 /// The N tried for (b) and (h), and for (g) (smaller sub-streams: more cameras).
-const STREAM_COUNTS: [usize; 9] = [1, 2, 4, 6, 8, 10, 12, 16, 20];
+const STREAM_COUNTS: [usize; 10] = [1, 2, 3, 4, 6, 8, 10, 12, 16, 20];
 const CAMERA_COUNTS: [usize; 13] = [1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48];
 
 fn sync_run(uri: &str, model: &str) -> SyncRun {
@@ -419,6 +425,8 @@ struct ModelFigures {
     nvr: Ramp,
     /// (h) streams started at spread points of the file.
     staggered: Ramp,
+    /// (h) again, one inference worker per core.
+    staggered_pool: Ramp,
 }
 
 /// Trials at growing N until one is not real time.
@@ -489,6 +497,7 @@ fn main() {
             .to_string()
     };
     let (uri, normal_uri, sample_uri) = (to_uri(video), to_uri(normal), to_uri(sample));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rss_idle = rss_mb();
 
     // (a) and (e), per model.
@@ -506,6 +515,7 @@ fn main() {
                 cpu: None,
                 nvr: Ramp::default(),
                 staggered: Ramp::default(),
+                staggered_pool: Ramp::default(),
             }
         })
         .collect();
@@ -542,7 +552,7 @@ fn main() {
     println!(
         "bench-scale: {video} (a, b, e), {normal} (d, f), {sample} (c); models {}; {} cores; every figure from this run",
         models.join(", "),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        cores
     );
     for f in &mut figures {
         let span = f.run.span;
@@ -552,13 +562,16 @@ fn main() {
         });
     }
 
-    // (h) as (b), every stream from its own point of the file.
+    // (h) as (b), every stream from its own point of the file; then with one inference
+    // worker per core.
     let video_duration = duration(&uri);
     for f in &mut figures {
-        f.staggered = Ramp::climb(&STREAM_COUNTS, f.bound, |n| {
-            let starts = spread_starts(video_duration, n, 12);
-            streams_from(&uri, Some(&f.model), n, 12, &starts)
-        });
+        for (workers, ramp) in [(1, &mut f.staggered), (cores, &mut f.staggered_pool)] {
+            *ramp = Ramp::climb(&STREAM_COUNTS, f.bound, |n| {
+                let starts = spread_starts(video_duration, n, 12);
+                streams_from(&uri, Some(&f.model), n, 12, &starts, workers)
+            });
+        }
     }
 
     // (g) the NVR form, per model, same latency bound as (b).
@@ -578,8 +591,9 @@ fn main() {
     // points of the file: in lockstep they would carry identical frames, whose per-frame work
     // a memoizing model (the cascade's verifier) may share between them.
     let cpu_starts = spread_starts(duration(&normal_uri), cpu_streams, cpu_time);
-    let cpu_trial =
-        |model: Option<&str>| streams_from(&normal_uri, model, cpu_streams, cpu_time, &cpu_starts);
+    let cpu_trial = |model: Option<&str>| {
+        streams_from(&normal_uri, model, cpu_streams, cpu_time, &cpu_starts, 1)
+    };
     let decode_before = cpu_trial(None).cpu_per_stream;
     for f in &mut figures {
         f.cpu = Some(cpu_trial(Some(&f.model)));
@@ -616,16 +630,18 @@ fn main() {
         );
     }
     for f in &figures {
-        f.staggered.print(
-            f.bound,
-            |n| {
-                format!(
-                    "(h) {}: {n} real-time 720p30 streams, each from its own point of the file",
-                    short(&f.model)
-                )
-            },
-            |_| String::new(),
-        );
+        for (workers, ramp) in [(1, &f.staggered), (cores, &f.staggered_pool)] {
+            ramp.print(
+                f.bound,
+                |n| {
+                    format!(
+                        "(h) {}, inference-workers={workers}: {n} real-time 720p30 streams, each from its own point of the file",
+                        short(&f.model)
+                    )
+                },
+                |_| String::new(),
+            );
+        }
     }
     for f in &figures {
         f.nvr.print(
@@ -696,6 +712,10 @@ fn main() {
     row(
         "(h) largest N in real time, streams started at spread points of the file (independent cameras)",
         &|f| f.staggered.best.to_string(),
+    );
+    row(
+        &format!("(h) the same with inference-workers={cores} (one inference thread per core)"),
+        &|f| f.staggered_pool.best.to_string(),
     );
     if sub_video.is_some() {
         row(

@@ -917,6 +917,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .parse::<gstviolence::model::DeviceRequest>()?
             .resolve()?,
         false,
+        1,
     )?;
     let meta = worker.info().metadata.clone().unwrap_or_default();
     // The events use the element's own threshold, unless one is given here.

@@ -489,6 +489,70 @@ fn streams_sharing_a_model_are_batched_and_each_exact() {
     );
 }
 
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// `inference-workers=2`: one pool of two threads, each with its own copy of the model,
+/// shared by the streams that ask for it; every stream still gets exactly its own events.
+#[test]
+fn streams_over_an_inference_pool_each_get_their_own_events() {
+    init();
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 100,
+        motion: 30..60,
+    };
+    let single = run_synthetic(&video, &classify("min-consecutive=1"));
+    // Held here, the pool the elements below ask for is this one.
+    let pool = gstviolence::model::acquire(
+        std::path::Path::new(&model("motion.pt")),
+        tch::Device::Cpu,
+        false,
+        2,
+    )
+    .unwrap();
+    assert_eq!(pool.workers(), 2);
+    let names = thread_names();
+    for worker in ["vinfer-cpu-0", "vinfer-cpu-1"] {
+        assert!(
+            names.iter().any(|n| n == worker),
+            "{worker} runs: {names:?}"
+        );
+    }
+    let outs = run_parallel(
+        4,
+        &video,
+        "min-consecutive=1 inference-workers=2 batch-size=4 batch-timeout=20000000",
+    );
+    for out in &outs {
+        assert_eq!(out.error, None);
+        let starts = out.events("violence-start");
+        assert_eq!(starts.len(), 1, "{starts:?}");
+        let expected = only(single.events("violence-start"));
+        assert_eq!(starts[0].pts, expected.pts);
+        assert_eq!(starts[0].clip_end, expected.clip_end);
+        assert_eq!(
+            out.events("violence-end")[0].pts,
+            single.events("violence-end")[0].pts
+        );
+    }
+    let same = gstviolence::model::acquire(
+        std::path::Path::new(&model("motion.pt")),
+        tch::Device::Cpu,
+        false,
+        2,
+    )
+    .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&pool, &same), "one pool per key");
+}
+
 /// Two still scenes, one after the other: the only frame difference is the cut between
 /// them, so every clip the motion model calls violent spans the cut. With the guard (the
 /// default) none of them starts an event; without it they do.

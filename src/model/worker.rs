@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! One inference worker per (model file, device, precision) in the process (DESIGN.md
-//! "Threads"). It owns the TorchScript module on its own thread, which is where libtorch's
-//! no-grad state lives, and batches clips from every stream that uses it into one forward.
+//! One pool of inference workers per (model file, device, precision, pool size) in the
+//! process (DESIGN.md "Threads"). Each worker owns a copy of the TorchScript module on its
+//! own thread, which is where libtorch's no-grad state lives, and batches clips from the
+//! streams assigned to it into one forward. A stream always goes to the same worker: a
+//! model's memo of per-frame work (and ours, `FrameCache`) lives in that worker.
 
 use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::batching;
@@ -25,6 +27,7 @@ struct ModelKey {
     path: PathBuf,
     device: Device,
     fp16: bool,
+    workers: usize,
 }
 
 /// What the element needs to know once the model is loaded.
@@ -79,11 +82,13 @@ enum Request {
     Probe(Arc<ModelConfig>, mpsc::Sender<Result<Duration, String>>),
 }
 
-/// A handle on a loaded model shared by every element that uses the same file and device.
+/// A handle on a loaded model shared by every element that uses the same file, device and
+/// pool size.
 pub struct SharedModel {
     key: ModelKey,
     info: LoadedModel,
-    requests: mpsc::Sender<Request>,
+    /// One queue per worker thread.
+    requests: Vec<mpsc::Sender<Request>>,
 }
 
 impl std::fmt::Debug for SharedModel {
@@ -97,9 +102,14 @@ impl std::fmt::Debug for SharedModel {
 static WORKERS: LazyLock<Mutex<HashMap<ModelKey, Weak<SharedModel>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Returns the worker for (path, device, fp16), loading the model on first use.
-/// Errors name the file and the problem.
-pub fn acquire(path: &Path, device: Device, fp16: bool) -> Result<Arc<SharedModel>, String> {
+/// Returns the pool of `workers` inference threads for (path, device, fp16), loading the
+/// model (once per worker) on first use. Errors name the file and the problem.
+pub fn acquire(
+    path: &Path,
+    device: Device,
+    fp16: bool,
+    workers: usize,
+) -> Result<Arc<SharedModel>, String> {
     let shown = path.display().to_string();
     let canonical = std::fs::canonicalize(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("model file {shown} does not exist"),
@@ -115,28 +125,42 @@ pub fn acquire(path: &Path, device: Device, fp16: bool) -> Result<Arc<SharedMode
         device,
         // Half precision only exists for us on CUDA.
         fp16: fp16 && device.is_cuda(),
+        workers: workers.max(1),
     };
-    let mut workers = WORKERS.locked();
-    workers.retain(|_, w| w.strong_count() > 0);
-    if let Some(existing) = workers.get(&key).and_then(Weak::upgrade) {
+    let mut pools = WORKERS.locked();
+    pools.retain(|_, w| w.strong_count() > 0);
+    if let Some(existing) = pools.get(&key).and_then(Weak::upgrade) {
         return Ok(existing);
     }
-    let (tx, rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-    let thread_key = key.clone();
-    std::thread::Builder::new()
-        .name(format!("violence-infer-{}", device_name(device)))
-        .spawn(move || worker_main(thread_key, rx, ready_tx))
-        .map_err(|e| format!("cannot start the inference thread for {shown}: {e}"))?;
-    let info = ready_rx
-        .recv()
-        .map_err(|_| format!("the inference thread for {shown} stopped while loading"))??;
+    // The workers load their copies side by side; the first failure is the answer (the
+    // others stop when their queues are dropped with it).
+    let mut requests = Vec::with_capacity(key.workers);
+    let mut loading = Vec::with_capacity(key.workers);
+    for index in 0..key.workers {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let thread_key = key.clone();
+        std::thread::Builder::new()
+            // Linux keeps 15 bytes of a thread's name.
+            .name(format!("vinfer-{}-{index}", device_name(device)))
+            .spawn(move || worker_main(thread_key, rx, ready_tx))
+            .map_err(|e| format!("cannot start an inference thread for {shown}: {e}"))?;
+        requests.push(tx);
+        loading.push(ready_rx);
+    }
+    let mut info = None;
+    for ready in loading {
+        let loaded = ready
+            .recv()
+            .map_err(|_| format!("an inference thread for {shown} stopped while loading"))??;
+        info.get_or_insert(loaded);
+    }
     let shared = Arc::new(SharedModel {
         key: key.clone(),
-        info,
-        requests: tx,
+        info: info.expect("at least one worker"),
+        requests,
     });
-    workers.insert(key, Arc::downgrade(&shared));
+    pools.insert(key, Arc::downgrade(&shared));
     Ok(shared)
 }
 
@@ -145,19 +169,35 @@ impl SharedModel {
         &self.info
     }
 
-    /// Runs one forward of zeros shaped by `config`: warm-up, and the first-forward check of
-    /// the contract. Blocks until done.
-    pub fn probe(&self, config: &Arc<ModelConfig>) -> Result<Duration, String> {
-        let (tx, rx) = mpsc::channel();
-        self.requests
-            .send(Request::Probe(config.clone(), tx))
-            .map_err(|_| self.gone())?;
-        rx.recv().map_err(|_| self.gone())?
+    /// Inference threads in the pool.
+    pub fn workers(&self) -> usize {
+        self.requests.len()
     }
 
-    /// Queues a clip; never blocks.
+    /// Runs one forward of zeros shaped by `config` on every worker: warm-up, and the
+    /// first-forward check of the contract. Blocks until done; the slowest forward.
+    pub fn probe(&self, config: &Arc<ModelConfig>) -> Result<Duration, String> {
+        let replies = self
+            .requests
+            .iter()
+            .map(|requests| {
+                let (tx, rx) = mpsc::channel();
+                requests
+                    .send(Request::Probe(config.clone(), tx))
+                    .map_err(|_| self.gone())?;
+                Ok(rx)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut slowest = Duration::ZERO;
+        for rx in replies {
+            slowest = slowest.max(rx.recv().map_err(|_| self.gone())??);
+        }
+        Ok(slowest)
+    }
+
+    /// Queues a clip on its stream's worker; never blocks.
     pub fn submit(&self, job: ClipJob) -> Result<(), String> {
-        self.requests
+        self.requests[worker_of(job.stream, self.requests.len())]
             .send(Request::Infer(job))
             .map_err(|_| self.gone())
     }
@@ -168,6 +208,12 @@ impl SharedModel {
             self.key.path.display()
         )
     }
+}
+
+/// The worker that serves `stream`: streams are numbered in the order they start, so this
+/// deals them out in turn, and a stream keeps its worker.
+fn worker_of(stream: u64, workers: usize) -> usize {
+    (stream % workers.max(1) as u64) as usize
 }
 
 fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
@@ -651,4 +697,19 @@ fn moving_stripes(like: &Tensor) -> Tensor {
         .expand(&size, false)
         .to_kind(like.kind())
         .contiguous()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_of;
+
+    #[test]
+    fn streams_are_dealt_out_in_turn_and_keep_their_worker() {
+        let served: Vec<usize> = (0..6).map(|s| worker_of(s, 2)).collect();
+        assert_eq!(served, [0, 1, 0, 1, 0, 1]);
+        assert_eq!(worker_of(7, 3), worker_of(7, 3));
+        assert_eq!(worker_of(7, 1), 0);
+        // A pool of 0 is a pool of 1, never a division by zero.
+        assert_eq!(worker_of(5, 0), 0);
+    }
 }

@@ -15,6 +15,7 @@ const DEFAULT_STALL_TIMEOUT: u64 = 5_000_000_000;
 const DEFAULT_MAX_PENDING: u32 = 2;
 const DEFAULT_BATCH_SIZE: u32 = 8;
 const DEFAULT_BATCH_TIMEOUT: u64 = 0;
+const DEFAULT_INFERENCE_WORKERS: u32 = 1;
 const DEFAULT_STATS_INTERVAL: u64 = 1_000_000_000;
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ pub struct Settings {
     pub max_pending: u32,
     pub batch_size: u32,
     pub batch_timeout: u64,
+    pub inference_workers: u32,
     pub stats_interval: u64,
     pub on_model_error: ModelErrorPolicy,
     pub overrides: Overrides,
@@ -55,6 +57,7 @@ impl Default for Settings {
             max_pending: DEFAULT_MAX_PENDING,
             batch_size: DEFAULT_BATCH_SIZE,
             batch_timeout: DEFAULT_BATCH_TIMEOUT,
+            inference_workers: DEFAULT_INFERENCE_WORKERS,
             stats_interval: DEFAULT_STATS_INTERVAL,
             on_model_error: ModelErrorPolicy::Error,
             overrides: Overrides::default(),
@@ -150,7 +153,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("batch-size")
                     .nick("Batch size")
-                    .blurb("Most clips (from all streams sharing the model) forwarded together when this stream's clip is the oldest queued")
+                    .blurb("Most clips (from all streams sharing the model's inference worker) forwarded together when this stream's clip is the oldest queued")
                     .minimum(1)
                     .maximum(256)
                     .default_value(DEFAULT_BATCH_SIZE)
@@ -161,6 +164,14 @@ impl Settings {
                     .blurb("Nanoseconds this stream's oldest queued clip may wait for others to fill a batch; 0 forwards what is queued at once")
                     .maximum(10_000_000_000)
                     .default_value(DEFAULT_BATCH_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-workers")
+                    .nick("Inference workers")
+                    .blurb("Inference threads for this model, device and precision, each with its own copy of the model; streams are dealt out to them in turn and keep theirs. Elements share workers only when they also agree on this number")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_INFERENCE_WORKERS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("stats-interval")
@@ -268,6 +279,7 @@ impl Settings {
             "max-pending" => s.max_pending = value.get().unwrap(),
             "batch-size" => s.batch_size = value.get().unwrap(),
             "batch-timeout" => s.batch_timeout = value.get().unwrap(),
+            "inference-workers" => s.inference_workers = value.get().unwrap(),
             "stats-interval" => s.stats_interval = value.get().unwrap(),
             "on-model-error" => s.on_model_error = value.get().unwrap(),
             "mean" => s.overrides.mean = text().map(|t| parse_triple(&t)).transpose()?,
@@ -307,6 +319,7 @@ impl Settings {
             "max-pending" => s.max_pending.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "batch-timeout" => s.batch_timeout.to_value(),
+            "inference-workers" => s.inference_workers.to_value(),
             "stats-interval" => s.stats_interval.to_value(),
             "on-model-error" => s.on_model_error.to_value(),
             "mean" => triple_to_string(s.overrides.mean).to_value(),

@@ -105,7 +105,13 @@ impl ViolenceClassify {
             );
         }
         let path = std::path::Path::new(location);
-        model::acquire(path, device, settings.fp16).map_err(|e| {
+        model::acquire(
+            path,
+            device,
+            settings.fp16,
+            settings.inference_workers as usize,
+        )
+        .map_err(|e| {
             let kind = if path.exists() {
                 gst::ResourceError::OpenRead
             } else {
