@@ -5,7 +5,8 @@
 //!   (a) frames/s of our pipeline against the Python/OpenCV peer (run by the script, its
 //!       figure passed in), same model, T, size, stride and step, same 720p30 H.264 file;
 //!   (b) the largest N of real-time 720p30 streams (decode included) with 0 dropped clips
-//!       and a clip latency within the bound of (c), per model;
+//!       and a clip latency within the bound of (c) (1.2x its minimum), per model; and the
+//!       same within the allowance of a verifying model (1.5x: issue 14), in brackets;
 //!   (c) detection latency against the minimum the settings allow (synthetic sample);
 //!   (d) RSS at 1, 4 and N streams, and its growth over a soak;
 //!   (e) where the time goes, per element, against the bare model forward, per model;
@@ -20,7 +21,9 @@
 //!       every model meets its costly moments on all streams in the same second, and a model
 //!       that memoizes per-frame work by the frame's pixels (the cascade) shares it between
 //!       their identical frames when their windows come in different forwards; and again
-//!       with `inference-workers` set to the machine's cores (one inference thread each).
+//!       with `inference-workers` set to the machine's cores (one inference thread each);
+//!   (i) as (h), on the normal footage of (f): cameras that see no fight, which is most of
+//!       an NVR's hours, where (h) is the worst case (every camera showing a fight or a crowd).
 //!
 //! Usage: scale VIDEO NORMAL_VIDEO SAMPLE_VIDEO MODELS PEER_FPS MOTION_START_S LATENCY_MODEL
 //!              [SOAK_S=600] [CPU_STREAMS=4] [CPU_SECONDS=20] [SUB_VIDEO]
@@ -417,7 +420,7 @@ struct ModelFigures {
     model: String,
     run: SyncRun,
     forward_each: f64,
-    bound: Option<f64>,
+    bounds: Bounds,
     /// (b) streams in lockstep.
     lockstep: Ramp,
     cpu: Option<Trial>,
@@ -427,51 +430,101 @@ struct ModelFigures {
     staggered: Ramp,
     /// (h) again, one inference worker per core.
     staggered_pool: Ramp,
+    /// (i) as (h), on normal footage.
+    ordinary: Ramp,
 }
 
-/// Trials at growing N until one is not real time.
+/// The clip-latency bounds of a real-time stream: what issue 9's detection-latency goal
+/// allows (1.2x the minimum of (c)), and issue 14's allowance for a model that verifies
+/// (its `violence-start` within 1.5x of the previous default's latency).
+#[derive(Clone, Copy, Default)]
+struct Bounds {
+    strict: Option<f64>,
+    allowance: Option<f64>,
+}
+
+impl Bounds {
+    /// A clip's latency (its first frame to its score) includes its own span; on top of
+    /// the unavoidable, `factor - 1` times the minimum of (c), plus one forward of the model.
+    fn new(minimum: Option<f64>, span: f64, forward: f64) -> Bounds {
+        let bound = |factor: f64| minimum.map(|m| span + (factor - 1.0) * m + forward);
+        Bounds {
+            strict: bound(1.2),
+            allowance: bound(1.5),
+        }
+    }
+}
+
+/// Trials at growing N until one is not real time within the looser bound.
 #[derive(Default)]
 struct Ramp {
-    /// (N, trial, real time)
-    rows: Vec<(usize, Trial, bool)>,
-    /// The largest N in real time.
-    best: usize,
+    /// (N, trial)
+    rows: Vec<(usize, Trial)>,
+}
+
+/// No clip dropped, none scored later than `bound`.
+fn in_time(trial: &Trial, bound: Option<f64>) -> bool {
+    trial.dropped == 0 && bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b)
 }
 
 impl Ramp {
-    /// Runs `trial(n)` for each n in turn, stopping after the first that drops a clip or
-    /// scores one later than `bound`.
-    fn climb(ns: &[usize], bound: Option<f64>, mut trial: impl FnMut(usize) -> Trial) -> Ramp {
+    /// Runs `trial(n)` for each n in turn, stopping after the first that is not in time
+    /// within the allowance.
+    fn climb(ns: &[usize], bounds: Bounds, mut trial: impl FnMut(usize) -> Trial) -> Ramp {
         let mut ramp = Ramp::default();
         for &n in ns {
             let t = trial(n);
-            let in_bound = bound.is_none_or(|b| t.max_latency.as_secs_f64() <= b);
-            let ok = t.dropped == 0 && in_bound;
-            ramp.rows.push((n, t, ok));
+            let ok = in_time(&t, bounds.allowance);
+            ramp.rows.push((n, t));
             if !ok {
                 break;
             }
-            ramp.best = n;
         }
         ramp
     }
 
-    /// One table row per trial: `what(n)`, drops and latency against `bound`, `more(trial)`.
+    /// The largest N in real time within `bound` (and every smaller N tried).
+    fn best(&self, bound: Option<f64>) -> usize {
+        self.rows
+            .iter()
+            .take_while(|(_, t)| in_time(t, bound))
+            .last()
+            .map_or(0, |(n, _)| *n)
+    }
+
+    /// "N (M)": the largest N within the strict bound, M within the allowance.
+    fn best_both(&self, bounds: Bounds) -> String {
+        format!(
+            "{} ({})",
+            self.best(bounds.strict),
+            self.best(bounds.allowance)
+        )
+    }
+
+    /// One table row per trial: `what(n)`, drops and latency against the bounds, `more(trial)`.
     fn print(
         &self,
-        bound: Option<f64>,
+        bounds: Bounds,
         what: impl Fn(usize) -> String,
         more: impl Fn(&Trial) -> String,
     ) {
-        for (n, trial, ok) in &self.rows {
+        let shown = |b: Option<f64>| b.map_or("none".into(), |b| format!("{b:.2} s"));
+        for (n, trial) in &self.rows {
             println!(
-                "| {} | {} clips dropped, max clip latency {:.2} s (bound {}){}: {} |",
+                "| {} | {} clips dropped, max clip latency {:.2} s (bound {}, allowance {}){}: {} |",
                 what(*n),
                 trial.dropped,
                 trial.max_latency.as_secs_f64(),
-                bound.map_or("none".into(), |b| format!("{b:.2} s")),
+                shown(bounds.strict),
+                shown(bounds.allowance),
                 more(trial),
-                if *ok { "real time" } else { "NOT real time" }
+                if in_time(trial, bounds.strict) {
+                    "real time"
+                } else if in_time(trial, bounds.allowance) {
+                    "real time within the allowance only"
+                } else {
+                    "NOT real time"
+                }
             );
         }
     }
@@ -510,12 +563,13 @@ fn main() {
                 model: model.clone(),
                 forward_each,
                 run,
-                bound: None,
+                bounds: Bounds::default(),
                 lockstep: Ramp::default(),
                 cpu: None,
                 nvr: Ramp::default(),
                 staggered: Ramp::default(),
                 staggered_pool: Ramp::default(),
+                ordinary: Ramp::default(),
             }
         })
         .collect();
@@ -546,18 +600,15 @@ fn main() {
     let minimum =
         start.map(|s| (s.clip_end.saturating_sub(motion_ns)) as f64 / 1e9 + latency_forward);
 
-    // (b) real-time streams of the real footage, per model. A clip's latency (its first
-    // frame to its score) includes its own span; what the bound of (c) allows on top of the
-    // unavoidable is 0.2 x the minimum, plus one forward of that model.
+    // (b) real-time streams of the real footage, per model, against the bounds of (c).
     println!(
         "bench-scale: {video} (a, b, e), {normal} (d, f), {sample} (c); models {}; {} cores; every figure from this run",
         models.join(", "),
         cores
     );
     for f in &mut figures {
-        let span = f.run.span;
-        f.bound = minimum.map(|m| span + 0.2 * m + f.forward_each);
-        f.lockstep = Ramp::climb(&STREAM_COUNTS, f.bound, |n| {
+        f.bounds = Bounds::new(minimum, f.run.span, f.forward_each);
+        f.lockstep = Ramp::climb(&STREAM_COUNTS, f.bounds, |n| {
             streams(&uri, Some(&f.model), n, 12)
         });
     }
@@ -567,19 +618,28 @@ fn main() {
     let video_duration = duration(&uri);
     for f in &mut figures {
         for (workers, ramp) in [(1, &mut f.staggered), (cores, &mut f.staggered_pool)] {
-            *ramp = Ramp::climb(&STREAM_COUNTS, f.bound, |n| {
+            *ramp = Ramp::climb(&STREAM_COUNTS, f.bounds, |n| {
                 let starts = spread_starts(video_duration, n, 12);
                 streams_from(&uri, Some(&f.model), n, 12, &starts, workers)
             });
         }
     }
 
-    // (g) the NVR form, per model, same latency bound as (b).
+    // (i) as (h), on the normal footage.
+    let normal_duration = duration(&normal_uri);
+    for f in &mut figures {
+        f.ordinary = Ramp::climb(&STREAM_COUNTS, f.bounds, |n| {
+            let starts = spread_starts(normal_duration, n, 12);
+            streams_from(&normal_uri, Some(&f.model), n, 12, &starts, 1)
+        });
+    }
+
+    // (g) the NVR form, per model, same latency bounds as (b).
     let nvr_out = std::path::Path::new("target/bench/nvr");
     if let Some(sub) = sub_video {
         let sub_uri = to_uri(sub);
         for f in &mut figures {
-            f.nvr = Ramp::climb(&CAMERA_COUNTS, f.bound, |n| {
+            f.nvr = Ramp::climb(&CAMERA_COUNTS, f.bounds, |n| {
                 nvr_streams(video, &sub_uri, &f.model, n, 12, nvr_out)
             });
         }
@@ -590,7 +650,7 @@ fn main() {
     // the spread of the baseline shows how noisy the machine was. The streams start at spread
     // points of the file: in lockstep they would carry identical frames, whose per-frame work
     // a memoizing model (the cascade's verifier) may share between them.
-    let cpu_starts = spread_starts(duration(&normal_uri), cpu_streams, cpu_time);
+    let cpu_starts = spread_starts(normal_duration, cpu_streams, cpu_time);
     let cpu_trial = |model: Option<&str>| {
         streams_from(&normal_uri, model, cpu_streams, cpu_time, &cpu_starts, 1)
     };
@@ -604,7 +664,7 @@ fn main() {
     // (d) the soak, on the normal footage (long enough not to end before the soak does).
     let main = &figures[0];
     let (soak_rss0, soak_rss1) = {
-        let n = main.lockstep.best.max(1);
+        let n = main.lockstep.best(main.bounds.strict).max(1);
         let first = streams(&normal_uri, Some(&main.model), n, 20).rss;
         let later = streams(&normal_uri, Some(&main.model), n, soak).rss;
         (first, later)
@@ -624,7 +684,7 @@ fn main() {
     );
     for f in &figures {
         f.lockstep.print(
-            f.bound,
+            f.bounds,
             |n| format!("(b) {}: {n} real-time 720p30 streams", short(&f.model)),
             |t| format!(", RSS {:.0} MB", t.rss),
         );
@@ -632,7 +692,7 @@ fn main() {
     for f in &figures {
         for (workers, ramp) in [(1, &f.staggered), (cores, &f.staggered_pool)] {
             ramp.print(
-                f.bound,
+                f.bounds,
                 |n| {
                     format!(
                         "(h) {}, inference-workers={workers}: {n} real-time 720p30 streams, each from its own point of the file",
@@ -644,15 +704,27 @@ fn main() {
         }
     }
     for f in &figures {
+        f.ordinary.print(
+            f.bounds,
+            |n| {
+                format!(
+                    "(i) {}: {n} real-time 720p30 streams of normal footage, each from its own point of the file",
+                    short(&f.model)
+                )
+            },
+            |_| String::new(),
+        );
+    }
+    for f in &figures {
         f.nvr.print(
-            f.bound,
+            f.bounds,
             |n| format!("(g) NVR form, {}: {n} cameras, 640x360 sub-stream analysed + 1280x720 main stream recorded by events", short(&f.model)),
             |t| format!(", {} files opened, RSS {:.0} MB", t.files, t.rss),
         );
     }
     match minimum {
         Some(min) => {
-            let mut ns = vec![1, main.lockstep.best.max(1)];
+            let mut ns = vec![1, main.lockstep.best(main.bounds.strict).max(1)];
             ns.dedup();
             for n in ns {
                 // (c) in real time, N streams of the latency model at once: from the first
@@ -676,17 +748,17 @@ fn main() {
     }
     println!(
         "| (d) RSS idle / 1 / 4 / N={} streams ({}) | {rss_idle:.0} / {} MB |",
-        main.lockstep.best,
+        main.lockstep.best(main.bounds.strict),
         short(&main.model),
         main.lockstep
             .rows
             .iter()
-            .filter(|t| [1, 4, main.lockstep.best].contains(&t.0))
+            .filter(|t| [1, 4, main.lockstep.best(main.bounds.strict)].contains(&t.0))
             .map(|t| format!("{:.0}", t.1.rss))
             .collect::<Vec<_>>()
             .join(" / ")
     );
-    println!("| (d) RSS after 20 s and after {soak} s more at N={} (normal footage) | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", main.lockstep.best.max(1));
+    println!("| (d) RSS after 20 s and after {soak} s more at N={} (normal footage) | {soak_rss0:.0} MB -> {soak_rss1:.0} MB |", main.lockstep.best(main.bounds.strict).max(1));
     println!(
         "| (e) decode only (uridecodebin ! videoconvert) | {:.2} ms/frame |",
         decode_only * 1000.0 / main.run.frames
@@ -706,27 +778,33 @@ fn main() {
         format!("{:.1} frames/s", f.run.fps)
     });
     row(
-        "(b) largest N in real time (0 drops, latency bound)",
-        &|f| f.lockstep.best.to_string(),
+        "(b) largest N in real time: 0 drops, clip latency within the bound (within the allowance)",
+        &|f| f.lockstep.best_both(f.bounds),
     );
     row(
-        "(h) largest N in real time, streams started at spread points of the file (independent cameras)",
-        &|f| f.staggered.best.to_string(),
+        "(h) the same, streams started at spread points of the file (independent cameras)",
+        &|f| f.staggered.best_both(f.bounds),
     );
     row(
         &format!("(h) the same with inference-workers={cores} (one inference thread per core)"),
-        &|f| f.staggered_pool.best.to_string(),
+        &|f| f.staggered_pool.best_both(f.bounds),
     );
+    row("(i) as (h), normal footage (no fights)", &|f| {
+        f.ordinary.best_both(f.bounds)
+    });
     if sub_video.is_some() {
         row(
-            "(g) cameras per box, NVR form: 640x360 sub-stream analysed + 1280x720 main stream recorded by events (0 drops, latency bound)",
-            &|f| f.nvr.best.to_string(),
+            "(g) cameras per box, NVR form: 640x360 sub-stream analysed + 1280x720 main stream recorded by events (as (b))",
+            &|f| f.nvr.best_both(f.bounds),
         );
         row(
-            "(g) against (b), 720p30 streams analysed directly (goal >= 2.5x)",
-            &|f| match f.lockstep.best {
-                0 => format!("{} against 0", f.nvr.best),
-                b => format!("{:.2}x", f.nvr.best as f64 / b as f64),
+            "(g) against (b), 720p30 streams analysed directly, within the bound (goal >= 2.5x)",
+            &|f| {
+                let nvr = f.nvr.best(f.bounds.strict);
+                match f.lockstep.best(f.bounds.strict) {
+                    0 => format!("{nvr} against 0"),
+                    b => format!("{:.2}x", nvr as f64 / b as f64),
+                }
             },
         );
     }
