@@ -690,30 +690,26 @@ fn main() {
         );
     }
     for f in &figures {
-        for (workers, ramp) in [(1, &f.staggered), (cores, &f.staggered_pool)] {
+        let m = short(&f.model);
+        for (ramp, what, footage) in [
+            (
+                &f.staggered,
+                format!("(h) {m}, inference-workers=1"),
+                "file",
+            ),
+            (
+                &f.staggered_pool,
+                format!("(h) {m}, inference-workers={cores}"),
+                "file",
+            ),
+            (&f.ordinary, format!("(i) {m}"), "normal footage"),
+        ] {
             ramp.print(
                 f.bounds,
-                |n| {
-                    format!(
-                        "(h) {}, inference-workers={workers}: {n} real-time 720p30 streams, each from its own point of the file",
-                        short(&f.model)
-                    )
-                },
+                |n| format!("{what}: {n} real-time 720p30 streams, each from its own point of the {footage}"),
                 |_| String::new(),
             );
         }
-    }
-    for f in &figures {
-        f.ordinary.print(
-            f.bounds,
-            |n| {
-                format!(
-                    "(i) {}: {n} real-time 720p30 streams of normal footage, each from its own point of the file",
-                    short(&f.model)
-                )
-            },
-            |_| String::new(),
-        );
     }
     for f in &figures {
         f.nvr.print(

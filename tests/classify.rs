@@ -510,14 +510,17 @@ fn streams_over_an_inference_pool_each_get_their_own_events() {
         motion: 30..60,
     };
     let single = run_synthetic(&video, &classify("min-consecutive=1"));
+    let acquire = || {
+        gstviolence::model::acquire(
+            std::path::Path::new(&model("motion.pt")),
+            tch::Device::Cpu,
+            false,
+            2,
+        )
+        .unwrap()
+    };
     // Held here, the pool the elements below ask for is this one.
-    let pool = gstviolence::model::acquire(
-        std::path::Path::new(&model("motion.pt")),
-        tch::Device::Cpu,
-        false,
-        2,
-    )
-    .unwrap();
+    let pool = acquire();
     assert_eq!(pool.workers(), 2);
     let names = thread_names();
     for worker in ["vinfer-cpu-0", "vinfer-cpu-1"] {
@@ -543,14 +546,10 @@ fn streams_over_an_inference_pool_each_get_their_own_events() {
             single.events("violence-end")[0].pts
         );
     }
-    let same = gstviolence::model::acquire(
-        std::path::Path::new(&model("motion.pt")),
-        tch::Device::Cpu,
-        false,
-        2,
-    )
-    .unwrap();
-    assert!(std::sync::Arc::ptr_eq(&pool, &same), "one pool per key");
+    assert!(
+        std::sync::Arc::ptr_eq(&pool, &acquire()),
+        "one pool per key"
+    );
 }
 
 /// Two still scenes, one after the other: the only frame difference is the cut between

@@ -707,7 +707,7 @@ mod tests {
     fn streams_are_dealt_out_in_turn_and_keep_their_worker() {
         let served: Vec<usize> = (0..6).map(|s| worker_of(s, 2)).collect();
         assert_eq!(served, [0, 1, 0, 1, 0, 1]);
-        assert_eq!(worker_of(7, 3), worker_of(7, 3));
+        assert_eq!(worker_of(7, 3), 1);
         assert_eq!(worker_of(7, 1), 0);
         // A pool of 0 is a pool of 1, never a division by zero.
         assert_eq!(worker_of(5, 0), 0);
