@@ -2,16 +2,17 @@
 
 //! N cameras in one process: each input (an RTSP URL, or an MP4 file played in real time as
 //! a stand-in for a camera) is recorded out-of-band from its own H.264 without re-encoding,
-//! while a decoded branch behind a leaky queue feeds its own violenceclassify. Every
-//! classifier shares one model worker, which batches their clips into common forwards.
+//! while a decoded branch behind a leaky queue feeds its own violenceclassify. The
+//! classifiers share one pool of model workers (`inference-workers`, one per core unless
+//! `--workers` says otherwise); each worker batches its cameras' clips into common forwards.
 //!
-//! Usage: multicam OUT_DIR MODEL INPUT... [--seconds N]
+//! Usage: multicam OUT_DIR MODEL INPUT... [--seconds N] [--workers N]
 //! Prints each camera's statistics every few seconds and the recordings at the end.
 
 use gst::prelude::*;
 use std::time::{Duration, Instant};
 
-fn camera(i: usize, input: &str, model: &str, out: &str) -> String {
+fn camera(i: usize, input: &str, model: &str, out: &str, workers: usize) -> String {
     let source = if input.starts_with("rtsp://") {
         format!("rtspsrc location={input} latency=200 ! rtph264depay")
     } else {
@@ -23,22 +24,33 @@ fn camera(i: usize, input: &str, model: &str, out: &str) -> String {
         "{source} ! h264parse ! tee name=t{i} \
          t{i}. ! queue ! violencerecord source=cls{i} location=\"{out}/cam{i}-%05d.mp4\" event-log=\"{out}/cam{i}.jsonl\" \
          t{i}. ! queue leaky=downstream max-size-buffers=30 ! avdec_h264 ! videoconvert ! clipbuffer \
-         ! violenceclassify name=cls{i} mode=async batch-size=8 model-location=\"{model}\" ! fakesink sync=true"
+         ! violenceclassify name=cls{i} mode=async batch-size=8 inference-workers={workers} \
+           model-location=\"{model}\" ! fakesink sync=true"
     )
+}
+
+/// Takes `name N` out of `args`, if it is there.
+fn take_number(
+    args: &mut Vec<String>,
+    name: &str,
+) -> Result<Option<u64>, Box<dyn std::error::Error>> {
+    let Some(p) = args.iter().position(|a| a == name) else {
+        return Ok(None);
+    };
+    let n = args.get(p + 1).ok_or(format!("{name} N"))?.parse()?;
+    args.drain(p..p + 2);
+    Ok(Some(n))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let seconds = match args.iter().position(|a| a == "--seconds") {
-        Some(p) => {
-            let s: u64 = args.get(p + 1).ok_or("--seconds N")?.parse()?;
-            args.drain(p..p + 2);
-            Some(s)
-        }
-        None => None,
+    let seconds = take_number(&mut args, "--seconds")?;
+    let workers = match take_number(&mut args, "--workers")? {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     if args.len() < 3 {
-        return Err("usage: multicam OUT_DIR MODEL INPUT... [--seconds N]".into());
+        return Err("usage: multicam OUT_DIR MODEL INPUT... [--seconds N] [--workers N]".into());
     }
     let (out, model, inputs) = (&args[0], &args[1], &args[2..]);
     std::fs::create_dir_all(out)?;
@@ -47,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let launch: Vec<String> = inputs
         .iter()
         .enumerate()
-        .map(|(i, input)| camera(i, input, model, out))
+        .map(|(i, input)| camera(i, input, model, out, workers))
         .collect();
     let pipeline = gst::parse::launch(&launch.join(" "))?
         .downcast::<gst::Pipeline>()
