@@ -7,6 +7,12 @@ CARGO ?= cargo
 DATA ?= ../shared/data/violence
 MODEL ?= models/default.pt
 SPLIT ?= val
+# Continuous ordinary footage for false alarms per hour (same MANIFEST.tsv form as
+# normal-cctv: path, split; no label needed). NORMAL= (empty) leaves it out.
+NORMAL ?= ../shared/data/normal-cctv
+# CALIBRATION=1: also measure per-camera calibration (first halves learned, second halves
+# judged; each dataset calibrated on its train normal clips, val fight recall again).
+CALIBRATION ?=
 # Inputs of the trained model: rgb, or rgb+flow (extract-clips --flow, train.py --inputs).
 INPUTS ?= rgb
 FLOW := $(findstring flow,$(INPUTS))
@@ -41,7 +47,9 @@ test: build
 
 eval: build
 	@echo "==> evaluate $(MODEL) on the $(SPLIT) clips of $(DATA) through the real pipeline"
-	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT)
+	@if [ -n "$(NORMAL)" ] && [ ! -f "$(NORMAL)/MANIFEST.tsv" ]; then \
+		echo "error: NORMAL=$(NORMAL) has no MANIFEST.tsv (continuous normal footage); NORMAL= leaves it out" >&2; exit 1; fi
+	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT) $(if $(NORMAL),--normal "$(NORMAL)") $(if $(filter 1 yes true,$(CALIBRATION)),--calibration)
 
 extract: build
 	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80$(if $(FLOW), + opticalflow preset=fast))"

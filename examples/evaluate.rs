@@ -20,7 +20,18 @@
 //! own run gives event recall (a `violence-start` in the clip) and the detection latency.
 //!
 //! Usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P]
-//!        [--every N] [--device cpu]
+//!        [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration]
+//!
+//! `--calibration` also measures per-camera calibration through the element (see
+//! `calibration_check`): footage clips learned on their first half and judged on the
+//! second, and each dataset calibrated on its train normal clips with its val fights
+//! played again (`calibration` in metrics.json).
+//!
+//! Continuous ordinary footage (`--normal DIR`, e.g. `normal-cctv`; its manifest needs
+//! `path` and may leave out `label`): every clip of the split is played as its own stream,
+//! as a camera would, and each `violence-start` is a false alarm, reported per clip and
+//! overall per hour with the exact Poisson 95 % upper bound (`continuous_footage` in
+//! metrics.json; `continuous` rows in events.tsv and windows.tsv).
 //!
 //! Writes OUT/scores.tsv (one row per clip), OUT/events.tsv (one row per violence-start),
 //! OUT/windows.tsv (one row per window score, for replaying decision rules offline),
@@ -90,11 +101,56 @@ struct ClipRun {
     windows: Vec<ViolenceEvent>,
     starts: Vec<ViolenceEvent>,
     error: Option<String>,
+    /// Running time (ns) played: the end of the last frame that reached the sink.
+    played: u64,
+}
+
+/// The running time played at a sink pad: the end of the latest frame, in its segment.
+type Played = Arc<Mutex<(gst::FormattedSegment<gst::ClockTime>, u64)>>;
+
+fn track_played(pipeline: &gst::Element) -> Result<Played, String> {
+    let played: Played = Arc::new(Mutex::new((gst::FormattedSegment::new(), 0)));
+    let p = played.clone();
+    pipeline
+        .downcast_ref::<gst::Bin>()
+        .and_then(|bin| bin.by_name("sink"))
+        .and_then(|sink| sink.static_pad("sink"))
+        .ok_or("no sink pad named sink")?
+        .add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                let mut p = p.lock().unwrap();
+                match &info.data {
+                    Some(gst::PadProbeData::Event(ev)) => {
+                        if let gst::EventView::Segment(s) = ev.view() {
+                            if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
+                                p.0 = seg;
+                            }
+                        }
+                    }
+                    Some(gst::PadProbeData::Buffer(buf)) => {
+                        if let Some(rt) = buf.pts().and_then(|pts| p.0.to_running_time(pts)) {
+                            let end = rt + buf.duration().unwrap_or(gst::ClockTime::ZERO);
+                            p.1 = p.1.max(end.nseconds());
+                        }
+                    }
+                    _ => (),
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    Ok(played)
 }
 
 /// The analysis tail shared by the clip runs and the normal streams. The decision settings
 /// are the element's defaults; `threshold` is set only when given on the command line.
-fn analysis_tail(model: &str, device: &str, flow: bool, threshold: Option<f32>) -> String {
+fn analysis_tail(
+    model: &str,
+    device: &str,
+    flow: bool,
+    threshold: Option<f32>,
+    calibration: Option<(&Path, &str)>,
+) -> String {
     // clipbuffer takes its inputs (rgb or rgb+flow) from the model.
     let flow = if flow {
         "opticalflow preset=fast ! "
@@ -102,9 +158,15 @@ fn analysis_tail(model: &str, device: &str, flow: bool, threshold: Option<f32>) 
         ""
     };
     let threshold = threshold.map_or(String::new(), |t| format!(" threshold={t}"));
+    let calibration = calibration.map_or(String::new(), |(file, mode)| {
+        format!(
+            " calibration-location=\"{}\" calibration-mode={mode}",
+            file.display()
+        )
+    });
     format!(
         "{flow}clipbuffer ! violenceclassify name=classify mode=sync emit-scores=true \
-         device={device} model-location=\"{model}\"{threshold} ! fakesink name=sink sync=false"
+         device={device} model-location=\"{model}\"{threshold}{calibration} ! fakesink name=sink sync=false"
     )
 }
 
@@ -122,6 +184,12 @@ fn collect_event(msg: &gst::Message, run: &mut ClipRun) {
 }
 
 fn run_clip(uri: &str, tail: &str) -> ClipRun {
+    run_clip_range(uri, tail, None)
+}
+
+/// `range`: play only [start, stop) of the clip (ns of stream time), through a flushing
+/// seek before it plays; running time then starts at 0 at `start`.
+fn run_clip_range(uri: &str, tail: &str, range: Option<(u64, u64)>) -> ClipRun {
     let launch = format!("uridecodebin uri=\"{uri}\" ! videoconvert ! {tail}");
     let mut run = ClipRun::default();
     let pipeline = match gst::parse::launch(&launch) {
@@ -131,6 +199,20 @@ fn run_clip(uri: &str, tail: &str) -> ClipRun {
             return run;
         }
     };
+    let played = match track_played(&pipeline) {
+        Ok(p) => p,
+        Err(e) => {
+            run.error = Some(e);
+            return run;
+        }
+    };
+    if let Some((start, stop)) = range {
+        if let Err(e) = seek_to(&pipeline, start, stop) {
+            let _ = pipeline.set_state(gst::State::Null);
+            run.error = Some(e);
+            return run;
+        }
+    }
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         run.error = Some(format!("cannot start: {e}"));
         return run;
@@ -155,7 +237,30 @@ fn run_clip(uri: &str, tail: &str) -> ClipRun {
         }
     }
     let _ = pipeline.set_state(gst::State::Null);
+    run.played = played.lock().unwrap().1;
     run
+}
+
+/// Prerolls `pipeline` and seeks it to [start, stop) ns.
+fn seek_to(pipeline: &gst::Element, start: u64, stop: u64) -> Result<(), String> {
+    pipeline
+        .set_state(gst::State::Paused)
+        .map_err(|e| format!("cannot preroll: {e}"))?;
+    let (done, _, _) = pipeline.state(gst::ClockTime::from_seconds(60));
+    done.map_err(|e| format!("no preroll: {e}"))?;
+    pipeline
+        .seek(
+            1.0,
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::SeekType::Set,
+            gst::ClockTime::from_nseconds(start),
+            gst::SeekType::Set,
+            gst::ClockTime::from_nseconds(stop),
+        )
+        .map_err(|e| format!("cannot seek to {start}..{stop} ns: {e}"))?;
+    let (done, _, _) = pipeline.state(gst::ClockTime::from_seconds(60));
+    done.map(|_| ())
+        .map_err(|e| format!("no preroll after the seek: {e}"))
 }
 
 /// The normal clips of one dataset played back to back as one stream.
@@ -344,37 +449,7 @@ fn play_concatenated(
             move |_, info| r.lock().unwrap().restamp(info),
         );
     // Footage played and progress: the running time of the last frame at the sink.
-    let played = Arc::new(Mutex::new((
-        gst::FormattedSegment::<gst::ClockTime>::new(),
-        0u64,
-    )));
-    let p = played.clone();
-    by_name("sink")?
-        .static_pad("sink")
-        .ok_or("fakesink has no sink pad")?
-        .add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-            move |_, info| {
-                let mut p = p.lock().unwrap();
-                match &info.data {
-                    Some(gst::PadProbeData::Event(ev)) => {
-                        if let gst::EventView::Segment(s) = ev.view() {
-                            if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
-                                p.0 = seg;
-                            }
-                        }
-                    }
-                    Some(gst::PadProbeData::Buffer(buf)) => {
-                        if let Some(rt) = buf.pts().and_then(|pts| p.0.to_running_time(pts)) {
-                            let end = rt + buf.duration().unwrap_or(gst::ClockTime::ZERO);
-                            p.1 = p.1.max(end.nseconds());
-                        }
-                    }
-                    _ => (),
-                }
-                gst::PadProbeReturn::Ok
-            },
-        );
+    let played = track_played(pipeline.upcast_ref())?;
     // Which input plays now, told to this thread: it adds the next decoder and drops the
     // played ones (not from concat's streaming thread).
     concat.connect_notify(Some("active-pad"), |concat, _| {
@@ -696,6 +771,186 @@ struct NormalStreamResult {
     stream: NormalStream,
 }
 
+/// One clip of continuous ordinary footage (`--normal`), played as its own stream, as a
+/// camera: every `violence-start` in it is a false alarm.
+struct FootageResult {
+    row: manifest::Row,
+    run: ClipRun,
+}
+
+/// False alarms per hour of continuous footage, per clip and over all of them.
+fn footage_figures(footage: &[FootageResult], dir: &Path, split: &str) -> serde_json::Value {
+    let rate_json = |events: usize, seconds: f64| {
+        let rate = event_metrics::false_event_rate(events as u64, seconds);
+        json!({
+            "seconds": seconds,
+            "false_events": events,
+            "false_events_per_hour": rate.as_ref().map_or(json!(null), |r| nan_null(r.per_hour)),
+            "false_events_per_hour_upper95":
+                rate.as_ref().map_or(json!(null), |r| nan_null(r.per_hour_upper95)),
+        })
+    };
+    let clips: Vec<serde_json::Value> = footage
+        .iter()
+        .map(|f| {
+            let mut c = rate_json(f.run.starts.len(), f.run.played as f64 / 1e9);
+            c["path"] = json!(f.row.path);
+            c["windows"] = json!(f.run.windows.len());
+            c["max_score"] = json!(f.run.windows.iter().map(|w| w.score).fold(0.0, f32::max));
+            c["error"] = json!(f.run.error);
+            c
+        })
+        .collect();
+    let events = footage.iter().map(|f| f.run.starts.len()).sum();
+    let seconds = footage.iter().map(|f| f.run.played as f64 / 1e9).sum();
+    let mut overall = rate_json(events, seconds);
+    overall["clips"] = json!(footage.len());
+    overall["hours"] = json!(seconds / 3600.0);
+    overall["errors"] = json!(footage.iter().filter(|f| f.run.error.is_some()).count());
+    json!({
+        "data": std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        "split": split,
+        "played_as": "each clip as its own stream, as a camera",
+        "overall": overall,
+        "clips": clips,
+    })
+}
+
+/// Per-camera calibration measured through the element (`--calibration`):
+/// (a) each continuous footage clip learned on its first half, false alarms counted on its
+///     second half with and without the calibration;
+/// (b) each dataset calibrated on its train normal clips (each played on its own, learned
+///     into one file per dataset), and its val fight clips played again with it: event recall
+///     against the uncalibrated run.
+fn calibration_check(
+    footage: &[FootageResult],
+    footage_dir: Option<&Path>,
+    results: &[ClipResult],
+    data: &Path,
+    out: &Path,
+    tail_with: &dyn Fn(Option<(&Path, &str)>) -> String,
+) -> Result<serde_json::Value, String> {
+    let dir = out.join("calibration");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let fresh = |name: &str| {
+        let file = dir.join(format!("{name}.json"));
+        let _ = std::fs::remove_file(&file);
+        file
+    };
+    let plain = tail_with(None);
+    let mut halves = Vec::new();
+    let (mut plain_total, mut calibrated_total, mut seconds_total) = (0usize, 0usize, 0f64);
+    for f in footage
+        .iter()
+        .filter(|f| f.run.error.is_none() && f.run.played > 0)
+    {
+        let uri = f.row.uri(footage_dir.unwrap_or(data))?;
+        let half = f.run.played / 2;
+        // Beyond the end: the seek's stop is the clip's end.
+        let end = f.run.played + 10_000_000_000;
+        let stem = Path::new(&f.row.path)
+            .file_stem()
+            .map_or_else(|| "clip".into(), |s| s.to_string_lossy().into_owned());
+        let file = fresh(&format!("footage-{stem}"));
+        let learn = run_clip_range(&uri, &tail_with(Some((&file, "learn"))), Some((0, half)));
+        if let Some(e) = learn.error {
+            return Err(format!("{}: learning the first half: {e}", f.row.path));
+        }
+        let before = run_clip_range(&uri, &plain, Some((half, end)));
+        let after = run_clip_range(&uri, &tail_with(Some((&file, "apply"))), Some((half, end)));
+        if let Some(e) = before.error.or(after.error) {
+            return Err(format!("{}: second half: {e}", f.row.path));
+        }
+        eprintln!(
+            "calibration {}: learned {:.1} s; second half {:.1} s: {} false alarms, {} calibrated",
+            f.row.path,
+            learn.played as f64 / 1e9,
+            after.played as f64 / 1e9,
+            before.starts.len(),
+            after.starts.len()
+        );
+        plain_total += before.starts.len();
+        calibrated_total += after.starts.len();
+        seconds_total += after.played as f64 / 1e9;
+        halves.push(json!({
+            "path": f.row.path, "learned_seconds": learn.played as f64 / 1e9,
+            "second_half_seconds": after.played as f64 / 1e9,
+            "false_alarms": before.starts.len(), "false_alarms_calibrated": after.starts.len(),
+            "file": file,
+        }));
+    }
+    let mut datasets = serde_json::Map::new();
+    let train = manifest::read(data, "train")?;
+    let mut names: Vec<String> = results.iter().map(|r| r.row.dataset.clone()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let file = fresh(&format!("dataset-{name}"));
+        let normals: Vec<&manifest::Row> = train
+            .iter()
+            .filter(|r| r.dataset == name && !r.violent())
+            .collect();
+        let mut learned = 0f64;
+        for row in &normals {
+            let run = run_clip(&row.uri(data)?, &tail_with(Some((&file, "learn"))));
+            learned += run.played as f64 / 1e9;
+        }
+        let calibrated = tail_with(Some((&file, "apply")));
+        let fights: Vec<&ClipResult> = results
+            .iter()
+            .filter(|r| r.row.dataset == name && r.row.violent())
+            .collect();
+        let (mut before, mut after) = (0usize, 0usize);
+        for r in &fights {
+            before += usize::from(r.first_start().is_some());
+            let run = run_clip(&r.row.uri(data)?, &calibrated);
+            after += usize::from(run.error.is_none() && !run.starts.is_empty());
+        }
+        let recall = |k: usize| nan_null(k as f64 / fights.len() as f64);
+        eprintln!(
+            "calibration {name}: {} train normal clips ({learned:.0} s); val fight events {before} -> {after} of {}",
+            normals.len(),
+            fights.len()
+        );
+        datasets.insert(
+            name,
+            json!({
+                "train_normal_clips": normals.len(), "learned_seconds": learned,
+                "val_fights": fights.len(),
+                "event_recall": recall(before), "event_recall_calibrated": recall(after),
+                "file": file,
+            }),
+        );
+    }
+    Ok(json!({
+        "footage_halves": {
+            "clips": halves,
+            "second_half_seconds": seconds_total,
+            "false_alarms": plain_total,
+            "false_alarms_calibrated": calibrated_total,
+        },
+        "datasets_calibrated_on_train_normals": datasets,
+    }))
+}
+
+fn show_footage(name: &str, f: &serde_json::Value) -> String {
+    let n = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    format!(
+        "{name}: {} false alarms in {:.1} s{} = {:.1}/h [95% upper {:.1}/h]{}",
+        f["false_events"],
+        n(&f["seconds"]),
+        f["clips"]
+            .as_u64()
+            .map_or(String::new(), |c| format!(" ({c} clips)")),
+        n(&f["false_events_per_hour"]),
+        n(&f["false_events_per_hour_upper95"]),
+        match f["errors"].as_u64() {
+            Some(e) if e > 0 => format!(" (clip errors: {e})"),
+            _ => String::new(),
+        }
+    )
+}
+
 fn nan_null(x: f64) -> serde_json::Value {
     if x.is_finite() {
         json!(x)
@@ -821,6 +1076,8 @@ fn write_event_rows(
     kind: EventKind,
     clips: &[ClipResult],
     streams: &[NormalStreamResult],
+    footage: &[FootageResult],
+    footage_name: &str,
 ) -> std::io::Result<()> {
     let pick = |run_windows, run_starts| match kind {
         EventKind::Start => run_starts,
@@ -872,6 +1129,20 @@ fn write_event_rows(
             )?;
         }
     }
+    for c in footage {
+        for ev in pick(c.run.windows.as_slice(), c.run.starts.as_slice()) {
+            writeln!(
+                f,
+                "{footage_name}\tcontinuous\t{}\t{}\t{:.3}\t{:.3}\t{:.4}\t{}",
+                c.row.path,
+                c.row.label,
+                ev.running_time as f64 / 1e9,
+                ev.latency as f64 / 1e9,
+                ev.score,
+                u8::from(ev.scene_cut)
+            )?;
+        }
+    }
     f.flush()
 }
 
@@ -880,6 +1151,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut positional = Vec::new();
     let (mut split, mut threshold, mut every, mut device) =
         ("val".to_string(), None::<f32>, 1usize, "cpu".to_string());
+    let mut normal_dir = None::<std::path::PathBuf>;
+    let mut calibrate = false;
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -895,11 +1168,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .max(1)
             }
             "--device" => device = it.next().ok_or("--device needs a value")?,
+            "--calibration" => calibrate = true,
+            "--normal" => normal_dir = Some(it.next().ok_or("--normal needs a folder")?.into()),
             _ => positional.push(arg),
         }
     }
     if positional.len() != 3 {
-        return Err("usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P] [--every N] [--device cpu]".into());
+        return Err("usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P] [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration]".into());
     }
     let (data, model, out) = (
         Path::new(&positional[0]),
@@ -928,7 +1203,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .is_some_and(|i| i.contains(&gstviolence::model::InputKind::Flow));
     let model_str = model.to_string_lossy().to_string();
-    let tail = analysis_tail(&model_str, &device, flow, element_threshold);
+    let tail_with = |calibration: Option<(&Path, &str)>| {
+        analysis_tail(&model_str, &device, flow, element_threshold, calibration)
+    };
+    let tail = tail_with(None);
     let rows: Vec<manifest::Row> = manifest::read(data, &split)?
         .into_iter()
         .step_by(every)
@@ -1027,18 +1305,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream,
         });
     }
+    // Continuous ordinary footage, each clip as its own camera.
+    let footage_rows = match &normal_dir {
+        Some(dir) => manifest::read_normal(dir, &split)?,
+        None => Vec::new(),
+    };
+    let footage_name = normal_dir
+        .as_deref()
+        .and_then(|d| {
+            std::fs::canonicalize(d)
+                .ok()?
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "normal".to_string());
+    let mut footage = Vec::new();
+    for row in footage_rows {
+        let t = Instant::now();
+        let run = match row.uri(normal_dir.as_deref().unwrap_or(data)) {
+            Ok(uri) => run_clip(&uri, &tail),
+            Err(e) => ClipRun {
+                error: Some(e),
+                ..ClipRun::default()
+            },
+        };
+        if let Some(e) = &run.error {
+            eprintln!("error: {}: {e}", row.path);
+        }
+        eprintln!(
+            "{footage_name}/{}: {:.1} s of footage, {} false alarms, in {:.1} s",
+            row.path,
+            run.played as f64 / 1e9,
+            run.starts.len(),
+            t.elapsed().as_secs_f64()
+        );
+        footage.push(FootageResult { row, run });
+    }
+    let calibration_json = if calibrate {
+        Some(calibration_check(
+            &footage,
+            normal_dir.as_deref(),
+            &results,
+            data,
+            out,
+            &tail_with,
+        )?)
+    } else {
+        None
+    };
     drop(worker);
     write_event_rows(
         &out.join("events.tsv"),
         EventKind::Start,
         &results,
         &streams,
+        &footage,
+        &footage_name,
     )?;
     write_event_rows(
         &out.join("windows.tsv"),
         EventKind::Score,
         &results,
         &streams,
+        &footage,
+        &footage_name,
     )?;
 
     let mut f = std::fs::File::create(out.join("scores.tsv"))?;
@@ -1122,6 +1452,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     );
     plot_roc(&out.join("roc.png"), &curves)?;
+    let footage_json = normal_dir
+        .as_deref()
+        .map(|dir| footage_figures(&footage, dir, &split));
     let clips_per_s = results.len() as f64 / wall;
     let report = json!({
         "model": model, "model_name": meta.name, "data": std::fs::canonicalize(data)?,
@@ -1129,6 +1462,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "clips_per_second": clips_per_s, "wall_seconds": wall,
         "events": event_settings(),
         "overall": overall, "datasets": per_dataset,
+        "continuous_footage": footage_json,
+        "calibration": calibration_json,
     });
     std::fs::write(
         out.join("metrics.json"),
@@ -1141,6 +1476,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("{}", show("overall", &overall));
     println!("{}", show_events("overall", &overall["events"]));
+    if let Some(f) = &footage_json {
+        for c in f["clips"].as_array().into_iter().flatten() {
+            let mut line = show_footage(c["path"].as_str().unwrap_or("?"), c);
+            line.push_str(&format!(
+                ", max window score {:.3}",
+                c["max_score"].as_f64().unwrap_or(f64::NAN)
+            ));
+            if let Some(e) = c["error"].as_str() {
+                line.push_str(&format!(" (error: {e})"));
+            }
+            println!("  {line}");
+        }
+        println!(
+            "{}",
+            show_footage(
+                &format!("{footage_name} (continuous footage)"),
+                &f["overall"]
+            )
+        );
+    }
+    if let Some(c) = &calibration_json {
+        let h = &c["footage_halves"];
+        println!(
+            "calibration, footage learned on first halves: {} false alarms in {:.1} s of second halves, {} uncalibrated",
+            h["false_alarms_calibrated"],
+            h["second_half_seconds"].as_f64().unwrap_or(f64::NAN),
+            h["false_alarms"]
+        );
+        for (name, d) in c["datasets_calibrated_on_train_normals"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            println!(
+                "calibration, {name} calibrated on its train normal clips: val event recall {:.3} (uncalibrated {:.3})",
+                d["event_recall_calibrated"].as_f64().unwrap_or(f64::NAN),
+                d["event_recall"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
     let acc = overall["accuracy"].as_f64().unwrap_or(f64::NAN);
     let auc = overall["roc_auc"].as_f64().unwrap_or(f64::NAN);
     println!("overall accuracy {acc:.4} AUC {auc:.4}");

@@ -43,12 +43,39 @@ impl Row {
 /// Reads `dir/MANIFEST.tsv`; `split` keeps the rows of that split (`all` keeps every row;
 /// a manifest without a `split` column keeps every row).
 pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
+    parse(dir, split, None)
+}
+
+/// The label of footage known to hold no violence (`read_normal`).
+pub const NORMAL_LABEL: &str = "normal";
+
+/// Reads the manifest of a folder of ordinary footage (no fights), such as
+/// `normal-cctv`: the `label` column may be left out (every row is then labelled
+/// `normal`); a row labelled violent is an error, since every event in this footage is a
+/// false alarm.
+pub fn read_normal(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
+    let rows = parse(dir, split, Some(NORMAL_LABEL))?;
+    match rows.iter().find(|r| r.violent()) {
+        Some(r) => Err(format!(
+            "{}: {} is labelled {}, but this folder is read as footage without violence",
+            dir.join("MANIFEST.tsv").display(),
+            r.path,
+            r.label
+        )),
+        None => Ok(rows),
+    }
+}
+
+/// `default_label`: the label of every row when the manifest has no `label` column (`None`:
+/// the column is required).
+fn parse(dir: &Path, split: &str, default_label: Option<&str>) -> Result<Vec<Row>, String> {
     let file = dir.join("MANIFEST.tsv");
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().ok_or("empty manifest")?.split('\t').collect();
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let (Some(path), Some(label)) = (col("path"), col("label")) else {
+    let label = col("label");
+    let Some(path) = col("path").filter(|_| label.is_some() || default_label.is_some()) else {
         return Err(format!(
             "{}: the header needs `path` and `label` columns",
             file.display()
@@ -75,7 +102,7 @@ pub fn read(dir: &Path, split: &str) -> Result<Vec<Row>, String> {
                 .get(path)
                 .ok_or(format!("{}: line {} has no path", file.display(), n + 2))?
                 .to_string(),
-            label: get(Some(label), ""),
+            label: get(label, default_label.unwrap_or_default()),
             dataset: get(dataset, &default_dataset),
             split: get(split_col, "all"),
             duration_s: get(duration, "").parse().ok(),
@@ -141,6 +168,33 @@ mod manifest_tests {
         );
         assert_eq!(read(&dir, "all").unwrap().len(), 2);
         assert!(read(&dir.join("missing"), "all").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn normal_footage_needs_no_label_and_refuses_fights() {
+        let dir = manifest_in(
+            "manifest-normal",
+            "path\tsplit\tduration_s\na.mp4\tval\t12.5\nb.mp4\ttrain\t3\n",
+        );
+        assert!(
+            read(&dir, "val").is_err(),
+            "fight manifests keep needing labels"
+        );
+        let rows = read_normal(&dir, "val").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].label.as_str(), rows[0].duration_s),
+            (NORMAL_LABEL, Some(12.5))
+        );
+        assert!(!rows[0].violent());
+        std::fs::write(
+            dir.join("MANIFEST.tsv"),
+            "path\tlabel\na.mp4\tnofight\nb.mp4\tfight\n",
+        )
+        .unwrap();
+        let err = read_normal(&dir, "all").unwrap_err();
+        assert!(err.contains("b.mp4") && err.contains("fight"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,6 +6,7 @@
 
 mod load;
 
+use super::calibration::{self, ModelFingerprint};
 use super::decision::{EndReason, ScoredClip};
 use super::scene_cut;
 use super::scoring::{self, Applied, ScoringQueue, Stats, StatsTimer, Wait};
@@ -54,6 +55,8 @@ struct Running {
     batch_timeout: Duration,
     stats_timer: StatsTimer,
     scene_cut_guard: bool,
+    /// Where learned windows go at stop, and the model they belong to (learn modes).
+    calibration_file: Option<(std::path::PathBuf, ModelFingerprint)>,
 }
 
 impl Running {
@@ -126,7 +129,14 @@ impl ViolenceClassify {
     /// dropped (async, queue full).
     fn submit(&self, run: &mut Running, clip: ClipInfo) -> Result<Option<u64>, String> {
         let mut times = self.clip_times(&clip);
-        if run.scene_cut_guard && scene_cut::clip_spans_cut(&clip.rgb) == Some(true) {
+        let thumbnails = (run.scene_cut_guard || run.queue.calibrates())
+            .then(|| scene_cut::clip_thumbnails(&clip.rgb))
+            .flatten();
+        let descriptor = thumbnails
+            .as_deref()
+            .filter(|_| run.queue.calibrates())
+            .and_then(calibration::describe);
+        if run.scene_cut_guard && thumbnails.as_deref().is_some_and(scene_cut::spans_cut) {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -135,7 +145,9 @@ impl ViolenceClassify {
             );
             times.spans_cut = true;
         }
-        let admitted = run.queue.admit(times, clip.source_size, run.is_async());
+        let admitted = run
+            .queue
+            .admit(times, clip.source_size, run.is_async(), descriptor);
         self.publish_stats(&run.queue);
         let Some(tag) = admitted else {
             gst::debug!(
@@ -388,6 +400,25 @@ impl ViolenceClassify {
         *self.watchdog.locked() = Some(Watchdog { stop, thread });
     }
 
+    /// Learn modes: adds this stream's windows to the calibration file.
+    fn save_calibration(&self, run: &mut Running) -> Result<(), gst::ErrorMessage> {
+        let (Some((path, model)), Some(learned)) =
+            (run.calibration_file.take(), run.queue.take_calibration())
+        else {
+            return Ok(());
+        };
+        let added = learned
+            .save_learned(&path, &model)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ["{}", e]))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "calibration: {added} windows added to {}",
+            path.display()
+        );
+        Ok(())
+    }
+
     fn shape(&self) -> Option<ClipShape> {
         let running = self.running.locked();
         running.as_ref().map(|run| ClipShape {
@@ -528,9 +559,12 @@ impl BaseTransformImpl for ViolenceClassify {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.watchdog.locked() = None;
-        *self.running.locked() = None;
+        let run = self.running.locked().take();
         *self.results.locked() = None;
-        Ok(())
+        match run {
+            Some(mut run) => self.save_calibration(&mut run),
+            None => Ok(()),
+        }
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {

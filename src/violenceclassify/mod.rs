@@ -15,6 +15,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+pub mod calibration;
 pub mod decision;
 mod imp;
 pub mod scene_cut;
@@ -60,6 +61,29 @@ pub enum ModelErrorPolicy {
     Skip = 1,
 }
 
+/// What violenceclassify does with its `calibration-location` file.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstViolenceCalibrationMode")]
+pub enum CalibrationMode {
+    #[default]
+    #[enum_value(
+        name = "Apply: windows like this camera's calibrated normal ones need more evidence",
+        nick = "apply"
+    )]
+    Apply = 0,
+    #[enum_value(
+        name = "Learn: add this stream's windows to the file as the camera's normal (decisions uncalibrated)",
+        nick = "learn"
+    )]
+    Learn = 1,
+    #[enum_value(
+        name = "Learn false alarm: add this stream's windows to the file as a recorded false alarm",
+        nick = "learn-false-alarm"
+    )]
+    LearnFalseAlarm = 2,
+}
+
 /// The example pipeline above, also shown by `gst-inspect-1.0 violenceclassify`.
 pub const EXAMPLE_LAUNCH: &str =
     "gst-launch-1.0 -m videotestsrc num-buffers=64 ! videoconvert ! clipbuffer ! violenceclassify model-location=models/default.pt ! fakesink";
@@ -72,6 +96,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Documented with the element: gst-inspect and the docs list their values.
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     ModelErrorPolicy::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    CalibrationMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "violenceclassify",

@@ -16,7 +16,7 @@
 use crate::meta::FramePlanes;
 
 /// Thumbnail side: coarse enough that motion inside a scene averages out.
-const GRID: usize = 16;
+pub const GRID: usize = 16;
 /// Luma levels (0..255) of mean absolute thumbnail difference.
 pub const MIN_CUT_DIFFERENCE: f32 = 12.0;
 /// Against the mean difference of the neighbouring frame pairs.
@@ -78,8 +78,9 @@ pub fn find_cut(differences: &[f32]) -> Option<usize> {
     })
 }
 
-/// Whether the clip's frames span a scene cut; `None` when a frame cannot be read.
-pub fn clip_spans_cut(planes: &FramePlanes) -> Option<bool> {
+/// A luma thumbnail of every frame of the clip, in order; `None` when a frame cannot be
+/// read. Scene cuts and the per-camera calibration's motion descriptor both read them.
+pub fn clip_thumbnails(planes: &FramePlanes) -> Option<Vec<[f32; GRID * GRID]>> {
     let (w, h, stride) = (
         planes.width as usize,
         planes.height as usize,
@@ -96,11 +97,21 @@ pub fn clip_spans_cut(planes: &FramePlanes) -> Option<bool> {
         }
         thumbnails.push(luma_thumbnail(&map, w, h, stride));
     }
+    Some(thumbnails)
+}
+
+/// Whether consecutive thumbnails of a clip span a scene cut.
+pub fn spans_cut(thumbnails: &[[f32; GRID * GRID]]) -> bool {
     let differences: Vec<f32> = thumbnails
         .windows(2)
         .map(|pair| difference(&pair[0], &pair[1]))
         .collect();
-    Some(find_cut(&differences).is_some())
+    find_cut(&differences).is_some()
+}
+
+/// Whether the clip's frames span a scene cut; `None` when a frame cannot be read.
+pub fn clip_spans_cut(planes: &FramePlanes) -> Option<bool> {
+    clip_thumbnails(planes).map(|t| spans_cut(&t))
 }
 
 #[cfg(test)]

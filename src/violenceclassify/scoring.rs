@@ -4,6 +4,7 @@
 //! the latest info for `ViolenceMeta`, the statistics and the events to announce. Plain
 //! Rust, so that the way from a score to an event is tested without a pipeline.
 
+use super::calibration::{Calibrating, Descriptor};
 use super::decision::{Decider, EndReason, ScoredClip};
 use crate::event::{EventContext, ViolenceEvent};
 use crate::meta::{Region, ViolenceInfo, ViolenceState};
@@ -50,6 +51,8 @@ struct PendingClip {
     times: ScoredClip,
     /// Source frame size, to map the model's relative region to pixels.
     source_size: (u32, u32),
+    /// Its motion descriptor, when a calibration is applied or learned.
+    descriptor: Option<Descriptor>,
 }
 
 /// What one result did.
@@ -90,6 +93,7 @@ pub struct ScoringQueue {
     latest: ViolenceInfo,
     stats: Stats,
     stream_id: String,
+    calibration: Option<Calibrating>,
 }
 
 impl ScoringQueue {
@@ -105,7 +109,22 @@ impl ScoringQueue {
             decider,
             stats: Stats::default(),
             stream_id: String::new(),
+            calibration: None,
         }
+    }
+
+    /// Applies a per-camera calibration to the scores, or learns one from them.
+    pub fn set_calibration(&mut self, calibration: Option<Calibrating>) {
+        self.calibration = calibration;
+    }
+
+    /// Whether scores are calibrated or learned (clips then need a descriptor).
+    pub fn calibrates(&self) -> bool {
+        self.calibration.is_some()
+    }
+
+    pub fn take_calibration(&mut self) -> Option<Calibrating> {
+        self.calibration.take()
     }
 
     pub fn set_emit_scores(&mut self, emit: bool) {
@@ -144,6 +163,7 @@ impl ScoringQueue {
         times: ScoredClip,
         source_size: (u32, u32),
         drop_when_full: bool,
+        descriptor: Option<Descriptor>,
     ) -> Option<u64> {
         if drop_when_full && self.pending.len() >= self.params.max_pending {
             self.stats.dropped += 1;
@@ -155,6 +175,7 @@ impl ScoringQueue {
             tag,
             times,
             source_size,
+            descriptor,
         });
         self.stats.queue_length = self.pending.len() as u32;
         Some(tag)
@@ -194,8 +215,17 @@ impl ScoringQueue {
         stats.max_latency = stats.max_latency.max(stats.latency);
         stats.last_batch = score.batch_size as u32;
         stats.frames_encoded += u64::from(score.frames_encoded);
+        let threshold = self.decider.params().threshold;
         let clip = ScoredClip {
-            score: score.probability,
+            score: match &mut self.calibration {
+                Some(c) => c.on_score(
+                    pending.descriptor.as_ref(),
+                    score.probability,
+                    threshold,
+                    &pending.times,
+                ),
+                None => score.probability,
+            },
             ..pending.times
         };
         let latest = &mut self.latest;
@@ -364,12 +394,12 @@ mod tests {
     #[test]
     fn tags_count_up_and_a_full_queue_drops_only_when_asked() {
         let mut q = queue(2, false, false);
-        assert_eq!(q.admit(times(0), (64, 64), true), Some(0));
-        assert_eq!(q.admit(times(1), (64, 64), true), Some(1));
-        assert_eq!(q.admit(times(2), (64, 64), true), None);
+        assert_eq!(q.admit(times(0), (64, 64), true, None), Some(0));
+        assert_eq!(q.admit(times(1), (64, 64), true, None), Some(1));
+        assert_eq!(q.admit(times(2), (64, 64), true, None), None);
         assert_eq!(q.stats().dropped, 1);
         assert_eq!(
-            q.admit(times(3), (64, 64), false),
+            q.admit(times(3), (64, 64), false, None),
             Some(2),
             "sync never drops"
         );
@@ -380,8 +410,8 @@ mod tests {
     #[test]
     fn waits_for_one_clip_or_all() {
         let mut q = queue(4, false, false);
-        let a = q.admit(times(0), (64, 64), false).unwrap();
-        let b = q.admit(times(1), (64, 64), false).unwrap();
+        let a = q.admit(times(0), (64, 64), false, None).unwrap();
+        let b = q.admit(times(1), (64, 64), false, None).unwrap();
         assert!(!q.awaits(Wait::ReadyOnly));
         assert!(q.awaits(Wait::Clip(b)));
         q.apply(scored(b, 0.1, None), 0).unwrap();
@@ -395,7 +425,7 @@ mod tests {
     fn a_score_updates_latest_stats_and_starts_an_event() {
         let mut q = queue(4, false, true);
         q.set_stream_id("cam1");
-        let tag = q.admit(times(1), (200, 100), false).unwrap();
+        let tag = q.admit(times(1), (200, 100), false, None).unwrap();
         let decided_at = times(1).last_running_time + FRAME;
         let applied = q
             .apply(scored(tag, 0.9, Some([0.5, 0.5, 0.25, 0.5])), decided_at)
@@ -428,9 +458,9 @@ mod tests {
     #[test]
     fn low_scores_after_a_start_end_it() {
         let mut q = queue(4, false, false);
-        let a = q.admit(times(0), (64, 64), false).unwrap();
+        let a = q.admit(times(0), (64, 64), false, None).unwrap();
         assert_eq!(events(q.apply(scored(a, 0.9, None), 0).unwrap()).len(), 1);
-        let b = q.admit(times(1), (64, 64), false).unwrap();
+        let b = q.admit(times(1), (64, 64), false, None).unwrap();
         let end = events(q.apply(scored(b, 0.1, None), 0).unwrap());
         assert_eq!(end.len(), 1);
         assert_eq!(end[0].kind, EventKind::End);
@@ -446,10 +476,10 @@ mod tests {
             result: Err("NaN".into()),
         };
         let mut strict = queue(4, false, false);
-        let tag = strict.admit(times(0), (64, 64), false).unwrap();
+        let tag = strict.admit(times(0), (64, 64), false, None).unwrap();
         assert_eq!(strict.apply(failed(tag), 0), Err("NaN".into()));
         let mut lenient = queue(4, true, false);
-        let tag = lenient.admit(times(2), (64, 64), false).unwrap();
+        let tag = lenient.admit(times(2), (64, 64), false, None).unwrap();
         assert_eq!(
             lenient.apply(failed(tag), 0),
             Ok(Applied::Skipped {
@@ -463,7 +493,7 @@ mod tests {
     #[test]
     fn results_of_flushed_clips_are_ignored() {
         let mut q = queue(4, false, false);
-        let tag = q.admit(times(0), (64, 64), false).unwrap();
+        let tag = q.admit(times(0), (64, 64), false, None).unwrap();
         q.flush();
         assert_eq!(q.apply(scored(tag, 0.9, None), 0), Ok(Applied::Forgotten));
         assert!(!q.is_violent());
@@ -474,7 +504,7 @@ mod tests {
     #[test]
     fn finish_ends_an_event_in_progress_once() {
         let mut q = queue(4, false, false);
-        let tag = q.admit(times(0), (64, 64), false).unwrap();
+        let tag = q.admit(times(0), (64, 64), false, None).unwrap();
         q.apply(scored(tag, 0.9, None), 0).unwrap();
         let end = q.finish(EndReason::Eos, 7).expect("an end");
         assert_eq!(end.reason.as_deref(), Some("eos"));

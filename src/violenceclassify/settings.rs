@@ -2,7 +2,7 @@
 
 //! The properties of `violenceclassify` and the settings they hold.
 
-use super::{Mode, ModelErrorPolicy};
+use super::{CalibrationMode, Mode, ModelErrorPolicy};
 use crate::clipshape::{Owner, ShapeFacts};
 use crate::model::contract::{Colour, Overrides};
 use crate::model::DeviceRequest;
@@ -37,6 +37,8 @@ pub struct Settings {
     pub inference_workers: u32,
     pub stats_interval: u64,
     pub on_model_error: ModelErrorPolicy,
+    pub calibration_location: Option<String>,
+    pub calibration_mode: CalibrationMode,
     pub overrides: Overrides,
 }
 
@@ -60,6 +62,8 @@ impl Default for Settings {
             inference_workers: DEFAULT_INFERENCE_WORKERS,
             stats_interval: DEFAULT_STATS_INTERVAL,
             on_model_error: ModelErrorPolicy::Error,
+            calibration_location: None,
+            calibration_mode: CalibrationMode::Apply,
             overrides: Overrides::default(),
         }
     }
@@ -186,6 +190,16 @@ impl Settings {
                     .blurb("What a failed forward (exception, NaN or infinite outputs) does: an element error, or skip the clip with a warning")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("calibration-location")
+                    .nick("Calibration location")
+                    .blurb("Per-camera calibration file (JSON, tied to the model file). calibration-mode=apply: windows whose motion resembles this camera's calibrated normal windows must score above them to count; learn modes: this stream's windows are added to it at stop (created if missing). Unset: no calibration")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("calibration-mode", CalibrationMode::Apply)
+                    .nick("Calibration mode")
+                    .blurb("Whether calibration-location is applied to the decisions or learned from this stream (as normal footage, or as a recorded false alarm)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt64::builder("clips-failed")
                     .nick("Clips failed")
                     .blurb("Clips whose forward failed and were skipped (on-model-error=skip) (read-only)")
@@ -282,6 +296,8 @@ impl Settings {
             "inference-workers" => s.inference_workers = value.get().unwrap(),
             "stats-interval" => s.stats_interval = value.get().unwrap(),
             "on-model-error" => s.on_model_error = value.get().unwrap(),
+            "calibration-location" => s.calibration_location = text(),
+            "calibration-mode" => s.calibration_mode = value.get().unwrap(),
             "mean" => s.overrides.mean = text().map(|t| parse_triple(&t)).transpose()?,
             "std" => s.overrides.std = text().map(|t| parse_triple(&t)).transpose()?,
             "colour" => {
@@ -322,6 +338,8 @@ impl Settings {
             "inference-workers" => s.inference_workers.to_value(),
             "stats-interval" => s.stats_interval.to_value(),
             "on-model-error" => s.on_model_error.to_value(),
+            "calibration-location" => s.calibration_location.to_value(),
+            "calibration-mode" => s.calibration_mode.to_value(),
             "mean" => triple_to_string(s.overrides.mean).to_value(),
             "std" => triple_to_string(s.overrides.std).to_value(),
             "colour" => s

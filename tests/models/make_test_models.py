@@ -233,6 +233,25 @@ class QuadrantAttention(torch.nn.Module):
         return self.meta
 
 
+class GradedMotion(torch.nn.Module):
+    """p(violent) rises gently with the amount of motion (sigmoid(100 (m - 0.02))), so that a
+    block moving across grey scores about 0.8 and a flickering frame about 1, and a
+    per-camera calibration has room to raise the bar."""
+
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, x):
+        m = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 2, 3, 4))
+        z = 100.0 * (m - 0.02)
+        return torch.stack([-z / 2, z / 2], dim=1)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
 def save(module: torch.nn.Module, path: Path):
     torch.jit.script(module).save(str(path))
 
@@ -259,6 +278,7 @@ def main():
     save(NonFinite(meta, float("nan")), out / "nan.pt")
     save(NonFinite(meta, float("inf")), out / "inf.pt")
     save(Weighted(meta), out / "weighted.pt")
+    save(GradedMotion(json.dumps({**BASE, "name": "test-graded-motion"})), out / "graded.pt")
     encoded = json.dumps({**BASE, "name": "test-motion-encoded", "frame_encoder": True})
     save(MotionEncoded(encoded), out / "motion-encoded.pt")
     save(MotionEncoded(encoded, off=1.0), out / "encoder-mismatch.pt")

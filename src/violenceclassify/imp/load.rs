@@ -7,12 +7,16 @@ use super::{Running, ViolenceClassify, CAT, NEXT_STREAM};
 use crate::model::contract::{inputs_to_string, ModelConfig};
 use crate::model::device::device_name;
 use crate::model::{self, DeviceRequest, SharedModel};
+use crate::violenceclassify::calibration::{
+    Calibrating, Calibration, ModelFingerprint, WindowKind,
+};
 use crate::violenceclassify::decision::{Decider, DecisionParams};
 use crate::violenceclassify::scoring::{QueueParams, ScoringQueue, StatsTimer};
 use crate::violenceclassify::settings::Settings;
-use crate::violenceclassify::{Mode, ModelErrorPolicy};
+use crate::violenceclassify::{CalibrationMode, Mode, ModelErrorPolicy};
 use crate::MutexExt;
 use gst::subclass::prelude::*;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -49,20 +53,24 @@ impl ViolenceClassify {
             params.threshold,
             params.release_threshold
         );
+        let (calibrating, calibration_file) = self.open_calibration(&settings, &location)?;
         let (results_tx, results_rx) = mpsc::channel();
         *self.results.locked() = Some(results_rx);
+        let mut queue = ScoringQueue::new(
+            Decider::new(params),
+            QueueParams {
+                max_pending: settings.max_pending as usize,
+                skip_failed: settings.on_model_error == ModelErrorPolicy::Skip,
+                emit_scores: settings.emit_scores,
+            },
+        );
+        queue.set_calibration(calibrating);
         Ok(Running {
             model,
             config,
             results_tx,
-            queue: ScoringQueue::new(
-                Decider::new(params),
-                QueueParams {
-                    max_pending: settings.max_pending as usize,
-                    skip_failed: settings.on_model_error == ModelErrorPolicy::Skip,
-                    emit_scores: settings.emit_scores,
-                },
-            ),
+            queue,
+            calibration_file,
             stall_timeout: (settings.stall_timeout > 0)
                 .then(|| Duration::from_nanos(settings.stall_timeout)),
             async_mode: match settings.mode {
@@ -79,6 +87,62 @@ impl ViolenceClassify {
             batch_timeout: Duration::from_nanos(settings.batch_timeout),
             stats_timer: StatsTimer::new(settings.stats_interval),
         })
+    }
+
+    /// The calibration to apply or to learn, checked against the model file now rather than
+    /// at the first window or at stop.
+    #[allow(clippy::type_complexity)]
+    fn open_calibration(
+        &self,
+        settings: &Settings,
+        model_location: &str,
+    ) -> Result<(Option<Calibrating>, Option<(PathBuf, ModelFingerprint)>), gst::ErrorMessage> {
+        let Some(file) = settings.calibration_location.as_deref().map(PathBuf::from) else {
+            return Ok((None, None));
+        };
+        let error = |e: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]);
+        let model = ModelFingerprint::of_file(Path::new(model_location)).map_err(error)?;
+        let kind = match settings.calibration_mode {
+            CalibrationMode::Apply => {
+                if !file.exists() {
+                    return Err(gst::error_msg!(
+                        gst::ResourceError::NotFound,
+                        [
+                            "calibration file {} does not exist: make it with calibration-mode=learn on this camera's ordinary footage",
+                            file.display()
+                        ]
+                    ));
+                }
+                let calibration = Calibration::load(&file, &model).map_err(error)?;
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "calibration {}: {} windows ({:.0} s normal, {:.0} s false alarms), radius {}, margin {}",
+                    file.display(),
+                    calibration.windows.len(),
+                    calibration.normal_seconds,
+                    calibration.false_alarm_seconds,
+                    calibration.radius,
+                    calibration.margin
+                );
+                return Ok((Some(Calibrating::Apply(calibration)), None));
+            }
+            CalibrationMode::Learn => WindowKind::Normal,
+            CalibrationMode::LearnFalseAlarm => WindowKind::FalseAlarm,
+        };
+        if file.exists() {
+            Calibration::load(&file, &model).map_err(error)?;
+        } else {
+            // Found now, not after an hour of learning.
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            if dir.is_some_and(|d| !d.is_dir()) {
+                return Err(error(format!(
+                    "calibration file {}: its folder does not exist",
+                    file.display()
+                )));
+            }
+        }
+        Ok((Some(Calibrating::learn(kind)), Some((file, model))))
     }
 
     /// The shared model for the file and the device the settings ask for.
