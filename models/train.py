@@ -25,7 +25,7 @@ runs in the streaming path.
   with the RGB channels at the stem. The same crop and flip are applied to the flow (a
   flip negates u, a crop resized back multiplies u and v by the zoom). Exported as
   `forward(rgb, flow)` with `inputs: ["rgb", "flow"]`.
-- Export: TorchScript with `metadata()` as in DESIGN.md "The model contract".
+- Export: TorchScript with `metadata()` as in docs/architecture.md "The model contract".
 """
 
 import argparse

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The violence event structure shared by bus messages and downstream serialized custom
-//! events (DESIGN.md "Decisions over time"), written and read back in one place.
+//! events (docs/architecture.md "Events"), written and read back in one place.
 
 use crate::meta::Region;
 use crate::violenceclassify::decision::{EndReason, ScoredClip, Transition};

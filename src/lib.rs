@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! gst-violence: GStreamer elements that detect violence in video with a TorchScript
-//! classifier. See DESIGN.md for the architecture.
+//! classifier. See docs/architecture.md for the architecture.
 
-// The elements, in the order a pipeline uses them (DESIGN.md "Data flow").
+// The elements, in the order a pipeline uses them (docs/architecture.md "Elements and data flow").
 pub mod bboxoverlay;
 pub mod clipbuffer;
 pub mod hardattentioncrop;

@@ -6,7 +6,7 @@
 //! without decoding it. The main stream carries each scene frame's index burnt into its
 //! pixels (the sub-stream does not: the motion model would see it), so the recorded frames
 //! are read back and compared with where the motion was. A third stream, /av, carries AAC
-//! audio for the README's audio launch line.
+//! audio for the audio launch line of docs/recording.md.
 
 mod common;
 
@@ -481,7 +481,7 @@ fn record_segments_sh_keeps_the_main_stream_segments_of_an_event() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The README's launch line for a camera with AAC audio, run as written (the camera's URL,
+/// The launch line of docs/recording.md for a camera with AAC audio, run as written (the camera's URL,
 /// the output folder and the test model substituted) against the local camera's /av
 /// stream: the event's file has the camera's audio beside its video.
 #[test]
@@ -490,15 +490,17 @@ fn readme_audio_line_records_the_camera_audio() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let plugin = root.join("target/release/libgstviolence.so");
     if !plugin.exists() {
-        eprintln!("SKIPPED: the README line needs the plugin in target/release (make build)");
+        eprintln!(
+            "SKIPPED: the docs/recording.md line needs the plugin in target/release (make build)"
+        );
         return;
     }
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/recording.md");
     let block = readme
         .split("From an RTSP camera with AAC audio:\n\n```sh\n")
         .nth(1)
         .and_then(|rest| rest.split("\n```").next())
-        .expect("the README's audio launch line");
+        .expect("the audio launch line of docs/recording.md");
     let line = block.replace("\\\n", " ");
     let _serial = serial();
     let dir = root.join("target/test-record/readme-audio");

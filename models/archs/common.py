@@ -2,7 +2,7 @@
 
 Data, augmentation, threshold selection and the progress bar are those of models/train.py
 (imported, not copied), so every architecture trains on the clips clipbuffer itself made
-(`extract-clips`) and exports TorchScript with the `metadata()` of DESIGN.md.
+(`extract-clips`) and exports TorchScript with the `metadata()` of docs/architecture.md.
 
 This module adds what the architectures share beyond train.py: the command line, a
 supervised training loop with an end-of-epoch hook (R(2+1)D's activation switching uses

@@ -234,6 +234,14 @@ def main():
     ap.add_argument("features", type=Path)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--train-datasets", default="hockey,scf")
+    ap.add_argument("--threshold-datasets",
+                    help="datasets whose out-of-fold scores choose the threshold (default: every training dataset)")
+    ap.add_argument("--negative-weight", type=float, default=1.0,
+                    help="loss weight of each normal-only training dataset (continuous ordinary footage) "
+                         "relative to one (dataset, label) group")
+    ap.add_argument("--hard-negatives", type=float, default=0.0,
+                    help="refit once with each window of a normal-only dataset weighted by "
+                         "1 + this x its first fit's out-of-fold p(violent) (hard negative mining)")
     ap.add_argument("--frames", type=int, default=8, help="samples of each window the verifier sees")
     ap.add_argument("--stats", choices=STATS, default="relative", help="temporal statistics (head.py)")
     ap.add_argument("--eps", type=float, default=RELATIVE_EPS,
@@ -271,6 +279,13 @@ def main():
     train = [c for c in clips if c.split == "train" and c.dataset in train_sets]
     x, y, owners = training_windows(train, subset, args.every)
     w = group_weights(train, owners)
+    # Datasets of ordinary footage only (no fights): continuous camera clips as negatives.
+    fights_in = {c.dataset for c in train if c.violent}
+    negative_only = np.array([train[k].dataset not in fights_in for k in owners])
+    if negative_only.any():
+        w[torch.from_numpy(negative_only)] *= args.negative_weight
+        print(f"{int(negative_only.sum())} windows of normal-only datasets "
+              f"({sorted({c.dataset for c in train} - fights_in)}), weight {args.negative_weight}", file=sys.stderr)
     if args.splice:
         xs, splice_owners = spliced_windows(train, subset, args.splice, np.random.default_rng(args.seed))
         if xs is not None:
@@ -286,15 +301,31 @@ def main():
     # over-confident, so the threshold would land too high for unseen footage.
     rng = np.random.default_rng(args.seed)
     fold_of = rng.integers(0, args.folds, len(train))
-    oof = np.zeros(len(train))
-    for f in range(args.folds):
-        held = fold_of == f
-        mask = torch.from_numpy(~held[owners])
-        if not held.any() or not mask.any():
-            continue
-        head = fit(x[mask], y[mask], w[mask], args, args.seed + f)
-        idx = np.where(held)[0]
-        oof[idx] = clip_scores(head, [train[i] for i in idx], cfg, subset)
+
+    def out_of_fold(weights):
+        """Clip scores of each training clip by a head that did not see it, and the same
+        heads' p(violent) of every training window."""
+        oof, window_p = np.zeros(len(train)), np.zeros(len(x))
+        for f in range(args.folds):
+            held = fold_of == f
+            mask = torch.from_numpy(~held[owners])
+            if not held.any() or not mask.any():
+                continue
+            head = fit(x[mask], y[mask], weights[mask], args, args.seed + f)
+            idx = np.where(held)[0]
+            oof[idx] = clip_scores(head, [train[i] for i in idx], cfg, subset)
+            with torch.no_grad():
+                window_p[~mask.numpy()] = F.softmax(head(x[~mask]), 1)[:, 1].numpy()
+        return oof, window_p
+
+    oof, window_p = out_of_fold(w)
+    if args.hard_negatives > 0 and negative_only.any():
+        # Ordinary windows a head scores high, though it never saw them, weigh more.
+        boost = torch.from_numpy(1.0 + args.hard_negatives * window_p).float()
+        w = torch.where(torch.from_numpy(negative_only), w * boost, w)
+        print(f"hard negatives: mean boost {float(boost[torch.from_numpy(negative_only)].mean()):.2f}",
+              file=sys.stderr)
+        oof, _ = out_of_fold(w)
     # (the gate does not enter the threshold: verified windows are scored by the head alone)
     # A fold without training windows (tiny data) scores nothing: fit all for those clips.
     unscored = np.array([not (fold_of == f).any() or not torch.from_numpy(~(fold_of == f)[owners]).any()
@@ -303,7 +334,9 @@ def main():
         everything = fit(x, y, w, args, args.seed)
         idx = np.where(unscored)[0]
         oof[idx] = clip_scores(everything, [train[i] for i in idx], cfg, subset)
-    threshold, train_bacc = choose_threshold(oof, train)
+    chooser = set(args.threshold_datasets.split(",")) if args.threshold_datasets else {c.dataset for c in train}
+    chosen_by = np.array([c.dataset in chooser for c in train])
+    threshold, train_bacc = choose_threshold(oof[chosen_by], [c for c, k in zip(train, chosen_by) if k])
     if not np.isfinite(threshold):
         sys.exit(f"no finite threshold from the out-of-fold scores: {oof}")
     head = fit(x, y, w, args, args.seed)

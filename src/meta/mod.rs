@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! Metadata that rides on video frames: our own GstMeta APIs and helpers for the standard
-//! region-of-interest meta. See DESIGN.md "Metadata".
+//! region-of-interest meta. See docs/architecture.md "Metadata".
 
 mod clip;
 mod flow;

@@ -26,7 +26,7 @@ pub trait MetaPayload: Sized + Send + Sync + 'static {
     const API_NAME: &'static str;
     /// Name of the implementation (`...Meta`).
     const IMPL_NAME: &'static str;
-    /// Tags deciding which elements keep the meta (see DESIGN.md "Metadata").
+    /// Tags deciding which elements keep the meta (see docs/architecture.md "Metadata").
     const TAGS: &'static [&'static str];
 
     /// The payload for the destination buffer, or `None` to not carry the meta over.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! The model contract of DESIGN.md: facts a TorchScript model declares in `metadata()`,
+//! The model contract (docs/architecture.md): facts a TorchScript model declares in `metadata()`,
 //! the element properties that override them, and the resolved configuration.
 
 use crate::clipshape::{self, Owner, ShapeFacts};
@@ -211,7 +211,7 @@ impl fmt::Display for OverrideNote {
     }
 }
 
-/// The precedence rule of DESIGN.md for one fact: the property `set` on the element wins,
+/// The precedence rule of docs/architecture.md for one fact: the property `set` on the element wins,
 /// then what the `model` says, then `default`. A property that differs from the model's
 /// value is noted, to be logged.
 pub fn pick<T: Clone + PartialEq + fmt::Debug>(

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! Features of recently encoded frames, for models with a frame encoder (DESIGN.md "Model
-//! contract"). With the default clip length 16 and stride 8 frames at frame step 2, every
+//! Features of recently encoded frames, for models with a frame encoder
+//! (docs/architecture.md "The model contract"). With the default clip length 16 and stride 8 frames at frame step 2, every
 //! sampled frame is in four windows; encoding it once saves three encoder passes in four.
 //!
 //! A frame is known by its buffer: clipbuffer hands the same `gst::Buffer` to every window

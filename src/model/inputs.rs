@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! Clip frames to the model's input tensors (DESIGN.md "Model contract"): RGB normalized
+//! Clip frames to the model's input tensors (docs/architecture.md "The model contract"): RGB normalized
 //! [B,3,T,H,W], flow [B,2,T,H,W], the step one-hot of hard-attention models.
 //!
 //! On the CPU the RGB input is written in one pass straight from the mapped frames into the

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! TorchScript models: the metadata contract, device selection and the shared inference
-//! worker. See DESIGN.md "The model contract" and "Threads".
+//! worker. See docs/architecture.md "The model contract" and "Threads".
 
 pub mod attention;
 pub mod batching;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! One pool of inference workers per (model file, device, precision, pool size) in the
-//! process (DESIGN.md "Threads"). Each worker owns a copy of the TorchScript module on its
+//! process (docs/architecture.md "Threads"). Each worker owns a copy of the TorchScript module on its
 //! own thread, which is where libtorch's no-grad state lives, and batches clips from the
 //! streams assigned to it into one forward. A stream always goes to the same worker: a
 //! model's memo of per-frame work (and ours, `FrameCache`) lives in that worker.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! Start and end of violence over time (DESIGN.md "Decisions over time"), as pure logic on
+//! Start and end of violence over time (docs/decisions.md), as pure logic on
 //! clip scores and running times, so it can be tested without a pipeline.
 
 /// One evaluated clip. Times are nanoseconds: PTS, and running time of its frames.

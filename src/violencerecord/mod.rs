@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! `violencerecord`: a bin that keeps only the violent minutes of an encoded stream, one
-//! finalized file per event with pre-roll and post-roll (DESIGN.md "Recording").
+//! finalized file per event with pre-roll and post-roll (docs/recording.md).
 //!
 //! Inside: an `appsink` (sync=false, async=false, so it never blocks a tee and never holds
 //! up preroll) feeds a ring of encoded frames ([`recorder`]); each file is a per-event
