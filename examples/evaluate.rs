@@ -144,12 +144,15 @@ fn track_played(pipeline: &gst::Element) -> Result<Played, String> {
 
 /// The analysis tail shared by the clip runs and the normal streams. The decision settings
 /// are the element's defaults; `threshold` is set only when given on the command line.
+/// A calibration file and the `calibration-mode` to use it in.
+type Calibration<'a> = (&'a Path, &'a str);
+
 fn analysis_tail(
     model: &str,
     device: &str,
     flow: bool,
     threshold: Option<f32>,
-    calibration: Option<(&Path, &str)>,
+    calibration: Option<Calibration>,
 ) -> String {
     // clipbuffer takes its inputs (rgb or rgb+flow) from the model.
     let flow = if flow {
@@ -828,7 +831,7 @@ fn calibration_check(
     results: &[ClipResult],
     data: &Path,
     out: &Path,
-    tail_with: &dyn Fn(Option<(&Path, &str)>) -> String,
+    tail_with: &dyn Fn(Option<Calibration>) -> String,
 ) -> Result<serde_json::Value, String> {
     let dir = out.join("calibration");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -1203,7 +1206,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .is_some_and(|i| i.contains(&gstviolence::model::InputKind::Flow));
     let model_str = model.to_string_lossy().to_string();
-    let tail_with = |calibration: Option<(&Path, &str)>| {
+    let tail_with = |calibration: Option<Calibration>| {
         analysis_tail(&model_str, &device, flow, element_threshold, calibration)
     };
     let tail = tail_with(None);
