@@ -893,6 +893,9 @@ fn calibration_check(
             .iter()
             .filter(|r| r.dataset == name && !r.violent())
             .collect();
+        if normals.is_empty() {
+            continue;
+        }
         let mut learned = 0f64;
         for row in &normals {
             let run = run_clip(&row.uri(data)?, &tail_with(Some((&file, "learn"))));

@@ -154,3 +154,150 @@ fn evaluate_reports_false_events_per_hour_recall_and_latency() {
     assert!(windows.lines().any(|l| l.contains("\tnormal-stream\t")));
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+/// Continuous ordinary footage (`--normal`): each clip plays as its own stream, and its
+/// false alarms are reported per clip and overall, per hour with the Poisson bound; with
+/// `--calibration` each clip learns its first half and is judged on its second half through
+/// violenceclassify's calibration. A footage manifest needs no label, and refuses a fight.
+#[test]
+fn evaluate_reports_false_alarms_per_clip_of_continuous_footage() {
+    let Some(data) = common::shared_data() else {
+        eprintln!("SKIPPED: ../shared/data is missing; this test needs the shared clips");
+        return;
+    };
+    let (violence, cctv) = (data.join("violence"), data.join("normal-cctv"));
+    let fights = manifest::first_of_each(
+        &manifest::read(&violence, "all").expect("MANIFEST.tsv"),
+        &[("hockey", "fight", "val", 1)],
+    );
+    let footage: Vec<manifest::Row> = manifest::read_normal(&cctv, "val")
+        .expect("normal-cctv/MANIFEST.tsv")
+        .into_iter()
+        .filter(|r| r.duration_s.is_some_and(|d| d < 20.0))
+        .take(2)
+        .collect();
+    assert_eq!(footage.len(), 2, "normal-cctv lacks two short val clips");
+    let work = std::env::temp_dir().join(format!("eval-footage-{}", std::process::id()));
+    let (sample, normal, out) = (work.join("sample"), work.join("normal"), work.join("out"));
+    std::fs::create_dir_all(&sample).unwrap();
+    std::fs::create_dir_all(&normal).unwrap();
+    std::fs::write(
+        sample.join("MANIFEST.tsv"),
+        format!(
+            "path\tlabel\n{}\tfight\n",
+            violence.join(&fights[0].path).display()
+        ),
+    )
+    .unwrap();
+    let mut text = String::from("path\tsplit\tduration_s\n");
+    for r in &footage {
+        let duration = r.duration_s.unwrap();
+        text += &format!("{}\tval\t{duration}\n", cctv.join(&r.path).display());
+    }
+    std::fs::write(normal.join("MANIFEST.tsv"), &text).unwrap();
+
+    let model = format!("{}/models/default.pt", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(example("evaluate"))
+        .args([&sample, &PathBuf::from(&model), &out])
+        .arg("--normal")
+        .arg(&normal)
+        .arg("--calibration")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "evaluate failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("normal (continuous footage): "), "{stdout}");
+
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let continuous = &metrics["continuous_footage"];
+    let overall = &continuous["overall"];
+    assert_eq!(overall["clips"], 2, "{continuous:#}");
+    assert_eq!(overall["errors"], 0, "{continuous:#}");
+    let expected: f64 = footage.iter().map(|r| r.duration_s.unwrap()).sum();
+    let seconds = f(&overall["seconds"]);
+    assert!(
+        (seconds - expected).abs() < 0.05 * expected,
+        "{seconds} s played, the clips last {expected} s"
+    );
+    let events = overall["false_events"].as_u64().unwrap();
+    let hours = seconds / 3600.0;
+    assert!((f(&overall["false_events_per_hour"]) - events as f64 / hours).abs() < 1e-6);
+    let upper = event_metrics::poisson_upper_bound(events, 0.025) / hours;
+    assert!((f(&overall["false_events_per_hour_upper95"]) - upper).abs() < 1e-6 * upper);
+
+    // Per clip: the events and windows of events.tsv and windows.tsv, each clip on its own.
+    let rows_of = |file: &str, path: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(out.join(file))
+            .unwrap()
+            .lines()
+            .map(|l| l.split('\t').map(String::from).collect::<Vec<_>>())
+            .filter(|c| c[1] == "continuous" && c[2] == path)
+            .collect()
+    };
+    let clips = continuous["clips"].as_array().unwrap();
+    let mut total = 0;
+    for (clip, row) in clips.iter().zip(&footage) {
+        let path = cctv.join(&row.path).display().to_string();
+        assert_eq!(clip["path"], path.as_str());
+        let starts = rows_of("events.tsv", &path).len() as u64;
+        assert_eq!(clip["false_events"].as_u64(), Some(starts), "{clip:#}");
+        total += starts;
+        let windows = rows_of("windows.tsv", &path);
+        assert_eq!(clip["windows"].as_u64(), Some(windows.len() as u64));
+        assert!(windows.len() > 10, "{path}: {} windows", windows.len());
+        let top = windows
+            .iter()
+            .map(|c| c[6].parse::<f64>().unwrap())
+            .fold(0.0, f64::max);
+        assert!((f(&clip["max_score"]) - top).abs() < 1e-3, "{clip:#}");
+    }
+    assert_eq!(total, events);
+
+    // Calibration: each clip learned on its first half, judged on its second.
+    let halves = &metrics["calibration"]["footage_halves"];
+    let per_clip = halves["clips"].as_array().unwrap();
+    assert_eq!(per_clip.len(), 2, "{halves:#}");
+    for (h, row) in per_clip.iter().zip(&footage) {
+        let half = row.duration_s.unwrap() / 2.0;
+        for key in ["learned_seconds", "second_half_seconds"] {
+            assert!((f(&h[key]) - half).abs() < 1.0, "{key}: {h:#}");
+        }
+        let file = PathBuf::from(h["file"].as_str().unwrap());
+        let calibration: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(!calibration["windows"].as_array().unwrap().is_empty());
+        assert!(h["false_alarms_calibrated"].as_u64().is_some());
+    }
+
+    // A fight in footage read as ordinary is refused by name.
+    std::fs::write(
+        normal.join("MANIFEST.tsv"),
+        format!(
+            "{text}{}\tval\t1.6\tfight\n",
+            violence.join(&fights[0].path).display()
+        )
+        .replace(
+            "path\tsplit\tduration_s\n",
+            "path\tsplit\tduration_s\tlabel\n",
+        ),
+    )
+    .unwrap();
+    let output = Command::new(example("evaluate"))
+        .args([&sample, &PathBuf::from(&model), &out])
+        .arg("--normal")
+        .arg(&normal)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&fights[0].path) && stderr.contains("without violence"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&work).unwrap();
+}
