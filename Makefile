@@ -55,24 +55,38 @@ extract: build
 	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80$(if $(FLOW), + opticalflow preset=fast))"
 	@nice -n 10 target/release/examples/extract-clips "$(DATA)" "$(CLIPS)" --split all --clip-length 16 --frame-step 2 --size 80$(if $(FLOW), --flow)
 
+# MotionNet, the cascade's cheap stage; never the shipped default (make train-cascade).
+MOTIONNET_OUT ?= models/zoo/motionnet.pt
 train: extract
-	@echo "==> train the default model (nice -n 10) -> models/default.pt"
-	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out models/default.pt --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
+	@echo "==> train MotionNet (nice -n 10) -> $(MOTIONNET_OUT)"
+	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out $(MOTIONNET_OUT) --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
 
 # The pose cascade (models/README.md): pretrained MoveNet MultiPose backbone from npm, converted
 # with a parity check against TF.js, features of 160x160 clips, a head, the cascade export.
+# Its training data (models/negatives/build_mix.py, every ordinary clip checked against
+# EXCLUDED.sha256): the fight datasets and normal-cctv's continuous ordinary footage as
+# negatives; EXTRA=folder adds the extra footage of models/negatives/MANIFEST.tsv (kept out of
+# training by the default's HEAD_ARGS, scored as a held-out check).
+SHARED ?= ../shared/data
+EXTRA ?=
+MIX ?= clips-cache/mix
 PRETRAINED ?= $(HOME)/.cache/gst-violence/pretrained
-CLIPS_POSE ?= clips-cache/clips160
+CLIPS_POSE ?= clips-cache/mix160
 VERIFIER_SIZE ?= 160
-FEATURES ?= clips-cache/maps$(VERIFIER_SIZE)
+FEATURES ?= clips-cache/mixmaps160
 GATE ?= 0.3
 HEAD_ARGS ?= --stats cell --eps 0.5 --head-weight 0.5
+NEGATIVES ?= cctv
+NEGATIVE_WEIGHT ?= 3
 export PRETRAINED VERIFIER_SIZE
 BACKBONE := $(PRETRAINED)/movenet-backbone-$(VERIFIER_SIZE).pt
 
-$(CLIPS_POSE)/index.tsv: | build
-	@echo "==> extract-clips $(DATA) -> $(CLIPS_POSE) (clipbuffer: T=16, frame step 2, $(VERIFIER_SIZE)x$(VERIFIER_SIZE))"
-	@nice -n 10 target/release/examples/extract-clips "$(DATA)" "$(CLIPS_POSE)" --split all --clip-length 16 --frame-step 2 --size $(VERIFIER_SIZE)
+$(MIX)/MANIFEST.tsv:
+	@$(VIOLENCE_PYTHON) models/negatives/build_mix.py $(MIX) --data $(SHARED) $(if $(EXTRA),--extra $(EXTRA))
+
+$(CLIPS_POSE)/index.tsv: $(MIX)/MANIFEST.tsv | build
+	@echo "==> extract-clips $(MIX) -> $(CLIPS_POSE) (clipbuffer: T=16, frame step 2, $(VERIFIER_SIZE)x$(VERIFIER_SIZE))"
+	@nice -n 10 target/release/examples/extract-clips "$(MIX)" "$(CLIPS_POSE)" --split all --clip-length 16 --frame-step 2 --size $(VERIFIER_SIZE)
 
 pretrained: $(CLIPS_POSE)/index.tsv
 	@bash scripts/pretrained.sh "$(CLIPS_POSE)"
@@ -85,18 +99,20 @@ $(FEATURES)/.done: $(CLIPS_POSE)/index.tsv
 	@touch $@
 
 train-cascade: $(FEATURES)/.done
-	@echo "==> verifier head on the train split, then the cascade export -> models/default.pt"
-	@$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS)
+	@echo "==> verifier head on the train split (negatives: $(NEGATIVES)), then the cascade export -> models/default.pt"
+	@$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS) \
+		--train-datasets hockey,scf,$(NEGATIVES) --threshold-datasets hockey,scf --negative-weight $(NEGATIVE_WEIGHT)
 	@$(VIOLENCE_PYTHON) models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone "$(BACKBONE)" --head target/pose-head.pt --gate $(GATE) --verifier-size $(VERIFIER_SIZE) --out models/default.pt
 
-# Cross-domain proxy for unseen cameras: the head trained on one dataset's train clips,
-# scored on every clip of the other (AUC), in both directions. The verifier alone
-# (--head-weight 1.0): the cheap stage was trained on both datasets, so blending it in would
-# leak the other dataset into the check.
+# Cross-domain proxy for unseen cameras: the head trained on one fight dataset's train clips
+# (and the same ordinary footage as the default), scored on every clip of the other (AUC), in
+# both directions. The verifier alone (--head-weight 1.0): the cheap stage was trained on
+# both datasets, so blending it in would leak the other dataset into the check.
 cross-domain: $(FEATURES)/.done
 	@for d in hockey scf; do \
-		echo "==> verifier head trained on $$d only"; \
-		$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" --train-datasets $$d $(HEAD_ARGS) --head-weight 1.0 --summary || exit 1; \
+		echo "==> verifier head trained on $$d (and $(NEGATIVES)) only"; \
+		$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" $(HEAD_ARGS) --head-weight 1.0 --summary \
+			--train-datasets $$d,$(NEGATIVES) --threshold-datasets $$d --negative-weight $(NEGATIVE_WEIGHT) || exit 1; \
 	done
 
 lint: setup

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MPL-2.0
 """Re-exports a zoo model whose forward is a per-frame CNN and a recurrent head with the
-frame-encoder contract (models/README.md "Model contract"): `encode(frames [N,3,H,W]) ->
+frame-encoder contract (docs/model-contract.md): `encode(frames [N,3,H,W]) ->
 [N,D]` and `head(features [B,T,D]) -> logits` beside the unchanged `forward`, and
 `"frame_encoder": true` in its metadata. violenceclassify then encodes each sampled frame
 once instead of once per window that holds it. The weights are not touched; the script

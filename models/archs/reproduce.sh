@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Extraction, training and evaluation of the published architectures exactly as the
-# models/README.md table reports them (run from the repository root after `make build`).
+# models/zoo/README.md table reports them (run from the repository root after `make build`).
 # Every training: nice -n 15, one libtorch thread, a wall-clock budget, one at a time.
 set -euo pipefail
 DATA=${DATA:-../shared/data/violence}
@@ -8,7 +8,7 @@ X=target/release/examples/extract-clips
 PY=${VIOLENCE_PYTHON:-python3}
 mkdir -p clips-cache models/zoo
 
-# clip length, frame step, size per architecture (models/README.md says why).
+# clip length, frame step, size per architecture (models/zoo/README.md says why).
 [ -f clips-cache/ssha64/index.tsv ]  || nice -n 15 $X "$DATA" clips-cache/ssha64  --split all --clip-length 16 --frame-step 2 --size 64
 [ -f clips-cache/ssha128/index.tsv ] || nice -n 15 $X "$DATA" clips-cache/ssha128 --split all --clip-length 16 --frame-step 2 --size 128
 [ -f clips-cache/r2p1d/index.tsv ]   || nice -n 15 $X "$DATA" clips-cache/r2p1d   --split all --clip-length 8  --frame-step 1 --size 64

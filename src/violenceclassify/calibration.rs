@@ -36,7 +36,7 @@ pub const DESCRIPTOR_LEN: usize = POOL * POOL + 1;
 pub const FORMAT: &str = "gst-violence-calibration/1";
 /// Descriptor distance within which a calibration window raises the bar (log-motion units:
 /// 0.7 is about a 1.2x change of motion in every sorted cell). Chosen with the margin on the
-/// first/second halves of `normal-cctv` and the val fights (models/README.md).
+/// first/second halves of `normal-cctv` and the val fights (models/HISTORY.md).
 pub const DEFAULT_RADIUS: f32 = 0.7;
 /// How far above the best nearby normal window a score must be.
 pub const DEFAULT_MARGIN: f32 = 0.1;
