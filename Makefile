@@ -26,7 +26,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint eval extract train pretrained train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
+.PHONY: fuzz leaks soak setup build demo test lint eval distant extract train pretrained train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -50,6 +50,12 @@ eval: build
 	@if [ -n "$(NORMAL)" ] && [ ! -f "$(NORMAL)/MANIFEST.tsv" ]; then \
 		echo "error: NORMAL=$(NORMAL) has no MANIFEST.tsv (continuous normal footage); NORMAL= leaves it out" >&2; exit 1; fi
 	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT) $(if $(NORMAL),--normal "$(NORMAL)") $(if $(filter 1 yes true,$(CALIBRATION)),--calibration)
+
+# Distant-camera proxy: every clip of SPLIT shrunk to 1/2 and 1/3 inside 1280x720 over a still
+# of ordinary footage (scripts/distant_proxy.sh), then `make eval DATA=target/distant/third`.
+DISTANT ?= target/distant
+distant: setup
+	@bash scripts/distant_proxy.sh "$(DISTANT)"
 
 extract: build
 	@echo "==> extract-clips $(DATA) -> $(CLIPS) (clipbuffer: T=16, frame step 2, 80x80$(if $(FLOW), + opticalflow preset=fast))"

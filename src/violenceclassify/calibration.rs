@@ -27,7 +27,7 @@
 
 use super::scene_cut::GRID;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Pooling grid of the descriptor (a GRID/POOL square of thumbnail cells per entry).
 const POOL: usize = 4;
@@ -251,15 +251,20 @@ pub enum Calibrating {
         windows: Vec<Window>,
         /// Running times (ns) of the first and last frame of the windows learned.
         span: Option<(u64, u64)>,
+        /// The file the windows go to at the end, and the model they belong to.
+        file: PathBuf,
+        model: ModelFingerprint,
     },
 }
 
 impl Calibrating {
-    pub fn learn(kind: WindowKind) -> Self {
+    pub fn learn(kind: WindowKind, file: PathBuf, model: ModelFingerprint) -> Self {
         Calibrating::Learn {
             kind,
             windows: Vec::new(),
             span: None,
+            file,
+            model,
         }
     }
 
@@ -281,6 +286,7 @@ impl Calibrating {
                 kind,
                 windows,
                 span,
+                ..
             } => {
                 if p.is_finite() {
                     windows.push(Window {
@@ -298,27 +304,29 @@ impl Calibrating {
         }
     }
 
-    /// Adds what was learned to the file at `path` (created when missing), for `model`;
-    /// returns the windows added. Nothing to do when applying.
-    pub fn save_learned(self, path: &Path, model: &ModelFingerprint) -> Result<usize, String> {
+    /// Adds what was learned to its file (created when missing); returns the file and the
+    /// windows added, or `None` when applying.
+    pub fn save_learned(self) -> Result<Option<(PathBuf, usize)>, String> {
         let Calibrating::Learn {
             kind,
             windows,
             span,
+            file,
+            model,
         } = self
         else {
-            return Ok(0);
+            return Ok(None);
         };
-        let mut calibration = if path.exists() {
-            Calibration::load(path, model)?
+        let mut calibration = if file.exists() {
+            Calibration::load(&file, &model)?
         } else {
-            Calibration::new(model.clone())
+            Calibration::new(model)
         };
         let added = windows.len();
         let seconds = span.map_or(0.0, |(first, last)| last.saturating_sub(first) as f64 / 1e9);
         calibration.add(windows, kind, seconds);
-        calibration.save(path)?;
-        Ok(added)
+        calibration.save(&file)?;
+        Ok(Some((file, added)))
     }
 }
 

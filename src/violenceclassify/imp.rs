@@ -6,7 +6,7 @@
 
 mod load;
 
-use super::calibration::{self, ModelFingerprint};
+use super::calibration;
 use super::decision::{EndReason, ScoredClip};
 use super::scene_cut;
 use super::scoring::{self, Applied, ScoringQueue, Stats, StatsTimer, Wait};
@@ -55,8 +55,6 @@ struct Running {
     batch_timeout: Duration,
     stats_timer: StatsTimer,
     scene_cut_guard: bool,
-    /// Where learned windows go at stop, and the model they belong to (learn modes).
-    calibration_file: Option<(std::path::PathBuf, ModelFingerprint)>,
 }
 
 impl Running {
@@ -402,20 +400,20 @@ impl ViolenceClassify {
 
     /// Learn modes: adds this stream's windows to the calibration file.
     fn save_calibration(&self, run: &mut Running) -> Result<(), gst::ErrorMessage> {
-        let (Some((path, model)), Some(learned)) =
-            (run.calibration_file.take(), run.queue.take_calibration())
-        else {
+        let Some(calibration) = run.queue.take_calibration() else {
             return Ok(());
         };
-        let added = learned
-            .save_learned(&path, &model)
+        let saved = calibration
+            .save_learned()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ["{}", e]))?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "calibration: {added} windows added to {}",
-            path.display()
-        );
+        if let Some((file, added)) = saved {
+            gst::info!(
+                CAT,
+                imp = self,
+                "calibration: {added} windows added to {}",
+                file.display()
+            );
+        }
         Ok(())
     }
 

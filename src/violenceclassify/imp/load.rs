@@ -53,7 +53,7 @@ impl ViolenceClassify {
             params.threshold,
             params.release_threshold
         );
-        let (calibrating, calibration_file) = self.open_calibration(&settings, &location)?;
+        let calibrating = self.open_calibration(&settings, &location)?;
         let (results_tx, results_rx) = mpsc::channel();
         *self.results.locked() = Some(results_rx);
         let mut queue = ScoringQueue::new(
@@ -70,7 +70,6 @@ impl ViolenceClassify {
             config,
             results_tx,
             queue,
-            calibration_file,
             stall_timeout: (settings.stall_timeout > 0)
                 .then(|| Duration::from_nanos(settings.stall_timeout)),
             async_mode: match settings.mode {
@@ -91,14 +90,13 @@ impl ViolenceClassify {
 
     /// The calibration to apply or to learn, checked against the model file now rather than
     /// at the first window or at stop.
-    #[allow(clippy::type_complexity)]
     fn open_calibration(
         &self,
         settings: &Settings,
         model_location: &str,
-    ) -> Result<(Option<Calibrating>, Option<(PathBuf, ModelFingerprint)>), gst::ErrorMessage> {
+    ) -> Result<Option<Calibrating>, gst::ErrorMessage> {
         let Some(file) = settings.calibration_location.as_deref().map(PathBuf::from) else {
-            return Ok((None, None));
+            return Ok(None);
         };
         let error = |e: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]);
         let model = ModelFingerprint::of_file(Path::new(model_location)).map_err(error)?;
@@ -125,7 +123,7 @@ impl ViolenceClassify {
                     calibration.radius,
                     calibration.margin
                 );
-                return Ok((Some(Calibrating::Apply(calibration)), None));
+                return Ok(Some(Calibrating::Apply(calibration)));
             }
             CalibrationMode::Learn => WindowKind::Normal,
             CalibrationMode::LearnFalseAlarm => WindowKind::FalseAlarm,
@@ -142,7 +140,7 @@ impl ViolenceClassify {
                 )));
             }
         }
-        Ok((Some(Calibrating::learn(kind)), Some((file, model))))
+        Ok(Some(Calibrating::learn(kind, file, model)))
     }
 
     /// The shared model for the file and the device the settings ask for.
