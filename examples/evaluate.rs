@@ -160,6 +160,11 @@ fn analysis_tail(
     } else {
         ""
     };
+    // `--front`: elements before clipbuffer (e.g. a crop of where things move).
+    let front = std::env::var("EVAL_FRONT")
+        .ok()
+        .filter(|f| !f.trim().is_empty())
+        .map_or(String::new(), |f| format!("{f} ! "));
     let threshold = threshold.map_or(String::new(), |t| format!(" threshold={t}"));
     let calibration = calibration.map_or(String::new(), |(file, mode)| {
         format!(
@@ -168,7 +173,7 @@ fn analysis_tail(
         )
     });
     format!(
-        "{flow}clipbuffer ! violenceclassify name=classify mode=sync emit-scores=true \
+        "{front}{flow}clipbuffer ! violenceclassify name=classify mode=sync emit-scores=true \
          device={device} model-location=\"{model}\"{threshold}{calibration} ! fakesink name=sink sync=false"
     )
 }
