@@ -21,6 +21,10 @@
 //!
 //! Usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P]
 //!        [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration]
+//!        [--front ELEMENTS]
+//!
+//! `--front` puts elements before clipbuffer in every run, e.g. `opticalflow !
+//! hardattentioncrop region-source=motion` to score crops of where things move.
 //!
 //! `--calibration` also measures per-camera calibration through the element (see
 //! `calibration_check`): footage clips learned on their first half and judged on the
@@ -151,6 +155,7 @@ fn analysis_tail(
     model: &str,
     device: &str,
     flow: bool,
+    front: Option<&str>,
     threshold: Option<f32>,
     calibration: Option<Calibration>,
 ) -> String {
@@ -161,8 +166,7 @@ fn analysis_tail(
         ""
     };
     // `--front`: elements before clipbuffer (e.g. a crop of where things move).
-    let front = std::env::var("EVAL_FRONT")
-        .ok()
+    let front = front
         .filter(|f| !f.trim().is_empty())
         .map_or(String::new(), |f| format!("{f} ! "));
     let threshold = threshold.map_or(String::new(), |t| format!(" threshold={t}"));
@@ -1164,6 +1168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("val".to_string(), None::<f32>, 1usize, "cpu".to_string());
     let mut normal_dir = None::<std::path::PathBuf>;
     let mut calibrate = false;
+    let mut front = None::<String>;
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -1180,12 +1185,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--device" => device = it.next().ok_or("--device needs a value")?,
             "--calibration" => calibrate = true,
+            "--front" => front = Some(it.next().ok_or("--front needs elements")?),
             "--normal" => normal_dir = Some(it.next().ok_or("--normal needs a folder")?.into()),
             _ => positional.push(arg),
         }
     }
     if positional.len() != 3 {
-        return Err("usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P] [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration]".into());
+        return Err("usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P] [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration] [--front ELEMENTS]".into());
     }
     let (data, model, out) = (
         Path::new(&positional[0]),
@@ -1215,7 +1221,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .is_some_and(|i| i.contains(&gstviolence::model::InputKind::Flow));
     let model_str = model.to_string_lossy().to_string();
     let tail_with = |calibration: Option<Calibration>| {
-        analysis_tail(&model_str, &device, flow, element_threshold, calibration)
+        analysis_tail(
+            &model_str,
+            &device,
+            flow,
+            front.as_deref(),
+            element_threshold,
+            calibration,
+        )
     };
     let tail = tail_with(None);
     let rows: Vec<manifest::Row> = manifest::read(data, &split)?
@@ -1470,6 +1483,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = json!({
         "model": model, "model_name": meta.name, "data": std::fs::canonicalize(data)?,
         "split": split, "threshold": threshold, "decision": "max window score >= threshold",
+        "front": front,
         "clips_per_second": clips_per_s, "wall_seconds": wall,
         "events": event_settings(),
         "overall": overall, "datasets": per_dataset,
