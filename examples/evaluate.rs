@@ -199,6 +199,22 @@ fn run_clip(uri: &str, tail: &str) -> ClipRun {
     run_clip_range(uri, tail, None)
 }
 
+/// Plays one manifest row of the folder `dir` on its own; a row whose file cannot be found
+/// is a failed run. Errors are printed as they come.
+fn run_row(row: &manifest::Row, dir: &Path, tail: &str) -> ClipRun {
+    let run = match row.uri(dir) {
+        Ok(uri) => run_clip(&uri, tail),
+        Err(e) => ClipRun {
+            error: Some(e),
+            ..ClipRun::default()
+        },
+    };
+    if let Some(e) = &run.error {
+        eprintln!("error: {}: {e}", row.path);
+    }
+    run
+}
+
 /// `range`: play only [start, stop) of the clip (ns of stream time), through a flushing
 /// seek before it plays; running time then starts at 0 at `start`.
 fn run_clip_range(uri: &str, tail: &str, range: Option<(u64, u64)>) -> ClipRun {
@@ -1257,16 +1273,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {
         let t = Instant::now();
-        let run = match row.uri(data) {
-            Ok(uri) => run_clip(&uri, &tail),
-            Err(e) => ClipRun {
-                error: Some(e),
-                ..ClipRun::default()
-            },
-        };
-        if let Some(e) = &run.error {
-            eprintln!("error: {}: {e}", row.path);
-        }
+        let run = run_row(&row, data, &tail);
         results.push(ClipResult {
             row,
             windows: run.windows,
@@ -1346,16 +1353,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut footage = Vec::new();
     for row in footage_rows {
         let t = Instant::now();
-        let run = match row.uri(normal_dir.as_deref().unwrap_or(data)) {
-            Ok(uri) => run_clip(&uri, &tail),
-            Err(e) => ClipRun {
-                error: Some(e),
-                ..ClipRun::default()
-            },
-        };
-        if let Some(e) = &run.error {
-            eprintln!("error: {}: {e}", row.path);
-        }
+        let run = run_row(&row, normal_dir.as_deref().unwrap_or(data), &tail);
         eprintln!(
             "{footage_name}/{}: {:.1} s of footage, {} false alarms, in {:.1} s",
             row.path,

@@ -32,6 +32,21 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Runs the evaluate example with `args`; it must succeed. Returns its standard output.
+fn evaluate(args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(example("evaluate"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "evaluate failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
 }
@@ -66,18 +81,7 @@ fn evaluate_reports_false_events_per_hour_recall_and_latency() {
     std::fs::write(sample.join("MANIFEST.tsv"), text).unwrap();
 
     let model = format!("{}/models/default.pt", env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(example("evaluate"))
-        .arg(&sample)
-        .arg(&model)
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "evaluate failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = evaluate(&[sample.as_os_str(), model.as_ref(), out.as_os_str()]);
     assert!(stdout.contains("sample events: "), "{stdout}");
     assert!(stdout.contains("false in"), "{stdout}");
 
@@ -197,19 +201,14 @@ fn evaluate_reports_false_alarms_per_clip_of_continuous_footage() {
     std::fs::write(normal.join("MANIFEST.tsv"), &text).unwrap();
 
     let model = format!("{}/models/default.pt", env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(example("evaluate"))
-        .args([&sample, &PathBuf::from(&model), &out])
-        .arg("--normal")
-        .arg(&normal)
-        .arg("--calibration")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "evaluate failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = evaluate(&[
+        sample.as_os_str(),
+        model.as_ref(),
+        out.as_os_str(),
+        "--normal".as_ref(),
+        normal.as_os_str(),
+        "--calibration".as_ref(),
+    ]);
     assert!(stdout.contains("normal (continuous footage): "), "{stdout}");
 
     let metrics: serde_json::Value =
