@@ -67,7 +67,7 @@ extract: build
 MOTIONNET_OUT ?= models/zoo/motionnet.pt
 train: extract
 	@echo "==> train MotionNet (nice -n 10) -> $(MOTIONNET_OUT)"
-	@nice -n 10 $(VENV)/bin/python3 models/train.py "$(CLIPS)" --out $(MOTIONNET_OUT) --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
+	@nice -n 10 $(VENV)/bin/python3 -m models.train "$(CLIPS)" --out $(MOTIONNET_OUT) --epochs 40 --width 16 --oversample scf=3 --threads $(TRAIN_THREADS) --inputs $(INPUTS)$(if $(FLOW), --name "gst-violence motionnet-flow")
 
 # The pose cascade (models/README.md): pretrained MoveNet MultiPose backbone from npm, converted
 # with a parity check against TF.js, features of 160x160 clips, a head, the cascade export.
@@ -90,7 +90,7 @@ export PRETRAINED VERIFIER_SIZE
 BACKBONE := $(PRETRAINED)/movenet-backbone-$(VERIFIER_SIZE).pt
 
 $(MIX)/MANIFEST.tsv:
-	@$(VIOLENCE_PYTHON) models/negatives/build_mix.py $(MIX) --data $(SHARED) $(if $(EXTRA),--extra $(EXTRA))
+	@$(VIOLENCE_PYTHON) -m models.negatives.build_mix $(MIX) --data $(SHARED) $(if $(EXTRA),--extra $(EXTRA))
 
 $(CLIPS_POSE)/index.tsv: $(MIX)/MANIFEST.tsv | build
 	@echo "==> extract-clips $(MIX) -> $(CLIPS_POSE) (clipbuffer: T=16, frame step 2, $(VERIFIER_SIZE)x$(VERIFIER_SIZE))"
@@ -102,15 +102,15 @@ pretrained: $(CLIPS_POSE)/index.tsv
 $(FEATURES)/.done: $(CLIPS_POSE)/index.tsv
 	@test -s "$(BACKBONE)" || $(MAKE) pretrained
 	@echo "==> backbone feature maps of every extracted frame at $(VERIFIER_SIZE)x$(VERIFIER_SIZE) -> $(FEATURES) (two processes)"
-	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) models/pose/features.py "$(CLIPS_POSE)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 --maps & done; wait
-	@nice -n 10 $(VIOLENCE_PYTHON) models/pose/cheap_scores.py "$(CLIPS_POSE)" models/zoo/motionnet.pt "$(FEATURES)"
+	@for s in 0 1; do nice -n 10 $(VIOLENCE_PYTHON) -m models.pose.features "$(CLIPS_POSE)" "$(BACKBONE)" "$(FEATURES)" --size $(VERIFIER_SIZE) --shard $$s/2 --maps & done; wait
+	@nice -n 10 $(VIOLENCE_PYTHON) -m models.pose.cheap_scores "$(CLIPS_POSE)" models/zoo/motionnet.pt "$(FEATURES)"
 	@touch $@
 
 train-cascade: $(FEATURES)/.done
 	@echo "==> verifier head on the train split (negatives: $(NEGATIVES)), then the cascade export -> models/default.pt"
-	@$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS) \
+	@$(VIOLENCE_PYTHON) -m models.pose.train_head "$(CLIPS_POSE)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS) \
 		--train-datasets hockey,scf,$(NEGATIVES) --threshold-datasets hockey,scf --negative-weight $(NEGATIVE_WEIGHT)
-	@$(VIOLENCE_PYTHON) models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone "$(BACKBONE)" --head target/pose-head.pt --gate $(GATE) --verifier-size $(VERIFIER_SIZE) --out models/default.pt
+	@$(VIOLENCE_PYTHON) -m models.pose.cascade --cheap models/zoo/motionnet.pt --backbone "$(BACKBONE)" --head target/pose-head.pt --gate $(GATE) --verifier-size $(VERIFIER_SIZE) --out models/default.pt
 
 # Cross-domain proxy for unseen cameras: the head trained on one fight dataset's train clips
 # (and the same ordinary footage as the default), scored on every clip of the other (AUC), in
@@ -119,7 +119,7 @@ train-cascade: $(FEATURES)/.done
 cross-domain: $(FEATURES)/.done
 	@for d in hockey scf; do \
 		echo "==> verifier head trained on $$d (and $(NEGATIVES)) only"; \
-		$(VIOLENCE_PYTHON) models/pose/train_head.py "$(CLIPS_POSE)" "$(FEATURES)" $(HEAD_ARGS) --head-weight 1.0 --summary \
+		$(VIOLENCE_PYTHON) -m models.pose.train_head "$(CLIPS_POSE)" "$(FEATURES)" $(HEAD_ARGS) --head-weight 1.0 --summary \
 			--train-datasets $$d,$(NEGATIVES) --threshold-datasets $$d --negative-weight $(NEGATIVE_WEIGHT) || exit 1; \
 	done
 

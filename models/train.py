@@ -6,7 +6,7 @@ frames clipbuffer prepares for inference (RGB u8 at the model's size), so traini
 serving share one preprocessing path. This script only trains and exports; Python never
 runs in the streaming path.
 
-    python3 models/train.py CLIPS_DIR --out models/default.pt [--epochs 12] [--init PATH]
+    python3 -m models.train CLIPS_DIR --out models/zoo/motionnet.pt [--epochs 12] [--init PATH]
         [--inputs rgb|rgb+flow]
 
 - Fits on the `train` split of CLIPS_DIR/index.tsv only. The decision threshold written into

@@ -27,7 +27,7 @@ analysis() { awk -v t="$1" -v d="$decode" 'BEGIN { printf "%.2f", t - d }'; }
 for zoo in ${ENCODER_MODELS:-models/zoo/mobilenet_lstm.pt models/zoo/cnn_bilstm.pt}; do
   name=$(basename "$zoo" .pt)
   frames=$dir/$name-frames.pt
-  python3 models/archs/frame_encoder_export.py "$zoo" "$frames" >/dev/null
+  python3 -m models.archs.frame_encoder_export "$zoo" "$frames" >/dev/null
   read -r wall_plain cpu_plain < <(run "$zoo" "$dir/$name.scores")
   read -r wall_frames cpu_frames < <(run "$frames" "$dir/$name-frames.scores")
   diff=$(paste "$dir/$name.scores" "$dir/$name-frames.scores" | awk '$1 != $3 { bad = 1 } { d = $2 - $4; if (d < 0) d = -d; if (d > m) m = d } END { if (bad || NR == 0) print "mismatch"; else printf "%.1e", m }')

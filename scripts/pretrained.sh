@@ -36,5 +36,5 @@ if [ ! -d "$dir/tfjs/node_modules/@tensorflow/tfjs-converter" ]; then
     "@tensorflow/tfjs-converter@$tfjs" "@tensorflow/tfjs-backend-cpu@$tfjs")
 fi
 step "MoveNet MultiPose backbone -> TorchScript at ${size}x${size}, parity against TF.js on real frames"
-TFJS_NODE_MODULES="$dir/tfjs/node_modules" "$py" models/pose/movenet.py "$models" \
+TFJS_NODE_MODULES="$dir/tfjs/node_modules" "$py" -m models.pose.movenet "$models" \
   --out "$dir/movenet-backbone-$size.pt" --size "$size" --parity "$clips" 2>&1 | grep -v -E 'TracerWarning|total = max|^$|====|tfjs-node|Hi, looks like'

@@ -42,8 +42,11 @@ fn run_in_plugin(uri: &str, model: &Path, flow: bool) -> Vec<gstviolence::event:
     scores
 }
 
+/// Runs `python -m <args>` from the repository root (`models` is a package).
 fn run_python(args: &[&str], what: &str) {
     let status = Command::new(python())
+        .current_dir(root())
+        .arg("-m")
         .args(args)
         .status()
         .expect("run the venv's python (run `make test`, which sets it up)");
@@ -59,17 +62,12 @@ fn architectures_train_export_and_run_in_violenceclassify() {
     init();
     let work: PathBuf = root().join(format!("target/archs-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
-    let archs = root().join("models/archs");
 
     // 1. Shapes and parameter counts; the scripted trained-size models of each architecture.
     let shapes = work.join("shapes");
     run_python(
-        &[
-            archs.join("test_archs.py").to_str().unwrap(),
-            "--out",
-            shapes.to_str().unwrap(),
-        ],
-        "models/archs/test_archs.py",
+        &["models.archs.test_archs", "--out", shapes.to_str().unwrap()],
+        "python -m models.archs.test_archs",
     );
 
     // 2. Clips from the plugin: a few train clips of each label and dataset, one val clip.
@@ -127,9 +125,9 @@ fn architectures_train_export_and_run_in_violenceclassify() {
     let val = chosen.last().unwrap().uri(&dir).unwrap();
     for (arch, extra) in tiny {
         let model = work.join(format!("{arch}.pt"));
-        let script = archs.join(format!("{arch}.py"));
+        let module = format!("models.archs.{arch}");
         let mut args = vec![
-            script.to_str().unwrap(),
+            module.as_str(),
             small,
             "--out",
             model.to_str().unwrap(),

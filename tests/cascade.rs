@@ -13,13 +13,15 @@ use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run_python(script: &Path, args: &[&str]) {
+/// Runs a module of the `models` package (`python -m`, from the repository root).
+fn run_python(module: &str, args: &[&str]) {
     let status = Command::new(python())
-        .arg(script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-m", module])
         .args(args)
         .status()
         .expect("run the venv's python (run `make test`, which sets it up)");
-    assert!(status.success(), "{} {args:?} failed", script.display());
+    assert!(status.success(), "{module} {args:?} failed");
 }
 
 fn extract_at(dir: &Path, rows: &[manifest::Row], out: &Path, size: u32) {
@@ -73,7 +75,6 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     assert_eq!(chosen.len(), 8);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let pose = root.join("models/pose");
     let work = root.join(format!("target/cascade-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let path = |name: &str| -> PathBuf { work.join(name) };
@@ -83,7 +84,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     extract_at(&dir, &chosen, &path("clips32"), 32);
     extract_at(&dir, &chosen, &path("clips64"), 64);
     run_python(
-        &root.join("models/train.py"),
+        "models.train",
         &[
             &s(&path("clips32")),
             "--out",
@@ -104,10 +105,10 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     // Conversion of the TF.js graph (its SAME padding checked against the rule written out),
     // features, cheap scores, head.
-    run_python(&pose.join("padding_check.py"), &[]);
-    run_python(&pose.join("tiny_graph.py"), &[&s(&path("graph"))]);
+    run_python("models.pose.padding_check", &[]);
+    run_python("models.pose.tiny_graph", &[&s(&path("graph"))]);
     run_python(
-        &pose.join("movenet.py"),
+        "models.pose.movenet",
         &[
             &s(&path("graph")),
             "--out",
@@ -118,7 +119,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     // Whole feature maps (2x2 cells at 64x64) for the default's per-cell change statistics.
     run_python(
-        &pose.join("features.py"),
+        "models.pose.features",
         &[
             &s(&path("clips64")),
             &s(&path("backbone.pt")),
@@ -129,7 +130,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
         ],
     );
     run_python(
-        &pose.join("cheap_scores.py"),
+        "models.pose.cheap_scores",
         &[
             &s(&path("clips64")),
             &s(&path("cheap.pt")),
@@ -138,7 +139,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     let report = path("head.json");
     run_python(
-        &pose.join("train_head.py"),
+        "models.pose.train_head",
         &[
             &s(&path("clips64")),
             &s(&path("features")),
@@ -172,7 +173,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     let mut all_scores = Vec::new();
     for (gate, name) in [("0.0", "verified.pt"), ("1.5", "ungated.pt")] {
         run_python(
-            &pose.join("cascade.py"),
+            "models.pose.cascade",
             &[
                 "--cheap",
                 &s(&path("cheap.pt")),
@@ -211,8 +212,8 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
         "the verifier changed no score"
     );
     // Every window verified: the feature memo (a ring smaller than the batch) changes no score.
-    run_python(&pose.join("memo_check.py"), &[&s(&path("verified.pt"))]);
+    run_python("models.pose.memo_check", &[&s(&path("verified.pt"))]);
     // fp16=true runs the module in half precision: every tensor of it must follow.
-    run_python(&pose.join("half_check.py"), &[&s(&path("verified.pt"))]);
+    run_python("models.pose.half_check", &[&s(&path("verified.pt"))]);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -89,7 +89,8 @@ fn tiny_loop(flow: bool) {
 
     let model = work.join("tiny.pt");
     let status = std::process::Command::new(python())
-        .arg(root.join("models/train.py"))
+        .current_dir(&root)
+        .args(["-m", "models.train"])
         .arg(&clips)
         .args(["--out", model.to_str().unwrap()])
         .args(["--epochs", "1", "--batch", "2", "--max-steps", "3"])
@@ -97,7 +98,7 @@ fn tiny_loop(flow: bool) {
         .args(["--inputs", if flow { "rgb+flow" } else { "rgb" }])
         .status()
         .expect("run the venv's python (run `make test`, which sets it up)");
-    assert!(status.success(), "models/train.py failed");
+    assert!(status.success(), "python -m models.train failed");
     assert!(model.exists());
     assert!(work.join("tiny-work/checkpoint.pt").exists());
 

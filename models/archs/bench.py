@@ -2,7 +2,7 @@
 """Forward time of exported models on this CPU, one libtorch thread, batch 1, with the
 input shapes their metadata() declares (for SSHA: one forward per attention step).
 
-    python3 models/archs/bench.py models/zoo/*.pt
+    python3 -m models.archs.bench models/zoo/*.pt
 """
 
 import json

@@ -9,18 +9,15 @@ the concatenated last forward and first backward states go through Dense 1024 (R
 Dense 50 (ReLU) and Dense 2 (softmax at inference: the contract applies the softmax to the
 two logits).
 
-    python3 models/archs/cnn_bilstm.py CLIPS --out models/zoo/cnn_bilstm.pt [--backbone vgg16]
+    python3 -m models.archs.cnn_bilstm CLIPS --out models/zoo/cnn_bilstm.pt [--backbone vgg16]
 """
 
-import os
-import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from models.archs import common
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 

@@ -21,8 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import train as base  # noqa: E402  (models/train.py)
+from models import train as base
 
 MEAN, STD = base.MEAN, base.STD
 load_clips = base.load_clips

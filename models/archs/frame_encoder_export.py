@@ -6,7 +6,7 @@ frame-encoder contract (docs/model-contract.md): `encode(frames [N,3,H,W]) ->
 once instead of once per window that holds it. The weights are not touched; the script
 checks that head(encode(frames)) gives forward's logits on real-looking input.
 
-    python3 models/archs/frame_encoder_export.py models/zoo/mobilenet_lstm.pt OUT.pt
+    python3 -m models.archs.frame_encoder_export models/zoo/mobilenet_lstm.pt OUT.pt
 """
 
 import argparse

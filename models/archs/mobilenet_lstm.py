@@ -8,17 +8,14 @@ residual stages of MobileNetV2 up to the 320-channel projection, i.e. without it
 frame; an LSTM runs over the clip's frames; its last state goes through two dense layers
 (ReLU, then the 2 class logits).
 
-    python3 models/archs/mobilenet_lstm.py CLIPS --out models/zoo/mobilenet_lstm.pt
+    python3 -m models.archs.mobilenet_lstm CLIPS --out models/zoo/mobilenet_lstm.pt
 """
 
-import os
-import sys
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from models.archs import common
 
 # (expansion t, channels c, repeats n, first stride s) of MobileNetV2.
 SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),

@@ -15,17 +15,15 @@ ReLU6; after each epoch the loss on a part of the train split held out of the gr
 compared with the previous epoch's; when it rises, the network switches to the next
 activation and keeps its weights.
 
-    python3 models/archs/r2plus1d.py CLIPS --out models/zoo/r2plus1d.pt [--width-mult 0.25]
+    python3 -m models.archs.r2plus1d CLIPS --out models/zoo/r2plus1d.pt [--width-mult 0.25]
 """
 
-import os
 import sys
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from models.archs import common
 
 ACTIVATIONS = ["relu", "leaky_relu", "celu", "relu6"]
 

@@ -16,15 +16,15 @@ mkdir -p clips-cache models/zoo
 [ -f clips-cache/bilstm/index.tsv ]  || nice -n 15 $X "$DATA" clips-cache/bilstm  --split all --clip-length 10 --frame-step 2 --size 64
 [ -f clips-cache/tcnn/index.tsv ]    || nice -n 15 $X "$DATA" clips-cache/tcnn    --split all --clip-length 16 --frame-step 1 --size 48
 
-nice -n 15 $PY models/archs/ssha.py clips-cache/ssha64 --zoom-clips clips-cache/ssha128 --out models/zoo/ssha.pt \
+nice -n 15 $PY -m models.archs.ssha clips-cache/ssha64 --zoom-clips clips-cache/ssha128 --out models/zoo/ssha.pt \
     --width-mult 0.125 --updates-per-round 6 --time-budget 300 --episodes 100000 --threads 1
-nice -n 15 $PY models/archs/r2plus1d.py clips-cache/r2p1d --out models/zoo/r2plus1d.pt \
+nice -n 15 $PY -m models.archs.r2plus1d clips-cache/r2p1d --out models/zoo/r2plus1d.pt \
     --width-mult 0.125 --epochs 6 --time-budget 400 --threads 1
-nice -n 15 $PY models/archs/mobilenet_lstm.py clips-cache/mnlstm --out models/zoo/mobilenet_lstm.pt \
+nice -n 15 $PY -m models.archs.mobilenet_lstm clips-cache/mnlstm --out models/zoo/mobilenet_lstm.pt \
     --width-mult 0.5 --epochs 4 --time-budget 400 --threads 1
-nice -n 15 $PY models/archs/cnn_bilstm.py clips-cache/bilstm --out models/zoo/cnn_bilstm.pt \
+nice -n 15 $PY -m models.archs.cnn_bilstm clips-cache/bilstm --out models/zoo/cnn_bilstm.pt \
     --width-mult 0.125 --epochs 12 --lr 3e-4 --time-budget 400 --threads 1
-nice -n 15 $PY models/archs/tcnn_attention.py clips-cache/tcnn --out models/zoo/tcnn_attention.pt \
+nice -n 15 $PY -m models.archs.tcnn_attention clips-cache/tcnn --out models/zoo/tcnn_attention.pt \
     --width-mult 0.125 --epochs 2 --time-budget 400 --threads 1
 
 for m in ssha r2plus1d mobilenet_lstm cnn_bilstm tcnn_attention; do

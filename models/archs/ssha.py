@@ -39,7 +39,7 @@ extraction of the same clips at a larger size (`--zoom-clips`, e.g. 128x128, sam
 length and step: the frames correspond one to one), or from the model-size frames when it
 is not given.
 
-    python3 models/archs/ssha.py CLIPS --zoom-clips CLIPS128 --out models/zoo/ssha.pt
+    python3 -m models.archs.ssha CLIPS --zoom-clips CLIPS128 --out models/zoo/ssha.pt
 """
 
 import json
@@ -54,8 +54,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from models.archs import common
 
 PRIOR_BOXES = [[0.0, 0.0, 0.6, 0.6], [0.4, 0.0, 0.6, 0.6], [0.0, 0.4, 0.6, 0.6], [0.4, 0.4, 0.6, 0.6],
                [0.2, 0.2, 0.6, 0.6]]

@@ -19,19 +19,16 @@ Structure:
 
 Input: 16 consecutive frames (the paper's clip length).
 
-    python3 models/archs/tcnn_attention.py CLIPS --out models/zoo/tcnn_attention.pt
+    python3 -m models.archs.tcnn_attention CLIPS --out models/zoo/tcnn_attention.pt
 """
 
 import math
-import os
-import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from models.archs import common
 
 
 class Block3d(nn.Module):

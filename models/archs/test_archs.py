@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Shape and parameter-count tests of the published architectures (run by tests/archs.rs,
-or directly: `python3 models/archs/test_archs.py [--out DIR]`).
+or directly: `python3 -m models.archs.test_archs [--out DIR]`).
 
 - every architecture at full size (width 1) has the parameter count recorded below (the
   structure is the papers'; a change of count means a change of structure), and where the
@@ -19,13 +19,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-import cnn_bilstm  # noqa: E402
-import mobilenet_lstm  # noqa: E402
-import r2plus1d  # noqa: E402
-import ssha  # noqa: E402
-import tcnn_attention  # noqa: E402
+from models.archs import cnn_bilstm, common, mobilenet_lstm, r2plus1d, ssha, tcnn_attention
 
 # Full-size parameter counts of our definitions (torch counting: weights and biases, BN
 # affine parameters; no running statistics).

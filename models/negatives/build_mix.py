@@ -3,7 +3,7 @@
 ordinary footage of normal-cctv, and the extra ordinary footage listed in
 models/negatives/MANIFEST.tsv, as one MANIFEST.tsv of absolute paths for extract-clips.
 
-    python3 models/negatives/build_mix.py OUT_DIR [--data ../shared/data]
+    python3 -m models.negatives.build_mix OUT_DIR [--data ../shared/data]
         [--extra FOLDER_WITH_THE_EXTRA_CLIPS]
 
 Footage kept for independent checks must never enter training: every file of normal-cctv

@@ -13,7 +13,7 @@
    p(violent) is the cheap score scaled under the threshold (`threshold * p_cheap / gate`),
    so scores stay ordered and an ungated window can never start an event.
 
-    python3 models/pose/cascade.py --cheap models/zoo/motionnet.pt --backbone BACKBONE.pt
+    python3 -m models.pose.cascade --cheap models/zoo/motionnet.pt --backbone BACKBONE.pt
         --head HEAD.pt --gate 0.3 --out models/default.pt [--verifier-size 160]
 
 The input clip is [B,3,16,160,160] normalized with the cheap model's mean and std (averaging
@@ -25,7 +25,6 @@ the same 160x160, so training and serving see the same pixels.
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import List
 
@@ -34,11 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-from head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics  # noqa: E402
-from train import MotionNet  # noqa: E402
+from models.pose.head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics
+from models.train import MotionNet
 
 # The cascade's input is POOL times the cheap model's size: averaging POOL x POOL blocks of
 # clipbuffer's area-reduced frames is then an exact area reduction to the cheap model's size.

@@ -2,7 +2,7 @@
 of an extract-clips folder at a multiple of the cheap model's size (160x160 for 80x80),
 averaged down block by block as the cascade does.
 
-    python3 models/pose/cheap_scores.py CLIPS_DIR CHEAP.pt OUT_DIR
+    python3 -m models.pose.cheap_scores CLIPS_DIR CHEAP.pt OUT_DIR
 
 Writes OUT_DIR/ID.cheap.npy, float32 [W] (one score per row of ID.idx); train_head.py
 uses them to choose the gate and to score the cascade as exported.

@@ -1,6 +1,6 @@
 """Per-frame features of the pretrained backbone for every frame of an extract-clips folder.
 
-    python3 models/pose/features.py CLIPS_DIR BACKBONE.pt OUT_DIR [--size 160] [--shard 0/2]
+    python3 -m models.pose.features CLIPS_DIR BACKBONE.pt OUT_DIR [--size 160] [--shard 0/2]
 
 For each extracted clip, writes OUT_DIR/ID.npy: float16 [F, 2C], the spatial mean then the
 spatial maximum of the backbone's feature map for each of the clip's F sampled frames (the

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fine-tune the last block of the pretrained backbone together with the verifier head.
 
-    python3 models/pose/finetune_tail.py extract CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR [--shard 0/2]
-    python3 models/pose/finetune_tail.py train CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR --cheap-dir DIR --head HEAD.pt
+    python3 -m models.pose.finetune_tail extract CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR [--shard 0/2]
+    python3 -m models.pose.finetune_tail train CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR --cheap-dir DIR --head HEAD.pt
         [--train-datasets hockey,scf] [--out TAIL.pt]
 
 The backbone splits at `block_15_add` (5x5x240 at 160x160): the trunk before it stays frozen
@@ -25,12 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from head import StatsHead, frame_subset, temporal_statistics  # noqa: E402
-from movenet import MODEL_FILE, NORMALIZED_NODE, PREFIX, FEATURES_NODE, MoveNetBackbone  # noqa: E402
-from tfjs_graph import TfjsSubgraph  # noqa: E402
-from train_head import auc, group_weights, inference_rows  # noqa: E402
+from models.pose.head import StatsHead, frame_subset, temporal_statistics
+from models.pose.movenet import MODEL_FILE, NORMALIZED_NODE, PREFIX, FEATURES_NODE, MoveNetBackbone
+from models.pose.tfjs_graph import TfjsSubgraph
+from models.pose.train_head import auc, group_weights, inference_rows
 
 SPLIT_NODE = PREFIX + "block_15_add/add"
 

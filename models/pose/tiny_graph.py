@@ -3,7 +3,7 @@ names, preprocessing, fused ops and float16-quantized weight shard, random weigh
 can run the whole conversion -> features -> head -> cascade export -> plugin loop in seconds
 without fetching the real weights.
 
-    python3 models/pose/tiny_graph.py OUT_DIR   # writes OUT_DIR/movenet-multipose.{json,bin}
+    python3 -m models.pose.tiny_graph OUT_DIR   # writes OUT_DIR/movenet-multipose.{json,bin}
 """
 
 import base64
@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from movenet import FEATURES_NODE, MODEL_FILE, NORMALIZED_NODE, PREFIX  # noqa: E402
+from models.pose.movenet import FEATURES_NODE, MODEL_FILE, NORMALIZED_NODE, PREFIX
 
 
 def b64(s: str) -> str:

@@ -3,7 +3,7 @@
 windows, choose its threshold on out-of-fold training scores, and report validation and
 cross-domain figures.
 
-    python3 models/pose/train_head.py CLIPS_DIR FEATURES_DIR --out HEAD.pt
+    python3 -m models.pose.train_head CLIPS_DIR FEATURES_DIR --out HEAD.pt
         [--train-datasets hockey,scf] [--frames 8] [--hidden 0] [--epochs 60]
 
 Only `train` clips of --train-datasets fit anything (weights, standardization, threshold).
@@ -22,11 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-from head import RELATIVE_EPS, STATS, StatsHead, frame_subset, temporal_statistics  # noqa: E402
-from train import choose_threshold  # noqa: E402
+from models.pose.head import RELATIVE_EPS, STATS, StatsHead, frame_subset, temporal_statistics
+from models.train import choose_threshold
 
 DEFAULT_STRIDE_FRAMES = 8  # clipbuffer's default stride
 
