@@ -15,7 +15,7 @@
 //! shapes both elements; clipbuffer's properties are for a clipbuffer without a classifier
 //! downstream (clip extraction), and with one they must agree with it.
 
-use crate::model::contract::{inputs_to_string, parse_inputs, pick, InputKind, OverrideNote};
+use crate::facts::{inputs_to_string, parse_inputs, pick, InputKind, OverrideNote};
 use gst::glib;
 use gst::prelude::*;
 

@@ -16,6 +16,7 @@ pub mod violencerecord;
 // that travel between the elements.
 pub mod clipshape;
 pub mod event;
+pub mod facts;
 pub mod meta;
 pub mod model;
 pub mod query;

@@ -261,6 +261,21 @@ pub fn flow_input(
     .map_err(|_| "building the flow input failed".to_string())
 }
 
+/// The warm-up input: stripes drifting across the frame from one time step to the next, shaped, typed and placed
+/// like `like` ([1, C, T, H, W]), in about -1.5..1.5 (normalized units).
+pub fn moving_stripes(like: &Tensor) -> Tensor {
+    let size = like.size();
+    let (t, h, w) = (size[2], size[3], size[4]);
+    let opts = (Kind::Float, like.device());
+    let phase = Tensor::arange(t, opts).view([t, 1, 1]) * 1.5
+        + Tensor::arange(h, opts).view([1, h, 1]) * 0.2
+        + Tensor::arange(w, opts).view([1, 1, w]) * 0.3;
+    (phase.sin() * 1.5)
+        .expand(&size, false)
+        .to_kind(like.kind())
+        .contiguous()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

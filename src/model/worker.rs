@@ -12,7 +12,10 @@ use super::contract::{violent_probability, InputKind, ModelConfig, ModelMetadata
 use super::device::device_name;
 use super::frame_cache::FrameCache;
 use super::frame_encoder;
-use super::inputs::{flow_input, frames_tensor, normalize, rgb_input, step_one_hot};
+use super::inputs::{
+    flow_input, frames_tensor, moving_stripes, normalize, rgb_input, step_one_hot,
+};
+use super::output::output_rows;
 use super::threads::set_thread_count_once;
 use crate::meta::{ClipInfo, FramePlanes};
 use crate::MutexExt;
@@ -652,51 +655,6 @@ fn describe(config: &ModelConfig) -> String {
 
 fn rgb_planes(batch: &[ClipJob]) -> Vec<&FramePlanes> {
     batch.iter().map(|job| &job.clip.rgb).collect()
-}
-
-/// Checks a [B, output_len] output and returns it as rows of f32.
-fn output_rows(
-    config: &ModelConfig,
-    output: Tensor,
-    batch: usize,
-) -> Result<Vec<Vec<f32>>, String> {
-    let size = output.size();
-    if size != [batch as i64, config.output_len as i64] {
-        return Err(format!(
-            "wrong output shape {size:?}, expected [{batch}, {}] ({} output{})",
-            config.output_len,
-            match config.output {
-                super::contract::OutputKind::Logits => "logits",
-                super::contract::OutputKind::QValues => "q_values",
-            },
-            if config.output_len == 1 { "" } else { "s" }
-        ));
-    }
-    let flat = output
-        .f_to_kind(Kind::Float)
-        .and_then(|t| t.f_to_device(Device::Cpu))
-        .and_then(|t| t.f_contiguous())
-        .map_err(|e| e.to_string())?;
-    let values = Vec::<f32>::try_from(flat.view([-1])).map_err(|e| e.to_string())?;
-    Ok(values
-        .chunks(config.output_len)
-        .map(<[f32]>::to_vec)
-        .collect())
-}
-
-/// Stripes drifting across the frame from one time step to the next, shaped, typed and placed
-/// like `like` ([1, C, T, H, W]), in about -1.5..1.5 (normalized units).
-fn moving_stripes(like: &Tensor) -> Tensor {
-    let size = like.size();
-    let (t, h, w) = (size[2], size[3], size[4]);
-    let opts = (Kind::Float, like.device());
-    let phase = Tensor::arange(t, opts).view([t, 1, 1]) * 1.5
-        + Tensor::arange(h, opts).view([1, h, 1]) * 0.2
-        + Tensor::arange(w, opts).view([1, 1, w]) * 0.3;
-    (phase.sin() * 1.5)
-        .expand(&size, false)
-        .to_kind(like.kind())
-        .contiguous()
 }
 
 #[cfg(test)]
