@@ -55,9 +55,7 @@ fn run_python(args: &[&str], what: &str) {
 
 #[test]
 fn architectures_train_export_and_run_in_violenceclassify() {
-    let Some(data) = shared_data() else {
-        panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
-    };
+    let data = shared_data("the clips of ../shared/data");
     let dir = data.join("violence");
     init();
     let work: PathBuf = root().join(format!("target/archs-test-{}", std::process::id()));

@@ -56,9 +56,7 @@ fn scores_of(model: &Path, uri: &str) -> Vec<f64> {
 
 #[test]
 fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
-    let Some(data) = shared_data() else {
-        panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
-    };
+    let data = shared_data("the clips of ../shared/data");
     let dir = data.join("violence");
     init();
     let rows = manifest::read(&dir, "all").expect("MANIFEST.tsv");

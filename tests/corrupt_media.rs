@@ -247,12 +247,7 @@ fn chosen_clips(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn truncated_and_bit_flipped_clips_end_cleanly() {
-    let Some(data) = shared_data() else {
-        panic!(
-            "../shared/data is missing: this test needs the shared violence clips \
-             (../shared/data/violence with MANIFEST.tsv) next to the repository"
-        );
-    };
+    let data = shared_data("the clips of ../shared/data");
     init();
     let clips = chosen_clips(&data.join("violence"));
     assert!(clips.len() >= 4, "only {} clips chosen", clips.len());

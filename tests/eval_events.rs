@@ -53,10 +53,7 @@ fn f(v: &serde_json::Value) -> f64 {
 
 #[test]
 fn evaluate_reports_false_events_per_hour_recall_and_latency() {
-    let Some(data) = common::shared_data() else {
-        eprintln!("SKIPPED: ../shared/data is missing; this test needs the shared violence clips");
-        return;
-    };
+    let data = common::shared_data("the clips of ../shared/data");
     let dir = data.join("violence");
     let rows = manifest::read(&dir, "all").expect("MANIFEST.tsv");
     // scf's normal val clips differ in size and frame rate: the stream must convert them.
@@ -165,10 +162,7 @@ fn evaluate_reports_false_events_per_hour_recall_and_latency() {
 /// violenceclassify's calibration. A footage manifest needs no label, and refuses a fight.
 #[test]
 fn evaluate_reports_false_alarms_per_clip_of_continuous_footage() {
-    let Some(data) = common::shared_data() else {
-        eprintln!("SKIPPED: ../shared/data is missing; this test needs the shared clips");
-        return;
-    };
+    let data = common::shared_data("the clips of ../shared/data");
     let (violence, cctv) = (data.join("violence"), data.join("normal-cctv"));
     let fights = manifest::first_of_each(
         &manifest::read(&violence, "all").expect("MANIFEST.tsv"),

@@ -336,9 +336,7 @@ fn element_flow(
 
 #[test]
 fn middlebury_accuracy_through_the_element() {
-    let Some(data) = shared_data() else {
-        panic!("../shared/data is missing: this test needs ../shared/data/middlebury (CI always has it)");
-    };
+    let data = shared_data("the Middlebury pairs of ../shared/data/middlebury");
     let scenes = [
         "Dimetrodon",
         "Grove2",

@@ -11,9 +11,7 @@ use gstviolence::tools::manifest;
 
 #[test]
 fn real_clips_all_get_scores() {
-    let Some(data) = shared_data() else {
-        panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
-    };
+    let data = shared_data("the clips of ../shared/data");
     let dir = data.join("violence");
     let mut rows: Vec<manifest::Row> = manifest::read(&dir, "all")
         .expect("MANIFEST.tsv")

@@ -25,9 +25,7 @@ fn tiny_flow_training_exports_a_model_violenceclassify_runs() {
 }
 
 fn tiny_loop(flow: bool) {
-    let Some(data) = shared_data() else {
-        panic!("../shared/data is missing: this test needs the shared violence clips (CI always has them)");
-    };
+    let data = shared_data("the clips of ../shared/data");
     let dir = data.join("violence");
     init();
     // A handful of short training clips of each label and dataset, and one val clip.

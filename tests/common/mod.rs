@@ -271,9 +271,16 @@ pub fn start_error(launch: &str) -> Option<String> {
     err.filter(|e| !e.is_empty())
 }
 
-pub fn shared_data() -> Option<PathBuf> {
+/// `../shared/data`, which the tests of real footage need. One policy for all of them: when
+/// it is missing the test fails and says what it needs (CI always has it; a skipped test
+/// would pass without checking anything).
+pub fn shared_data(needs: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    dir.is_dir().then_some(dir)
+    assert!(
+        dir.is_dir(),
+        "../shared/data is missing next to the repository: this test needs {needs} (CI always has them)"
+    );
+    dir
 }
 
 pub fn wait(d: Duration) {
