@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 
+//! Lock order: `style` (taken alone, cloned) → `state` → `renderer`: a frame is drawn with
+//! `state` held, so that caps cannot change under it.
+
 use super::draw::{Canvas, Matrix, OverlayRenderer, PixelFormat, Plane, Range, YuvEncoding};
 use super::spec::{self, argb_from_rgba, rgba_from_argb, History, RoiBox, Style};
 use crate::event::{EventKind, ViolenceEvent};

@@ -2,7 +2,8 @@
 
 //! Lock order: `settings` → `state` → `closing` → `rotation` → `log`. `closing` is taken
 //! alone by the threads that finalize files, since a branch's EOS or error message may be
-//! posted from a thread that holds `state`.
+//! posted from a thread that holds `state`. The children of each mode: `settings` →
+//! `splitmux` → `audio`, never held together with `state`, `closing`, `rotation` or `log`.
 
 mod audio;
 mod files;

@@ -32,12 +32,13 @@ impl ViolenceRecord {
     /// The `audio` pad: an appsink (never blocking, never holding preroll) behind a ghost
     /// pad. One at most.
     pub(super) fn request_audio_pad(&self, templ: &gst::PadTemplate) -> Option<gst::Pad> {
+        // settings before audio (the lock order in imp.rs).
+        let muxer = self.settings.locked().muxer_factory.clone();
         let mut slot = self.audio.locked();
         if slot.is_some() {
             gst::warning!(CAT, imp = self, "violencerecord takes one audio stream");
             return None;
         }
-        let muxer = self.settings.locked().muxer_factory.clone();
         let sink = gst_app::AppSink::builder()
             .name("audio-ring")
             .sync(false)
