@@ -87,7 +87,7 @@ fn tiny_loop(flow: bool) {
 
     let model = work.join("tiny.pt");
     let status = std::process::Command::new(python())
-        .current_dir(&root)
+        .current_dir(root)
         .args(["-m", "models.train"])
         .arg(&clips)
         .args(["--out", model.to_str().unwrap()])
