@@ -1097,6 +1097,24 @@ fn show_events(name: &str, e: &serde_json::Value) -> String {
     )
 }
 
+/// One row of events.tsv / windows.tsv: dataset, how it was played, path, label, then the
+/// event `at` ns into its clip, its latency, score and scene-cut flag.
+fn write_row(
+    f: &mut impl Write,
+    (dataset, played_as, path, label): (&str, &str, &str, &str),
+    at: u64,
+    ev: &ViolenceEvent,
+) -> std::io::Result<()> {
+    writeln!(
+        f,
+        "{dataset}\t{played_as}\t{path}\t{label}\t{:.3}\t{:.3}\t{:.4}\t{}",
+        at as f64 / 1e9,
+        ev.latency as f64 / 1e9,
+        ev.score,
+        u8::from(ev.scene_cut)
+    )
+}
+
 /// One row per event of `kind` (violence-start for events.tsv, violence-score for
 /// windows.tsv): of each clip played on its own (fight clips; every clip for windows), and of
 /// each normal stream, with the clip it fell in and the time into that clip. `scene_cut`:
@@ -1126,17 +1144,13 @@ fn write_event_rows(
     )?;
     for r in clips {
         for ev in pick(r.windows.as_slice(), r.starts.as_slice()) {
-            writeln!(
-                f,
-                "{}\tclip\t{}\t{}\t{:.3}\t{:.3}\t{:.4}\t{}",
-                r.row.dataset,
-                r.row.path,
-                r.row.label,
-                ev.running_time as f64 / 1e9,
-                ev.latency as f64 / 1e9,
-                ev.score,
-                u8::from(ev.scene_cut)
-            )?;
+            let row = (
+                r.row.dataset.as_str(),
+                "clip",
+                r.row.path.as_str(),
+                r.row.label.as_str(),
+            );
+            write_row(&mut f, row, ev.running_time, ev)?;
         }
     }
     for s in streams {
@@ -1149,29 +1163,23 @@ fn write_event_rows(
                 Some((path, i)) => (path.as_str(), ev.running_time - s.stream.clip_starts[i]),
                 None => ("?", ev.running_time),
             };
-            writeln!(
-                f,
-                "{}\tnormal-stream\t{path}\tnofight\t{:.3}\t{:.3}\t{:.4}\t{}",
-                s.dataset,
-                into as f64 / 1e9,
-                ev.latency as f64 / 1e9,
-                ev.score,
-                u8::from(ev.scene_cut)
+            write_row(
+                &mut f,
+                (s.dataset.as_str(), "normal-stream", path, "nofight"),
+                into,
+                ev,
             )?;
         }
     }
     for c in footage {
         for ev in pick(c.run.windows.as_slice(), c.run.starts.as_slice()) {
-            writeln!(
-                f,
-                "{footage_name}\tcontinuous\t{}\t{}\t{:.3}\t{:.3}\t{:.4}\t{}",
-                c.row.path,
-                c.row.label,
-                ev.running_time as f64 / 1e9,
-                ev.latency as f64 / 1e9,
-                ev.score,
-                u8::from(ev.scene_cut)
-            )?;
+            let row = (
+                footage_name,
+                "continuous",
+                c.row.path.as_str(),
+                c.row.label.as_str(),
+            );
+            write_row(&mut f, row, ev.running_time, ev)?;
         }
     }
     f.flush()
