@@ -17,6 +17,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The calibration file as the graded test model reads it.
+fn load(file: &Path) -> Calibration {
+    let model = ModelFingerprint::of_file(Path::new(&model("graded.pt"))).unwrap();
+    Calibration::load(file, &model).unwrap()
+}
+
 fn classify(model_name: &str, file: &Path, mode: &str) -> String {
     format!(
         "clipbuffer stride=2 ! violenceclassify model-location={} mode=sync emit-scores=true \
@@ -65,8 +71,7 @@ fn windows_like_the_learned_ones_need_more_evidence_and_others_do_not() {
         scores.iter().all(|s| (0.6..0.95).contains(s)),
         "the graded model scores the block below 0.95: {scores:?}"
     );
-    let fingerprint = ModelFingerprint::of_file(Path::new(&model("graded.pt"))).unwrap();
-    let calibration = Calibration::load(&file, &fingerprint).unwrap();
+    let calibration = load(&file);
     assert_eq!(calibration.windows.len(), scores.len());
     assert!(
         calibration.normal_seconds > 2.0,
@@ -115,15 +120,14 @@ fn a_recorded_false_alarm_is_added_to_the_file() {
     let video = crowd();
     let learned = run_synthetic(&video, &classify("graded.pt", &file, "learn-false-alarm"));
     assert_eq!(learned.error, None);
-    let fingerprint = ModelFingerprint::of_file(Path::new(&model("graded.pt"))).unwrap();
-    let c = Calibration::load(&file, &fingerprint).unwrap();
+    let c = load(&file);
     assert!(!c.windows.is_empty());
     assert!(c.windows.iter().all(|w| w.kind == WindowKind::FalseAlarm));
     assert!(c.false_alarm_seconds > 2.0 && c.normal_seconds == 0.0);
     // Learning again appends.
     let n = c.windows.len();
     run_synthetic(&video, &classify("graded.pt", &file, "learn"));
-    let c = Calibration::load(&file, &fingerprint).unwrap();
+    let c = load(&file);
     assert_eq!(c.windows.len(), 2 * n);
     assert!(
         run_synthetic(&video, &classify("graded.pt", &file, "apply"))
