@@ -10,7 +10,11 @@
 //!
 //! Usage: extract-clips DATA_DIR OUT_DIR [--split all|train|val] [--clip-length 16]
 //!        [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N]
-//!        [--flow]
+//!        [--flow] [--front ELEMENTS]
+//!
+//! `--front` puts elements before clipbuffer, as `evaluate --front` does: training clips
+//! are then made exactly as the stream serves them (e.g. `persondetect ! hardattentioncrop
+//! region-source=people`).
 //!
 //! Output (read by models/train.py):
 //! - `OUT/index.tsv`: one row per manifest row: `id path label violent dataset split frames
@@ -41,6 +45,7 @@ struct Args {
     stride: Option<u32>,
     every: usize,
     flow: bool,
+    front: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         stride: None,
         every: 1,
         flow: false,
+        front: None,
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -78,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
                 "height" => a.height = num()?,
                 "stride" => a.stride = Some(num()?),
                 "every" => a.every = num()?.max(1) as usize,
+                "front" => a.front = Some(value.clone()),
                 _ => return Err(format!("unknown option --{name}")),
             }
         } else {
@@ -87,7 +94,7 @@ fn parse_args() -> Result<Args, String> {
     if positional.len() != 2 {
         return Err(
             "usage: extract-clips DATA_DIR OUT_DIR [--split all|train|val] [--clip-length 16] \
-                    [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N] [--flow]"
+                    [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N] [--flow] [--front ELEMENTS]"
                 .into(),
         );
     }
@@ -113,6 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         height: a.height,
         stride: a.stride.unwrap_or(a.frame_step),
         flow: a.flow,
+        front: a.front,
     };
     let started = std::time::Instant::now();
     let failed = extract::extract_all(data, &rows, out, &params, true)?;

@@ -8,6 +8,7 @@ pub mod bboxoverlay;
 pub mod clipbuffer;
 pub mod hardattentioncrop;
 pub mod opticalflow;
+pub mod persondetect;
 pub mod violenceclassify;
 pub mod violencemqtt;
 pub mod violencerecord;
@@ -78,6 +79,7 @@ pub(crate) fn src_sink_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
     opticalflow::register(plugin)?;
+    persondetect::register(plugin)?;
     clipbuffer::register(plugin)?;
     violenceclassify::register(plugin)?;
     violencemqtt::register(plugin)?;

@@ -89,6 +89,7 @@ fn architectures_train_export_and_run_in_violenceclassify() {
             height: size,
             stride: 2,
             flow: false,
+            front: None,
         };
         let out = work.join(name);
         let failed = extract::extract_all(&dir, &chosen, &out, &params, false).expect("extract");

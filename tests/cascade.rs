@@ -32,6 +32,7 @@ fn extract_at(dir: &Path, rows: &[manifest::Row], out: &Path, size: u32) {
         height: size,
         stride: 2,
         flow: false,
+        front: None,
     };
     let failed = extract::extract_all(dir, rows, out, &params, false).expect("extract");
     assert_eq!(failed, 0, "extraction failed for some clips");

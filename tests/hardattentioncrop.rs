@@ -303,3 +303,36 @@ fn yuv_formats_crop_luma_exactly() {
         assert_eq!(y[10 * stride + 5], 85, "{format:?}");
     }
 }
+
+fn with_person(mut b: gst::Buffer, r: (u32, u32, u32, u32), motion: f64) -> gst::Buffer {
+    gstviolence::meta::add_person_meta(
+        b.get_mut().unwrap(),
+        Region::new(r.0, r.1, r.2, r.3),
+        0.9,
+        motion,
+    );
+    b
+}
+
+#[test]
+fn people_source_crops_the_moving_group_not_the_still_or_lone_people() {
+    let mut hr = harness(
+        "region-source=people width=80 height=60 margin=0 min-size=1 smoothing=0 aspect=stretch",
+        160,
+        120,
+    );
+    // A moving pair at (40..80, 30..90), a still person beside nobody, a lone walker.
+    let frame = with_person(coded(160, 120), (40, 30, 20, 60), 0.3);
+    let frame = with_person(frame, (62, 30, 18, 60), 0.2);
+    let frame = with_person(frame, (120, 10, 10, 20), 0.0);
+    let frame = with_person(frame, (140, 90, 10, 20), 0.4);
+    let out = hr.push_and_pull(frame).unwrap();
+    assert_eq!(px(&out, 0, 0), [40, 30, 7]);
+    assert_eq!(px(&out, 79, 59), [79, 89, 7]);
+    // Nobody moves: the whole frame (no-region=full-frame).
+    let still = with_person(coded(160, 120), (40, 30, 20, 60), 0.0);
+    let out = hr.push_and_pull(still).unwrap();
+    let (first, last) = (px(&out, 0, 0), px(&out, 79, 59));
+    assert!(first[0] <= 1 && first[1] <= 1, "{first:?}");
+    assert!(last[0] >= 157 && last[1] >= 117, "{last:?}");
+}

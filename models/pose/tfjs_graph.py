@@ -1,9 +1,10 @@
 """Reads a TF.js graph model (model.json + weight shards) and rebuilds a sub-graph of it as a
 PyTorch module, so the pretrained weights run in libtorch after `torch.jit.trace`.
 
-Only the operations of convolutional backbones are supported (the fused convolutions that the
-TF.js converter emits are split back into convolution, bias and activation); anything else
-raises with the node's name, so a graph outside that subset fails loudly, not silently.
+Only the operations of convolutional backbones and feature pyramids are supported (the fused
+convolutions that the TF.js converter emits are split back into convolution, bias and
+activation; additions; bilinear upsampling by a constant factor); anything else raises with the
+node's name, so a graph outside that subset fails loudly, not silently.
 """
 
 import base64
@@ -111,26 +112,32 @@ class _Conv(nn.Module):
 
 
 class TfjsSubgraph(nn.Module):
-    """The nodes from the graph input to `output` as a module taking NCHW float input that has
-    already been through the graph's own preprocessing (see `preprocessing_of`)."""
+    """The nodes from the graph input to `output` (one node name, or a list of them: the module
+    then returns a list) as a module taking NCHW float input that has already been through the
+    graph's own preprocessing (see `preprocessing_of`)."""
 
-    def __init__(self, model_json: Path, first: str, output: str):
+    def __init__(self, model_json: Path, first: str, output):
         super().__init__()
         spec = json.loads(Path(model_json).read_text())
         nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
         weights = load_weights(model_json)
         order, seen = [], {first}
+        outputs = [output] if isinstance(output, str) else list(output)
 
         def visit(name):
             name = name.split(":")[0].lstrip("^")
             if name in seen or nodes[name]["op"] == "Const":
                 return
             seen.add(name)
-            for i in nodes[name].get("input", []):
+            inputs = nodes[name].get("input", [])
+            # An upsampling's size is computed from its input's shape (Shape, StridedSlice, Mul by
+            # a constant): only the factor is kept, so that sub-graph is not rebuilt.
+            for i in inputs[:1] if nodes[name]["op"] == "ResizeBilinear" else inputs:
                 visit(i)
             order.append(name)
 
-        visit(output)
+        for name in outputs:
+            visit(name)
         self.convs = nn.ModuleList()
         self.program = []  # (op, output name, input names, conv index)
         for name in order:
@@ -151,19 +158,34 @@ class TfjsSubgraph(nn.Module):
                 self.program.append(("conv", name, [inputs[0]], len(self.convs) - 1))
             elif op == "AddV2":
                 self.program.append(("add", name, inputs, -1))
+            elif op == "ResizeBilinear":
+                if node["attr"].get("align_corners", {}).get("b") or not node["attr"].get("half_pixel_centers", {}).get("b"):
+                    raise ValueError(f"{name}: only half-pixel-centre resizing is supported")
+                size = nodes[inputs[1]]
+                factors = [weights[i.split(":")[0]] for i in size.get("input", []) if i.split(":")[0] in weights]
+                if size["op"] != "Mul" or len(factors) != 1 or len(set(factors[0].tolist())) != 1:
+                    raise ValueError(f"{name}: only upsampling by one constant factor is supported")
+                self.program.append(("upsample", name, inputs[:1], int(factors[0][0])))
             else:
                 raise ValueError(f"{name}: operation {op} is not supported by this converter")
         self.first = first
         self.output = output
+        self.outputs = outputs
 
     def forward(self, x):
         values = {self.first: x}
-        for op, name, inputs, conv in self.program:
+        for op, name, inputs, arg in self.program:
             if op == "conv":
-                values[name] = self.convs[conv](values[inputs[0]])
+                values[name] = self.convs[arg](values[inputs[0]])
+            elif op == "upsample":
+                # TF's half_pixel_centers without align_corners is PyTorch's align_corners=False.
+                values[name] = F.interpolate(values[inputs[0]], scale_factor=float(arg), mode="bilinear",
+                                             align_corners=False)
             else:
                 values[name] = values[inputs[0]] + values[inputs[1]]
-        return values[self.output]
+        if isinstance(self.output, str):
+            return values[self.output]
+        return [values[name] for name in self.outputs]
 
 
 def constant(model_json: Path, name: str) -> np.ndarray:

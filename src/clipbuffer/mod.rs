@@ -19,6 +19,8 @@ mod imp;
 mod prepare;
 pub mod window;
 
+pub(crate) use imp::FORMATS;
+
 /// The example pipeline above, also shown by `gst-inspect-1.0 clipbuffer`.
 pub const EXAMPLE_LAUNCH: &str =
     "gst-launch-1.0 videotestsrc num-buffers=64 ! videoconvert ! clipbuffer clip-length=16 frame-step=2 width=112 height=112 ! fakesink";

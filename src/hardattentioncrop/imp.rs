@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
 
-use super::region::{self, Aspect, CropParams, Rect};
+use super::region::{self, people_region, Aspect, CropParams, PersonBox, Rect};
 use super::scale::{scale_plane, Axis};
 use super::{AspectPolicy, NoRegion, RegionSource};
-use crate::meta::{region_confidence, Region, ViolenceMeta, ROI_MOTION, ROI_VIOLENCE};
+use crate::meta::{
+    region_confidence, region_motion, Region, ViolenceMeta, ROI_MOTION, ROI_PERSON, ROI_VIOLENCE,
+};
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
@@ -122,6 +124,17 @@ impl HardAttentionCrop {
             }),
             RegionSource::Motion => roi(ROI_MOTION),
             RegionSource::Fixed => settings.region.map(Rect::from),
+            RegionSource::People => {
+                let people: Vec<PersonBox> = buf
+                    .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                    .filter(|m| m.roi_type() == ROI_PERSON)
+                    .map(|m| PersonBox {
+                        rect: Rect::from(Region::from(m.rect())),
+                        motion: region_motion(&m).unwrap_or(0.0),
+                    })
+                    .collect();
+                people_region(&people)
+            }
         }
     }
 }

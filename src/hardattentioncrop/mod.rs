@@ -35,6 +35,11 @@ pub enum RegionSource {
     Motion = 1,
     #[enum_value(name = "Fixed: the region property", nick = "fixed")]
     Fixed = 2,
+    #[enum_value(
+        name = "People: the moving group of people close together, from persondetect",
+        nick = "people"
+    )]
+    People = 3,
 }
 
 /// How the crop meets the output aspect ratio.

@@ -131,6 +131,74 @@ pub fn to_output(b: Region, crop: Region, place: Region) -> Option<Region> {
     Some(Region::new(ox, oy, (ox1 - ox).max(1), (oy1 - oy).max(1)))
 }
 
+/// A person box (source pixels) and the share of it that moved (persondetect's `motion`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PersonBox {
+    pub rect: Rect,
+    pub motion: f64,
+}
+
+/// A person counts as moving above this share of changed pixels in the box.
+pub const PERSON_MOTION: f64 = 0.05;
+/// Two people belong to one group when the gap between their boxes is at most this
+/// fraction of the taller one's height: close enough to touch.
+pub const GROUP_GAP: f64 = 0.5;
+
+/// The region to look at among people: the group of people close together with the most
+/// moving members (ties: the most members, then the most moving area), as the box around the
+/// group; `None` when nobody moves. A fight is people moving next to each other; a crowd of
+/// still people, or one walker far from the rest, is not where to look first.
+pub fn people_region(people: &[PersonBox]) -> Option<Rect> {
+    let n = people.len();
+    let mut group: Vec<usize> = (0..n).collect();
+    fn root(group: &mut [usize], mut i: usize) -> usize {
+        while group[i] != i {
+            group[i] = group[group[i]];
+            i = group[i];
+        }
+        i
+    }
+    let gap = |a: &Rect, b: &Rect| {
+        let dx = (b.x - (a.x + a.w)).max(a.x - (b.x + b.w)).max(0.0);
+        let dy = (b.y - (a.y + a.h)).max(a.y - (b.y + b.h)).max(0.0);
+        dx.max(dy)
+    };
+    for i in 0..n {
+        for j in i + 1..n {
+            let (a, b) = (&people[i].rect, &people[j].rect);
+            if gap(a, b) <= GROUP_GAP * a.h.max(b.h) {
+                let (ri, rj) = (root(&mut group, i), root(&mut group, j));
+                group[ri] = rj;
+            }
+        }
+    }
+    // Per group root: (moving members, members, moving area).
+    let mut score = vec![(0usize, 0usize, 0.0f64); n];
+    for (i, p) in people.iter().enumerate() {
+        let r = root(&mut group, i);
+        score[r].1 += 1;
+        if p.motion >= PERSON_MOTION {
+            score[r].0 += 1;
+            score[r].2 += p.rect.w * p.rect.h * p.motion;
+        }
+    }
+    let best = (0..n).filter(|&r| score[r].0 > 0).max_by(|&a, &b| {
+        (score[a].0, score[a].1)
+            .cmp(&(score[b].0, score[b].1))
+            .then(score[a].2.total_cmp(&score[b].2))
+    })?;
+    people
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| root(&mut group, *i) == best)
+        .map(|(_, p)| p.rect)
+        .reduce(|a, b| {
+            let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+            let (x1, y1) = ((a.x + a.w).max(b.x + b.w), (a.y + a.h).max(b.y + b.h));
+            Rect::new(x0, y0, x1 - x0, y1 - y0)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +307,39 @@ mod tests {
         assert_eq!(
             Rect::new(-5.0, 3.4, 1e9, 0.1).to_pixels(100, 50),
             r(0, 3, 100, 1)
+        );
+    }
+    #[test]
+    fn people_region_is_the_moving_group_of_people_close_together() {
+        let person = |x: f64, y: f64, motion: f64| PersonBox {
+            rect: Rect::new(x, y, 40.0, 100.0),
+            motion,
+        };
+        // Nobody moves: nowhere to look.
+        assert_eq!(people_region(&[person(0.0, 0.0, 0.0)]), None);
+        assert_eq!(people_region(&[]), None);
+        // Two people side by side, one moving, and a lone walker far away: the pair.
+        let pair = [
+            person(100.0, 100.0, 0.3),
+            person(150.0, 110.0, 0.0),
+            person(600.0, 100.0, 0.2),
+        ];
+        assert_eq!(
+            people_region(&pair),
+            Some(Rect::new(100.0, 100.0, 90.0, 110.0))
+        );
+        // Two moving pairs: the one with more movers wins; a still crowd does not.
+        let crowd = [
+            person(0.0, 0.0, 0.0),
+            person(45.0, 0.0, 0.0),
+            person(90.0, 0.0, 0.0),
+            person(400.0, 300.0, 0.1),
+            person(450.0, 300.0, 0.1),
+            person(135.0, 0.0, 0.1),
+        ];
+        assert_eq!(
+            people_region(&crowd),
+            Some(Rect::new(400.0, 300.0, 90.0, 100.0))
         );
     }
 }

@@ -12,7 +12,10 @@ mod violence;
 pub use clip::{ClipInfo, ClipMeta, FlowPlanes, FramePlanes};
 pub use flow::{FlowInfo, FlowMeta};
 pub use registry::Transform;
-pub use roi::{add_region_meta, region_confidence, ROI_MOTION, ROI_VIOLENCE};
+pub use roi::{
+    add_person_meta, add_region_meta, region_confidence, region_motion, ROI_MOTION, ROI_PERSON,
+    ROI_VIOLENCE,
+};
 pub use violence::{ViolenceInfo, ViolenceMeta, ViolenceState};
 
 /// Registers every meta API of the plugin (idempotent).

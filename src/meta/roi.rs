@@ -7,6 +7,7 @@ use super::Region;
 
 pub const ROI_VIOLENCE: &str = "violence";
 pub const ROI_MOTION: &str = "motion";
+pub const ROI_PERSON: &str = "person";
 
 /// Adds a region of `roi_type` with its confidence to `buffer`.
 pub fn add_region_meta(
@@ -22,6 +23,24 @@ pub fn add_region_meta(
             .field("label", roi_type)
             .build(),
     );
+}
+
+/// Adds a `person` region with its confidence and `motion`, the share of the box that changed
+/// since the previous detection (persondetect).
+pub fn add_person_meta(buffer: &mut gst::BufferRef, region: Region, confidence: f64, motion: f64) {
+    let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, ROI_PERSON, region.into());
+    meta.add_param(
+        gst::Structure::builder("detection")
+            .field("confidence", confidence)
+            .field("label", ROI_PERSON)
+            .field("motion", motion)
+            .build(),
+    );
+}
+
+/// The `motion` of a person region meta, if it has one.
+pub fn region_motion(meta: &gst_video::VideoRegionOfInterestMeta) -> Option<f64> {
+    meta.param("detection")?.get::<f64>("motion").ok()
 }
 
 /// The confidence of a region meta from its `detection` params, if it has one.

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// clipbuffer settings used for extraction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Params {
     pub clip_length: u32,
     pub frame_step: u32,
@@ -25,6 +25,9 @@ pub struct Params {
     /// `opticalflow preset=fast` before clipbuffer and `inputs=rgb+flow`: the flow of every
     /// sampled frame is written too.
     pub flow: bool,
+    /// Elements before clipbuffer (and opticalflow), as `evaluate --front` puts them in the
+    /// pipeline the model is served with: e.g. a crop around the people.
+    pub front: Option<String>,
 }
 
 /// The distinct frames of one stream and the windows over them.
@@ -165,8 +168,13 @@ pub fn extract(uri: &str, p: &Params) -> Result<Collected, String> {
     } else {
         ("", "rgb")
     };
+    let front = p
+        .front
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+        .map_or(String::new(), |f| format!("{f} ! "));
     let launch = format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! {flow}clipbuffer inputs={inputs} \
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! {front}{flow}clipbuffer inputs={inputs} \
          clip-length={} frame-step={} stride={stride} width={} height={} \
          ! appsink name=sink sync=false drop=true max-buffers=1",
         p.clip_length,
@@ -259,6 +267,7 @@ pub fn extract_all(
             "clip_length": p.clip_length, "frame_step": p.frame_step, "stride": p.stride,
             "size": [p.width, p.height],
             "inputs": if p.flow { vec!["rgb", "flow"] } else { vec!["rgb"] },
+            "front": p.front,
             "flow_format": if p.flow { "frames/ID.flow: [F,2,H,W] float16 LE, model pixels per frame" } else { "-" },
             "source": std::fs::canonicalize(data).map_err(io)?,
         })
