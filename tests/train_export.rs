@@ -56,6 +56,7 @@ fn tiny_loop(flow: bool) {
         height: 32,
         stride: 2,
         flow,
+        front: None,
     };
     let failed = extract::extract_all(&dir, &chosen, &clips, &params, false).expect("extract");
     assert_eq!(failed, 0, "extraction failed for some clips");
