@@ -10,11 +10,12 @@
 //!
 //! Usage: extract-clips DATA_DIR OUT_DIR [--split all|train|val] [--clip-length 16]
 //!        [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N]
-//!        [--flow] [--front ELEMENTS]
+//!        [--flow] [--front ELEMENTS] [--people-crop]
 //!
-//! `--front` puts elements before clipbuffer, as `evaluate --front` does: training clips
-//! are then made exactly as the stream serves them (e.g. `persondetect ! hardattentioncrop
-//! region-source=people`).
+//! `--front` puts elements before clipbuffer, as `evaluate --front` does, and
+//! `--people-crop` sets clipbuffer people-crop=true: with `--front "persondetect
+//! model-location=models/people.pt" --people-crop` the training clips are cut around the
+//! moving people exactly as the stream serves a model trained on them.
 //!
 //! Output (read by models/train.py):
 //! - `OUT/index.tsv`: one row per manifest row: `id path label violent dataset split frames
@@ -46,6 +47,7 @@ struct Args {
     every: usize,
     flow: bool,
     front: Option<String>,
+    people_crop: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -63,11 +65,14 @@ fn parse_args() -> Result<Args, String> {
         every: 1,
         flow: false,
         front: None,
+        people_crop: false,
     };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         if arg == "--flow" {
             a.flow = true;
+        } else if arg == "--people-crop" {
+            a.people_crop = true;
         } else if let Some(name) = arg.strip_prefix("--") {
             let value = it.next().ok_or(format!("--{name} needs a value"))?;
             let num = || {
@@ -94,7 +99,7 @@ fn parse_args() -> Result<Args, String> {
     if positional.len() != 2 {
         return Err(
             "usage: extract-clips DATA_DIR OUT_DIR [--split all|train|val] [--clip-length 16] \
-                    [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N] [--flow] [--front ELEMENTS]"
+                    [--frame-step 2] [--size 64 | --width W --height H] [--stride N] [--every N] [--flow] [--front ELEMENTS] [--people-crop]"
                 .into(),
         );
     }
@@ -121,6 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stride: a.stride.unwrap_or(a.frame_step),
         flow: a.flow,
         front: a.front,
+        people_crop: a.people_crop,
     };
     let started = std::time::Instant::now();
     let failed = extract::extract_all(data, &rows, out, &params, true)?;

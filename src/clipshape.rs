@@ -37,6 +37,8 @@ pub struct ClipShape {
     pub inputs: Vec<InputKind>,
     /// The model selects regions, so clips carry attention-resolution frames.
     pub hard_attention: bool,
+    /// The model was trained on crops around the moving people: clipbuffer cuts them.
+    pub people_crop: bool,
 }
 
 impl ClipShape {
@@ -48,6 +50,7 @@ impl ClipShape {
         s.set("height", self.height);
         s.set("inputs", inputs_to_string(&self.inputs));
         s.set("hard-attention", self.hard_attention);
+        s.set("people-crop", self.people_crop);
     }
 
     /// Reads what `write_fields` wrote; `None` when a field is missing or invalid.
@@ -59,6 +62,7 @@ impl ClipShape {
             height: s.get("height").ok()?,
             inputs: parse_inputs(s.get::<&str>("inputs").ok()?).ok()?,
             hard_attention: s.get("hard-attention").ok()?,
+            people_crop: s.get("people-crop").unwrap_or(false),
         })
     }
 
@@ -289,6 +293,7 @@ pub fn decide(
         height,
         inputs,
         hard_attention: false,
+        people_crop: false,
     };
     Ok((shape, notes))
 }
@@ -450,6 +455,7 @@ mod tests {
             height: 120,
             inputs: vec![InputKind::Rgb, InputKind::Flow],
             hard_attention: true,
+            people_crop: true,
         };
         let s = shape.to_structure();
         assert_eq!(s.name(), CLIP_SHAPE_STRUCTURE);

@@ -90,6 +90,7 @@ fn architectures_train_export_and_run_in_violenceclassify() {
             stride: 2,
             flow: false,
             front: None,
+            people_crop: false,
         };
         let out = work.join(name);
         let failed = extract::extract_all(&dir, &chosen, &out, &params, false).expect("extract");

@@ -33,6 +33,7 @@ fn extract_at(dir: &Path, rows: &[manifest::Row], out: &Path, size: u32) {
         stride: 2,
         flow: false,
         front: None,
+        people_crop: false,
     };
     let failed = extract::extract_all(dir, rows, out, &params, false).expect("extract");
     assert_eq!(failed, 0, "extraction failed for some clips");

@@ -241,3 +241,81 @@ fn unsupported_caps_are_refused() {
     let buffer = gst::Buffer::with_size(64).unwrap();
     assert!(h.push(buffer).is_err(), "no audio");
 }
+
+/// RGB frame whose pixel (x, y) is (x, y, 7), with person metas (box, motion).
+fn coded_with_people(w: u32, h: u32, people: &[((u32, u32, u32, u32), f64)]) -> gst::Buffer {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+        .build()
+        .unwrap();
+    let stride = info.stride()[0] as usize;
+    let mut data = vec![0u8; info.size()];
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            data[y * stride + 3 * x..][..3].copy_from_slice(&[x as u8, y as u8, 7]);
+        }
+    }
+    let mut b = gst::Buffer::from_mut_slice(data);
+    for &((x, y, bw, bh), motion) in people {
+        let region = gstviolence::meta::Region::new(x, y, bw, bh);
+        gstviolence::meta::add_person_meta(b.get_mut().unwrap(), region, 0.9, motion);
+    }
+    b
+}
+
+#[test]
+fn people_crop_cuts_the_sampled_frames_around_the_moving_people() {
+    init();
+    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 240, 200)
+        .fps(gst::Fraction::new(25, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap();
+    let mut h = harness(
+        "clip-length=2 stride=1 width=32 height=32 people-crop=true",
+        &caps,
+    );
+    // A moving pair at x 100..140, y 60..100 and a still person far away: the crop is the
+    // pair with half its size around it (80x80 from (80, 40)), scaled to 32x32.
+    let people = [
+        ((100, 60, 18, 40), 0.3),
+        ((122, 60, 18, 40), 0.2),
+        ((10, 150, 10, 20), 0.0),
+    ];
+    h.push_and_pull(coded_with_people(240, 200, &people))
+        .unwrap();
+    let out = h
+        .push_and_pull(coded_with_people(240, 200, &people))
+        .unwrap();
+    let clip = out.meta::<ClipMeta>().expect("a clip on the second frame");
+    let clip = clip.payload();
+    let map = clip.rgb.frames[1].map_readable().unwrap();
+    let px = |x: usize, y: usize| {
+        [
+            map[y * clip.rgb.stride as usize + 3 * x],
+            map[y * clip.rgb.stride as usize + 3 * x + 1],
+        ]
+    };
+    let (first, last) = (px(0, 0), px(31, 31));
+    assert!(
+        (80..=83).contains(&first[0]) && (40..=43).contains(&first[1]),
+        "{first:?}"
+    );
+    assert!(
+        (156..=160).contains(&last[0]) && (116..=120).contains(&last[1]),
+        "{last:?}"
+    );
+    // Nobody moves: the whole frame.
+    let still = [((100, 60, 18, 40), 0.0)];
+    let out = h
+        .push_and_pull(coded_with_people(240, 200, &still))
+        .unwrap();
+    let clip = out.meta::<ClipMeta>().expect("a clip on every frame");
+    let clip = clip.payload();
+    let map = clip.rgb.frames[1].map_readable().unwrap();
+    let last = [
+        map[31 * clip.rgb.stride as usize + 3 * 31],
+        map[31 * clip.rgb.stride as usize + 3 * 31 + 1],
+    ];
+    assert!(last[0] >= 230 && last[1] >= 190, "{last:?}");
+}

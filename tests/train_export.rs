@@ -57,6 +57,7 @@ fn tiny_loop(flow: bool) {
         stride: 2,
         flow,
         front: None,
+        people_crop: false,
     };
     let failed = extract::extract_all(&dir, &chosen, &clips, &params, false).expect("extract");
     assert_eq!(failed, 0, "extraction failed for some clips");

@@ -271,8 +271,12 @@ def main():
     ap.add_argument("--pool", type=int, default=DEFAULT_POOL,
                     help="input size = pool x the cheap model's size (averaged back down for it)")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--people-crop", action="store_true",
+                    help="the head was trained on clips cut around the moving people (extract-clips --people-crop): "
+                         "the model asks clipbuffer for the same crops (metadata people_crop)")
     args = ap.parse_args()
-    model = build(args.cheap, args.backbone, args.head, args.gate, args.verifier_size, args.pool)
+    extra = {"people_crop": True} if args.people_crop else None
+    model = build(args.cheap, args.backbone, args.head, args.gate, args.verifier_size, args.pool, extra)
     model.save(str(args.out))
     print(f"wrote {args.out}: {model.metadata()}")
 

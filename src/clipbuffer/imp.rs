@@ -3,7 +3,8 @@
 use super::prepare::{capped_size, model_size_flow, Scaler};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
 use crate::clipshape::{self, ClipShape, Owner, ShapeFacts};
-use crate::meta::{ClipInfo, ClipMeta, FlowPlanes};
+use crate::hardattentioncrop::region::{people_crop, PersonBox, Rect};
+use crate::meta::{region_motion, ClipInfo, ClipMeta, FlowPlanes, Region, ROI_PERSON};
 use crate::model::contract::InputKind;
 use crate::query;
 use crate::MutexExt;
@@ -24,6 +25,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_STRIDE: u32 = 8;
 const DEFAULT_ATTENTION_MAX_SIZE: u32 = 640;
+/// Sampled frames without any person meta, for a people-crop model, before a warning.
+const NO_PEOPLE_WARNING: u32 = 100;
 
 /// Raw formats accepted: what videoconvert commonly produces and VideoConverter reads.
 pub(crate) const FORMATS: &[gst_video::VideoFormat] = &[
@@ -54,6 +57,7 @@ struct Settings {
     shape: ShapeFacts,
     stride: u32,
     attention_max_size: u32,
+    people_crop: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             shape: ShapeFacts::default(),
             stride: DEFAULT_STRIDE,
             attention_max_size: DEFAULT_ATTENTION_MAX_SIZE,
+            people_crop: false,
         }
     }
 }
@@ -82,6 +87,10 @@ struct State {
     window: ClipWindow<Sample>,
     rgb: Scaler,
     attention: Option<Scaler>,
+    /// For a model trained on people crops: the last crop and its scaler (rebuilt when the
+    /// crop moves, once per person detection).
+    people: Option<(Region, Scaler)>,
+    sampled_without_people: u32,
 }
 
 #[derive(Default)]
@@ -107,6 +116,8 @@ impl ClipBuffer {
             );
         }
         shape.hard_attention = from_model.is_some_and(|m| m.hard_attention);
+        shape.people_crop =
+            from_model.is_some_and(|m| m.people_crop) || self.settings.locked().people_crop;
         Ok(shape)
     }
 
@@ -129,11 +140,11 @@ impl ClipBuffer {
     fn build_state(&self, in_info: gst_video::VideoInfo) -> Result<State, String> {
         let model = self.ask_downstream();
         let shape = self.effective_shape(model.as_ref())?;
-        let rgb = Scaler::new(&in_info, shape.width, shape.height)?;
+        let rgb = Scaler::new(&in_info, shape.width, shape.height, None)?;
         let attention = if shape.hard_attention {
             let cap = self.settings.locked().attention_max_size;
             let (w, h) = capped_size(in_info.width(), in_info.height(), cap);
-            Some(Scaler::new(&in_info, w, h)?)
+            Some(Scaler::new(&in_info, w, h, None)?)
         } else {
             None
         };
@@ -161,7 +172,48 @@ impl ClipBuffer {
             shape,
             rgb,
             attention,
+            people: None,
+            sampled_without_people: 0,
         })
+    }
+
+    /// The model-size copy of a sampled frame: whole, or for a model trained on people crops,
+    /// cut around the moving people of the frame's `person` metas (whole when nobody moves).
+    fn prepare(
+        &self,
+        state: &mut State,
+        frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        people: &[PersonBox],
+    ) -> Result<gst::Buffer, String> {
+        if !state.shape.people_crop {
+            return state.rgb.convert(frame);
+        }
+        if people.is_empty() {
+            state.sampled_without_people += 1;
+            if state.sampled_without_people == NO_PEOPLE_WARNING {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "the model was trained on crops around people, but {NO_PEOPLE_WARNING} sampled frames carried no person: put persondetect before clipbuffer"
+                );
+            }
+        }
+        let (w, h) = (state.in_info.width(), state.in_info.height());
+        let aspect = state.shape.width as f64 / state.shape.height as f64;
+        let Some(crop) = people_crop(people, w, h, aspect) else {
+            return state.rgb.convert(frame);
+        };
+        if state.people.as_ref().map(|(r, _)| *r) != Some(crop) {
+            let scaler = Scaler::new(
+                &state.in_info,
+                state.shape.width,
+                state.shape.height,
+                Some(crop),
+            )?;
+            state.people = Some((crop, scaler));
+        }
+        let (_, scaler) = state.people.as_ref().expect("set above");
+        scaler.convert(frame)
     }
 
     fn clip_from(state: &State, samples: Vec<&Sample>, padded: usize) -> ClipInfo {
@@ -259,6 +311,12 @@ impl ObjectImpl for ClipBuffer {
                     .default_value(DEFAULT_ATTENTION_MAX_SIZE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("people-crop")
+                    .nick("People crop")
+                    .blurb("Cut every sampled frame around the moving group of people (person metas of an upstream persondetect; the whole frame when nobody moves), also for a model that does not ask for it (a model trained on such crops asks for it itself)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("clip-shape")
                     .nick("Clip shape in use")
                     .blurb("The clip shape decided at negotiation: clip-length, frame-step, width, height, inputs, hard-attention; NULL before (read-only)")
@@ -275,6 +333,7 @@ impl ObjectImpl for ClipBuffer {
         match pspec.name() {
             "stride" => s.stride = value.get().unwrap(),
             "attention-max-size" => s.attention_max_size = value.get().unwrap(),
+            "people-crop" => s.people_crop = value.get().unwrap(),
             name => match s.shape.set_property(name, value) {
                 Ok(true) => (),
                 Ok(false) => unreachable!("unknown property {name}"),
@@ -293,6 +352,7 @@ impl ObjectImpl for ClipBuffer {
         match pspec.name() {
             "stride" => s.stride.to_value(),
             "attention-max-size" => s.attention_max_size.to_value(),
+            "people-crop" => s.people_crop.to_value(),
             name => s
                 .shape
                 .property(name)
@@ -403,7 +463,18 @@ impl BaseTransformImpl for ClipBuffer {
                     );
                     gst::FlowError::Error
                 })?;
-            let rgb = state.rgb.convert(&frame);
+            let people: Vec<PersonBox> = if state.shape.people_crop {
+                buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                    .filter(|m| m.roi_type() == ROI_PERSON)
+                    .map(|m| PersonBox {
+                        rect: Rect::from(Region::from(m.rect())),
+                        motion: region_motion(&m).unwrap_or(0.0),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let rgb = self.prepare(state, &frame, &people);
             let attention = state
                 .attention
                 .as_ref()

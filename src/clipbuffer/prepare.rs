@@ -4,7 +4,7 @@
 //! in clipbuffer's own pool, and the frame's flow at the model size.
 
 use super::area::{yuv420_to_rgb_area, Chroma, YuvToRgb};
-use crate::meta::{FlowMeta, FramePlanes};
+use crate::meta::{FlowMeta, FramePlanes, Region};
 use crate::opticalflow::motion::resample_flow;
 use gst_video::prelude::*;
 
@@ -18,10 +18,12 @@ pub(super) struct Scaler {
 }
 
 impl Scaler {
+    /// Converts whole frames, or only `crop` (source pixels) of them.
     pub(super) fn new(
         in_info: &gst_video::VideoInfo,
         width: u32,
         height: u32,
+        crop: Option<Region>,
     ) -> Result<Self, String> {
         let out_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width, height)
             .fps(in_info.fps())
@@ -34,6 +36,12 @@ impl Scaler {
         config.set_resampler_method(gst_video::VideoResamplerMethod::Linear);
         config.set_chroma_resampler_method(gst_video::VideoResamplerMethod::Linear);
         config.set_dither_method(gst_video::VideoDitherMethod::None);
+        if let Some(c) = crop {
+            config.set_src_x(c.x as i32);
+            config.set_src_y(c.y as i32);
+            config.set_src_width(Some(c.width as i32));
+            config.set_src_height(Some(c.height as i32));
+        }
         let converter = gst_video::VideoConverter::new(in_info, &out_info, Some(config))
             .map_err(|e| format!("cannot convert {:?} to RGB: {e}", in_info.format()))?;
         let pool = gst::BufferPool::new();
@@ -51,7 +59,8 @@ impl Scaler {
                 | gst_video::VideoFormat::Nv21
         );
         let reduced = in_info.width() >= 2 * width && in_info.height() >= 2 * height;
-        let area = (yuv420 && reduced && !in_info.is_interlaced()).then(|| {
+        // The area average reads whole frames only.
+        let area = (yuv420 && reduced && crop.is_none() && !in_info.is_interlaced()).then(|| {
             let c = in_info.colorimetry();
             let bt601 = matches!(
                 c.matrix(),

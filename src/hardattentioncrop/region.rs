@@ -199,6 +199,26 @@ pub fn people_region(people: &[PersonBox]) -> Option<Rect> {
         })
 }
 
+/// Margin around the moving group when clips are cut around people (clipbuffer for a model
+/// trained on such crops): half the group's size on every side, so that the people fill
+/// about half of the crop, as they fill the frames of the fight datasets.
+pub const PEOPLE_MARGIN: f64 = 0.5;
+/// Smallest side of a people crop, in source pixels: the zoom stays moderate.
+pub const PEOPLE_MIN_SIZE: f64 = 64.0;
+
+/// The crop (source pixels) around the moving group of `people` in a `fw` x `fh` frame, of
+/// aspect `out_aspect` (grown inside the frame); `None` when nobody moves.
+pub fn people_crop(people: &[PersonBox], fw: u32, fh: u32, out_aspect: f64) -> Option<Region> {
+    let group = people_region(people)?;
+    let params = CropParams {
+        margin: PEOPLE_MARGIN,
+        min_size: PEOPLE_MIN_SIZE,
+        aspect: Aspect::Expand,
+        smoothing: 0.0,
+    };
+    Some(target_crop(group, fw, fh, out_aspect, &params).to_pixels(fw, fh))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +361,23 @@ mod tests {
             people_region(&crowd),
             Some(Rect::new(400.0, 300.0, 90.0, 100.0))
         );
+    }
+
+    #[test]
+    fn people_crop_frames_the_moving_group_at_the_model_aspect() {
+        let pair = [
+            PersonBox {
+                rect: Rect::new(600.0, 300.0, 40.0, 100.0),
+                motion: 0.3,
+            },
+            PersonBox {
+                rect: Rect::new(650.0, 300.0, 40.0, 100.0),
+                motion: 0.3,
+            },
+        ];
+        // 90x100 grows by half on each side to 180x200, then to a square 200x200.
+        let crop = people_crop(&pair, 1280, 720, 1.0).unwrap();
+        assert_eq!(crop, Region::new(545, 250, 200, 200));
+        assert_eq!(people_crop(&[], 1280, 720, 1.0), None);
     }
 }

@@ -68,6 +68,11 @@ pub struct ModelMetadata {
     /// the element then encodes each sampled frame once, however many clips share it.
     #[serde(default)]
     pub frame_encoder: bool,
+    /// Trained on crops around the moving people (persondetect before clipbuffer): clipbuffer
+    /// cuts each sampled frame around them (`clipbuffer` docs), and the whole frame when
+    /// nobody moves.
+    #[serde(default)]
+    pub people_crop: bool,
 }
 
 impl ModelMetadata {
@@ -124,6 +129,8 @@ pub struct ModelConfig {
     pub threshold: f32,
     /// Scored as head(encode(frames)), each frame encoded once (`ModelMetadata::frame_encoder`).
     pub frame_encoder: bool,
+    /// Clips are cut around the moving people (`ModelMetadata::people_crop`).
+    pub people_crop: bool,
 }
 
 impl ModelConfig {
@@ -262,6 +269,7 @@ pub fn resolve(
             max_steps,
             threshold,
             frame_encoder: file.frame_encoder,
+            people_crop: file.people_crop,
         },
         notes,
     ))

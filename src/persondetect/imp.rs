@@ -28,9 +28,6 @@ const DEFAULT_DETECT_WIDTH: u32 = 384;
 const THUMB_WIDTH: u32 = 160;
 /// Without timestamps, a detection every this many frames.
 const FRAMES_WITHOUT_TIME: u64 = 30;
-/// After the first frame (whose thumbnail is only kept), the first detection comes this
-/// soon: with motion to go by, and early in a short clip.
-const FIRST_GAP_NS: u64 = 200_000_000;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -414,9 +411,9 @@ impl BaseTransformImpl for PersonDetect {
         let mut frames = FRAMES_WITHOUT_TIME;
         if stream.ticks == 1 && settings.motion_zoom {
             // The first frame's thumbnail is kept, not detected on: the first detection
-            // comes soon after, with motion to go by.
-            interval = interval.min(FIRST_GAP_NS);
-            frames = 5;
+            // comes on the next frame, with motion to go by (and early in a short clip).
+            interval = 0;
+            frames = 1;
         }
         let due = match running_time {
             Some(now) => people::due(stream.last_detection, now, interval),

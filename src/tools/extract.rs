@@ -28,6 +28,9 @@ pub struct Params {
     /// Elements before clipbuffer (and opticalflow), as `evaluate --front` puts them in the
     /// pipeline the model is served with: e.g. a crop around the people.
     pub front: Option<String>,
+    /// clipbuffer people-crop=true: frames cut around the moving people (needs persondetect
+    /// in `front`), as a model trained on such crops is served.
+    pub people_crop: bool,
 }
 
 /// The distinct frames of one stream and the windows over them.
@@ -175,12 +178,13 @@ pub fn extract(uri: &str, p: &Params) -> Result<Collected, String> {
         .map_or(String::new(), |f| format!("{f} ! "));
     let launch = format!(
         "uridecodebin uri=\"{uri}\" ! videoconvert ! {front}{flow}clipbuffer inputs={inputs} \
-         clip-length={} frame-step={} stride={stride} width={} height={} \
+         clip-length={} frame-step={} stride={stride} width={} height={} people-crop={} \
          ! appsink name=sink sync=false drop=true max-buffers=1",
         p.clip_length,
         p.frame_step,
         p.width,
         p.height,
+        p.people_crop,
         stride = p.stride
     );
     let pipeline = gst::parse::launch(&launch)
@@ -268,6 +272,7 @@ pub fn extract_all(
             "size": [p.width, p.height],
             "inputs": if p.flow { vec!["rgb", "flow"] } else { vec!["rgb"] },
             "front": p.front,
+            "people_crop": p.people_crop,
             "flow_format": if p.flow { "frames/ID.flow: [F,2,H,W] float16 LE, model pixels per frame" } else { "-" },
             "source": std::fs::canonicalize(data).map_err(io)?,
         })

@@ -426,6 +426,7 @@ impl ViolenceClassify {
             height: run.config.height,
             inputs: run.config.inputs.clone(),
             hard_attention: run.config.hard_attention(),
+            people_crop: run.config.people_crop,
         })
     }
 }
