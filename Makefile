@@ -28,7 +28,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint eval distant extract train pretrained train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
+.PHONY: fuzz leaks soak setup build demo test lint eval distant extract train pretrained people-model train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -98,6 +98,14 @@ $(CLIPS_POSE)/index.tsv: $(MIX)/MANIFEST.tsv | build
 
 pretrained: $(CLIPS_POSE)/index.tsv
 	@bash scripts/pretrained.sh "$(CLIPS_POSE)"
+
+# persondetect's model: MultiPose's person heads from the same npm package, checked against
+# TF.js on real frames, written to models/people.pt (half-precision weights, 9.6 MB).
+people-model:
+	@test -d "$(PRETRAINED)/tfjs/node_modules" -a -s "$(CLIPS_POSE)/index.tsv" || $(MAKE) pretrained
+	@TFJS_NODE_MODULES="$(PRETRAINED)/tfjs/node_modules" $(VIOLENCE_PYTHON) -m models.pose.people \
+		"$(PRETRAINED)/human-models/package/models" --out models/people.pt --parity "$(CLIPS_POSE)" 2>&1 \
+		| grep -v -E 'TracerWarning|total = max|^$$|====|tfjs-node|Hi, looks like|_create_method_from_trace'
 
 $(FEATURES)/.done: $(CLIPS_POSE)/index.tsv
 	@test -s "$(BACKBONE)" || $(MAKE) pretrained

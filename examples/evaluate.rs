@@ -24,7 +24,9 @@
 //!        [--front ELEMENTS]
 //!
 //! `--front` puts elements before clipbuffer in every run, e.g. `opticalflow !
-//! hardattentioncrop region-source=motion` to score crops of where things move.
+//! hardattentioncrop region-source=motion` to score crops of where things move. A model
+//! whose metadata says `people_crop` gets `persondetect model-location=models/people.pt`
+//! in front unless `--front` already has a persondetect.
 //!
 //! `--calibration` also measures per-camera calibration through the element (see
 //! `calibration_check`): footage clips learned on their first half and judged on the
@@ -1243,6 +1245,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .inputs
         .as_ref()
         .is_some_and(|i| i.contains(&gstviolence::model::InputKind::Flow));
+    // A model trained on people crops is served behind persondetect (its clipbuffer cuts the
+    // frames around the people), as it was extracted for training.
+    let front = match front {
+        Some(f) if f.contains("persondetect") || !meta.people_crop => Some(f),
+        f if meta.people_crop => {
+            let people = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/people.pt");
+            let detect = format!("persondetect model-location=\"{}\"", people.display());
+            println!("the model was trained on people crops: {detect} before clipbuffer");
+            Some(match f {
+                Some(f) if !f.trim().is_empty() => format!("{detect} ! {f}"),
+                _ => detect,
+            })
+        }
+        f => f,
+    };
     let model_str = model.to_string_lossy().to_string();
     let tail_with = |calibration: Option<Calibration>| {
         analysis_tail(
