@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The main job: runs
-//!   uridecodebin ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify ! tee
-//!     tee. ! bboxoverlay ! compositor      (the full view, annotated)
-//!     tee. ! hardattentioncrop ! compositor (the zoomed view of the motion region, beside it)
+//!   uridecodebin ! videoconvert ! persondetect ! opticalflow ! clipbuffer ! violenceclassify ! tee
+//!     tee. ! bboxoverlay ! compositor      (the full view, annotated: people, motion, score)
+//!     tee. ! hardattentioncrop ! compositor (the zoomed view of the moving people, beside it)
 //!   compositor ! videoconvert ! x264enc ! mp4mux ! filesink location=OUT/annotated.mp4
 //! over a file or URL, writes every violence message to OUT/events.jsonl, the score of
 //! every clip to OUT/scores.tsv and the annotated video (motion regions, score graph,
 //! violence banner) to OUT/annotated.mp4, and prints a summary.
 //!
 //! Usage: detect INPUT MODEL OUT_DIR [extra violenceclassify properties...]
+//!
+//! The person detector is `models/people.pt` beside MODEL (its folder), or `PEOPLE_MODEL`.
 
 use gst::prelude::*;
 use gstviolence::event::{EventKind, ViolenceEvent};
@@ -36,13 +38,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gstviolence::plugin_register_static()?;
 
     let annotated = out_dir.join("annotated.mp4");
-    // The zoomed view follows opticalflow's motion region: the default model does not
-    // localize; a hard-attention model's violence region would use region-source=attention.
+    let people = std::env::var("PEOPLE_MODEL").unwrap_or_else(|_| {
+        std::path::Path::new(model)
+            .with_file_name("people.pt")
+            .display()
+            .to_string()
+    });
+    // The zoomed view follows the moving people (the whole frame when nobody moves): the
+    // default model does not localize; a hard-attention model's violence region would use
+    // region-source=attention.
     let launch = format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! opticalflow ! clipbuffer ! violenceclassify name=cls \
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! persondetect model-location=\"{people}\" ! opticalflow \
+         ! clipbuffer ! violenceclassify name=cls \
          model-location=\"{model}\" emit-scores=true {extra} ! tee name=t \
          t. ! queue ! bboxoverlay draw-graph=true ! comp.sink_0 \
-         t. ! queue ! hardattentioncrop region-source=motion width=360 height=360 ! comp.sink_1 \
+         t. ! queue ! hardattentioncrop region-source=people margin=0.5 width=360 height=360 ! comp.sink_1 \
          compositor name=comp ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast ! mp4mux \
          ! filesink location=\"{}\"",
         annotated.display()

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! Writes the demo's sample video: a still, textured scene with a burst of violent-looking
-//! motion (several bodies colliding erratically) in the middle, as H.264 in MP4.
+//! Writes the demo's sample video, as H.264 in MP4: a still, textured scene with simple drawn
+//! people (head, torso, limbs: enough for persondetect to find them). A passer-by crosses in
+//! the back the whole time; two people walk towards each other, scuffle in the middle third
+//! (erratic bodies, fast punching arms) and walk apart.
 //!
 //! Usage: sample-video OUT.mp4 [SECONDS=12] [WIDTH=640] [HEIGHT=360]
-//! Motion runs from 1/3 to 2/3 of the duration; the tool prints those times.
+//! The scuffle runs from 1/3 to 2/3 of the duration; the tool prints those times.
 
 use gst::prelude::*;
 
@@ -54,28 +56,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let frames = seconds * FPS;
     let (motion_start, motion_end) = (frames / 3, 2 * frames / 3);
+    let (w, h) = (width as f64, height as f64);
     for i in 0..frames {
         let mut data = background.clone();
-        if (motion_start..motion_end).contains(&i) {
-            // Four "bodies" that lunge at each other with erratic, fast motion.
-            for body in 0..4u64 {
-                let t = i as f64 / FPS as f64;
-                let phase = body as f64 * 1.7;
-                let cx = width as f64
-                    * (0.5 + 0.18 * (t * 7.0 + phase).sin() + 0.05 * (t * 23.0 + phase).cos());
-                let cy = height as f64 * (0.55 + 0.15 * (t * 9.0 + phase * 2.0).cos());
-                let (bw, bh) = (width / 8, height / 3);
-                let colour =
-                    [[250u8, 40, 30], [10, 10, 120], [255, 250, 90], [0, 200, 60]][body as usize];
-                let x0 = (cx as usize).saturating_sub(bw / 2).min(width - bw);
-                let y0 = (cy as usize).saturating_sub(bh / 2).min(height - bh);
-                for y in y0..y0 + bh {
-                    for x in x0..x0 + bw {
-                        data[y * stride + 3 * x..][..3].copy_from_slice(&colour);
-                    }
-                }
-            }
-        }
+        let t = i as f64 / FPS as f64;
+        let third = seconds as f64 / 3.0;
+        let mut canvas = Canvas { data: &mut data, stride, width, height };
+        // A passer-by in the back, walking across the whole time.
+        let walk = (t * 9.0).sin();
+        canvas.person(w * (0.9 - 0.6 * t / seconds as f64), h * 0.22, h * 0.3, [235, 235, 225], [40, 40, 70], 0.2 * walk, walk);
+        // Two people walk towards each other, scuffle (fast, erratic limbs and bodies) in the
+        // middle third, and walk apart.
+        let (a, b, fight) = if t < third {
+            let f = t / third;
+            (0.12 + 0.26 * f, 0.88 - 0.26 * f, false)
+        } else if t < 2.0 * third {
+            let jitter = |k: f64| 0.035 * (t * 11.0 + k).sin() + 0.02 * (t * 27.0 + 2.0 * k).cos();
+            (0.38 + jitter(0.0), 0.62 + jitter(1.3), true)
+        } else {
+            let f = (t - 2.0 * third) / third;
+            (0.38 - 0.26 * f, 0.62 + 0.26 * f, false)
+        };
+        let step = (t * 8.0).sin();
+        let (arm_a, arm_b, leg) = if fight {
+            // Punches: arms thrown forward and back several times a second.
+            (1.4 + 1.1 * (t * 37.0).sin(), -1.4 + 1.1 * (t * 31.0 + 1.0).sin(), (t * 23.0).sin())
+        } else {
+            (0.3 * step, -0.3 * step, step)
+        };
+        let lean = if fight { 0.06 * h * (t * 19.0).sin() } else { 0.0 };
+        canvas.person(w * a, h * 0.3 + lean, h * 0.55, [40, 60, 160], [30, 30, 40], arm_a, leg);
+        canvas.person(w * b, h * 0.32 - lean, h * 0.53, [170, 40, 40], [60, 45, 30], arm_b, -leg);
         let mut buffer = gst::Buffer::from_mut_slice(data);
         let b = buffer.get_mut().unwrap();
         b.set_pts(gst::ClockTime::SECOND.mul_div_floor(i, FPS));
@@ -93,9 +104,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     pipeline.set_state(gst::State::Null)?;
     println!(
-        "sample video {out}: {seconds} s {width}x{height} at {FPS} fps, motion from {:.2} s to {:.2} s",
+        "sample video {out}: {seconds} s {width}x{height} at {FPS} fps, scuffle from {:.2} s to {:.2} s",
         motion_start as f64 / FPS as f64,
         motion_end as f64 / FPS as f64
     );
     Ok(())
+}
+
+/// RGB frame to draw simple people into: a head, a torso, arms and legs as thick strokes,
+/// enough for a person detector to see a person.
+struct Canvas<'a> {
+    data: &'a mut [u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+}
+
+impl Canvas<'_> {
+    /// A stroke of half-width `r` from (x0, y0) to (x1, y1).
+    fn stroke(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), r: f64, colour: [u8; 3]) {
+        let (dx, dy) = (x1 - x0, y1 - y0);
+        let len2 = (dx * dx + dy * dy).max(1e-9);
+        let xs = (x0.min(x1) - r).max(0.0) as usize..((x0.max(x1) + r + 1.0) as usize).min(self.width);
+        let ys = (y0.min(y1) - r).max(0.0) as usize..((y0.max(y1) + r + 1.0) as usize).min(self.height);
+        for y in ys {
+            for x in xs.clone() {
+                let (px, py) = (x as f64 - x0, y as f64 - y0);
+                let t = ((px * dx + py * dy) / len2).clamp(0.0, 1.0);
+                let (ex, ey) = (px - t * dx, py - t * dy);
+                if ex * ex + ey * ey <= r * r {
+                    self.data[y * self.stride + 3 * x..][..3].copy_from_slice(&colour);
+                }
+            }
+        }
+    }
+
+    /// A person `h` tall whose head's top is at (`cx`, `top`); `arm` swings the arms (radians
+    /// from hanging, positive forward to the right), `leg` the stride (-1..1).
+    #[allow(clippy::too_many_arguments)]
+    fn person(&mut self, cx: f64, top: f64, h: f64, shirt: [u8; 3], trousers: [u8; 3], arm: f64, leg: f64) {
+        let head = h * 0.12;
+        let (neck, hip) = (top + 2.0 * head, top + h * 0.55);
+        let shoulder = neck + h * 0.05;
+        self.stroke((cx, neck + h * 0.04), (cx, hip), h * 0.1, shirt);
+        let reach = h * 0.3;
+        for (side, swing) in [(-1.0, arm), (1.0, -arm * 0.7)] {
+            let from = (cx + side * h * 0.08, shoulder);
+            let to = (from.0 + reach * swing.sin(), from.1 + reach * swing.cos());
+            self.stroke(from, to, h * 0.035, shirt);
+        }
+        for (side, stride) in [(-1.0, leg), (1.0, -leg)] {
+            let from = (cx + side * h * 0.05, hip);
+            self.stroke(from, (from.0 + h * 0.12 * stride, top + h), h * 0.05, trousers);
+        }
+        self.stroke((cx, top + head), (cx, top + head), head, [205, 160, 130]);
+    }
 }
