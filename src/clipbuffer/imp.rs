@@ -78,6 +78,8 @@ struct Sample {
     attention: Option<gst::Buffer>,
     /// u then v planes at model size, in model pixels per frame (zeros without flow).
     flow: Option<gst::Buffer>,
+    /// The people crop it was cut from (source pixels); `None`: the whole frame.
+    crop: Option<Region>,
     pts: gst::ClockTime,
 }
 
@@ -184,9 +186,9 @@ impl ClipBuffer {
         state: &mut State,
         frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
         people: &[PersonBox],
-    ) -> Result<gst::Buffer, String> {
+    ) -> Result<(gst::Buffer, Option<Region>), String> {
         if !state.shape.people_crop {
-            return state.rgb.convert(frame);
+            return Ok((state.rgb.convert(frame)?, None));
         }
         if people.is_empty() {
             state.sampled_without_people += 1;
@@ -201,7 +203,7 @@ impl ClipBuffer {
         let (w, h) = (state.in_info.width(), state.in_info.height());
         let aspect = state.shape.width as f64 / state.shape.height as f64;
         let Some(crop) = people_crop(people, w, h, aspect) else {
-            return state.rgb.convert(frame);
+            return Ok((state.rgb.convert(frame)?, None));
         };
         if state.people.as_ref().map(|(r, _)| *r) != Some(crop) {
             let scaler = Scaler::new(
@@ -213,7 +215,7 @@ impl ClipBuffer {
             state.people = Some((crop, scaler));
         }
         let (_, scaler) = state.people.as_ref().expect("set above");
-        scaler.convert(frame)
+        Ok((scaler.convert(frame)?, Some(crop)))
     }
 
     fn clip_from(state: &State, samples: Vec<&Sample>, padded: usize) -> ClipInfo {
@@ -241,6 +243,7 @@ impl ClipBuffer {
             last_pts: last.pts,
             source_size: (state.in_info.width(), state.in_info.height()),
             padded_frames: padded as u32,
+            crop: last.crop,
         }
     }
 
@@ -481,10 +484,11 @@ impl BaseTransformImpl for ClipBuffer {
                 .map(|a| a.convert(&frame))
                 .transpose();
             match (rgb, attention) {
-                (Ok(rgb), Ok(attention)) => state.window.push(|| Sample {
+                (Ok((rgb, crop)), Ok(attention)) => state.window.push(|| Sample {
                     rgb,
                     attention,
                     flow,
+                    crop,
                     pts,
                 }),
                 (Err(e), _) | (_, Err(e)) => {

@@ -39,6 +39,9 @@ pub struct ClipInfo {
     pub source_size: (u32, u32),
     /// Frames of the clip that repeat the last one because the stream ended (EOS policy).
     pub padded_frames: u32,
+    /// For a model trained on people crops: the crop (source pixels) of the clip's last
+    /// frame, `None` when it was the whole frame.
+    pub crop: Option<super::Region>,
 }
 
 impl MetaPayload for ClipInfo {

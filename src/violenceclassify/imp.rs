@@ -9,7 +9,7 @@ mod load;
 use super::calibration;
 use super::decision::{EndReason, ScoredClip};
 use super::scene_cut;
-use super::scoring::{self, Applied, ScoringQueue, Stats, StatsTimer, Wait};
+use super::scoring::{self, Applied, ClipSource, ScoringQueue, Stats, StatsTimer, Wait};
 use super::settings::Settings;
 use crate::clipshape::ClipShape;
 use crate::event::{EventKind, ViolenceEvent};
@@ -145,7 +145,15 @@ impl ViolenceClassify {
         }
         let admitted = run
             .queue
-            .admit(times, clip.source_size, run.is_async(), descriptor);
+            .admit(
+                times,
+                ClipSource {
+                    size: clip.source_size,
+                    crop: clip.crop,
+                },
+                run.is_async(),
+                descriptor,
+            );
         self.publish_stats(&run.queue);
         let Some(tag) = admitted else {
             gst::debug!(

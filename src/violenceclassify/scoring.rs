@@ -44,13 +44,27 @@ pub struct Stats {
     pub frames_encoded: u64,
 }
 
+/// Where a clip's frames came from: the source frame size (to map the model's relative
+/// region to pixels) and, for a model trained on people crops, the crop they were cut from
+/// (the region of the events when the model does not localize).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClipSource {
+    pub size: (u32, u32),
+    pub crop: Option<Region>,
+}
+
+impl From<(u32, u32)> for ClipSource {
+    fn from(size: (u32, u32)) -> Self {
+        ClipSource { size, crop: None }
+    }
+}
+
 /// A clip sent to the worker, waiting for its score.
 #[derive(Debug, Clone, Copy)]
 struct PendingClip {
     tag: u64,
     times: ScoredClip,
-    /// Source frame size, to map the model's relative region to pixels.
-    source_size: (u32, u32),
+    source: ClipSource,
     /// Its motion descriptor, when a calibration is applied or learned.
     descriptor: Option<Descriptor>,
 }
@@ -161,7 +175,7 @@ impl ScoringQueue {
     pub fn admit(
         &mut self,
         times: ScoredClip,
-        source_size: (u32, u32),
+        source: impl Into<ClipSource>,
         drop_when_full: bool,
         descriptor: Option<Descriptor>,
     ) -> Option<u64> {
@@ -174,7 +188,7 @@ impl ScoringQueue {
         self.pending.push_back(PendingClip {
             tag,
             times,
-            source_size,
+            source: source.into(),
             descriptor,
         });
         self.stats.queue_length = self.pending.len() as u32;
@@ -235,10 +249,13 @@ impl ScoringQueue {
             gst::ClockTime::from_nseconds(clip.last_pts),
         ));
         latest.steps = score.steps;
-        latest.region = score.region.map(|relative| {
-            let (width, height) = pending.source_size;
-            Region::from(to_pixels(relative, width, height))
-        });
+        latest.region = score
+            .region
+            .map(|relative| {
+                let (width, height) = pending.source.size;
+                Region::from(to_pixels(relative, width, height))
+            })
+            .or(pending.source.crop);
         let mut events = Vec::new();
         if self.params.emit_scores {
             events.push(ViolenceEvent::score(&clip, self.context(decided_at)));
