@@ -473,6 +473,23 @@ mod tests {
     }
 
     #[test]
+    fn events_of_a_people_crop_model_carry_the_crop_unless_the_model_localizes() {
+        let mut q = queue(4, false, true);
+        let crop = Region::new(300, 100, 200, 200);
+        let source = ClipSource {
+            size: (1280, 720),
+            crop: Some(crop),
+        };
+        let tag = q.admit(times(1), source, false, None).unwrap();
+        let events = events(q.apply(scored(tag, 0.9, None), 0).unwrap());
+        assert_eq!(events[1].region, Some(crop));
+        // A localizing model's own region wins over the crop.
+        let tag = q.admit(times(2), source, false, None).unwrap();
+        q.apply(scored(tag, 0.9, Some([0.0, 0.0, 0.5, 0.5])), 0).unwrap();
+        assert_eq!(q.latest().region, Some(Region::new(0, 0, 640, 360)));
+    }
+
+    #[test]
     fn low_scores_after_a_start_end_it() {
         let mut q = queue(4, false, false);
         let a = q.admit(times(0), (64, 64), false, None).unwrap();
