@@ -244,6 +244,12 @@ impl ClipBuffer {
             source_size: (state.in_info.width(), state.in_info.height()),
             padded_frames: padded as u32,
             crop: last.crop,
+            reframed: all
+                .windows(2)
+                .enumerate()
+                .filter(|(_, pair)| pair[0].crop != pair[1].crop)
+                .map(|(i, _)| i as u32)
+                .collect(),
         }
     }
 

@@ -42,6 +42,9 @@ pub struct ClipInfo {
     /// For a model trained on people crops: the crop (source pixels) of the clip's last
     /// frame, `None` when it was the whole frame.
     pub crop: Option<super::Region>,
+    /// The pairs of consecutive frames (index of the first) between which the crop moved:
+    /// a jump of the picture that is not a scene cut.
+    pub reframed: Vec<u32>,
 }
 
 impl MetaPayload for ClipInfo {

@@ -134,7 +134,11 @@ impl ViolenceClassify {
             .as_deref()
             .filter(|_| run.queue.calibrates())
             .and_then(calibration::describe);
-        if run.scene_cut_guard && thumbnails.as_deref().is_some_and(scene_cut::spans_cut) {
+        if run.scene_cut_guard
+            && thumbnails
+                .as_deref()
+                .is_some_and(|t| scene_cut::spans_cut(t, &clip.reframed))
+        {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -143,17 +147,15 @@ impl ViolenceClassify {
             );
             times.spans_cut = true;
         }
-        let admitted = run
-            .queue
-            .admit(
-                times,
-                ClipSource {
-                    size: clip.source_size,
-                    crop: clip.crop,
-                },
-                run.is_async(),
-                descriptor,
-            );
+        let admitted = run.queue.admit(
+            times,
+            ClipSource {
+                size: clip.source_size,
+                crop: clip.crop,
+            },
+            run.is_async(),
+            descriptor,
+        );
         self.publish_stats(&run.queue);
         let Some(tag) = admitted else {
             gst::debug!(

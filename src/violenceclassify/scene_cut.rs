@@ -100,18 +100,26 @@ pub fn clip_thumbnails(planes: &FramePlanes) -> Option<Vec<[f32; GRID * GRID]>> 
     Some(thumbnails)
 }
 
-/// Whether consecutive thumbnails of a clip span a scene cut.
-pub fn spans_cut(thumbnails: &[[f32; GRID * GRID]]) -> bool {
+/// Whether consecutive thumbnails of a clip span a scene cut. The pairs in `reframed` (the
+/// crop of a people-crop model moved between them) jump for a known reason and are not cuts.
+pub fn spans_cut(thumbnails: &[[f32; GRID * GRID]], reframed: &[u32]) -> bool {
     let differences: Vec<f32> = thumbnails
         .windows(2)
-        .map(|pair| difference(&pair[0], &pair[1]))
+        .enumerate()
+        .map(|(i, pair)| {
+            if reframed.contains(&(i as u32)) {
+                0.0
+            } else {
+                difference(&pair[0], &pair[1])
+            }
+        })
         .collect();
     find_cut(&differences).is_some()
 }
 
 /// Whether the clip's frames span a scene cut; `None` when a frame cannot be read.
 pub fn clip_spans_cut(planes: &FramePlanes) -> Option<bool> {
-    clip_thumbnails(planes).map(|t| spans_cut(&t))
+    clip_thumbnails(planes).map(|t| spans_cut(&t, &[]))
 }
 
 #[cfg(test)]
@@ -177,5 +185,15 @@ mod tests {
             clip_spans_cut(&planes(moving, w as u32, h as u32)),
             Some(false)
         );
+    }
+
+    #[test]
+    fn a_reframed_pair_is_not_a_cut() {
+        let still = [10.0f32; GRID * GRID];
+        let other = [90.0f32; GRID * GRID];
+        let clip = [still, still, still, other, other, other];
+        assert!(spans_cut(&clip, &[]));
+        assert!(!spans_cut(&clip, &[2]));
+        assert!(spans_cut(&clip, &[1]));
     }
 }

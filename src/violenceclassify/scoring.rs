@@ -485,7 +485,8 @@ mod tests {
         assert_eq!(events[1].region, Some(crop));
         // A localizing model's own region wins over the crop.
         let tag = q.admit(times(2), source, false, None).unwrap();
-        q.apply(scored(tag, 0.9, Some([0.0, 0.0, 0.5, 0.5])), 0).unwrap();
+        q.apply(scored(tag, 0.9, Some([0.0, 0.0, 0.5, 0.5])), 0)
+            .unwrap();
         assert_eq!(q.latest().region, Some(Region::new(0, 0, 640, 360)));
     }
 
