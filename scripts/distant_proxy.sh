@@ -13,6 +13,13 @@ split=${SPLIT:-val}
 out=${1:-target/distant}
 background_clip=${BACKGROUND:-../shared/data/normal-cctv/people_shaxboz.mp4}
 background_at=${BACKGROUND_AT:-40}
+# SCALES picks the sizes (half, third); EVERY=N renders every Nth clip of the split (training
+# augmentation of the train split renders fewer, over another background).
+scales=${SCALES:-half third}
+every=${EVERY:-1}
+# The frame the clips are pasted into (1280x720; a smaller canvas keeps people as small and
+# renders faster, for training augmentation).
+canvas=${CANVAS:-1280:720}
 for f in "$data/MANIFEST.tsv" "$background_clip"; do
   [ -f "$f" ] || { echo "distant: $f is missing (../shared/data holds it)" >&2; exit 1; }
 done
@@ -21,20 +28,23 @@ mkdir -p "$out"
 background="$out/background.png"
 if [ ! -s "$background" ]; then
   ffmpeg -nostdin -loglevel error -y -ss "$background_at" -i "$background_clip" -frames:v 1 \
-    -vf scale=1280:720 "$background"
+    -vf "scale=$canvas" "$background"
 fi
 header=$(head -1 "$data/MANIFEST.tsv")
 col() { awk -F'\t' -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) print i }' "$data/MANIFEST.tsv"; }
 path_col=$(col path); split_col=$(col split)
-for scale in half third; do
+for scale in $scales; do
   divisor=$([ "$scale" = half ] && echo 2 || echo 3)
   dir="$out/$scale"
   mkdir -p "$dir/clips"
   printf '%s\n' "$header" > "$dir/MANIFEST.tsv.tmp"
   made=0
+  row=0
   while IFS= read -r line; do
     path=$(cut -f"$path_col" <<<"$line")
     [ -z "$split_col" ] || [ "$split" = all ] || [ "$(cut -f"$split_col" <<<"$line")" = "$split" ] || continue
+    row=$((row + 1))
+    [ $(( (row - 1) % every )) -eq 0 ] || continue
     name=$(tr '/' '_' <<<"${path%.*}").mp4
     if [ ! -s "$dir/clips/$name" ]; then
       # Placement from the path's hash: the same clip always lands in the same place.
@@ -51,5 +61,5 @@ for scale in half third; do
     awk -F'\t' -v OFS='\t' -v c="$path_col" -v p="clips/$name" '{ $c = p; print }' <<<"$line" >> "$dir/MANIFEST.tsv.tmp"
   done < <(tail -n +2 "$data/MANIFEST.tsv")
   mv "$dir/MANIFEST.tsv.tmp" "$dir/MANIFEST.tsv"
-  echo "distant: $dir: $(( $(wc -l < "$dir/MANIFEST.tsv") - 1 )) clips at 1/$divisor in 1280x720 ($made rendered now)"
+  echo "distant: $dir: $(( $(wc -l < "$dir/MANIFEST.tsv") - 1 )) clips at 1/$divisor in ${canvas/:/x} ($made rendered now)"
 done
