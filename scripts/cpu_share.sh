@@ -23,6 +23,8 @@ share() {
 echo "==> $n real-time stream(s) of $video for $seconds s each (share of one core per stream)"
 decode_before=$(share "fakesink sync=true")
 echo "decode only: $decode_before %"
+people=$(share "persondetect model-location=models/people.pt ! fakesink sync=true")
+echo "persondetect alone (interval 1 s, motion zoom): $people % in all, $(awk -v t="$people" -v d="$decode_before" 'BEGIN { printf "%.1f", t - d }') % beside decoding"
 for m in $models; do
   # A model trained on people crops is served behind persondetect (its cost is counted).
   front=""

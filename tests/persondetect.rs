@@ -223,3 +223,82 @@ fn refuses_a_missing_unset_or_wrong_model_by_name() {
     assert!(garbage.contains("not a TorchScript module"), "{garbage}");
     let _ = std::fs::remove_file(not_torch);
 }
+
+/// Runs `persondetect ! clipbuffer ! violenceclassify` (a people-crop test model) over the
+/// walkway and returns clipbuffer's clip shape and the regions of the score messages.
+fn people_crop_run(with_persondetect: bool) -> (gst::Structure, Vec<(u32, u32, u32, u32)>) {
+    init();
+    let detect = if with_persondetect {
+        format!(
+            "persondetect model-location=\"{}\" interval=300 ! ",
+            people_model()
+        )
+    } else {
+        String::new()
+    };
+    let launch = format!(
+        "filesrc location=\"{}\" ! decodebin ! identity eos-after=60 ! videoconvert ! {detect}clipbuffer name=cb \
+         ! violenceclassify mode=sync emit-scores=true model-location=\"{}\" ! fakesink",
+        walkway().display(),
+        model("people-motion.pt")
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut regions = Vec::new();
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(60))
+    {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "violence-score" {
+                    if let Ok(x) = s.get::<u32>("region-x") {
+                        let get = |f: &str| s.get::<u32>(f).unwrap();
+                        regions.push((
+                            x,
+                            get("region-y"),
+                            get("region-width"),
+                            get("region-height"),
+                        ));
+                    }
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => (),
+        }
+    }
+    let shape = pipeline
+        .by_name("cb")
+        .unwrap()
+        .property::<gst::Structure>("clip-shape");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (shape, regions)
+}
+
+#[test]
+fn a_people_crop_model_gets_clips_cut_around_the_people_and_events_with_the_crop() {
+    let (shape, regions) = people_crop_run(true);
+    assert_eq!(shape.get::<bool>("people-crop"), Ok(true), "{shape}");
+    // The walkway is 480x360: the crops of the moving pedestrians are smaller than the frame.
+    assert!(
+        !regions.is_empty(),
+        "no window scored carried the crop it was cut from"
+    );
+    for &(x, y, w, h) in &regions {
+        assert!(
+            x + w <= 480 && y + h <= 360 && (w < 480 || h < 360),
+            "{x},{y} {w}x{h}"
+        );
+        assert_eq!(w, h, "the crop has the model's (square) aspect");
+    }
+    // Without persondetect the model still runs, on whole frames (no crop to report).
+    let (shape, regions) = people_crop_run(false);
+    assert_eq!(shape.get::<bool>("people-crop"), Ok(true));
+    assert!(regions.is_empty(), "{regions:?}");
+}

@@ -279,6 +279,7 @@ def main():
     save(NonFinite(meta, float("inf")), out / "inf.pt")
     save(Weighted(meta), out / "weighted.pt")
     save(GradedMotion(json.dumps({**BASE, "name": "test-graded-motion"})), out / "graded.pt")
+    save(Motion(json.dumps({**BASE, "name": "test-people-motion", "people_crop": True})), out / "people-motion.pt")
     encoded = json.dumps({**BASE, "name": "test-motion-encoded", "frame_encoder": True})
     save(MotionEncoded(encoded), out / "motion-encoded.pt")
     save(MotionEncoded(encoded, off=1.0), out / "encoder-mismatch.pt")
