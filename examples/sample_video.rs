@@ -61,10 +61,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut data = background.clone();
         let t = i as f64 / FPS as f64;
         let third = seconds as f64 / 3.0;
-        let mut canvas = Canvas { data: &mut data, stride, width, height };
+        let mut canvas = Canvas {
+            data: &mut data,
+            stride,
+            width,
+            height,
+        };
         // A passer-by in the back, walking across the whole time.
         let walk = (t * 9.0).sin();
-        canvas.person(w * (0.9 - 0.6 * t / seconds as f64), h * 0.22, h * 0.3, [235, 235, 225], [40, 40, 70], 0.2 * walk, walk);
+        canvas.person(
+            w * (0.9 - 0.6 * t / seconds as f64),
+            h * 0.22,
+            h * 0.3,
+            [235, 235, 225],
+            [40, 40, 70],
+            0.2 * walk,
+            walk,
+        );
         // Two people walk towards each other, scuffle (fast, erratic limbs and bodies) in the
         // middle third, and walk apart.
         let (a, b, fight) = if t < third {
@@ -80,13 +93,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let step = (t * 8.0).sin();
         let (arm_a, arm_b, leg) = if fight {
             // Punches: arms thrown forward and back several times a second.
-            (1.4 + 1.1 * (t * 37.0).sin(), -1.4 + 1.1 * (t * 31.0 + 1.0).sin(), (t * 23.0).sin())
+            (
+                1.4 + 1.1 * (t * 37.0).sin(),
+                -1.4 + 1.1 * (t * 31.0 + 1.0).sin(),
+                (t * 23.0).sin(),
+            )
         } else {
             (0.3 * step, -0.3 * step, step)
         };
-        let lean = if fight { 0.06 * h * (t * 19.0).sin() } else { 0.0 };
-        canvas.person(w * a, h * 0.3 + lean, h * 0.55, [40, 60, 160], [30, 30, 40], arm_a, leg);
-        canvas.person(w * b, h * 0.32 - lean, h * 0.53, [170, 40, 40], [60, 45, 30], arm_b, -leg);
+        let lean = if fight {
+            0.06 * h * (t * 19.0).sin()
+        } else {
+            0.0
+        };
+        canvas.person(
+            w * a,
+            h * 0.3 + lean,
+            h * 0.55,
+            [40, 60, 160],
+            [30, 30, 40],
+            arm_a,
+            leg,
+        );
+        canvas.person(
+            w * b,
+            h * 0.32 - lean,
+            h * 0.53,
+            [170, 40, 40],
+            [60, 45, 30],
+            arm_b,
+            -leg,
+        );
         let mut buffer = gst::Buffer::from_mut_slice(data);
         let b = buffer.get_mut().unwrap();
         b.set_pts(gst::ClockTime::SECOND.mul_div_floor(i, FPS));
@@ -125,8 +162,10 @@ impl Canvas<'_> {
     fn stroke(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), r: f64, colour: [u8; 3]) {
         let (dx, dy) = (x1 - x0, y1 - y0);
         let len2 = (dx * dx + dy * dy).max(1e-9);
-        let xs = (x0.min(x1) - r).max(0.0) as usize..((x0.max(x1) + r + 1.0) as usize).min(self.width);
-        let ys = (y0.min(y1) - r).max(0.0) as usize..((y0.max(y1) + r + 1.0) as usize).min(self.height);
+        let xs =
+            (x0.min(x1) - r).max(0.0) as usize..((x0.max(x1) + r + 1.0) as usize).min(self.width);
+        let ys =
+            (y0.min(y1) - r).max(0.0) as usize..((y0.max(y1) + r + 1.0) as usize).min(self.height);
         for y in ys {
             for x in xs.clone() {
                 let (px, py) = (x as f64 - x0, y as f64 - y0);
@@ -142,7 +181,16 @@ impl Canvas<'_> {
     /// A person `h` tall whose head's top is at (`cx`, `top`); `arm` swings the arms (radians
     /// from hanging, positive forward to the right), `leg` the stride (-1..1).
     #[allow(clippy::too_many_arguments)]
-    fn person(&mut self, cx: f64, top: f64, h: f64, shirt: [u8; 3], trousers: [u8; 3], arm: f64, leg: f64) {
+    fn person(
+        &mut self,
+        cx: f64,
+        top: f64,
+        h: f64,
+        shirt: [u8; 3],
+        trousers: [u8; 3],
+        arm: f64,
+        leg: f64,
+    ) {
         let head = h * 0.12;
         let (neck, hip) = (top + 2.0 * head, top + h * 0.55);
         let shoulder = neck + h * 0.05;
@@ -155,7 +203,12 @@ impl Canvas<'_> {
         }
         for (side, stride) in [(-1.0, leg), (1.0, -leg)] {
             let from = (cx + side * h * 0.05, hip);
-            self.stroke(from, (from.0 + h * 0.12 * stride, top + h), h * 0.05, trousers);
+            self.stroke(
+                from,
+                (from.0 + h * 0.12 * stride, top + h),
+                h * 0.05,
+                trousers,
+            );
         }
         self.stroke((cx, top + head), (cx, top + head), head, [205, 160, 130]);
     }
