@@ -28,7 +28,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint eval distant extract train pretrained people-model train-cascade cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
+.PHONY: fuzz leaks soak setup build demo test lint eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -119,6 +119,14 @@ train-cascade: $(FEATURES)/.done
 	@$(VIOLENCE_PYTHON) -m models.pose.train_head "$(CLIPS_POSE)" "$(FEATURES)" --out target/pose-head.pt --gate $(GATE) $(HEAD_ARGS) \
 		--train-datasets hockey,scf,$(NEGATIVES) --threshold-datasets hockey,scf --negative-weight $(NEGATIVE_WEIGHT)
 	@$(VIOLENCE_PYTHON) -m models.pose.cascade --cheap models/zoo/motionnet.pt --backbone "$(BACKBONE)" --head target/pose-head.pt --gate $(GATE) --verifier-size $(VERIFIER_SIZE) --out models/default.pt
+
+# The people-crop cascade for cameras that see people small (models/zoo/README.md): needs the
+# extra footage (EXTRA=folder) in the mix.
+train-people: build
+	@test -n "$(EXTRA)" || { echo "train-people: EXTRA=folder of the extra footage (models/negatives/MANIFEST.tsv)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(MIX)/MANIFEST.tsv EXTRA=$(EXTRA)
+	@test -s "$(BACKBONE)" || $(MAKE) pretrained
+	@MIX=$(MIX) BACKBONE=$(BACKBONE) VIOLENCE_PYTHON=$(VIOLENCE_PYTHON) bash scripts/train_people.sh
 
 # Cross-domain proxy for unseen cameras: the head trained on one fight dataset's train clips
 # (and the same ordinary footage as the default), scored on every clip of the other (AUC), in

@@ -242,8 +242,11 @@ fn unsupported_caps_are_refused() {
     assert!(h.push(buffer).is_err(), "no audio");
 }
 
+/// A person meta: (x, y, width, height) and motion.
+type PersonAt = ((u32, u32, u32, u32), f64);
+
 /// RGB frame whose pixel (x, y) is (x, y, 7), with person metas (box, motion).
-fn coded_with_people(w: u32, h: u32, people: &[((u32, u32, u32, u32), f64)]) -> gst::Buffer {
+fn coded_with_people(w: u32, h: u32, people: &[PersonAt]) -> gst::Buffer {
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
         .build()
         .unwrap();

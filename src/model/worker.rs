@@ -80,7 +80,7 @@ pub struct JobOutcome {
 }
 
 enum Request {
-    Infer(ClipJob),
+    Infer(Box<ClipJob>),
     /// Forward zeros of this configuration once: warms up and checks the output shape.
     Probe(Arc<ModelConfig>, mpsc::Sender<Result<Duration, String>>),
 }
@@ -201,7 +201,7 @@ impl SharedModel {
     /// Queues a clip on its stream's worker; never blocks.
     pub fn submit(&self, job: ClipJob) -> Result<(), String> {
         self.requests[worker_of(job.stream, self.requests.len())]
-            .send(Request::Infer(job))
+            .send(Request::Infer(Box::new(job)))
             .map_err(|_| self.gone())
     }
 
@@ -299,7 +299,7 @@ fn worker_main(
         // Wait for a clip when none is queued, then take whatever else is queued now.
         if backlog.is_empty() {
             match requests.recv() {
-                Ok(Request::Infer(job)) => backlog.push((Instant::now(), job)),
+                Ok(Request::Infer(job)) => backlog.push((Instant::now(), *job)),
                 Ok(Request::Probe(config, reply)) => {
                     let _ = reply.send(runner.probe(&config));
                     continue;
@@ -327,7 +327,7 @@ fn worker_main(
                 }
             };
             match request {
-                Request::Infer(job) => backlog.push((Instant::now(), job)),
+                Request::Infer(job) => backlog.push((Instant::now(), *job)),
                 Request::Probe(config, reply) => {
                     let _ = reply.send(runner.probe(&config));
                 }
