@@ -237,10 +237,14 @@ impl Drop for Subscriber {
 
 /// What a new subscriber gets as the retained state of the camera.
 fn retained_state(port: u16) -> String {
+    retained(port, &format!("{PREFIX}/{CAMERA}/state"))
+}
+
+/// What a new subscriber gets as the retained value of `topic`.
+fn retained(port: u16, topic: &str) -> String {
     let sub = Subscriber::start(port, &format!("retained-{}", free_port()), false);
-    let topic = format!("{PREFIX}/{CAMERA}/state");
-    sub.wait_until("the retained state", |s| !s.topic(&topic).is_empty());
-    sub.topic(&topic)[0].clone()
+    sub.wait_until(topic, |s| !s.topic(topic).is_empty());
+    sub.topic(topic)[0].clone()
 }
 
 /// Synthetic 64x64 video with the white block moving on the frames of `motion` ranges.
@@ -313,13 +317,37 @@ fn wait_for(what: &str, done: impl Fn() -> bool) {
 }
 
 /// Each received payload is the JSON of the bus event at the same place, numbered from 1.
+/// The received messages are the bus events, field for field, plus their wall-clock times:
+/// the frame's and the queueing's, ISO 8601 UTC with milliseconds.
 fn assert_same_events(received: &[serde_json::Value], bus: &[ViolenceEvent]) {
+    let without_times = |mut v: serde_json::Value| {
+        for key in ["utc", "queued-utc"] {
+            let t = v[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {v}"))
+                .to_string();
+            let b = t.as_bytes();
+            assert!(
+                t.len() == 24 && b[10] == b'T' && b[19] == b'.' && t.ends_with('Z'),
+                "{key} {t}"
+            );
+            v.as_object_mut().unwrap().remove(key);
+        }
+        v
+    };
+    let received: Vec<_> = received.iter().cloned().map(without_times).collect();
     let expected: Vec<_> = bus
         .iter()
         .enumerate()
-        .map(|(i, e)| event_json(e, CAMERA, i as u64 + 1))
+        .map(|(i, e)| {
+            let mut v = event_json(e, CAMERA, i as u64 + 1, &Default::default());
+            v.as_object_mut()
+                .unwrap()
+                .retain(|k, _| k != "utc" && k != "queued-utc");
+            v
+        })
         .collect();
-    assert_eq!(received, expected.as_slice());
+    assert_eq!(received, expected);
 }
 
 #[test]
@@ -357,7 +385,55 @@ fn events_and_retained_state_reach_a_subscriber() {
     let states = sub.topic(&format!("{PREFIX}/{CAMERA}/state"));
     assert_eq!(states, ["OFF", "ON", "OFF", "ON", "OFF"]);
     assert_eq!(retained_state(broker.port), "OFF");
+    // A clean stop says the camera's analysis is offline (no last will is sent then).
+    let availability = format!("{PREFIX}/{CAMERA}/availability");
+    assert_eq!(sub.topic(&availability), ["online", "offline"]);
+    assert_eq!(retained(broker.port, &availability), "offline");
     assert!(warnings.is_empty(), "{warnings:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_killed_pipeline_leaves_offline_availability_by_its_last_will() {
+    init();
+    let Some(bin) = mosquitto() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("target/release/libgstviolence.so").exists() {
+        eprintln!(
+            "SKIPPED: this test runs gst-launch-1.0 with the plugin in target/release (make build)"
+        );
+        return;
+    }
+    let dir = temp_dir("will");
+    let broker = Broker::start(&bin, &dir, false);
+    let availability = format!("{PREFIX}/{CAMERA}/availability");
+    let sub = Subscriber::start_on(broker.port, "will-sub", false, &format!("{PREFIX}/#"));
+    let mut child = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "is-live=true",
+            "!",
+            "violencemqtt",
+            "host=127.0.0.1",
+        ])
+        .arg(format!("port={}", broker.port))
+        .arg(format!("camera={CAMERA}"))
+        .arg(format!("topic-prefix={PREFIX}"))
+        .args(["!", "fakesink"])
+        .env("GST_PLUGIN_PATH", root.join("target/release"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    sub.wait_until("online", |s| s.topic(&availability) == ["online"]);
+    // kill -9: no DISCONNECT, so the broker publishes the will.
+    child.kill().unwrap();
+    let _ = child.wait();
+    sub.wait_until("the last will", |s| {
+        s.topic(&availability) == ["online", "offline"]
+    });
+    assert_eq!(retained(broker.port, &availability), "offline");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -496,7 +572,7 @@ fn pipelines_mqtt_sh_publishes_the_events_of_a_file() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    sub.wait_until("the script's messages", |s| s.all().len() >= 5);
+    sub.wait_until("the script's messages", |s| s.all().len() >= 7);
     let got = sub.all();
     let kinds: Vec<_> = got
         .iter()
@@ -510,11 +586,13 @@ fn pipelines_mqtt_sh_publishes_the_events_of_a_file() {
     assert_eq!(
         kinds,
         [
+            "gst-violence/cam1/availability online",
             "gst-violence/cam1/state OFF",
             "gst-violence/cam1/events violence-start",
             "gst-violence/cam1/state ON",
             "gst-violence/cam1/events violence-end",
             "gst-violence/cam1/state OFF",
+            "gst-violence/cam1/availability offline",
         ]
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 
-use super::link::{Link, Notice, BACKOFF_MAX, BACKOFF_MIN};
+use super::link::{Link, Notice, BACKOFF_MAX, BACKOFF_MIN, OFFLINE};
 use super::outbox::Message;
 use super::payload::{self, Topics, VIOLENCE_RECORDING};
 use super::settings::Settings;
@@ -30,6 +30,8 @@ struct Running {
     seq: u64,
     flush_timeout: Duration,
     drop_warned: bool,
+    /// Sent at a clean stop (the last will covers the others).
+    availability_offline: Option<Message>,
 }
 
 #[derive(Default)]
@@ -84,8 +86,9 @@ impl ElementImpl for ViolenceMqtt {
                 "Filter/Metadata/Network",
                 "Publishes the violence-start and violence-end events it sees in-band (and \
                  violence-recording ones, if any travel in-band) as JSON to \
-                 <prefix>/<camera>/events, QoS 1, and the camera's state ON/OFF, retained, \
-                 to <prefix>/<camera>/state. Passes everything through; a thread of its own \
+                 <prefix>/<camera>/events, QoS 1 (with the frame's UTC time), the camera's state \
+                 ON/OFF, retained, to <prefix>/<camera>/state, and online/offline, retained, to \
+                 <prefix>/<camera>/availability (offline is also the last will). Passes everything through; a thread of its own \
                  owns the connection, so the stream never waits on the network. Events are \
                  kept while the broker is unreachable (up to max-queue), retried with \
                  exponential backoff (0.2 s doubling to 5 s), and delivered in order once it \
@@ -155,6 +158,29 @@ fn notifier(
 }
 
 impl ViolenceMqtt {
+    /// The event frame's wall-clock time (now, less how long ago the pipeline clock passed
+    /// the frame's running time; `None` outside PLAYING) and now.
+    fn wall_times(&self, e: &ViolenceEvent) -> payload::WallTimes {
+        let now = std::time::SystemTime::now();
+        let obj = self.obj();
+        let frame = obj.clock().zip(obj.base_time()).map(|(clock, base)| {
+            let at = base.nseconds() as i128 + e.running_time as i128;
+            let ago = clock.time().nseconds() as i128 - at;
+            let magnitude =
+                std::time::Duration::from_nanos(ago.unsigned_abs().min(u64::MAX as u128) as u64);
+            let when = if ago >= 0 {
+                now.checked_sub(magnitude)
+            } else {
+                now.checked_add(magnitude)
+            };
+            payload::iso8601_utc(when.unwrap_or(now))
+        });
+        payload::WallTimes {
+            frame,
+            queued: payload::iso8601_utc(now),
+        }
+    }
+
     /// Queues the message for an in-band event, with the state change it implies.
     fn publish(&self, s: &gst::StructureRef) {
         let mut guard = self.running.locked();
@@ -165,7 +191,7 @@ impl ViolenceMqtt {
             // Scores come with every clip when violenceclassify emits them; not published.
             Some(e) if e.kind == EventKind::Score => return,
             Some(e) => (
-                payload::event_json(&e, &run.camera, run.seq + 1),
+                payload::event_json(&e, &run.camera, run.seq + 1, &self.wall_times(&e)),
                 payload::state_after(e.kind),
             ),
             None if s.name() == VIOLENCE_RECORDING => {
@@ -223,6 +249,7 @@ impl BaseTransformImpl for ViolenceMqtt {
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
         let broker = format!("{}:{}", settings.host, settings.port);
         let notify = notifier(&obj, broker.clone(), settings.max_queue);
+        let availability_offline = resolved.config.availability_message(OFFLINE);
         let link = Link::start(resolved.config, notify).map_err(|e| {
             gst::error_msg!(
                 gst::LibraryError::Init,
@@ -245,6 +272,7 @@ impl BaseTransformImpl for ViolenceMqtt {
             seq: 0,
             flush_timeout: Duration::from_millis(settings.flush_timeout.into()),
             drop_warned: false,
+            availability_offline,
         });
         Ok(())
     }
@@ -253,6 +281,10 @@ impl BaseTransformImpl for ViolenceMqtt {
         // Taken out first: close waits for the broker, and property reads must not.
         let running = self.running.locked().take();
         if let Some(run) = running {
+            // A clean stop sends no last will: say so ourselves, after the last event.
+            if let Some(offline) = run.availability_offline.clone() {
+                run.link.set_availability(offline);
+            }
             run.link.close(run.flush_timeout);
         }
         Ok(())

@@ -6,7 +6,7 @@
 
 use super::outbox::{Backoff, Message, Outbox};
 use crate::MutexExt;
-use rumqttc::{Client, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{Client, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,7 +32,14 @@ pub struct Config {
     pub keep_alive: u16,
     pub qos1: bool,
     pub max_queue: usize,
+    /// The availability topic: `online` (retained) on every connection, and `offline` as the
+    /// client's last will, which the broker publishes when the connection is lost without a
+    /// DISCONNECT (a killed process, a cut network).
+    pub availability: Option<String>,
 }
+
+pub const ONLINE: &str = "online";
+pub const OFFLINE: &str = "offline";
 
 impl Config {
     fn options(&self) -> MqttOptions {
@@ -45,7 +52,19 @@ impl Config {
         if let Some(user) = &self.username {
             o.set_credentials(user, self.password.as_deref().unwrap_or(""));
         }
+        if let Some(topic) = &self.availability {
+            o.set_last_will(LastWill::new(topic, OFFLINE, QoS::AtLeastOnce, true));
+        }
         o
+    }
+
+    /// The retained availability message `value` (`online` / `offline`), if any.
+    pub fn availability_message(&self, value: &str) -> Option<Message> {
+        self.availability.as_ref().map(|topic| Message {
+            topic: topic.clone(),
+            payload: value.as_bytes().to_vec(),
+            retain: true,
+        })
     }
 }
 
@@ -129,6 +148,12 @@ impl Link {
 
     pub fn set_state(&self, message: Message) {
         self.shared.outbox.locked().set_state(message);
+    }
+
+    /// Queues the retained availability after everything else (`offline` before a clean stop,
+    /// which sends no last will).
+    pub fn set_availability(&self, message: Message) {
+        self.shared.outbox.locked().set_availability(message);
     }
 
     pub fn connected(&self) -> bool {
@@ -221,6 +246,9 @@ fn run(config: &Config, shared: &Shared, notify: &dyn Fn(Notice)) {
         };
         match connection.recv_timeout(wait) {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                if let Some(online) = config.availability_message(ONLINE) {
+                    shared.outbox.locked().announce(online);
+                }
                 connected = true;
                 outage_reported = false;
                 backoff.reset();

@@ -28,12 +28,21 @@ enum Stage {
     Sent,
 }
 
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Event,
+    /// A retained state change (`ON` / `OFF`).
+    State,
+    /// The retained availability (`online` / `offline`).
+    Availability,
+}
+
 #[derive(Debug)]
 struct Entry {
     id: u64,
     message: Message,
-    /// A retained state change rather than an event.
-    state: bool,
+    kind: Kind,
     stage: Stage,
 }
 
@@ -72,27 +81,47 @@ impl Outbox {
         }
     }
 
-    fn count(&self, state: bool) -> usize {
-        self.entries.iter().filter(|e| e.state == state).count()
+    fn count(&self, kind: Kind) -> usize {
+        self.entries.iter().filter(|e| e.kind == kind).count()
     }
 
     /// Drops the oldest entry of this kind that is not in flight.
-    fn drop_oldest(&mut self, state: bool) -> Option<Message> {
+    fn drop_oldest(&mut self, kind: Kind) -> Option<Message> {
         let i = self
             .entries
             .iter()
-            .position(|e| e.state == state && e.stage == Stage::Queued)?;
+            .position(|e| e.kind == kind && e.stage == Stage::Queued)?;
         self.entries.remove(i).map(|e| e.message)
     }
 
-    fn append(&mut self, message: Message, state: bool) {
+    fn entry(&mut self, message: Message, kind: Kind) -> Entry {
         self.next_id += 1;
-        self.entries.push_back(Entry {
+        Entry {
             id: self.next_id,
             message,
-            state,
+            kind,
             stage: Stage::Queued,
-        });
+        }
+    }
+
+    fn append(&mut self, message: Message, kind: Kind) {
+        let entry = self.entry(message, kind);
+        self.entries.push_back(entry);
+    }
+
+    /// The availability, first of all that is queued (`online` on each connection: the broker
+    /// published the will when the last one was lost). An older availability not yet in
+    /// flight is replaced.
+    pub fn announce(&mut self, message: Message) {
+        while self.drop_oldest(Kind::Availability).is_some() {}
+        let entry = self.entry(message, Kind::Availability);
+        self.entries.push_front(entry);
+    }
+
+    /// The availability, after everything queued (`offline` when the element stops).
+    pub fn set_availability(&mut self, message: Message) {
+        while self.drop_oldest(Kind::Availability).is_some() {}
+        self.append(message, Kind::Availability);
     }
 
     /// Queues an event. When `max_queue` events wait, the oldest event not yet in flight is
@@ -100,14 +129,14 @@ impl Outbox {
     /// when every queued event is in flight, the new one is.
     pub fn push(&mut self, message: Message) -> Option<Message> {
         let mut dropped = None;
-        if self.count(false) >= self.max_queue {
+        if self.count(Kind::Event) >= self.max_queue {
             self.dropped += 1;
-            match self.drop_oldest(false) {
+            match self.drop_oldest(Kind::Event) {
                 Some(m) => dropped = Some(m),
                 None => return Some(message),
             }
         }
-        self.append(message, false);
+        self.append(message, Kind::Event);
         dropped
     }
 
@@ -115,10 +144,10 @@ impl Outbox {
     /// even a short ON. Never dropped for events; only an older state change waiting
     /// behind `max_queue` others goes, as the newest one decides the retained value.
     pub fn set_state(&mut self, message: Message) {
-        if self.count(true) >= self.max_queue {
-            self.drop_oldest(true);
+        if self.count(Kind::State) >= self.max_queue {
+            self.drop_oldest(Kind::State);
         }
-        self.append(message, true);
+        self.append(message, Kind::State);
     }
 
     fn in_flight(&self) -> usize {
@@ -163,10 +192,10 @@ impl Outbox {
             return;
         };
         let e = self.entries.remove(i).expect("found");
-        if e.state {
-            self.confirmed_state = Some(e.message);
-        } else {
-            self.delivered += 1;
+        match e.kind {
+            Kind::State => self.confirmed_state = Some(e.message),
+            Kind::Event => self.delivered += 1,
+            Kind::Availability => (),
         }
     }
 
@@ -180,19 +209,14 @@ impl Outbox {
         self.submitted.clear();
         self.sent.clear();
         if let Some(state) = self.confirmed_state.take() {
-            self.next_id += 1;
-            self.entries.push_front(Entry {
-                id: self.next_id,
-                message: state,
-                state: true,
-                stage: Stage::Queued,
-            });
+            let entry = self.entry(state, Kind::State);
+            self.entries.push_front(entry);
         }
     }
 
     /// Events not acknowledged yet.
     pub fn waiting(&self) -> usize {
-        self.count(false)
+        self.count(Kind::Event)
     }
 
     /// Nothing left to deliver, state included.
@@ -270,6 +294,50 @@ mod tests {
             out.push((*pkid, m));
         }
         out
+    }
+
+    fn available(v: &str) -> Message {
+        Message {
+            topic: "p/cam/availability".into(),
+            payload: v.as_bytes().to_vec(),
+            retain: true,
+        }
+    }
+
+    #[test]
+    fn availability_goes_first_on_connection_and_last_at_stop_and_is_not_an_event() {
+        let mut o = Outbox::new(1, 8, true);
+        o.push(msg(1));
+        o.set_state(state("ON"));
+        o.announce(available("online"));
+        o.announce(available("online"));
+        let mut pkid = 0;
+        let sent: Vec<_> = send_all(&mut o, &mut pkid)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(sent, vec![available("online"), msg(1), state("ON")]);
+        // A full event queue (max 1) does not drop the availability, nor count it.
+        assert_eq!(o.waiting(), 1);
+        for p in 1..=pkid {
+            o.on_acked(p);
+        }
+        assert_eq!((o.waiting(), o.delivered()), (0, 1));
+        o.push(msg(2));
+        o.set_availability(available("offline"));
+        let sent: Vec<_> = send_all(&mut o, &mut pkid)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(sent, vec![msg(2), available("offline")]);
+        // Reconnected: the confirmed state goes again, after the new availability.
+        o.on_disconnected();
+        o.announce(available("online"));
+        let sent: Vec<_> = send_all(&mut o, &mut pkid)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(sent, vec![available("online"), state("ON"), msg(2)]);
     }
 
     #[test]

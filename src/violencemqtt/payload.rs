@@ -20,6 +20,9 @@ pub struct Topics {
     pub events: String,
     /// `<prefix>/<camera>/state`: `ON` or `OFF`, retained.
     pub state: String,
+    /// `<prefix>/<camera>/availability`: `online` or `offline`, retained; `offline` is also
+    /// the last will.
+    pub availability: String,
 }
 
 impl Topics {
@@ -41,6 +44,7 @@ impl Topics {
         Ok(Topics {
             events: format!("{base}/events"),
             state: format!("{base}/state"),
+            availability: format!("{base}/availability"),
         })
     }
 }
@@ -70,11 +74,50 @@ pub fn state_after(kind: EventKind) -> Option<&'static str> {
     }
 }
 
+/// When an event happened and was queued, in UTC, so that a message delivered late (after a
+/// broker outage) can still be dated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WallTimes {
+    /// The wall-clock time of the event's frame (`pts`), ISO 8601; `None` without a clock.
+    pub frame: Option<String>,
+    /// When violencemqtt queued the message for the broker, ISO 8601.
+    pub queued: String,
+}
+
+/// `t` as ISO 8601 UTC with milliseconds, e.g. `2026-12-05T11:30:00.123Z`.
+pub fn iso8601_utc(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (secs, millis) = (since.as_secs(), since.subsec_millis());
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), by 400-year eras.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// The JSON of a violence event: the fields of the bus message (times in nanoseconds), the
-/// region as an object (or null), and what the consumer needs to tell messages apart:
-/// `camera` and `seq`, which counts the element's messages from 1 (a QoS 1 redelivery
+/// region as an object (or null), the wall-clock times (`utc`: the frame's, null without a
+/// clock; `queued-utc`: when it was queued), and what the consumer needs to tell messages
+/// apart: `camera` and `seq`, which counts the element's messages from 1 (a QoS 1 redelivery
 /// repeats a `seq` already seen).
-pub fn event_json(e: &ViolenceEvent, camera: &str, seq: u64) -> Value {
+pub fn event_json(e: &ViolenceEvent, camera: &str, seq: u64, times: &WallTimes) -> Value {
     let region = e.region.map_or(
         Value::Null,
         |r| json!({"x": r.x, "y": r.y, "width": r.width, "height": r.height}),
@@ -92,6 +135,9 @@ pub fn event_json(e: &ViolenceEvent, camera: &str, seq: u64) -> Value {
         "stream-id": e.stream_id,
         "latency": e.latency,
         "steps": e.steps,
+        "scene-cut": e.scene_cut,
+        "utc": times.frame,
+        "queued-utc": times.queued,
     });
     if let Some(reason) = &e.reason {
         v["reason"] = reason.clone().into();
@@ -162,6 +208,7 @@ mod tests {
         let t = Topics::new("gst-violence", "cam1").unwrap();
         assert_eq!(t.events, "gst-violence/cam1/events");
         assert_eq!(t.state, "gst-violence/cam1/state");
+        assert_eq!(t.availability, "gst-violence/cam1/availability");
         let t = Topics::new("site/a/", "door/+#").unwrap();
         assert_eq!(t.events, "site/a/door___/events");
         assert_eq!(Topics::new("", "").unwrap().state, "camera/state");
@@ -171,7 +218,11 @@ mod tests {
 
     #[test]
     fn event_json_has_the_fields_of_the_bus_message() {
-        let v = event_json(&event(EventKind::End), "cam1", 7);
+        let times = WallTimes {
+            frame: Some("2026-12-05T11:30:00.123Z".into()),
+            queued: "2026-12-05T11:30:01.500Z".into(),
+        };
+        let v = event_json(&event(EventKind::End), "cam1", 7, &times);
         assert_eq!(
             v,
             json!({
@@ -180,16 +231,35 @@ mod tests {
                 "clip-start": 3000, "clip-end": 4000,
                 "region": {"x": 1, "y": 2, "width": 3, "height": 4},
                 "stream-id": "s/1", "latency": 500, "steps": 2, "reason": "released",
+                "scene-cut": false,
+                "utc": "2026-12-05T11:30:00.123Z", "queued-utc": "2026-12-05T11:30:01.500Z",
             })
         );
         let start = ViolenceEvent {
             region: None,
+            scene_cut: true,
             ..event(EventKind::Start)
         };
-        let v = event_json(&start, "cam1", 1);
+        let v = event_json(&start, "cam1", 1, &WallTimes::default());
         assert_eq!(v["kind"], "violence-start");
         assert_eq!(v["region"], Value::Null);
+        assert_eq!(v["scene-cut"], true);
+        assert_eq!(v["utc"], Value::Null);
         assert!(v.get("reason").is_none());
+    }
+
+    #[test]
+    fn utc_times_are_iso_8601() {
+        let at = |secs: u64, millis: u64| {
+            iso8601_utc(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(secs * 1000 + millis),
+            )
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 (a leap day of a century leap year) 12:34:56.789.
+        assert_eq!(at(951_827_696, 789), "2000-02-29T12:34:56.789Z");
+        assert_eq!(at(1_796_469_000, 5), "2026-12-05T11:10:00.005Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
     }
 
     #[test]

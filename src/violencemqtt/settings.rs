@@ -78,6 +78,7 @@ impl Settings {
         if self.host.is_empty() {
             return Err("host is empty".into());
         }
+        let availability = Some(topics.availability.clone());
         Ok(Resolved {
             camera,
             topics,
@@ -90,6 +91,7 @@ impl Settings {
                 keep_alive: self.keep_alive,
                 qos1: self.qos >= 1,
                 max_queue: self.max_queue as usize,
+                availability,
             },
         })
     }
