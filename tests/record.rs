@@ -474,6 +474,25 @@ fn unwritable_location_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn an_unwritable_recording_folder_is_refused_at_start_before_any_event() {
+    // /proc takes no new file, even from root; a folder that does not exist neither. No
+    // event ever comes here: the check must not wait for one.
+    for (location, folder) in [
+        ("/proc/ev-%d.mp4", "/proc"),
+        ("/nonexistent/ev-%d.mp4", "/nonexistent"),
+    ] {
+        let err = start_error(&format!(
+            "videotestsrc num-buffers=5 ! x264enc ! h264parse ! violencerecord location={location}"
+        ))
+        .expect("an error at start");
+        assert!(
+            err.contains("recording folder") && err.contains(folder),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn full_disk_loses_one_file_not_the_stream() {
     // ev-000.mp4 is /dev/full: every write fails with ENOSPC.
     let dir = out_dir("full-disk");

@@ -400,13 +400,28 @@ impl ViolenceRecord {
             return Err(gst::StateChangeError);
         }
         self.appsink.set_caps(Some(&caps));
-        if let Err(e) = location::format(
+        let first = location::format(
             &settings.location,
             0,
             &glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?,
-        ) {
+        )
+        .map_err(|e| {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
-            return Err(gst::StateChangeError);
+            gst::StateChangeError
+        })?;
+        // Found now rather than when the first event's evidence is due, maybe hours later:
+        // an error, or with on-write-error=skip a warning (the stream goes on without files).
+        if let Err(e) = location::check_writable(&first) {
+            if settings.on_write_error == WriteErrorPolicy::Skip {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    ["{}; events will have no file", e]
+                );
+            } else {
+                gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
+                return Err(gst::StateChangeError);
+            }
         }
         self.open_log(&settings)?;
         let mut state = self.state.locked();

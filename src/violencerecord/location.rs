@@ -67,6 +67,39 @@ pub fn format(pattern: &str, index: u32, now: &glib::DateTime) -> Result<String,
     }
 }
 
+/// Checks that files can be created where `file` (a formatted location) goes: its folder
+/// exists and takes a new file. Run at start, so that an unwritable folder is an error then,
+/// not when the first event's evidence is due. The error names the folder and the reason.
+pub fn check_writable(file: &str) -> Result<(), String> {
+    let path = std::path::Path::new(file);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "the recording folder {} does not exist (location {file:?})",
+            folder.display()
+        ));
+    }
+    let probe = folder.join(format!(
+        ".violencerecord-write-check-{}",
+        std::process::id()
+    ));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| {
+            format!(
+                "cannot create files in the recording folder {}: {e} (location {file:?})",
+                folder.display()
+            )
+        })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +139,22 @@ mod tests {
     fn missing_index_is_an_error() {
         assert!(format("ev.mp4", 1, &t()).is_err());
         assert!(format("ev-%Y.mp4", 1, &t()).is_err());
+    }
+
+    #[test]
+    fn writable_folders_are_checked_by_creating_a_file() {
+        let dir = std::env::temp_dir().join(format!("location-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ev-00000.mp4");
+        assert_eq!(check_writable(file.to_str().unwrap()), Ok(()));
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the probe is removed"
+        );
+        let missing = dir.join("nope/ev.mp4");
+        let e = check_writable(missing.to_str().unwrap()).unwrap_err();
+        assert!(e.contains("does not exist") && e.contains("nope"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
