@@ -1413,3 +1413,64 @@ fn segments_mode_records_audio_in_every_kept_segment() {
         );
     }
 }
+
+#[test]
+fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
+    init();
+    let dir = out_dir("open-at-stop");
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Motion from frame 30 to the last one: the event is still going on when the camera
+    // goes away (no EOS: the pipeline is stopped, as after an error).
+    let log = dir.join("events.jsonl");
+    let started = |log: &Path| std::fs::read_to_string(log).is_ok_and(|l| l.contains("\"start\""));
+    for i in 0..120 {
+        src.push_buffer(frame(i, &[30..120])).unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    while !started(&log) {
+        assert!(Instant::now() < until, "no start in the event log");
+        wait(Duration::from_millis(20));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let marks: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "start" || l["event"] == "end")
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap().to_string(),
+                l["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("start".to_string(), serde_json::Value::Null),
+            ("end".to_string(), "stopped".into())
+        ],
+        "{lines:?}"
+    );
+    let end = lines.iter().find(|l| l["event"] == "end").unwrap();
+    assert!(end["running-time"].as_u64().unwrap() > 0, "{end}");
+}

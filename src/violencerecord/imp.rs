@@ -63,6 +63,8 @@ struct State {
     audio_segment: gst::FormattedSegment<gst::ClockTime>,
     /// The audio's caps, once it flows: a file opened then gets an audio track.
     audio_caps: Option<gst::Caps>,
+    /// mode=events: a start is in the event log and its end is not yet.
+    event_open: bool,
 }
 
 impl Default for State {
@@ -80,6 +82,7 @@ impl Default for State {
             audio_ring: AudioRing::default(),
             audio_segment: gst::FormattedSegment::new(),
             audio_caps: None,
+            event_open: false,
         }
     }
 }
@@ -217,6 +220,7 @@ impl ViolenceRecord {
         if let Err(e) = self.execute(&mut state, actions) {
             gst::warning!(CAT, imp = self, "finishing the last file at EOS: {e:?}");
         }
+        self.close_open_event(&mut state, "eos");
         drop(state);
         self.wait_closed();
         self.end_audio();
@@ -250,7 +254,8 @@ impl ViolenceRecord {
         self.settings.locked().on_write_error
     }
 
-    fn log_mark(&self, state: &State, mark: Mark, rt: u64, info: Option<ViolenceEvent>) {
+    fn log_mark(&self, state: &mut State, mark: Mark, rt: u64, info: Option<ViolenceEvent>) {
+        state.event_open = mark == Mark::Start;
         let stream_time = info
             .as_ref()
             .and_then(|e| state.segment.to_stream_time(clock(e.pts)))
@@ -273,6 +278,25 @@ impl ViolenceRecord {
             stream_time,
             file,
             &time,
+        ));
+    }
+
+    /// Every start in the log gets its end: at EOS or when the element stops (camera lost,
+    /// pipeline stopped) with an event still going on, an end line with that reason, at the
+    /// last frame seen.
+    fn close_open_event(&self, state: &mut State, reason: &str) {
+        if !std::mem::take(&mut state.event_open) {
+            return;
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "event still open at {reason}: logged as ended"
+        );
+        self.log_line(journal::unfinished_end_line(
+            state.recorder.newest(),
+            reason,
+            &journal::wall_clock(),
         ));
     }
 
@@ -624,6 +648,9 @@ impl ElementImpl for ViolenceRecord {
             // Branches go before the bin changes its children's states (see cleanup).
             gst::StateChange::PausedToReady => {
                 self.disconnect_source();
+                let mut state = self.state.locked();
+                self.close_open_event(&mut state, "stopped");
+                drop(state);
                 self.cleanup();
             }
             _ => (),

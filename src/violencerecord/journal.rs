@@ -91,6 +91,19 @@ pub fn mark_line(
         "stream-id": info.map(|e| e.stream_id.clone()),
         "reconciled": info.is_none(),
         "file": file,
+        "reason": info.and_then(|e| e.reason.clone()),
+    })
+}
+
+/// The end of an event the stream left open: at `rt` (the last frame seen), for `reason`
+/// (`eos`, `stopped`).
+pub fn unfinished_end_line(rt: Option<u64>, reason: &str, time: &str) -> serde_json::Value {
+    serde_json::json!({
+        "time": time,
+        "event": "end",
+        "running-time": rt,
+        "reason": reason,
+        "reconciled": false,
     })
 }
 

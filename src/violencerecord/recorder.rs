@@ -155,6 +155,11 @@ impl<B: Clone, E> Recorder<B, E> {
         self.cfg = cfg;
     }
 
+    /// Running time of the newest frame seen.
+    pub fn newest(&self) -> Option<u64> {
+        self.newest
+    }
+
     pub fn is_recording(&self) -> bool {
         self.rec.is_some()
     }
