@@ -1474,3 +1474,22 @@ fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
     let end = lines.iter().find(|l| l["event"] == "end").unwrap();
     assert!(end["running-time"].as_u64().unwrap() > 0, "{end}");
 }
+
+#[test]
+fn segments_mode_with_an_unwritable_location_is_an_error_at_start_not_an_abort() {
+    // Before the check, splitmuxsink failed inside the bin while PLAYING and the process
+    // aborted (dispose in PLAYING) or hung; now the bin refuses to start, cleanly.
+    for location in ["/proc/seg-%05d.mp4", "/nonexistent/seg-%05d.mp4"] {
+        for on_error in ["error-on-open", "skip"] {
+            let err = start_error(&format!(
+                "videotestsrc num-buffers=30 ! x264enc ! h264parse ! violencerecord mode=segments \
+                 location={location} on-write-error={on_error}"
+            ))
+            .expect("an error at start");
+            assert!(
+                err.contains("recording folder"),
+                "{location} {on_error}: {err}"
+            );
+        }
+    }
+}

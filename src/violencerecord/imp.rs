@@ -433,25 +433,37 @@ impl ViolenceRecord {
             gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
             gst::StateChangeError
         })?;
-        // Found now rather than when the first event's evidence is due, maybe hours later:
-        // an error, or with on-write-error=skip a warning (the stream goes on without files).
-        if let Err(e) = location::check_writable(&first) {
-            if settings.on_write_error == WriteErrorPolicy::Skip {
-                gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::OpenWrite,
-                    ["{}; events will have no file", e]
-                );
-            } else {
-                gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
-                return Err(gst::StateChangeError);
-            }
-        }
+        self.check_folder(&first, settings.on_write_error)?;
         self.open_log(&settings)?;
         let mut state = self.state.locked();
         *state = State::default();
         state.recorder.set_config(settings.config());
         Ok(())
+    }
+
+    /// The recording folder, checked before any file is due: found now rather than when the
+    /// first event's evidence is, maybe hours later (and, in segments mode, before
+    /// splitmuxsink fails inside the bin while PLAYING). An error, or with
+    /// on-write-error=skip a warning (the stream goes on without files).
+    fn check_folder(
+        &self,
+        first: &str,
+        policy: WriteErrorPolicy,
+    ) -> Result<(), gst::StateChangeError> {
+        let Err(e) = location::check_writable(first) else {
+            return Ok(());
+        };
+        if policy == WriteErrorPolicy::Skip {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::OpenWrite,
+                ["{}; events will have no file", e]
+            );
+            Ok(())
+        } else {
+            gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
+            Err(gst::StateChangeError)
+        }
     }
 
     fn prepare_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
@@ -467,6 +479,18 @@ impl ViolenceRecord {
             );
             return Err(gst::StateChangeError);
         }
+        // splitmuxsink formats with printf: the first segment's name is the pattern at 0.
+        let first = location::format(
+            &settings.location,
+            0,
+            &glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+            gst::StateChangeError
+        })?;
+        // Always an error here: splitmuxsink cannot skip a file.
+        self.check_folder(&first, WriteErrorPolicy::Error)?;
         self.setup_segments(settings)?;
         self.open_log(settings)?;
         *self.state.locked() = State::default();
