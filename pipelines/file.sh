@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Violence messages of a file on the bus.
+# Violence messages of a file on the bus. Works from any folder.
+#   pipelines/file.sh IN.mp4 [MODEL]
 set -euo pipefail
-in=$(realpath "$1"); model=${2:-models/default.pt}
-export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$PWD/target/release}
+. "$(dirname "$0")/env.sh"
+in=$(realpath "${1:?usage: $0 IN.mp4 [MODEL]}"); model=${2:-$MODEL}
 gst-launch-1.0 -m uridecodebin uri="file://$in" ! videoconvert ! clipbuffer \
   ! violenceclassify model-location="$model" ! fakesink | grep -E 'violence-(start|end)'

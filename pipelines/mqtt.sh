@@ -6,7 +6,7 @@
 #   pipelines/mqtt.sh IN.mp4|URI [HOST] [PORT] [CAMERA]
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-in=$1
+in=${1:?usage: $0 IN.mp4|URI [HOST] [PORT] [CAMERA]}
 host=${2:-localhost}
 port=${3:-1883}
 camera=${4:-cam1}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Preview with the overlay, plus a zoomed view of the region on its own tee branch
 # (region-source=attention for hard-attention models, motion otherwise).
+#   pipelines/zoom.sh IN.mp4 [MODEL] [attention|motion]
 set -euo pipefail
-in=$(realpath "$1"); model=${2:-models/default.pt}; source=${3:-motion}
-export GST_PLUGIN_PATH=${GST_PLUGIN_PATH:-$PWD/target/release}
+. "$(dirname "$0")/env.sh"
+in=$(realpath "${1:?usage: $0 IN.mp4 [MODEL] [attention|motion]}"); model=${2:-$MODEL}; source=${3:-motion}
 gst-launch-1.0 uridecodebin uri="file://$in" ! videoconvert ! opticalflow ! clipbuffer \
   ! violenceclassify model-location="$model" ! tee name=t \
   t. ! queue ! bboxoverlay draw-graph=true ! videoconvert ! autovideosink \

@@ -8,7 +8,12 @@ mod common;
 use common::*;
 use gst::prelude::*;
 
-const EXAMPLES: [(&str, &str, &str); 7] = [
+const EXAMPLES: [(&str, &str, &str); 8] = [
+    (
+        "persondetect",
+        gstviolence::persondetect::EXAMPLE_LAUNCH,
+        include_str!("../src/persondetect/mod.rs"),
+    ),
     (
         "opticalflow",
         gstviolence::opticalflow::EXAMPLE_LAUNCH,
@@ -94,4 +99,55 @@ fn example_pipelines_run_to_eos() {
         }
     }
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The scripts of `pipelines/` run from any folder (they find the build and the model
+/// themselves) and answer a missing argument with their usage line.
+#[test]
+fn pipeline_scripts_run_from_any_folder_and_give_their_usage() {
+    init();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let elsewhere = std::env::temp_dir().join(format!("scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let script = |name: &str, args: &[&str]| {
+        std::process::Command::new("bash")
+            .arg(root.join("pipelines").join(name))
+            .args(args)
+            .current_dir(&elsewhere)
+            .env_remove("GST_PLUGIN_PATH")
+            .output()
+            .unwrap()
+    };
+    for name in ["file.sh", "mqtt.sh", "zoom.sh"] {
+        let out = script(name, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("usage:"),
+            "{name}: {err}"
+        );
+    }
+    // A moving ball, and the motion test model: one event, found from another folder.
+    let video = elsewhere.join("ball.mp4");
+    let encode = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=50 pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
+         ! x264enc ! mp4mux ! filesink location={}",
+        video.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    encode.set_state(gst::State::Playing).unwrap();
+    let _ = encode.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    encode.set_state(gst::State::Null).unwrap();
+    let out = script("file.sh", &["ball.mp4", &model("motion.pt")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("violence-start"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&elsewhere);
 }

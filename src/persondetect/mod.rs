@@ -11,8 +11,11 @@
 //!
 //! ## Example pipeline
 //!
+//! Draws the people of a file (here a test pattern, which has none; use your own video with
+//! `uridecodebin uri=file:///in.mp4` in place of `videotestsrc`):
+//!
 //! ```text
-//! gst-launch-1.0 filesrc location=clip.mp4 ! decodebin ! videoconvert ! persondetect model-location=models/people.pt ! bboxoverlay ! videoconvert ! autovideosink
+//! gst-launch-1.0 videotestsrc num-buffers=30 ! videoconvert ! persondetect model-location=models/people.pt ! bboxoverlay ! videoconvert ! autovideosink
 //! ```
 
 use gst::glib;
@@ -25,7 +28,7 @@ pub mod people;
 pub use detector::Detector;
 
 /// The example pipeline above, also shown by `gst-inspect-1.0 persondetect`.
-pub const EXAMPLE_LAUNCH: &str = "gst-launch-1.0 filesrc location=clip.mp4 ! decodebin ! videoconvert ! persondetect model-location=models/people.pt ! bboxoverlay ! videoconvert ! autovideosink";
+pub const EXAMPLE_LAUNCH: &str = "gst-launch-1.0 videotestsrc num-buffers=30 ! videoconvert ! persondetect model-location=models/people.pt ! bboxoverlay ! videoconvert ! autovideosink";
 
 glib::wrapper! {
     pub struct PersonDetect(ObjectSubclass<imp::PersonDetect>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
