@@ -77,6 +77,9 @@ pub(crate) fn src_sink_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
 }
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
+    if let Some(file) = plugin.filename() {
+        model::locate::set_plugin_file(file);
+    }
     meta::register();
     opticalflow::register(plugin)?;
     persondetect::register(plugin)?;

@@ -10,6 +10,7 @@ pub mod device;
 pub mod frame_cache;
 pub mod frame_encoder;
 pub mod inputs;
+pub mod locate;
 pub mod output;
 pub mod threads;
 pub mod worker;

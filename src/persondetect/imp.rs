@@ -216,7 +216,7 @@ impl ObjectImpl for PersonDetect {
             vec![
                 glib::ParamSpecString::builder("model-location")
                     .nick("Model location")
-                    .blurb("Path of the person detector, a TorchScript file (models/people.pt is the bundled one)")
+                    .blurb("Path of the person detector, a TorchScript file. Unset: the bundled people.pt, from $GST_VIOLENCE_PEOPLE_MODEL, else <prefix>/share/gst-violence/models of an installed plugin, else the models/ folder of the source tree it was built from")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("interval")
@@ -329,11 +329,12 @@ impl BaseTransformImpl for PersonDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.locked().clone();
-        let Some(location) = settings.model_location else {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["model-location is not set: give the path of the person detector (models/people.pt)"]
-            ));
+        let location = match settings.model_location {
+            Some(location) => location,
+            None => crate::model::locate::locate(crate::model::locate::PEOPLE_MODEL)
+                .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["{}", e]))?
+                .display()
+                .to_string(),
         };
         let detector = Detector::load(&PathBuf::from(&location), settings.device)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;

@@ -75,7 +75,7 @@ impl Settings {
         let mut specs = vec![
                 glib::ParamSpecString::builder("model-location")
                     .nick("Model location")
-                    .blurb("Path of the TorchScript model file (with a metadata() method per the model contract)")
+                    .blurb("Path of the TorchScript model file (with a metadata() method per the model contract). Unset: the bundled default.pt, from $GST_VIOLENCE_MODEL, else <prefix>/share/gst-violence/models of an installed plugin, else the models/ folder of the source tree it was built from")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("device")

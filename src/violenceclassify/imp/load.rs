@@ -24,11 +24,19 @@ impl ViolenceClassify {
     /// Loads the model and resolves its configuration: everything start() needs.
     pub(super) fn load(&self) -> Result<Running, gst::ErrorMessage> {
         let settings = self.settings.locked().clone();
-        let Some(location) = settings.model_location.clone() else {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["model-location is not set: give the path of a TorchScript model file"]
-            ));
+        let location = match settings.model_location.clone() {
+            Some(location) => location,
+            None => {
+                let found = model::locate::locate(model::locate::DEFAULT_MODEL)
+                    .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["{}", e]))?;
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "model-location not set: the bundled model {}",
+                    found.display()
+                );
+                found.display().to_string()
+            }
         };
         let model = self.open_model(&settings, &location)?;
         let config = self.resolve_config(&model, &settings, &location)?;
