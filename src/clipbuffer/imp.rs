@@ -3,8 +3,8 @@
 use super::prepare::{capped_size, model_size_flow, Scaler};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
 use crate::clipshape::{self, ClipShape, Owner, ShapeFacts};
-use crate::hardattentioncrop::region::{people_crop, PersonBox, Rect};
-use crate::meta::{region_motion, ClipInfo, ClipMeta, FlowPlanes, Region, ROI_PERSON};
+use crate::hardattentioncrop::region::{people_crop, PersonBox};
+use crate::meta::{ClipInfo, ClipMeta, FlowPlanes, Region};
 use crate::model::contract::InputKind;
 use crate::query;
 use crate::MutexExt;
@@ -472,14 +472,8 @@ impl BaseTransformImpl for ClipBuffer {
                     );
                     gst::FlowError::Error
                 })?;
-            let people: Vec<PersonBox> = if state.shape.people_crop {
-                buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
-                    .filter(|m| m.roi_type() == ROI_PERSON)
-                    .map(|m| PersonBox {
-                        rect: Rect::from(Region::from(m.rect())),
-                        motion: region_motion(&m).unwrap_or(0.0),
-                    })
-                    .collect()
+            let people = if state.shape.people_crop {
+                PersonBox::of_frame(buf)
             } else {
                 Vec::new()
             };

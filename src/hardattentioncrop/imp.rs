@@ -3,9 +3,7 @@
 use super::region::{self, people_region, Aspect, CropParams, PersonBox, Rect};
 use super::scale::{scale_plane, Axis};
 use super::{AspectPolicy, NoRegion, RegionSource};
-use crate::meta::{
-    region_confidence, region_motion, Region, ViolenceMeta, ROI_MOTION, ROI_PERSON, ROI_VIOLENCE,
-};
+use crate::meta::{region_confidence, Region, ViolenceMeta, ROI_MOTION, ROI_VIOLENCE};
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
@@ -124,17 +122,7 @@ impl HardAttentionCrop {
             }),
             RegionSource::Motion => roi(ROI_MOTION),
             RegionSource::Fixed => settings.region.map(Rect::from),
-            RegionSource::People => {
-                let people: Vec<PersonBox> = buf
-                    .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
-                    .filter(|m| m.roi_type() == ROI_PERSON)
-                    .map(|m| PersonBox {
-                        rect: Rect::from(Region::from(m.rect())),
-                        motion: region_motion(&m).unwrap_or(0.0),
-                    })
-                    .collect();
-                people_region(&people)
-            }
+            RegionSource::People => people_region(&PersonBox::of_frame(buf)),
         }
     }
 }

@@ -138,6 +138,19 @@ pub struct PersonBox {
     pub motion: f64,
 }
 
+impl PersonBox {
+    /// The people persondetect attached to a frame.
+    pub fn of_frame(buffer: &gst::BufferRef) -> Vec<PersonBox> {
+        crate::meta::people(buffer)
+            .into_iter()
+            .map(|(region, motion)| PersonBox {
+                rect: Rect::from(region),
+                motion,
+            })
+            .collect()
+    }
+}
+
 /// A person counts as moving above this share of changed pixels in the box.
 pub const PERSON_MOTION: f64 = 0.05;
 /// Two people belong to one group when the gap between their boxes is at most this

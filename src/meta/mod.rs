@@ -13,8 +13,8 @@ pub use clip::{ClipInfo, ClipMeta, FlowPlanes, FramePlanes};
 pub use flow::{FlowInfo, FlowMeta};
 pub use registry::Transform;
 pub use roi::{
-    add_person_meta, add_region_meta, region_confidence, region_motion, ROI_MOTION, ROI_PERSON,
-    ROI_VIOLENCE,
+    add_person_meta, add_region_meta, people, region_confidence, region_motion, ROI_MOTION,
+    ROI_PERSON, ROI_VIOLENCE,
 };
 pub use violence::{ViolenceInfo, ViolenceMeta, ViolenceState};
 

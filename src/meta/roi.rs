@@ -38,6 +38,15 @@ pub fn add_person_meta(buffer: &mut gst::BufferRef, region: Region, confidence: 
     );
 }
 
+/// The `person` regions of a frame with their `motion` (0 without one).
+pub fn people(buffer: &gst::BufferRef) -> Vec<(Region, f64)> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.roi_type() == ROI_PERSON)
+        .map(|m| (Region::from(m.rect()), region_motion(&m).unwrap_or(0.0)))
+        .collect()
+}
+
 /// The `motion` of a person region meta, if it has one.
 pub fn region_motion(meta: &gst_video::VideoRegionOfInterestMeta) -> Option<f64> {
     meta.param("detection")?.get::<f64>("motion").ok()
