@@ -242,7 +242,7 @@ fn retained_state(port: u16) -> String {
 
 /// What a new subscriber gets as the retained value of `topic`.
 fn retained(port: u16, topic: &str) -> String {
-    let sub = Subscriber::start(port, &format!("retained-{}", free_port()), false);
+    let sub = Subscriber::start_on(port, &format!("retained-{}", free_port()), false, topic);
     sub.wait_until(topic, |s| !s.topic(topic).is_empty());
     sub.topic(topic)[0].clone()
 }
@@ -594,6 +594,38 @@ fn pipelines_mqtt_sh_publishes_the_events_of_a_file() {
             "gst-violence/cam1/state OFF",
             "gst-violence/cam1/availability offline",
         ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn home_assistant_discovery_config_is_retained_and_points_at_the_camera_topics() {
+    init();
+    let Some(bin) = mosquitto() else { return };
+    let dir = temp_dir("discovery");
+    let broker = Broker::start(&bin, &dir, false);
+    let (pipeline, src, _mqtt) = pipeline(broker.port, "discovery=true discovery-prefix=ha");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    push(&src, 0..40, &[20..40]);
+    src.end_of_stream().unwrap();
+    let _ = until_eos(&pipeline);
+    pipeline.set_state(gst::State::Null).unwrap();
+    // A subscriber that comes later (Home Assistant starting) gets the retained config.
+    let config_topic = format!("ha/binary_sensor/{CAMERA}_violence/config");
+    let config: serde_json::Value =
+        serde_json::from_str(&retained(broker.port, &config_topic)).unwrap();
+    assert_eq!(config["state_topic"], format!("{PREFIX}/{CAMERA}/state"));
+    assert_eq!(
+        config["availability_topic"],
+        format!("{PREFIX}/{CAMERA}/availability")
+    );
+    assert_eq!(config["device_class"], "safety");
+    assert_eq!(config["unique_id"], format!("gst_violence_{CAMERA}"));
+    // And the state and availability it points at are there, retained.
+    assert_eq!(retained_state(broker.port), "OFF");
+    assert_eq!(
+        retained(broker.port, &format!("{PREFIX}/{CAMERA}/availability")),
+        "offline"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -36,6 +36,9 @@ pub struct Config {
     /// client's last will, which the broker publishes when the connection is lost without a
     /// DISCONNECT (a killed process, a cut network).
     pub availability: Option<String>,
+    /// A retained message sent on every connection before `online` (Home Assistant's
+    /// discovery config), as a broker without persistence forgets it when it restarts.
+    pub discovery: Option<Message>,
 }
 
 pub const ONLINE: &str = "online";
@@ -56,6 +59,15 @@ impl Config {
             o.set_last_will(LastWill::new(topic, OFFLINE, QoS::AtLeastOnce, true));
         }
         o
+    }
+
+    /// What every connection starts with: the discovery config, then `online`.
+    pub fn on_connection(&self) -> Vec<Message> {
+        self.discovery
+            .iter()
+            .cloned()
+            .chain(self.availability_message(ONLINE))
+            .collect()
     }
 
     /// The retained availability message `value` (`online` / `offline`), if any.
@@ -246,9 +258,7 @@ fn run(config: &Config, shared: &Shared, notify: &dyn Fn(Notice)) {
         };
         match connection.recv_timeout(wait) {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                if let Some(online) = config.availability_message(ONLINE) {
-                    shared.outbox.locked().announce(online);
-                }
+                shared.outbox.locked().announce(config.on_connection());
                 connected = true;
                 outage_reported = false;
                 backoff.reset();

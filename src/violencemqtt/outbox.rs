@@ -109,13 +109,15 @@ impl Outbox {
         self.entries.push_back(entry);
     }
 
-    /// The availability, first of all that is queued (`online` on each connection: the broker
-    /// published the will when the last one was lost). An older availability not yet in
-    /// flight is replaced.
-    pub fn announce(&mut self, message: Message) {
+    /// What each connection starts with, in order, first of all that is queued (the discovery
+    /// config, then `online`: the broker published the will when the last connection was
+    /// lost). Older ones not yet in flight are replaced.
+    pub fn announce(&mut self, messages: Vec<Message>) {
         while self.drop_oldest(Kind::Availability).is_some() {}
-        let entry = self.entry(message, Kind::Availability);
-        self.entries.push_front(entry);
+        for message in messages.into_iter().rev() {
+            let entry = self.entry(message, Kind::Availability);
+            self.entries.push_front(entry);
+        }
     }
 
     /// The availability, after everything queued (`offline` when the element stops).
@@ -309,8 +311,8 @@ mod tests {
         let mut o = Outbox::new(1, 8, true);
         o.push(msg(1));
         o.set_state(state("ON"));
-        o.announce(available("online"));
-        o.announce(available("online"));
+        o.announce(vec![available("online")]);
+        o.announce(vec![available("online")]);
         let mut pkid = 0;
         let sent: Vec<_> = send_all(&mut o, &mut pkid)
             .into_iter()
@@ -332,7 +334,7 @@ mod tests {
         assert_eq!(sent, vec![msg(2), available("offline")]);
         // Reconnected: the confirmed state goes again, after the new availability.
         o.on_disconnected();
-        o.announce(available("online"));
+        o.announce(vec![available("online")]);
         let sent: Vec<_> = send_all(&mut o, &mut pkid)
             .into_iter()
             .map(|(_, m)| m)

@@ -49,6 +49,61 @@ impl Topics {
     }
 }
 
+/// Home Assistant's MQTT discovery config for a camera: a binary sensor (device class
+/// `safety`: on means unsafe) on the state topic, available as the availability topic says,
+/// with the last event's JSON as attributes; one device per camera. Retained on
+/// `<prefix>/binary_sensor/<camera>_violence/config`.
+pub fn discovery(
+    prefix: &str,
+    camera: &str,
+    topics: &Topics,
+) -> Result<super::outbox::Message, String> {
+    if prefix.is_empty() || prefix.contains(['+', '#', '\0']) {
+        return Err(format!(
+            "discovery-prefix '{prefix}' is empty or holds an MQTT wildcard"
+        ));
+    }
+    // Home Assistant's node and object ids take [a-zA-Z0-9_-].
+    let id: String = camera
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let config = json!({
+        "name": "Violence",
+        "unique_id": format!("gst_violence_{id}"),
+        "object_id": format!("{id}_violence"),
+        "device_class": "safety",
+        "state_topic": topics.state,
+        "payload_on": STATE_ON,
+        "payload_off": STATE_OFF,
+        "availability_topic": topics.availability,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "json_attributes_topic": topics.events,
+        "device": {
+            "identifiers": [format!("gst_violence_{id}")],
+            "name": camera,
+            "manufacturer": "gst-violence",
+            "model": "violenceclassify",
+            "sw_version": env!("CARGO_PKG_VERSION"),
+        },
+    });
+    Ok(super::outbox::Message {
+        topic: format!(
+            "{}/binary_sensor/{id}_violence/config",
+            prefix.trim_end_matches('/')
+        ),
+        payload: config.to_string().into_bytes(),
+        retain: true,
+    })
+}
+
 /// `name` as one topic level.
 pub fn camera_level(name: &str) -> String {
     let level: String = name
@@ -289,5 +344,30 @@ mod tests {
                 "last-pts": null, "frames": 12, "reason": "end",
             })
         );
+    }
+
+    #[test]
+    fn discovery_config_points_home_assistant_at_our_topics() {
+        let topics = Topics::new("gst-violence", "front door").unwrap();
+        let m = discovery("homeassistant", "front door", &topics).unwrap();
+        assert_eq!(
+            m.topic,
+            "homeassistant/binary_sensor/front_door_violence/config"
+        );
+        assert!(m.retain);
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(v["state_topic"], "gst-violence/front door/state");
+        assert_eq!(
+            v["availability_topic"],
+            "gst-violence/front door/availability"
+        );
+        assert_eq!(v["json_attributes_topic"], "gst-violence/front door/events");
+        assert_eq!(
+            (v["payload_on"].as_str(), v["payload_off"].as_str()),
+            (Some("ON"), Some("OFF"))
+        );
+        assert_eq!(v["unique_id"], "gst_violence_front_door");
+        assert_eq!(v["device"]["name"], "front door");
+        assert!(discovery("home/#", "cam", &topics).is_err());
     }
 }

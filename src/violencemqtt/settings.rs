@@ -3,7 +3,7 @@
 //! The properties of `violencemqtt` and the settings they hold.
 
 use super::link::Config;
-use super::payload::{camera_level, Topics};
+use super::payload::{self, camera_level, Topics};
 use gst::glib;
 use gst::prelude::*;
 
@@ -14,6 +14,7 @@ const DEFAULT_QOS: u32 = 1;
 const DEFAULT_KEEP_ALIVE: u32 = 30;
 const DEFAULT_MAX_QUEUE: u32 = 1000;
 const DEFAULT_FLUSH_TIMEOUT: u32 = 3000;
+const DEFAULT_DISCOVERY_PREFIX: &str = "homeassistant";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -28,6 +29,9 @@ pub struct Settings {
     pub keep_alive: u16,
     pub max_queue: u32,
     pub flush_timeout: u32,
+    /// Home Assistant MQTT discovery (a retained config for a binary sensor per camera).
+    pub discovery: bool,
+    pub discovery_prefix: String,
 }
 
 impl Default for Settings {
@@ -44,6 +48,8 @@ impl Default for Settings {
             keep_alive: DEFAULT_KEEP_ALIVE as u16,
             max_queue: DEFAULT_MAX_QUEUE,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            discovery: false,
+            discovery_prefix: DEFAULT_DISCOVERY_PREFIX.into(),
         }
     }
 }
@@ -79,6 +85,15 @@ impl Settings {
             return Err("host is empty".into());
         }
         let availability = Some(topics.availability.clone());
+        let discovery = if self.discovery {
+            Some(payload::discovery(
+                &self.discovery_prefix,
+                &camera,
+                &topics,
+            )?)
+        } else {
+            None
+        };
         Ok(Resolved {
             camera,
             topics,
@@ -92,6 +107,7 @@ impl Settings {
                 qos1: self.qos >= 1,
                 max_queue: self.max_queue as usize,
                 availability,
+                discovery,
             },
         })
     }
@@ -171,6 +187,18 @@ impl Settings {
                 .default_value(DEFAULT_FLUSH_TIMEOUT)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecBoolean::builder("discovery")
+                .nick("Home Assistant discovery")
+                .blurb("Publish a retained Home Assistant MQTT discovery config (binary_sensor, device class safety) for the camera on every connection: <discovery-prefix>/binary_sensor/<camera>_violence/config, pointing at the state and availability topics, with the last event's fields as attributes")
+                .default_value(false)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("discovery-prefix")
+                .nick("Discovery prefix")
+                .blurb("Topic prefix Home Assistant listens on for discovery")
+                .default_value(Some(DEFAULT_DISCOVERY_PREFIX))
+                .mutable_ready()
+                .build(),
             glib::ParamSpecBoolean::builder("connected")
                 .nick("Connected")
                 .blurb("Whether the element is connected to the broker now")
@@ -209,6 +237,10 @@ impl Settings {
             "keep-alive" => self.keep_alive = value.get::<u32>().unwrap() as u16,
             "max-queue" => self.max_queue = value.get().unwrap(),
             "flush-timeout" => self.flush_timeout = value.get().unwrap(),
+            "discovery" => self.discovery = value.get().unwrap(),
+            "discovery-prefix" => {
+                self.discovery_prefix = string().unwrap_or_else(|| DEFAULT_DISCOVERY_PREFIX.into())
+            }
             _ => return false,
         }
         true
@@ -227,6 +259,8 @@ impl Settings {
             "keep-alive" => (self.keep_alive as u32).to_value(),
             "max-queue" => self.max_queue.to_value(),
             "flush-timeout" => self.flush_timeout.to_value(),
+            "discovery" => self.discovery.to_value(),
+            "discovery-prefix" => self.discovery_prefix.to_value(),
             _ => return None,
         })
     }
