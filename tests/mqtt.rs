@@ -606,7 +606,7 @@ fn home_assistant_discovery_config_is_retained_and_points_at_the_camera_topics()
     let broker = Broker::start(&bin, &dir, false);
     let (pipeline, src, _mqtt) = pipeline(broker.port, "discovery=true discovery-prefix=ha");
     pipeline.set_state(gst::State::Playing).unwrap();
-    push(&src, 0..40, &[20..40]);
+    push(&src, 0..40, std::slice::from_ref(&(20..40)));
     src.end_of_stream().unwrap();
     let _ = until_eos(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
