@@ -672,3 +672,62 @@ fn a_frame_encoder_that_breaks_the_contract_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn a_frozen_source_is_announced_without_an_event_and_its_return_too() {
+    init();
+    use gst::prelude::*;
+    // Still frames: no event ever; the camera freezes after 10 frames, then comes back.
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 20,
+        motion: 0..0,
+    };
+    let (pipeline, src) = appsrc_pipeline(
+        &format!(
+            "appsrc name=src format=time is-live=true do-timestamp=false ! {} ! fakesink sync=false",
+            classify("stall-timeout=300000000")
+        ),
+        &video.caps(),
+    );
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..10 {
+        src.push_buffer(video.frame(i)).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut warned = false;
+    let mut resumed_pushed = false;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(10)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let name = e.structure().unwrap().name().to_string();
+                if name == "violence-stalled" && !resumed_pushed {
+                    let waited = e.structure().unwrap().get::<f64>("seconds").unwrap();
+                    assert!(waited >= 0.3, "{waited}");
+                    // Frames again.
+                    for i in 10..video.frames {
+                        src.push_buffer(video.frame(i)).unwrap();
+                    }
+                    resumed_pushed = true;
+                }
+                if name == "violence-stalled"
+                    || name == "violence-resumed"
+                    || name == "violence-start"
+                {
+                    seen.push(name.clone());
+                }
+                if name == "violence-resumed" {
+                    break;
+                }
+            }
+            gst::MessageView::Warning(w) => warned |= w.error().to_string().contains("stalled"),
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => (),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(seen, ["violence-stalled", "violence-resumed"]);
+    assert!(warned, "a warning names the stall");
+}

@@ -35,6 +35,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+/// The element messages of a source that stopped, then resumed, delivering frames.
+const STALL_STARTED: &str = "violence-stalled";
+const STALL_RESUMED: &str = "violence-resumed";
+
 /// Distinguishes the streams (elements) sharing a worker, for fair batching.
 static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -49,6 +53,8 @@ struct Running {
     async_mode: Option<bool>,
     last_running_time: u64,
     last_activity: Instant,
+    /// A stall was announced (`violence-stalled`) and no frame came since.
+    stall_reported: bool,
     playing: bool,
     stream: u64,
     batch_size: usize,
@@ -365,18 +371,43 @@ impl ViolenceClassify {
         }
     }
 
-    /// Watchdog tick: ends an event whose stream stopped delivering frames.
+    /// Posts `violence-stalled` (no frame for stall-timeout, with the seconds waited) or
+    /// `violence-resumed`, so that a supervisor tells a frozen camera from a quiet one.
+    fn post_stall(&self, name: &str, running_time: u64, waited: Option<Duration>) {
+        let mut s = gst::Structure::builder(name).field("running-time", running_time);
+        if let Some(w) = waited {
+            s = s.field("seconds", w.as_secs_f64());
+        }
+        let obj = self.obj();
+        let _ = obj.post_message(gst::message::Element::builder(s.build()).src(&*obj).build());
+    }
+
+    /// Watchdog tick: a stream that stopped delivering frames is announced once, and an
+    /// event in progress on it ends.
     fn check_stall(&self) {
-        let stalled = {
-            let running = self.running.locked();
-            running.as_ref().is_some_and(|run| {
-                run.playing
-                    && run.queue.is_violent()
-                    && run
-                        .stall_timeout
-                        .is_some_and(|t| run.last_activity.elapsed() >= t)
-            })
+        let (stalled, announce) = {
+            let mut running = self.running.locked();
+            let Some(run) = running.as_mut() else { return };
+            let waited = run.last_activity.elapsed();
+            let over = run.playing && run.stall_timeout.is_some_and(|t| waited >= t);
+            let announce = (over && !run.stall_reported).then(|| {
+                run.stall_reported = true;
+                (run.last_running_time, waited)
+            });
+            (over && run.queue.is_violent(), announce)
         };
+        if let Some((running_time, waited)) = announce {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Failed,
+                (
+                    "no frame for {:.1} s: the source stalled (a frozen or lost camera?)",
+                    waited.as_secs_f64()
+                ),
+                ["stall-timeout elapsed; violence-resumed follows when frames come again"]
+            );
+            self.post_stall(STALL_STARTED, running_time, Some(waited));
+        }
         if stalled {
             let obj = self.obj();
             let now = obj.current_running_time().map(gst::ClockTime::nseconds);
@@ -652,7 +683,7 @@ impl BaseTransformImpl for ViolenceClassify {
                 run.async_mode = Some(live);
             }
         }
-        let decided_at = {
+        let (decided_at, resumed) = {
             let mut running = self.running.locked();
             let Some(run) = running.as_mut() else {
                 return Err(gst::FlowError::Flushing);
@@ -661,8 +692,16 @@ impl BaseTransformImpl for ViolenceClassify {
             if let Some(rt) = running_time {
                 run.last_running_time = rt;
             }
-            run.last_running_time
+            (
+                run.last_running_time,
+                std::mem::take(&mut run.stall_reported),
+            )
         };
+        if resumed {
+            // Posted without the lock: a bus sync handler may read our properties.
+            gst::info!(CAT, imp = self, "frames again after a stall");
+            self.post_stall(STALL_RESUMED, decided_at, None);
+        }
         let mut out = Vec::new();
         let clip = buf.meta::<ClipMeta>().map(|m| m.payload().clone());
         match clip {

@@ -130,7 +130,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt64::builder("stall-timeout")
                     .nick("Stall timeout")
-                    .blurb("Nanoseconds (wall clock, in PLAYING) without frames after which an event in progress ends; 0 disables")
+                    .blurb("Nanoseconds (wall clock, in PLAYING) without frames after which the source counts as stalled: a warning and a violence-stalled message (violence-resumed when frames come again), and an event in progress ends; 0 disables")
                     .minimum(0)
                     .maximum(u64::MAX / 2)
                     .default_value(DEFAULT_STALL_TIMEOUT)

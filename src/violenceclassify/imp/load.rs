@@ -88,6 +88,7 @@ impl ViolenceClassify {
             scene_cut_guard: settings.scene_cut_guard,
             last_running_time: 0,
             last_activity: Instant::now(),
+            stall_reported: false,
             playing: false,
             stream: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             batch_size: settings.batch_size as usize,
