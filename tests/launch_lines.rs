@@ -128,20 +128,7 @@ fn pipeline_scripts_run_from_any_folder_and_give_their_usage() {
     }
     // A moving ball, and the motion test model: one event, found from another folder.
     let video = elsewhere.join("ball.mp4");
-    let encode = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=50 pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
-         ! x264enc ! mp4mux ! filesink location={}",
-        video.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    encode.set_state(gst::State::Playing).unwrap();
-    let _ = encode.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    encode.set_state(gst::State::Null).unwrap();
+    write_ball_video(&video);
     let out = script("file.sh", &["ball.mp4", &model("motion.pt")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

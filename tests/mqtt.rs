@@ -540,21 +540,7 @@ fn pipelines_mqtt_sh_publishes_the_events_of_a_file() {
     let dir = temp_dir("script");
     // A moving ball: every clip of the motion model is violent, so one event, ended by EOS.
     let video = dir.join("ball.mp4");
-    let encode = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=50 pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
-         ! x264enc ! mp4mux ! filesink location={}",
-        video.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    encode.set_state(gst::State::Playing).unwrap();
-    let eos = encode.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    encode.set_state(gst::State::Null).unwrap();
-    assert_eq!(eos.map(|m| m.type_()), Some(gst::MessageType::Eos));
+    write_ball_video(&video);
 
     let broker = Broker::start(&bin, &dir, false);
     // The script keeps the default topic prefix.

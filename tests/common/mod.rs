@@ -283,6 +283,27 @@ pub fn shared_data(needs: &str) -> PathBuf {
     dir
 }
 
+/// Writes a 2 s, 64x64 H.264 MP4 of videotestsrc's moving ball to `path`: every clip of the
+/// motion test model is violent on it.
+pub fn write_ball_video(path: &Path) {
+    init();
+    let encode = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=50 pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
+         ! x264enc ! mp4mux ! filesink location={}",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    encode.set_state(gst::State::Playing).unwrap();
+    let eos = encode.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    encode.set_state(gst::State::Null).unwrap();
+    assert_eq!(eos.map(|m| m.type_()), Some(gst::MessageType::Eos));
+}
+
 pub fn wait(d: Duration) {
     std::thread::sleep(d)
 }
