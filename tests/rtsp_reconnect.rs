@@ -151,3 +151,60 @@ fn survives_the_camera_going_away_and_coming_back() {
     assert!(app.0.try_wait().unwrap().is_none(), "the app exited");
     drop(camera);
 }
+
+/// The width and height of the first decoded frame of an RTSP stream.
+fn frame_size(url: &str) -> (i32, i32) {
+    use gst::prelude::*;
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "rtspsrc location={url} protocols=tcp ! rtph264depay ! h264parse ! avdec_h264 ! appsink name=sink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(20))
+        .expect("a frame");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let s = sample.caps().unwrap().structure(0).unwrap().to_owned();
+    (s.get("width").unwrap(), s.get("height").unwrap())
+}
+
+#[test]
+fn the_test_camera_serves_a_file_as_main_and_sub_stream() {
+    let dir = std::env::temp_dir().join(format!("rtsp-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let video = dir.join("ball.mp4");
+    common::write_ball_video(&video);
+    let port = free_port();
+    let mut child = Command::new(example("rtsp-test-server"))
+        .arg(port.to_string())
+        .arg(&video)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mounts: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    let _server = Proc(child);
+    assert!(
+        mounts.iter().any(|l| l.ends_with("/main")) && mounts.iter().any(|l| l.ends_with("/sub")),
+        "{mounts:?}"
+    );
+    // The file is 64x64: main as it is, sub scaled to 640x360.
+    assert_eq!(
+        frame_size(&format!("rtsp://127.0.0.1:{port}/main")),
+        (64, 64)
+    );
+    assert_eq!(
+        frame_size(&format!("rtsp://127.0.0.1:{port}/sub")),
+        (640, 360)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
