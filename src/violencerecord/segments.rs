@@ -84,14 +84,15 @@ impl Keeper {
         self.windows.len()
     }
 
-    /// An event starts at `rt`, decided `latency` later. Within the post-roll of the
-    /// previous event (or during it) it extends that one's window.
+    /// An event starts at `rt`, decided `latency` later. Every event has a window (and an
+    /// index) of its own, also one whose pre-roll reaches into the previous one's post-roll:
+    /// a segment then lists both, so each event lists every segment it touches. (A start
+    /// while an event is still open, which the classifier does not send, changes nothing.)
     pub fn start(&mut self, rt: u64, latency: u64) -> Vec<Verdict> {
         self.latency_max = self.latency_max.max(latency);
         let from = rt.saturating_sub(self.cfg.pre_roll);
-        match self.windows.last_mut() {
-            Some(w) if w.to.is_none_or(|to| from <= to) => w.to = None,
-            _ => self.windows.push(Window { from, to: None }),
+        if !self.windows.last().is_some_and(|w| w.to.is_none()) {
+            self.windows.push(Window { from, to: None });
         }
         self.decide()
     }
@@ -256,14 +257,21 @@ mod tests {
     }
 
     #[test]
-    fn a_start_within_the_post_roll_extends_the_event() {
+    fn an_event_within_the_post_roll_of_another_keeps_its_own_index() {
         let mut k = keeper();
+        // Event 0: 3..8 s with its rolls; event 1 from 7 s (its pre-roll reaches into
+        // event 0's post-roll) to 32 s.
         k.start(5 * S, 0);
         k.end(6 * S);
         k.start(9 * S, 0);
-        assert_eq!(k.events(), 1);
+        assert_eq!(k.events(), 2);
+        // A second start while one is open is not a new event.
+        k.start(10 * S, 0);
+        assert_eq!(k.events(), 2);
         k.end(30 * S);
-        assert_eq!(names(&segment(&mut k, 2)), ["keep seg-2 [0]"]);
+        // The segment holding event 1's pre-roll lists event 1 too, not only event 0.
+        assert_eq!(names(&segment(&mut k, 0)), ["keep seg-0 [0, 1]"]);
+        assert_eq!(names(&segment(&mut k, 2)), ["keep seg-2 [1]"]);
     }
 
     #[test]
