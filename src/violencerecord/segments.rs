@@ -91,7 +91,7 @@ impl Keeper {
     pub fn start(&mut self, rt: u64, latency: u64) -> Vec<Verdict> {
         self.latency_max = self.latency_max.max(latency);
         let from = rt.saturating_sub(self.cfg.pre_roll);
-        if !self.windows.last().is_some_and(|w| w.to.is_none()) {
+        if self.windows.last().is_none_or(|w| w.to.is_some()) {
             self.windows.push(Window { from, to: None });
         }
         self.decide()
