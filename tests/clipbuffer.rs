@@ -247,17 +247,7 @@ type PersonAt = ((u32, u32, u32, u32), f64);
 
 /// RGB frame whose pixel (x, y) is (x, y, 7), with person metas (box, motion).
 fn coded_with_people(w: u32, h: u32, people: &[PersonAt]) -> gst::Buffer {
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
-        .build()
-        .unwrap();
-    let stride = info.stride()[0] as usize;
-    let mut data = vec![0u8; info.size()];
-    for y in 0..h as usize {
-        for x in 0..w as usize {
-            data[y * stride + 3 * x..][..3].copy_from_slice(&[x as u8, y as u8, 7]);
-        }
-    }
-    let mut b = gst::Buffer::from_mut_slice(data);
+    let mut b = coded_rgb(w, h);
     for &((x, y, bw, bh), motion) in people {
         let region = gstviolence::meta::Region::new(x, y, bw, bh);
         gstviolence::meta::add_person_meta(b.get_mut().unwrap(), region, 0.9, motion);

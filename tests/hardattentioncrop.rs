@@ -12,17 +12,7 @@ use gstviolence::meta::{add_region_meta, Region, ViolenceInfo, ViolenceMeta};
 
 /// RGB frame whose pixel (x, y) is (x, y, 7): positions can be read back from the output.
 fn coded(w: u32, h: u32) -> gst::Buffer {
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
-        .build()
-        .unwrap();
-    let stride = info.stride()[0] as usize;
-    let mut data = vec![0u8; info.size()];
-    for y in 0..h as usize {
-        for x in 0..w as usize {
-            data[y * stride + 3 * x..][..3].copy_from_slice(&[x as u8, y as u8, 7]);
-        }
-    }
-    let mut b = gst::Buffer::from_mut_slice(data);
+    let mut b = coded_rgb(w, h);
     b.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
     b
 }

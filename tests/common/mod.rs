@@ -283,6 +283,22 @@ pub fn shared_data(needs: &str) -> PathBuf {
     dir
 }
 
+/// RGB frame whose pixel (x, y) is (x, y, 7): positions can be read back from a crop.
+pub fn coded_rgb(w: u32, h: u32) -> gst::Buffer {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+        .build()
+        .unwrap();
+    let stride = info.stride()[0] as usize;
+    let mut data = vec![0u8; info.size()];
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            data[y * stride + 3 * x..][..3].copy_from_slice(&[x as u8, y as u8, 7]);
+        }
+    }
+    gst::Buffer::from_mut_slice(data)
+}
+
 /// Writes a 2 s, 64x64 H.264 MP4 of videotestsrc's moving ball to `path`: every clip of the
 /// motion test model is violent on it.
 pub fn write_ball_video(path: &Path) {
