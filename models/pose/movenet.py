@@ -48,21 +48,27 @@ class MoveNetBackbone(nn.Module):
         return self.body((x - self.mean) * self.scale - self.offset)
 
 
-def parity(model_json: Path, backbone: nn.Module, frames: np.ndarray) -> dict:
-    """Largest absolute and relative differences between TF.js and PyTorch on frames
-    [N,H,W,3] u8."""
+def tfjs_node(model_json: Path, frames: np.ndarray, node: str) -> np.ndarray:
+    """The value of one node of the original graph in TF.js (node, CPU backend,
+    tfjs_features.js) for each of the frames [N,H,W,3] u8, flattened per frame."""
     here = Path(__file__).resolve().parent
-    node_modules = os.environ.get("TFJS_NODE_MODULES")
     env = dict(os.environ)
-    if node_modules:
-        env["NODE_PATH"] = node_modules
+    if os.environ.get("TFJS_NODE_MODULES"):
+        env["NODE_PATH"] = os.environ["TFJS_NODE_MODULES"]
     n, h, w, _ = frames.shape
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "frames.u8", Path(tmp) / "out.f32"
         frames.tofile(src)
         subprocess.run(["node", str(here / "tfjs_features.js"), str(model_json), str(src), str(n), str(h), str(w),
-                        FEATURES_NODE, str(dst)], check=True, env=env)
-        reference = np.fromfile(dst, np.float32)
+                        node, str(dst)], check=True, env=env)
+        return np.fromfile(dst, np.float32).reshape(n, -1)
+
+
+def parity(model_json: Path, backbone: nn.Module, frames: np.ndarray) -> dict:
+    """Largest absolute and relative differences between TF.js and PyTorch on frames
+    [N,H,W,3] u8."""
+    n, h, w, _ = frames.shape
+    reference = tfjs_node(model_json, frames, FEATURES_NODE)
     with torch.no_grad():
         ours = backbone(torch.from_numpy(frames).permute(0, 3, 1, 2).float()).permute(0, 2, 3, 1).numpy()
     reference = reference.reshape(ours.shape)

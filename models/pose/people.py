@@ -17,10 +17,7 @@ models/pose/tfjs_features.js) and prints the largest differences of scores and b
 """
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pose.movenet import MODEL_FILE, NORMALIZED_NODE, pick_frames
+from models.pose.movenet import MODEL_FILE, NORMALIZED_NODE, pick_frames, tfjs_node
 from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
 HEADS = "StatefulPartitionedCall/{0}_0/{1}/BiasAdd"
@@ -83,21 +80,6 @@ def export(model_json: Path, people: int) -> torch.jit.ScriptModule:
     body = TfjsSubgraph(model_json, NORMALIZED_NODE, [CENTER, BOX_OFFSET, BOX_SCALE]).eval()
     traced = torch.jit.trace(body, torch.zeros(1, 3, 192, 320))
     return torch.jit.script(MultiPosePeople(model_json, people, traced).eval())
-
-
-def tfjs_node(model_json: Path, frames: np.ndarray, node: str) -> np.ndarray:
-    """The value of one node of the original graph per frame, flattened."""
-    here = Path(__file__).resolve().parent
-    env = dict(os.environ)
-    if os.environ.get("TFJS_NODE_MODULES"):
-        env["NODE_PATH"] = os.environ["TFJS_NODE_MODULES"]
-    n, h, w, _ = frames.shape
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "frames.u8", Path(tmp) / "out.f32"
-        frames.tofile(src)
-        subprocess.run(["node", str(here / "tfjs_features.js"), str(model_json), str(src), str(n), str(h), str(w),
-                        node, str(dst)], check=True, env=env)
-        return np.fromfile(dst, np.float32).reshape(n, -1)
 
 
 def parity(model_json: Path, people: nn.Module, frames: np.ndarray) -> dict:
