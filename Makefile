@@ -28,7 +28,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
+.PHONY: fuzz leaks soak setup build demo test lint install uninstall deb eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,24 @@ test: build
 	@echo "==> cargo test --release"
 	@$(CARGO) test --release
 	@echo "==> all tests passed"
+
+# Install as a GStreamer plugin (docs/install.md): PREFIX (/usr/local), DESTDIR, LIBTORCH=bundle
+# (libtorch's CPU runtime beside the plugin, the default) or link (the venv's, CUDA kept).
+# `make uninstall` with the same PREFIX and DESTDIR removes exactly what was installed.
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBTORCH ?= bundle
+export PREFIX DESTDIR LIBTORCH
+# Installs what `make build` built (run that first, as yourself: `make build && sudo make install`).
+install:
+	@bash scripts/install.sh install
+
+uninstall:
+	@bash scripts/install.sh uninstall
+
+# A Debian package of an install to /usr: target/gst-violence_<version>_<arch>.deb
+deb: build
+	@bash scripts/install.sh deb
 
 eval: build
 	@echo "==> evaluate $(MODEL) on the $(SPLIT) clips of $(DATA) through the real pipeline"

@@ -14,7 +14,7 @@ packages=(
   pkg-config g++ fonts-dejavu-core
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp
   mosquitto mosquitto-clients
-  gstreamer1.0-plugins-base-apps ffmpeg time
+  gstreamer1.0-plugins-base-apps ffmpeg time patchelf
 )
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 

@@ -33,8 +33,10 @@ pub struct Bundled {
 static PLUGIN_FILE: OnceLock<PathBuf> = OnceLock::new();
 
 /// Remembers where the plugin was loaded from (at plugin init), to find its data folder.
+/// The path is resolved first: on merged-/usr systems GStreamer loads the plugin as
+/// `/lib/<triplet>/gstreamer-1.0/...`, a symlink, and `/share` is not where the data went.
 pub fn set_plugin_file(path: PathBuf) {
-    let _ = PLUGIN_FILE.set(path);
+    let _ = PLUGIN_FILE.set(std::fs::canonicalize(&path).unwrap_or(path));
 }
 
 /// The places to look, in order: the environment variable's file (when set), the data
