@@ -186,7 +186,7 @@ fn install_runs_from_its_prefix_and_uninstall_removes_exactly_what_it_installed(
 
     let (ok, log) = install_script("uninstall", &stage);
     assert!(ok, "{log}");
-    assert_eq!(files_under(&stage), [theirs.clone()]);
+    assert_eq!(files_under(&stage), vec![theirs]);
     assert_eq!(
         std::fs::read_dir(&stage).unwrap().count(),
         1,
