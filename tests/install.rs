@@ -61,19 +61,29 @@ fn tool_output(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// GStreamer's own plugin folder (videotestsrc and the rest).
+fn system_plugin_dir() -> String {
+    tool_output("pkg-config", &["--variable=pluginsdir", "gstreamer-1.0"])
+        .trim()
+        .to_string()
+}
+
 /// gst-launch-1.0 in an environment as bare as a new login's: no GST_PLUGIN_PATH of the
-/// build tree, no model variables. Only the plugin folder under test is added, as the system
-/// folder would be. Returns success and the element logs.
+/// build tree, no model variables. The staged plugin folder joins the system folders, as if
+/// it were one. Returns success and the element logs.
 fn launch_installed(plugin_dir: &Path, scratch: &Path) -> (bool, String) {
-    let line = "videotestsrc num-buffers=40 ! video/x-raw,width=64,height=64,framerate=25/1 \
-                ! videoconvert ! persondetect ! clipbuffer ! violenceclassify ! fakesink";
+    let line = "videotestsrc num-buffers=64 ! videoconvert ! persondetect ! clipbuffer \
+                ! violenceclassify ! fakesink";
     let out = Command::new("gst-launch-1.0")
         .args(line.split(' '))
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", scratch)
         .env("GST_REGISTRY", scratch.join("registry.bin"))
-        .env("GST_PLUGIN_PATH", plugin_dir)
+        .env(
+            "GST_PLUGIN_SYSTEM_PATH_1_0",
+            format!("{}:{}", plugin_dir.display(), system_plugin_dir()),
+        )
         .env("GST_DEBUG", "violenceclassify:4,persondetect:4")
         .env("GST_DEBUG_NO_COLOR", "1")
         .current_dir(scratch)
