@@ -492,6 +492,7 @@ impl ViolenceRecord {
         // Always an error here: splitmuxsink cannot skip a file.
         self.check_folder(&first, WriteErrorPolicy::Error)?;
         self.setup_segments(settings)?;
+        self.skip_existing_segments(settings)?;
         self.open_log(settings)?;
         *self.state.locked() = State::default();
         Ok(())

@@ -67,6 +67,27 @@ pub fn format(pattern: &str, index: u32, now: &glib::DateTime) -> Result<String,
     }
 }
 
+/// The first index from `start` whose file does not exist yet, and its name: a pipeline
+/// restarted on the same folder (a camera reconnected, a service restarted) goes on after
+/// the files already there instead of writing over the evidence they hold.
+pub fn first_free(
+    pattern: &str,
+    start: u32,
+    now: &glib::DateTime,
+    exists: impl Fn(&str) -> bool,
+) -> Result<(u32, String), String> {
+    let mut index = start;
+    loop {
+        let name = format(pattern, index, now)?;
+        if !exists(&name) {
+            return Ok((index, name));
+        }
+        index = index
+            .checked_add(1)
+            .ok_or_else(|| format!("location pattern {pattern:?}: every index is taken"))?;
+    }
+}
+
 /// Checks that files can be created where `file` (a formatted location) goes: its folder
 /// exists and takes a new file. Run at start, so that an unwritable folder is an error then,
 /// not when the first event's evidence is due. The error names the folder and the reason.
@@ -139,6 +160,19 @@ mod tests {
     fn missing_index_is_an_error() {
         assert!(format("ev.mp4", 1, &t()).is_err());
         assert!(format("ev-%Y.mp4", 1, &t()).is_err());
+    }
+
+    #[test]
+    fn first_free_skips_the_files_already_there() {
+        let taken = ["ev-00000.mp4", "ev-00001.mp4", "ev-00003.mp4"];
+        let exists = |name: &str| taken.contains(&name);
+        assert_eq!(
+            first_free("ev-%05d.mp4", 0, &t(), exists).unwrap(),
+            (2, "ev-00002.mp4".to_string())
+        );
+        assert_eq!(first_free("ev-%05d.mp4", 3, &t(), exists).unwrap().0, 4);
+        assert_eq!(first_free("ev-%05d.mp4", 7, &t(), exists).unwrap().0, 7);
+        assert!(first_free("ev.mp4", 0, &t(), exists).is_err());
     }
 
     #[test]

@@ -69,13 +69,15 @@ impl ViolenceRecord {
 
     pub(super) fn next_location(&self, state: &mut State) -> Result<String, gst::FlowError> {
         let pattern = self.settings.locked().location.clone();
-        let index = state.file_index;
-        state.file_index = state.file_index.wrapping_add(1);
         let now = glib::DateTime::now_local().map_err(|_| gst::FlowError::Error)?;
-        location::format(&pattern, index, &now).map_err(|e| {
-            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
-            gst::FlowError::Error
-        })
+        let exists = |name: &str| std::path::Path::new(name).exists();
+        let (index, name) = location::first_free(&pattern, state.file_index, &now, exists)
+            .map_err(|e| {
+                gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+        state.file_index = index.wrapping_add(1);
+        Ok(name)
     }
 
     /// Builds the branch of a new file, adds it and starts it; `first` is its first frame.

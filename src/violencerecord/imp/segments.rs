@@ -6,10 +6,10 @@
 
 use super::{ViolenceRecord, CAT};
 use crate::event::{EventKind, ViolenceEvent};
-use crate::violencerecord::journal;
 use crate::violencerecord::recorder::Mark;
 use crate::violencerecord::segments::{Keeper, KeeperConfig, Verdict};
 use crate::violencerecord::settings::Settings;
+use crate::violencerecord::{journal, location};
 use crate::MutexExt;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -18,6 +18,35 @@ use gst::subclass::prelude::*;
 pub(super) const SPLITMUX_NAME: &str = "splitmuxsink";
 
 impl ViolenceRecord {
+    /// splitmuxsink starts at its start-index whatever the folder holds: moved past the
+    /// segments of an earlier run (a restart after camera loss), so that none is written over.
+    /// A higher start-index set on the launch line is kept.
+    pub(super) fn skip_existing_segments(
+        &self,
+        settings: &Settings,
+    ) -> Result<(), gst::StateChangeError> {
+        let Some(smux) = self.splitmux.locked().clone() else {
+            return Ok(());
+        };
+        let start = u32::try_from(smux.property::<i32>("start-index")).unwrap_or(0);
+        let now = glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?;
+        let exists = |name: &str| std::path::Path::new(name).exists();
+        let (free, name) =
+            location::first_free(&settings.location, start, &now, exists).map_err(|e| {
+                gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+                gst::StateChangeError
+            })?;
+        if free != start {
+            gst::info!(
+                CAT,
+                imp = self,
+                "earlier segments in the folder: starting at {name}"
+            );
+            smux.set_property("start-index", i32::try_from(free).unwrap_or(i32::MAX));
+        }
+        Ok(())
+    }
+
     /// The splitmuxsink child takes the stream: made (with our location and
     /// segment-duration, before it is added, so that what a launch line sets on it wins),
     /// added, and the sink pad pointed at it. The ring's appsink leaves the bin: a sink
