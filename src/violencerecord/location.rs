@@ -69,7 +69,8 @@ pub fn format(pattern: &str, index: u32, now: &glib::DateTime) -> Result<String,
 
 /// The first index from `start` whose file does not exist yet, and its name: a pipeline
 /// restarted on the same folder (a camera reconnected, a service restarted) goes on after
-/// the files already there instead of writing over the evidence they hold.
+/// the files already there instead of writing over the evidence they hold. `exists` says
+/// what counts as taken (the element: a regular file, so a link to a device is written to).
 pub fn first_free(
     pattern: &str,
     start: u32,

@@ -70,7 +70,7 @@ impl ViolenceRecord {
     pub(super) fn next_location(&self, state: &mut State) -> Result<String, gst::FlowError> {
         let pattern = self.settings.locked().location.clone();
         let now = glib::DateTime::now_local().map_err(|_| gst::FlowError::Error)?;
-        let exists = |name: &str| std::path::Path::new(name).exists();
+        let exists = |name: &str| std::path::Path::new(name).is_file();
         let (index, name) = location::first_free(&pattern, state.file_index, &now, exists)
             .map_err(|e| {
                 gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);

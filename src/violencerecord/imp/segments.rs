@@ -30,7 +30,7 @@ impl ViolenceRecord {
         };
         let start = u32::try_from(smux.property::<i32>("start-index")).unwrap_or(0);
         let now = glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?;
-        let exists = |name: &str| std::path::Path::new(name).exists();
+        let exists = |name: &str| std::path::Path::new(name).is_file();
         let (free, name) =
             location::first_free(&settings.location, start, &now, exists).map_err(|e| {
                 gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
