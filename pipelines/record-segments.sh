@@ -8,6 +8,8 @@
 # (e.g. splitmuxsink::async-finalize=true splitmuxsink::muxer-factory=matroskamux).
 # events.jsonl lists each kept segment with its event.
 #   pipelines/record-segments.sh rtsp://camera/main rtsp://camera/sub [out-dir]
+# A lost camera restarts the pipeline after a backoff (RECONNECT=0: exit 3 instead); a stop
+# (Ctrl-C, SIGTERM) ends it cleanly with exit 0 (run_live in env.sh).
 # SEGMENT_DURATION, PRE_ROLL, POST_ROLL (nanoseconds; 10 s, 5 s, 5 s), MAX_FILES (kept
 # segments on disk, 0 = all) and MODEL override the defaults.
 set -euo pipefail
@@ -16,7 +18,7 @@ main=${1:?usage: $0 MAIN-URL SUB-URL [out-dir]}
 sub=${2:?usage: $0 MAIN-URL SUB-URL [out-dir]}
 out=${3:-record-out}
 mkdir -p "$out"
-exec gst-launch-1.0 -e \
+run_live gst-launch-1.0 -e \
   rtspsrc location="$main" protocols=tcp latency=200 ! rtph264depay ! h264parse ! queue \
   ! violencerecord mode=segments source=cls location="$out/cam1-%05d.mp4" \
       segment-duration="${SEGMENT_DURATION:-10000000000}" pre-roll="${PRE_ROLL:-5000000000}" \

@@ -1447,6 +1447,13 @@ fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
         assert!(Instant::now() < until, "no start in the event log");
         wait(Duration::from_millis(20));
     }
+    // And until the event's file holds its first fragment (a second of frames).
+    let first_file = dir.join("ev-000.mp4");
+    let fragment = |f: &Path| std::fs::metadata(f).is_ok_and(|m| m.len() > 0);
+    while !fragment(&first_file) {
+        assert!(Instant::now() < until, "nothing written to {first_file:?}");
+        wait(Duration::from_millis(20));
+    }
     pipeline.set_state(gst::State::Null).unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
@@ -1473,6 +1480,14 @@ fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
     );
     let end = lines.iter().find(|l| l["event"] == "end").unwrap();
     assert!(end["running-time"].as_u64().unwrap() > 0, "{end}");
+    // The file of the open event is listed too, and what reached it plays.
+    let file = lines
+        .iter()
+        .find(|l| l["event"] == "file")
+        .unwrap_or_else(|| panic!("no file line: {lines:?}"));
+    assert_eq!(file["reason"], "stopped", "{file}");
+    let path = PathBuf::from(file["file"].as_str().unwrap());
+    assert!(count_frames(&path) > 0, "{}", path.display());
 }
 
 #[test]

@@ -204,9 +204,16 @@ impl ViolenceRecord {
         let open = self.state.locked().branch.take();
         let closing = self.closing.locked().drain();
         let obj = self.obj();
-        for branch in open.into_iter().chain(closing) {
+        for mut branch in open.into_iter().chain(closing) {
             branch.remove_from(obj.upcast_ref());
             gst::info!(CAT, imp = self, "stopped with {} open", branch.location);
+            // Its fragments so far are on disk and play: the log still lists the file (not
+            // when no fragment was due yet and the file is empty).
+            let written = std::fs::metadata(&branch.location).is_ok_and(|m| m.len() > 0);
+            if written {
+                branch.reason = "stopped";
+                self.log_line(journal::file_line(&branch, &journal::wall_clock()));
+            }
         }
         // Nothing is left to take: idle once the threads in flight are done.
         self.wait_idle(TEARDOWN_TIMEOUT);
