@@ -5,6 +5,7 @@
 //! on the same port: the app notices, retries with backoff, and scores flow again.
 //! Both are examples, built by `cargo test` next to the test binaries.
 
+use gst::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -206,5 +207,174 @@ fn the_test_camera_serves_a_file_as_main_and_sub_stream() {
         frame_size(&format!("rtsp://127.0.0.1:{port}/sub")),
         (640, 360)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `pipelines/record-rtsp.sh` with the motion model against the test camera, its stderr in
+/// `dir/script.log`; the environment of the script as a user's.
+fn record_rtsp_sh(port: u16, dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    Proc(
+        Command::new(root.join("pipelines/record-rtsp.sh"))
+            .arg(format!("rtsp://127.0.0.1:{port}/test"))
+            .arg(dir)
+            .env("MODEL", common::model("motion.pt"))
+            .env("GST_PLUGIN_PATH", "")
+            .env("GST_REGISTRY", dir.join("registry.bin"))
+            .env("G_DEBUG", "fatal-criticals")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("script.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn event_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits up to `limit` for `done`, failing with the script's log.
+fn wait_for(dir: &std::path::Path, limit: Duration, what: &str, done: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        if t0.elapsed() > limit {
+            panic!(
+                "no {what} within {limit:?}: {:?}\n{}",
+                event_lines(dir),
+                std::fs::read_to_string(dir.join("script.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `n`th start's file holds a fragment (so the camera is killed with evidence written).
+fn nth_file_written(dir: &std::path::Path, n: usize) -> bool {
+    event_lines(dir)
+        .iter()
+        .filter(|l| l["event"] == "start")
+        .nth(n)
+        .and_then(|l| l["file"].as_str().map(std::path::PathBuf::from))
+        .is_some_and(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+}
+
+fn script_dir(name: &str) -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-record")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn plugin_built() -> bool {
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/release/libgstviolence.so")
+        .exists();
+    if !built {
+        eprintln!(
+            "SKIPPED: pipelines/record-rtsp.sh needs the plugin in target/release (make build)"
+        );
+    }
+    built
+}
+
+/// A camera killed in the middle of an event and back on the same port: the script tells
+/// (stderr), starts its pipeline again after the backoff and records on in the same folder.
+/// Both events' files are listed in the event log and play; SIGINT then stops it, exit 0.
+#[test]
+fn record_rtsp_sh_starts_again_when_the_camera_comes_back() {
+    if !plugin_built() {
+        return;
+    }
+    common::init();
+    let dir = script_dir("script-reconnect");
+    let port = free_port();
+    let camera = server(port);
+    let mut script = record_rtsp_sh(port, &dir, &[("RECONNECT_MAX", "1")]);
+    wait_for(&dir, Duration::from_secs(30), "first event's file", || {
+        nth_file_written(&dir, 0)
+    });
+    drop(camera);
+    let log = || std::fs::read_to_string(dir.join("script.log")).unwrap_or_default();
+    wait_for(&dir, Duration::from_secs(20), "camera loss", || {
+        log().contains("camera lost; starting again")
+    });
+    let _camera = server(port);
+    wait_for(&dir, Duration::from_secs(30), "second event's file", || {
+        nth_file_written(&dir, 1)
+    });
+    let kill = Command::new("kill")
+        .args(["-INT", &script.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = script.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no exit within 20 s of SIGINT: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}: {}", log());
+    let lines = event_lines(&dir);
+    let files: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "file")
+        .map(|l| l["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{lines:?}");
+    assert_ne!(files[0], files[1]);
+    let ends = lines.iter().filter(|l| l["event"] == "end").count();
+    assert_eq!(ends, 2, "every event closed: {lines:?}");
+    for file in files {
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc location={file} ! qtdemux ! h264parse ! avdec_h264 ! fakesink"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let out = common::run_pipeline(&pipeline, || {});
+        assert_eq!(out.error, None, "{file} plays");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// RECONNECT=0: a killed camera ends the script with exit 3, which a supervisor tells from
+/// a stop (exit 0).
+#[test]
+fn record_rtsp_sh_exits_3_when_the_camera_is_lost_and_reconnect_is_off() {
+    if !plugin_built() {
+        return;
+    }
+    let dir = script_dir("script-camera-lost");
+    let port = free_port();
+    let camera = server(port);
+    let mut script = record_rtsp_sh(port, &dir, &[("RECONNECT", "0")]);
+    wait_for(&dir, Duration::from_secs(30), "an event", || {
+        nth_file_written(&dir, 0)
+    });
+    drop(camera);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = script.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(dir.join("script.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(3), "{log}");
+    assert!(log.contains("camera lost"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
