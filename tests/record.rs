@@ -1582,3 +1582,75 @@ fn a_restarted_segments_recording_keeps_the_earlier_segments() {
         "every logged file is its own: {logged:?}"
     );
 }
+
+/// `mode=segments` with the audio pad linked to a camera that sends no audio (its depayloader
+/// never gets a packet): splitmuxsink would hold the video for it for good, and the tee with
+/// it. After audio-timeout the audio input is ended with a warning, and the segments are
+/// recorded, video only, up to the end of the stream.
+#[test]
+fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
+    init();
+    let dir = out_dir("segments-no-audio");
+    let launch = format!(
+        "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} mode=segments \
+         segment-duration=1000000000 audio-timeout=1000000000 \
+         appsrc name=silent is-live=true format=time \
+         caps=audio/mpeg,mpegversion=4,stream-format=raw,rate=48000,channels=1 ! rec.audio",
+        classify(),
+        recorder(&dir, ""),
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..100 {
+        src.push_buffer(frame(i, &[40..55])).unwrap();
+        wait(Duration::from_millis(20));
+    }
+    let _ = src.end_of_stream();
+    let (mut warnings, mut kept, mut ended) = (Vec::new(), Vec::new(), false);
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(30))
+    {
+        match msg.view() {
+            gst::MessageView::Warning(w) => {
+                warnings.push(format!("{} ({:?})", w.error(), w.debug()))
+            }
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "violence-recording" && s.get::<String>("action").unwrap() == "kept"
+                {
+                    kept.push(PathBuf::from(s.get::<String>("location").unwrap()));
+                }
+            }
+            gst::MessageView::Eos(_) => {
+                ended = true;
+                break;
+            }
+            _ => (),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(ended, "no EOS within 30 s: the video is held for the audio");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("no audio on the audio pad")),
+        "{warnings:?}"
+    );
+    assert!(!kept.is_empty(), "the event's segments are kept");
+    for path in &kept {
+        assert!(count_frames(path) > 0, "{} plays", path.display());
+    }
+}

@@ -65,6 +65,11 @@ struct State {
     audio_caps: Option<gst::Caps>,
     /// mode=events: a start is in the event log and its end is not yet.
     event_open: bool,
+    /// mode=segments: an audio buffer has gone into splitmuxsink in this run.
+    audio_flowing: bool,
+    /// mode=segments: whether the video waits no more for the audio (it came, it was given
+    /// up, or the element stops).
+    audio_decided: bool,
 }
 
 impl Default for State {
@@ -83,6 +88,8 @@ impl Default for State {
             audio_segment: gst::FormattedSegment::new(),
             audio_caps: None,
             event_open: false,
+            audio_flowing: false,
+            audio_decided: false,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct ViolenceRecord {
     /// Branches whose muxer is finishing, by bin name.
     closing: Mutex<Closing<Branch>>,
     closed: Condvar,
+    /// Signalled when audio reaches splitmuxsink, or the element stops (mode=segments).
+    audio_arrived: Condvar,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
     /// mode=segments: the splitmuxsink child.
@@ -138,6 +147,7 @@ impl ObjectSubclass for ViolenceRecord {
             state: Mutex::new(State::default()),
             closing: Mutex::new(Closing::default()),
             closed: Condvar::new(),
+            audio_arrived: Condvar::new(),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
             splitmux: Mutex::new(None),
@@ -674,6 +684,9 @@ impl ElementImpl for ViolenceRecord {
             gst::StateChange::PausedToReady => {
                 self.disconnect_source();
                 let mut state = self.state.locked();
+                // A video thread waiting for the audio must let go before the pads stop.
+                state.audio_decided = true;
+                self.audio_arrived.notify_all();
                 self.close_open_event(&mut state, "stopped");
                 drop(state);
                 self.cleanup();

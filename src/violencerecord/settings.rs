@@ -21,6 +21,7 @@ const DEFAULT_LATENCY_BUDGET: u64 = 2 * SECOND;
 const MAX_GOP: u64 = 30 * SECOND;
 const MAX_TIME: u64 = 3600 * SECOND;
 const DEFAULT_SEGMENT_DURATION: u64 = 10 * SECOND;
+const DEFAULT_AUDIO_TIMEOUT: u64 = 3 * SECOND;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -38,6 +39,7 @@ pub struct Settings {
     pub on_write_error: WriteErrorPolicy,
     pub mode: RecordMode,
     pub segment_duration: u64,
+    pub audio_timeout: u64,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             on_write_error: WriteErrorPolicy::default(),
             mode: RecordMode::default(),
             segment_duration: DEFAULT_SEGMENT_DURATION,
+            audio_timeout: DEFAULT_AUDIO_TIMEOUT,
         }
     }
 }
@@ -143,6 +146,13 @@ impl Settings {
                 .default_value(DEFAULT_LATENCY_BUDGET)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecUInt64::builder("audio-timeout")
+                .nick("Audio timeout")
+                .blurb("mode=segments with the audio pad: nanoseconds the first video frame waits for the first audio buffer; with none by then (a camera without audio) the segments are recorded without audio, with a warning, instead of splitmuxsink holding the video for ever. 0 = wait for ever")
+                .maximum(MAX_TIME)
+                .default_value(DEFAULT_AUDIO_TIMEOUT)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecEnum::builder_with_default("on-write-error", WriteErrorPolicy::default())
                 .nick("On write error")
                 .blurb("What a file that cannot be opened or written (read-only folder, full disk) does: error-on-open, error, or skip (a warning; files already finished stay intact and the stream goes on)")
@@ -212,6 +222,7 @@ impl Settings {
             "segment-duration" => {
                 s.segment_duration = value.get().unwrap_or(DEFAULT_SEGMENT_DURATION)
             }
+            "audio-timeout" => s.audio_timeout = value.get().unwrap_or(DEFAULT_AUDIO_TIMEOUT),
             "event-log" => {
                 s.event_log = value
                     .get::<Option<String>>()
@@ -242,6 +253,7 @@ impl Settings {
             "on-write-error" => s.on_write_error.to_value(),
             "mode" => s.mode.to_value(),
             "segment-duration" => s.segment_duration.to_value(),
+            "audio-timeout" => s.audio_timeout.to_value(),
             _ => return None,
         };
         Some(value)

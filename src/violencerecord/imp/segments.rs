@@ -13,6 +13,7 @@ use crate::violencerecord::{journal, location};
 use crate::MutexExt;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use std::time::Duration;
 
 /// Name of the splitmuxsink child, for `splitmuxsink::<property>` on a launch line.
 pub(super) const SPLITMUX_NAME: &str = "splitmuxsink";
@@ -95,6 +96,7 @@ impl ViolenceRecord {
                     let _ = obj.remove(sink);
                     let _ = sink.set_state(gst::State::Null);
                     let _ = ghost.set_target(Some(&audio));
+                    self.watch_audio_input(&audio);
                 }
             }
             *slot = Some(smux);
@@ -156,6 +158,7 @@ impl ViolenceRecord {
                                 .unwrap_or_default();
                             imp.apply(verdicts);
                         }
+                        imp.wait_for_segments_audio();
                     }
                     Some(gst::PadProbeData::Event(event)) => {
                         if event.type_() == gst::EventType::Eos {
@@ -176,6 +179,103 @@ impl ViolenceRecord {
                 }
                 gst::PadProbeReturn::Ok
             },
+        );
+    }
+
+    /// Notes that audio flows into splitmuxsink (see wait_for_segments_audio).
+    fn watch_audio_input(&self, pad: &gst::Pad) {
+        let weak = self.obj().downgrade();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, _| {
+                if let Some(obj) = weak.upgrade() {
+                    let imp = obj.imp();
+                    let mut state = imp.state.locked();
+                    if !state.audio_flowing {
+                        state.audio_flowing = true;
+                        imp.audio_arrived.notify_all();
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+
+    /// With the audio pad in use, the first video frame waits (on its way into splitmuxsink)
+    /// for the first audio buffer, at most audio-timeout. A camera that sends no audio would
+    /// otherwise stall the video for good: splitmuxsink holds each GOP until every stream
+    /// has reached its end, and with it a tee's other branches. Deciding before the muxer
+    /// has any data matters: an audio pad given up after the file started leaves an empty
+    /// audio track, and a file that does not play.
+    fn wait_for_segments_audio(&self) {
+        let timeout = self.settings.locked().audio_timeout;
+        if self.audio.locked().is_none() {
+            return;
+        }
+        let mut state = self.state.locked();
+        if state.audio_decided {
+            return;
+        }
+        if timeout > 0 {
+            let (guard, _) = self
+                .audio_arrived
+                .wait_timeout_while(state, Duration::from_nanos(timeout), |s| {
+                    !s.audio_flowing && !s.audio_decided
+                })
+                .unwrap_or_else(|e| e.into_inner());
+            state = guard;
+        } else {
+            state = self
+                .audio_arrived
+                .wait_while(state, |s| !s.audio_flowing && !s.audio_decided)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        let give_up = !state.audio_flowing && !state.audio_decided;
+        state.audio_decided = true;
+        drop(state);
+        if give_up {
+            self.record_without_audio(timeout);
+        }
+    }
+
+    /// No audio within audio-timeout (a camera without audio): splitmuxsink's audio pad is
+    /// released (before its muxer has data, so no empty track is written), and ours drains
+    /// into a fakesink, so that audio arriving later is dropped rather than failing its
+    /// branch with not-linked.
+    fn record_without_audio(&self, timeout: u64) {
+        let Some(smux) = self.splitmux.locked().clone() else {
+            return;
+        };
+        let ghost = self.audio.locked().as_ref().map(|(_, ghost)| ghost.clone());
+        let Some((ghost, audio)) = ghost.and_then(|g| g.target().map(|t| (g, t))) else {
+            return;
+        };
+        if audio.parent().as_ref() != Some(smux.upcast_ref()) {
+            return;
+        }
+        let Ok(discard) = gst::ElementFactory::make("fakesink")
+            .name("audio-discard")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+        else {
+            return;
+        };
+        let obj = self.obj();
+        if obj.add(&discard).is_err() {
+            return;
+        }
+        let _ = discard.sync_state_with_parent();
+        let _ = ghost.set_target(discard.static_pad("sink").as_ref());
+        smux.release_request_pad(&audio);
+        gst::element_imp_warning!(
+            self,
+            gst::StreamError::Failed,
+            (
+                "no audio on the audio pad {:.1} s after the first video frame: segments are recorded without audio",
+                timeout as f64 / 1e9
+            ),
+            ["audio-timeout: splitmuxsink's audio pad released, the audio input is dropped"]
         );
     }
 
