@@ -28,7 +28,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak setup build demo test lint install uninstall deb eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
+.PHONY: fuzz leaks soak soak-nvr faults setup build demo test lint install uninstall deb eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -64,6 +64,17 @@ uninstall:
 # A Debian package of an install to /usr: target/gst-violence_<version>_<arch>.deb
 deb: build
 	@bash scripts/install.sh deb
+
+# An NVR box's bad days against the real pipelines: a local RTSP camera killed, frozen,
+# without audio, wrong paths, unwritable folders, SIGKILL with MQTT; one row per fault
+# (docs/reliability.md). About 3 minutes.
+faults: build
+	@bash scripts/faults.sh
+
+# The NVR form for SOAK_MINUTES (30) with CAMERAS (4), cameras and broker cut at random:
+# events, MQTT messages, files and RSS per camera (docs/reliability.md).
+soak-nvr: build
+	@bash scripts/nvr_soak.sh
 
 eval: build
 	@echo "==> evaluate $(MODEL) on the $(SPLIT) clips of $(DATA) through the real pipeline"
