@@ -43,8 +43,8 @@ demo: build
 test: build
 	@echo "==> gst-inspect-1.0 violence (the plugin loads from target/release)"
 	@GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 violence | grep -E '^  [a-z]+:'
-	@echo "==> cargo test --release"
-	@$(CARGO) test --release
+	@echo "==> cargo test --release --workspace (the plugin and its tools crate)"
+	@$(CARGO) test --release --workspace
 	@echo "==> all tests passed"
 
 # Install as a GStreamer plugin (docs/install.md): PREFIX (/usr/local), DESTDIR, LIBTORCH=bundle
@@ -170,7 +170,7 @@ cross-domain: $(FEATURES)/.done
 
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 bench-core: build
 	@bash scripts/bench_core.sh

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn rss_mb() -> f64 {
-    gstviolence::tools::rss::rss_kib() as f64 / 1024.0
+    gstviolence_tools::rss::rss_kib() as f64 / 1024.0
 }
 
 /// CPU time (user + system, every thread, finished ones included) of this process, in

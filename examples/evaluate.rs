@@ -44,7 +44,7 @@
 //! OUT/metrics.json and OUT/roc.png; prints two lines per dataset (clip metrics, events)
 //! and, last, the overall figures.
 
-use gstviolence::tools::{event_metrics, manifest};
+use gstviolence_tools::{event_metrics, manifest};
 
 use ab_glyph::{Font, FontRef, PxScale};
 use gst::prelude::*;

@@ -32,7 +32,7 @@
 //! The default stride is the frame step (a window ends on every sampled frame), so every
 //! window inference can see is in the file; training picks windows from the frames.
 
-use gstviolence::tools::{extract, manifest};
+use gstviolence_tools::{extract, manifest};
 use std::path::Path;
 
 struct Args {

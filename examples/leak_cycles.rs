@@ -22,7 +22,7 @@
 //! between them, seconds, and the RSS in MiB every `--rss-at` cycles (the trend).
 
 use gst::prelude::*;
-use gstviolence::tools::rss::rss_kib;
+use gstviolence_tools::rss::rss_kib;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

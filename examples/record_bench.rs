@@ -10,7 +10,7 @@
 
 use gst::prelude::*;
 use gstviolence::event::{EventKind, ViolenceEvent};
-use gstviolence::tools::rss::rss_kib;
+use gstviolence_tools::rss::rss_kib;
 use std::sync::{Arc, Mutex};
 
 const SECOND: u64 = 1_000_000_000;

@@ -15,7 +15,7 @@
 //! Usage: soak --model MODEL.pt [--seconds 3600] [--period 20] [--tolerance 5] [--out DIR]
 
 use gst::prelude::*;
-use gstviolence::tools::rss::rss_kib;
+use gstviolence_tools::rss::rss_kib;
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -23,7 +23,6 @@ pub mod model;
 pub mod query;
 
 // Shared by the programs in examples/, the tests and the benchmarks; not the plugin's.
-pub mod tools;
 
 /// Running time in nanoseconds of `t` in `segment`, the clock that clips, events and files
 /// share; `None` for a segment not in time or a `t` outside it.

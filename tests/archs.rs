@@ -7,7 +7,7 @@
 //! in its RGB, flow and two-stream variants.
 
 mod common;
-use gstviolence::tools::{extract, manifest};
+use gstviolence_tools::{extract, manifest};
 
 use common::*;
 use gst::prelude::*;

@@ -6,7 +6,7 @@
 //! once with every window verified (gate 0) and once with none (gate above 1).
 
 mod common;
-use gstviolence::tools::{extract, manifest};
+use gstviolence_tools::{extract, manifest};
 
 use common::*;
 use gst::prelude::*;

@@ -10,7 +10,7 @@
 mod common;
 use common::*;
 use gst::prelude::*;
-use gstviolence::tools::manifest;
+use gstviolence_tools::manifest;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,7 @@
 //! run `cargo build --release --examples` before it.
 
 mod common;
-use gstviolence::tools::{event_metrics, manifest};
+use gstviolence_tools::{event_metrics, manifest};
 
 use std::path::PathBuf;
 use std::process::Command;

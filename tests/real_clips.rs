@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use gst::prelude::*;
-use gstviolence::tools::manifest;
+use gstviolence_tools::manifest;
 
 #[test]
 fn real_clips_all_get_scores() {

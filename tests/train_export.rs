@@ -5,7 +5,7 @@
 //! run by violenceclassify in a real pipeline, end to end.
 
 mod common;
-use gstviolence::tools::{extract, manifest};
+use gstviolence_tools::{extract, manifest};
 
 use common::*;
 use gst::prelude::*;

@@ -5,6 +5,9 @@
 //! stays free for the watchdog, property reads and state changes meanwhile.
 
 mod load;
+mod stall;
+
+use stall::Watchdog;
 
 use super::calibration;
 use super::decision::{EndReason, ScoredClip};
@@ -24,7 +27,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use std::sync::{mpsc, Arc, Condvar, LazyLock, Mutex};
+use std::sync::{mpsc, Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -66,21 +69,6 @@ struct Running {
 impl Running {
     fn is_async(&self) -> bool {
         self.async_mode.unwrap_or(false)
-    }
-}
-
-struct Watchdog {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        *self.stop.0.locked() = true;
-        self.stop.1.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -369,74 +357,6 @@ impl ViolenceClassify {
             self.log_transition(&event);
             self.emit(vec![Output::Event(event)]);
         }
-    }
-
-    /// Posts `violence-stalled` (no frame for stall-timeout, with the seconds waited) or
-    /// `violence-resumed`, so that a supervisor tells a frozen camera from a quiet one.
-    fn post_stall(&self, name: &str, running_time: u64, waited: Option<Duration>) {
-        let mut s = gst::Structure::builder(name).field("running-time", running_time);
-        if let Some(w) = waited {
-            s = s.field("seconds", w.as_secs_f64());
-        }
-        let obj = self.obj();
-        let _ = obj.post_message(gst::message::Element::builder(s.build()).src(&*obj).build());
-    }
-
-    /// Watchdog tick: a stream that stopped delivering frames is announced once, and an
-    /// event in progress on it ends.
-    fn check_stall(&self) {
-        let (stalled, announce) = {
-            let mut running = self.running.locked();
-            let Some(run) = running.as_mut() else { return };
-            let waited = run.last_activity.elapsed();
-            let over = run.playing && run.stall_timeout.is_some_and(|t| waited >= t);
-            let announce = (over && !run.stall_reported).then(|| {
-                run.stall_reported = true;
-                (run.last_running_time, waited)
-            });
-            (over && run.queue.is_violent(), announce)
-        };
-        if let Some((running_time, waited)) = announce {
-            gst::element_imp_warning!(
-                self,
-                gst::StreamError::Failed,
-                (
-                    "no frame for {:.1} s: the source stalled (a frozen or lost camera?)",
-                    waited.as_secs_f64()
-                ),
-                ["stall-timeout elapsed; violence-resumed follows when frames come again"]
-            );
-            self.post_stall(STALL_STARTED, running_time, Some(waited));
-        }
-        if stalled {
-            let obj = self.obj();
-            let now = obj.current_running_time().map(gst::ClockTime::nseconds);
-            gst::info!(CAT, imp = self, "no frame for longer than stall-timeout");
-            self.finish(EndReason::Stall, now);
-        }
-    }
-
-    fn start_watchdog(&self) {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let weak = self.obj().downgrade();
-        let thread_stop = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("violence-watchdog".into())
-            .spawn(move || loop {
-                let (lock, cvar) = &*thread_stop;
-                let stopped = cvar
-                    .wait_timeout(lock.locked(), Duration::from_millis(50))
-                    .unwrap()
-                    .0;
-                if *stopped {
-                    return;
-                }
-                drop(stopped);
-                let Some(obj) = weak.upgrade() else { return };
-                obj.imp().check_stall();
-            })
-            .ok();
-        *self.watchdog.locked() = Some(Watchdog { stop, thread });
     }
 
     /// Learn modes: adds this stream's windows to the calibration file.

@@ -7,8 +7,8 @@
 //! examples/extract_clips.rs.
 
 use super::manifest::Row;
-use crate::meta::{ClipInfo, ClipMeta};
 use gst::prelude::*;
+use gstviolence::meta::{ClipInfo, ClipMeta};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -223,7 +223,7 @@ pub fn extract(uri: &str, p: &Params) -> Result<Collected, String> {
                     }
                 }
                 Some(gst::PadProbeData::Event(e)) => {
-                    if let Some(clip) = crate::query::read_eos_clip_event(e) {
+                    if let Some(clip) = gstviolence::query::read_eos_clip_event(e) {
                         c.lock().unwrap().add(&clip);
                     }
                 }

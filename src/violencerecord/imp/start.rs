@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! What a start sets up and checks before any frame: the muxer's caps, the recording folder,
+//! the event log, splitmuxsink in mode=segments, and the classifier that sends the events.
+
+use super::{CapsExt, State, ViolenceRecord, CAT, SINK_CAPS};
+use crate::violencerecord::journal::EventLog;
+use crate::violencerecord::location;
+use crate::violencerecord::settings::Settings;
+use crate::violencerecord::source::{self, Level, SourceConnection};
+use crate::violencerecord::{RecordMode, WriteErrorPolicy};
+use crate::MutexExt;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+impl ViolenceRecord {
+    pub(super) fn connect_source(&self) -> Result<(), gst::StateChangeError> {
+        let Some(name) = self.settings.locked().source.clone() else {
+            return Ok(());
+        };
+        let obj = self.obj();
+        let Some(element) = source::find(obj.upcast_ref(), &name) else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                [
+                    "source: no violenceclassify named {} in this pipeline",
+                    name
+                ]
+            );
+            return Err(gst::StateChangeError);
+        };
+        let on_event = {
+            let weak = obj.downgrade();
+            move |event| {
+                if let Some(obj) = weak.upgrade() {
+                    obj.imp().on_event(event);
+                }
+            }
+        };
+        // Its level state (ViolenceMeta on its output) repairs what the signal could not
+        // say, e.g. an event that began before this element was connected.
+        let on_level = {
+            let weak = obj.downgrade();
+            move |level: Level| {
+                if let Some(obj) = weak.upgrade() {
+                    let mut state = obj.imp().state.locked();
+                    state
+                        .recorder
+                        .level(level.now, level.violent, level.clip_start);
+                }
+            }
+        };
+        let connection = SourceConnection::connect(&element, on_event, on_level);
+        gst::info!(CAT, imp = self, "out-of-band events from {name}");
+        self.state.locked().source = Some(connection);
+        Ok(())
+    }
+
+    pub(super) fn disconnect_source(&self) {
+        let source = self.state.locked().source.take();
+        if let Some(connection) = source {
+            connection.disconnect();
+        }
+    }
+
+    pub(super) fn prepare(&self) -> Result<(), gst::StateChangeError> {
+        let settings = self.settings.locked().clone();
+        if settings.mode == RecordMode::Segments {
+            return self.prepare_segments(&settings);
+        }
+        self.setup_events();
+        self.prepare_audio(&settings.muxer_factory);
+        let Some(factory) = gst::ElementFactory::find(&settings.muxer_factory) else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::MissingPlugin,
+                ["muxer-factory {} is not available", settings.muxer_factory]
+            );
+            return Err(gst::StateChangeError);
+        };
+        let ours = gst::Caps::from_str_or_any(SINK_CAPS);
+        let mut caps = gst::Caps::new_empty();
+        for templ in factory.static_pad_templates() {
+            if templ.direction() == gst::PadDirection::Sink {
+                caps.merge(ours.intersect(&templ.caps()));
+            }
+        }
+        if caps.is_empty() {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                [
+                    "muxer-factory {} takes neither H.264 nor H.265",
+                    settings.muxer_factory
+                ]
+            );
+            return Err(gst::StateChangeError);
+        }
+        self.appsink.set_caps(Some(&caps));
+        let first = location::format(
+            &settings.location,
+            0,
+            &glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+            gst::StateChangeError
+        })?;
+        self.check_folder(&first, settings.on_write_error)?;
+        self.open_log(&settings)?;
+        let mut state = self.state.locked();
+        *state = State::default();
+        state.recorder.set_config(settings.config());
+        Ok(())
+    }
+
+    /// The recording folder, checked before any file is due: found now rather than when the
+    /// first event's evidence is, maybe hours later (and, in segments mode, before
+    /// splitmuxsink fails inside the bin while PLAYING). An error, or with
+    /// on-write-error=skip a warning (the stream goes on without files).
+    fn check_folder(
+        &self,
+        first: &str,
+        policy: WriteErrorPolicy,
+    ) -> Result<(), gst::StateChangeError> {
+        let Err(e) = location::check_writable(first) else {
+            return Ok(());
+        };
+        if policy == WriteErrorPolicy::Skip {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::OpenWrite,
+                ["{}; events will have no file", e]
+            );
+            Ok(())
+        } else {
+            gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
+            Err(gst::StateChangeError)
+        }
+    }
+
+    fn prepare_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
+        // splitmuxsink formats its location with printf and the fragment index alone.
+        if !location::printf_only(&settings.location) {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                [
+                    "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other (use splitmuxsink's format-location signal for dates)",
+                    settings.location
+                ]
+            );
+            return Err(gst::StateChangeError);
+        }
+        // splitmuxsink formats with printf: the first segment's name is the pattern at 0.
+        let first = location::format(
+            &settings.location,
+            0,
+            &glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+            gst::StateChangeError
+        })?;
+        // Always an error here: splitmuxsink cannot skip a file.
+        self.check_folder(&first, WriteErrorPolicy::Error)?;
+        self.setup_segments(settings)?;
+        self.skip_existing_segments(settings)?;
+        self.open_log(settings)?;
+        *self.state.locked() = State::default();
+        Ok(())
+    }
+
+    fn open_log(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
+        let log = EventLog::open(settings.event_log.as_deref()).map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
+            gst::StateChangeError
+        })?;
+        *self.log.locked() = log;
+        Ok(())
+    }
+}
