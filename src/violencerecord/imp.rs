@@ -12,11 +12,11 @@ mod files;
 mod segments;
 mod start;
 
-use super::audio::AudioRing;
+use super::audio_ring::AudioRing;
 use super::branch::{Branch, Closing};
 use super::journal::{self, EventLog, Rotation};
 use super::recorder::{Action, Config, Frame, Mark, Recorder, Signal};
-use super::segments::Keeper;
+use super::segment_keeper::Keeper;
 use super::settings::Settings;
 use super::source::SourceConnection;
 use super::WriteErrorPolicy;

@@ -33,13 +33,13 @@
 use gst::glib;
 use gst::prelude::*;
 
-pub mod audio;
+pub mod audio_ring;
 pub mod branch;
 mod imp;
 pub mod journal;
 pub mod location;
 pub mod recorder;
-pub mod segments;
+pub mod segment_keeper;
 mod settings;
 mod source;
 

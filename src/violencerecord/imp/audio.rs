@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The optional `audio` request pad: encoded audio into an appsink of its own, held in the
-//! [`AudioRing`](crate::violencerecord::audio::AudioRing) and written to each file up to
+//! [`AudioRing`](crate::violencerecord::audio_ring::AudioRing) and written to each file up to
 //! where its video is.
 
 use super::{CapsExt, State, ViolenceRecord, CAT};

@@ -2,12 +2,12 @@
 
 //! `mode=segments`: a stock `splitmuxsink` child named `splitmuxsink` takes the stream in
 //! place of the ring; its fragment messages and the violence marks go to the
-//! [`Keeper`](crate::violencerecord::segments::Keeper), whose verdicts keep or delete files.
+//! [`Keeper`](crate::violencerecord::segment_keeper::Keeper), whose verdicts keep or delete files.
 
 use super::{ViolenceRecord, CAT};
 use crate::event::{EventKind, ViolenceEvent};
 use crate::violencerecord::recorder::Mark;
-use crate::violencerecord::segments::{Keeper, KeeperConfig, Verdict};
+use crate::violencerecord::segment_keeper::{Keeper, KeeperConfig, Verdict};
 use crate::violencerecord::settings::Settings;
 use crate::violencerecord::{journal, location};
 use crate::MutexExt;
