@@ -15,7 +15,7 @@ peer_fps=$(bash scripts/peer_fps.sh "$model" "$dir/scf-720p30.mp4")
 echo "==> our pipeline, models: ${models[*]} (motion in the sample starts at 6.667 s)"
 # Detection latency is measured with the motion-energy model, which fires on the sample's
 # synthetic motion (the trained models, rightly, do not).
-[ -s "$dir/motion-energy.pt" ] || "$VIOLENCE_PYTHON" models/interim_default.py "$dir/motion-energy.pt"
+[ -s "$dir/motion-energy.pt" ] || "$VIOLENCE_PYTHON" models/zoo/motion_energy.py "$dir/motion-energy.pt"
 # (g) the NVR form: the same footage as a camera's 640x360 sub-stream (same timestamps).
 sub="$dir/scf-360p30.mp4"
 if [ ! -s "$sub" ] || [ "$sub" -ot "$dir/scf-720p30.mp4" ]; then

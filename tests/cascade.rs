@@ -105,8 +105,8 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     );
     // Conversion of the TF.js graph (its SAME padding checked against the rule written out),
     // features, cheap scores, head.
-    run_python("models.pose.padding_check", &[]);
-    run_python("models.pose.tiny_graph", &[&s(&path("graph"))]);
+    run_python("models.checks.padding_check", &[]);
+    run_python("models.checks.tiny_graph", &[&s(&path("graph"))]);
     run_python(
         "models.pose.movenet",
         &[
@@ -212,8 +212,8 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
         "the verifier changed no score"
     );
     // Every window verified: the feature memo (a ring smaller than the batch) changes no score.
-    run_python("models.pose.memo_check", &[&s(&path("verified.pt"))]);
+    run_python("models.checks.memo_check", &[&s(&path("verified.pt"))]);
     // fp16=true runs the module in half precision: every tensor of it must follow.
-    run_python("models.pose.half_check", &[&s(&path("verified.pt"))]);
+    run_python("models.checks.half_check", &[&s(&path("verified.pt"))]);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check that an exported cascade's verifier memo changes no score.
 
-    python3 -m models.pose.memo_check MODEL.pt [--windows 40] [--stride 4]
+    python3 -m models.checks.memo_check MODEL.pt [--windows 40] [--stride 4]
 
 Feeds overlapping windows of a random frame sequence (as clipbuffer slides them) one at a
 time and in one large batch to a model whose memo is warm, and compares every p(violent)

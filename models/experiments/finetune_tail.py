@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fine-tune the last block of the pretrained backbone together with the verifier head.
 
-    python3 -m models.pose.finetune_tail extract CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR [--shard 0/2]
-    python3 -m models.pose.finetune_tail train CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR --cheap-dir DIR --head HEAD.pt
+    python3 -m models.experiments.finetune_tail extract CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR [--shard 0/2]
+    python3 -m models.experiments.finetune_tail train CLIPS_DIR PACKAGE_MODELS_DIR TRUNK_DIR --cheap-dir DIR --head HEAD.pt
         [--train-datasets hockey,scf] [--out TAIL.pt]
 
 The backbone splits at `block_15_add` (5x5x240 at 160x160): the trunk before it stays frozen

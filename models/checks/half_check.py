@@ -2,7 +2,7 @@
 """Check that an exported model runs in half precision, as violenceclassify fp16=true runs it
 (`.to(Half)` of the loaded module, half inputs), and scores as in single precision.
 
-    python3 -m models.pose.half_check MODEL.pt [--windows 8] [--tolerance 0.02]
+    python3 -m models.checks.half_check MODEL.pt [--windows 8] [--tolerance 0.02]
 
 Runs on the CPU (slowly: that is enough to find a tensor that does not follow the module's
 precision, such as the constants of a frozen module). Windows of random frames slid as

@@ -6,7 +6,7 @@ No CPU test can show that a TorchScript model keeps every tensor on the input's 
 runs on a GPU machine when one is lent. Input: an .npz of uint8 clips [N,16,H,W,3] with
 labels (real val clips, e.g. from `make extract`'s cache), as the plugin feeds them.
 
-    python3 -m models.cuda_check clips.npz models/default.pt models/zoo/motionnet.pt
+    python3 -m models.checks.cuda_check clips.npz models/default.pt models/zoo/motionnet.pt
 """
 
 import argparse

@@ -7,7 +7,7 @@ ranks clips better than chance, but it fires on any vigorous motion. It exists s
 plugin runs out of the box until the trained default model (issue 7) replaces it; its
 metadata() says so ("interim": true).
 
-Usage: interim_default.py OUT.pt [CENTRE] [GAIN]
+Usage: python3 -m models.zoo.motion_energy OUT.pt [CENTRE] [GAIN]
 """
 import json
 import sys

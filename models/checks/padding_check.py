@@ -2,7 +2,7 @@
 """Check the converter's TensorFlow SAME padding (tfjs_graph.py `_Conv`) against the rule
 written out: pad the input TF's way (the odd pixel after), then convolve without padding.
 
-    python3 -m models.pose.padding_check
+    python3 -m models.checks.padding_check
 
 `_Conv` never pads a copy of the activations: where TF pads one more pixel after than
 before (stride 2 on an even size), it convolves a kernel with a leading row or column of

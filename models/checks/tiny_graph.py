@@ -3,7 +3,7 @@ names, preprocessing, fused ops and float16-quantized weight shard, random weigh
 can run the whole conversion -> features -> head -> cascade export -> plugin loop in seconds
 without fetching the real weights.
 
-    python3 -m models.pose.tiny_graph OUT_DIR   # writes OUT_DIR/movenet-multipose.{json,bin}
+    python3 -m models.checks.tiny_graph OUT_DIR   # writes OUT_DIR/movenet-multipose.{json,bin}
 """
 
 import base64
@@ -72,7 +72,7 @@ def main():
     conv(FEATURES_NODE, PREFIX + "block_2_add/add", 1, 8, 16, 2, ["BiasAdd", "Relu6"])
     spec = {
         "format": "graph-model",
-        "generatedBy": "models/pose/tiny_graph.py (random weights, for CI)",
+        "generatedBy": "models/checks/tiny_graph.py (random weights, for CI)",
         "modelTopology": {"node": nodes, "versions": {"producer": 1}},
         "weightsManifest": [{"paths": ["movenet-multipose.bin"], "weights": weights}],
     }

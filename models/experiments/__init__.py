@@ -1,0 +1,1 @@
+"""Experiments that were tried and not adopted, kept runnable for models/HISTORY.md."""
