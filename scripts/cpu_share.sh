@@ -30,6 +30,7 @@ for m in $models; do
   front=""
   if grep -qa '"people_crop": true' "$m"; then front="persondetect model-location=models/people.pt ! "; fi
   total=$(share "${front}clipbuffer ! violenceclassify mode=async model-location=$m ! fakesink sync=true")
-  echo "$m: $total % in all, analysis $(awk -v t="$total" -v d="$decode_before" 'BEGIN { printf "%.1f", t - d }') % (goal <= 10 %)"
+  echo "$m: $total % in all, analysis $(awk -v t="$total" -v d="$decode_before" 'BEGIN { printf "%.1f", t - d }') % (goal <= 10 %)," \
+    "$(awk -v t="$total" -v d="$decode_before" 'BEGIN { printf "%.2f", (t - d) / d }')x the decoding's CPU (goal <= 0.5x)"
 done
 echo "decode only, again: $(share "fakesink sync=true") %"
