@@ -35,6 +35,7 @@ free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 
 camera_pid=
 start_camera() { # port
+  camera_port=$1
   "$CAMERA_BIN" "$1" >"$OUT/camera-$1.log" 2>&1 &
   camera_pid=$!
   for _ in $(seq 50); do grep -q serving "$OUT/camera-$1.log" 2>/dev/null && return 0; sleep 0.1; done
@@ -103,6 +104,20 @@ criticals() { grep -c CRITICAL "$1/log" 2>/dev/null || true; }
 # 1.24.5, docs/reliability.md): any other CRITICAL fails the row.
 other_criticals() { grep CRITICAL "$1/log" 2>/dev/null | grep -vc "gst_event_set_seqnum: assertion 'seqnum != GST_SEQNUM_INVALID'" || true; }
 
+# record-rtsp.sh (with the environment in $2..) against a fresh test camera, recording into
+# $1 until the first event's file holds a fragment; its pid in $pid.
+record_rtsp() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  start_camera "$(free_port)" || return 1
+  launch "$dir" env "$@" pipelines/record-rtsp.sh "rtsp://127.0.0.1:$camera_port/test" "$dir"
+  pid=$launched
+  wait_until 30 written "$dir"
+}
+# Ctrl-C to the script, its exit status in $status, the camera gone.
+interrupt() { kill -INT "$pid"; reap "$pid" 20; stop_camera; }
+
 unwritable_segments() {
   local dir=$OUT/1-segments-unwritable
   mkdir -p "$dir"
@@ -149,49 +164,30 @@ unwritable_events_folder() {
 }
 
 stop_mid_event() {
-  local dir=$OUT/4-stop-mid-event port
-  mkdir -p "$dir"
-  port=$(free_port)
-  start_camera "$port" || return
-  launch "$dir" pipelines/record-rtsp.sh "rtsp://127.0.0.1:$port/test" "$dir"
-  local pid=$launched
-  wait_until 30 written "$dir"
-  kill -INT "$pid"
-  reap "$pid" 20
-  stop_camera
+  local dir=$OUT/4-stop-mid-event
+  record_rtsp "$dir" || return
+  interrupt
   local verdict=ok
   { [ "$status" = 0 ] && closed "$dir" && all_play "$dir"; } || verdict=FAIL
   row "4: Ctrl-C during an event (record-rtsp.sh)" "exit $status" "$(events_of "$dir")" "$(files_of "$dir")" "$verdict"
 }
 
 camera_killed_and_back() {
-  local dir=$OUT/5-camera-killed port
-  mkdir -p "$dir"
-  port=$(free_port)
-  start_camera "$port" || return
-  launch "$dir" env RECONNECT_MAX=1 pipelines/record-rtsp.sh "rtsp://127.0.0.1:$port/test" "$dir"
-  local pid=$launched
-  wait_until 30 written "$dir"
+  local dir=$OUT/5-camera-killed
+  record_rtsp "$dir" RECONNECT_MAX=1 || return
   stop_camera
   wait_until 20 grep -q "camera lost" "$dir/log"
-  start_camera "$port" || return
+  start_camera "$camera_port" || return
   wait_until 30 written "$dir" 2
-  kill -INT "$pid"
-  reap "$pid" 20
-  stop_camera
+  interrupt
   local verdict=ok
   { [ "$status" = 0 ] && grep -q "camera lost; starting again" "$dir/log" && has_start "$dir" 2 && closed "$dir" && all_play "$dir"; } || verdict=FAIL
   row "5: camera killed mid-event, back 1 s later (record-rtsp.sh)" "\"camera lost\", restarted, recording again; exit $status after Ctrl-C" "$(events_of "$dir")" "$(files_of "$dir")" "$verdict"
 }
 
 camera_killed_no_reconnect() {
-  local dir=$OUT/5b-camera-lost port
-  mkdir -p "$dir"
-  port=$(free_port)
-  start_camera "$port" || return
-  launch "$dir" env RECONNECT=0 pipelines/record-rtsp.sh "rtsp://127.0.0.1:$port/test" "$dir"
-  local pid=$launched
-  wait_until 30 written "$dir"
+  local dir=$OUT/5b-camera-lost
+  record_rtsp "$dir" RECONNECT=0 || return
   stop_camera
   reap "$pid" 30
   local verdict=ok
@@ -200,21 +196,14 @@ camera_killed_no_reconnect() {
 }
 
 camera_frozen() {
-  local dir=$OUT/5c-camera-frozen port
-  mkdir -p "$dir"
-  port=$(free_port)
-  start_camera "$port" || return
-  launch "$dir" pipelines/record-rtsp.sh "rtsp://127.0.0.1:$port/test" "$dir"
-  local pid=$launched
-  wait_until 30 written "$dir"
+  local dir=$OUT/5c-camera-frozen
+  record_rtsp "$dir" || return
   kill -STOP "$camera_pid"
   local t0=$SECONDS noticed=no
   wait_until 15 grep -q "no frame for" "$dir/log" && noticed="after $((SECONDS - t0)) s"
   kill -CONT "$camera_pid"
   sleep 1
-  kill -INT "$pid"
-  reap "$pid" 20
-  stop_camera
+  interrupt
   local verdict=ok
   { [ "$noticed" != no ] && [ "$status" = 0 ] && closed "$dir" && all_play "$dir"; } || verdict=FAIL
   row "5: camera frozen (SIGSTOP)" "stall warning $noticed (stall-timeout 5 s); exit $status after Ctrl-C" "$(events_of "$dir")" "$(files_of "$dir")" "$verdict"

@@ -1599,16 +1599,7 @@ fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
         classify(),
         recorder(&dir, ""),
     );
-    let pipeline = gst::parse::launch(&launch)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
+    let (pipeline, src) = common::appsrc_pipeline(&launch, &caps());
     src.set_format(gst::Format::Time);
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..100 {
