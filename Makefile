@@ -28,7 +28,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
 export VIOLENCE_PYTHON := $(VENV)/bin/python3
 
-.PHONY: fuzz leaks soak soak-nvr faults setup build demo test lint install uninstall deb eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-cpu bench-encoder bench-record clean
+.PHONY: fuzz leaks soak soak-nvr faults setup build demo test lint install uninstall deb eval distant extract train pretrained people-model train-cascade train-people cross-domain bench-core bench-overlay bench-flow bench-crop bench-scale bench-budget bench-cpu bench-encoder bench-record clean
 
 setup:
 	@bash scripts/setup.sh
@@ -186,6 +186,11 @@ bench-crop: build
 
 bench-scale: build
 	@bash scripts/bench_scale.sh
+
+# Cameras per box by the operator's alert budget (no clip dropped, p99 decision delay <= 1 s,
+# BUDGET_SECONDS=60 per N), ordinary and fight footage, 720p30 direct and the NVR form.
+bench-budget: build
+	@bash scripts/bench_budget.sh
 
 # The frame-encoder contract against the plain forward of the same weights (zoo CNN + LSTM models).
 bench-encoder: build

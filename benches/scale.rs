@@ -33,39 +33,16 @@
 //! LATENCY_MODEL scores the synthetic video's motion (the trained models, rightly, do not
 //! fire on it): detection latency is the plugin's, not the model's.
 
+#[path = "common/trials.rs"]
+mod trials;
+
 use gst::prelude::*;
 use gstviolence::event::ViolenceEvent;
 use gstviolence::meta::{ClipMeta, FramePlanes};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn rss_mb() -> f64 {
-    gstviolence_tools::rss::rss_kib() as f64 / 1024.0
-}
-
-/// CPU time (user + system, every thread, finished ones included) of this process, in
-/// seconds, from /proc/self/stat. Linux counts it in USER_HZ ticks, 100 a second on every
-/// architecture it exports to user space.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The command name may hold spaces: fields are counted after its closing parenthesis.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    // Fields 14 (utime) and 15 (stime) of proc(5); field 3 is index 0 here.
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) / 100.0,
-        _ => panic!("cannot read the CPU time from /proc/self/stat"),
-    }
-}
-
-fn decode(uri: &str) -> String {
-    format!("uridecodebin uri={uri} ! videoconvert")
-}
+use std::time::Instant;
+use trials::*;
 
 fn short(model: &str) -> &str {
     model.rsplit('/').next().unwrap_or(model)
@@ -91,200 +68,6 @@ fn run_to_eos(launch: &str) -> (f64, Vec<gst::Structure>) {
     let t = started.elapsed().as_secs_f64();
     pipeline.set_state(gst::State::Null).unwrap();
     (t, messages)
-}
-
-struct Trial {
-    dropped: u64,
-    max_latency: Duration,
-    rss: f64,
-    /// Latest running time (s) at which a stream's first violence-start reached the bus.
-    start_seen: Option<f64>,
-    starts: usize,
-    /// Process CPU time per stream over wall time, in cores, after the warm-up.
-    cpu_per_stream: f64,
-    /// Files violencerecord opened (NVR form).
-    files: usize,
-}
-
-/// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
-/// sharing it; without, decode only (the same decoder and conversion into the sink).
-fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
-    streams_from(uri, model, n, seconds, &[], 1)
-}
-
-/// As `streams`, stream i starting at `starts[i]` of the file (a key-unit seek before
-/// playing; the stream's running time still starts at 0), from the start where none is given,
-/// the model served by `workers` inference threads.
-fn streams_from(
-    uri: &str,
-    model: Option<&str>,
-    n: usize,
-    seconds: u64,
-    starts: &[gst::ClockTime],
-    workers: usize,
-) -> Trial {
-    let cameras = (0..n).map(|i| {
-        let analysis = model.map_or(String::new(), |m| {
-            format!(
-                "clipbuffer ! violenceclassify name=cls{i} mode=async model-location={m} \
-                 inference-workers={workers} ! "
-            )
-        });
-        format!("{} ! {analysis}fakesink sync=true", decode(uri))
-    });
-    trial_from(cameras.collect(), seconds, starts)
-}
-
-/// Where N independent streams of a file of `duration` start: spread evenly over it, each
-/// leaving `seconds` (plus slack for preroll and the key-unit snap) before the end.
-fn spread_starts(duration: gst::ClockTime, n: usize, seconds: u64) -> Vec<gst::ClockTime> {
-    let usable = duration.saturating_sub(gst::ClockTime::from_seconds(seconds + 2));
-    (0..n as u64).map(|i| usable * i / n as u64).collect()
-}
-
-/// The file's duration (a preroll of its decoding pipeline).
-fn duration(uri: &str) -> gst::ClockTime {
-    let pipeline = gst::parse::launch(&format!("{} ! fakesink", decode(uri)))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Paused).unwrap();
-    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
-    let d = pipeline
-        .query_duration::<gst::ClockTime>()
-        .expect("the file's duration");
-    pipeline.set_state(gst::State::Null).unwrap();
-    d
-}
-
-/// (g) N cameras in the NVR form: each one's 640x360 sub-stream (`sub_uri`) decoded and
-/// analysed (async, sharing the model), and its 1280x720 main stream (`main`, the same
-/// scene) recorded by events without decoding, `violencerecord source=clsI` matching them
-/// by running time; both paced by the clock from the same start. Files go to `out`.
-fn nvr_streams(
-    main: &str,
-    sub_uri: &str,
-    model: &str,
-    n: usize,
-    seconds: u64,
-    out: &std::path::Path,
-) -> Trial {
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::create_dir_all(out).unwrap();
-    let cameras = (0..n).map(|i| {
-        format!(
-            "filesrc location={main} ! qtdemux ! h264parse ! identity sync=true ! queue \
-             ! violencerecord source=cls{i} location={}/cam{i}-%05d.mp4 max-files=2 \
-             {} ! clipbuffer ! violenceclassify name=cls{i} mode=async model-location={model} \
-             ! fakesink sync=true",
-            out.display(),
-            decode(sub_uri)
-        )
-    });
-    trial(cameras.collect(), seconds)
-}
-
-/// Plays one bin per camera (its classifier named clsI) for `seconds` after preroll.
-fn trial(cameras: Vec<String>, seconds: u64) -> Trial {
-    trial_from(cameras, seconds, &[])
-}
-
-/// As `trial`, camera i's bin first seeked to `starts[i]` (none: from the start).
-fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime]) -> Trial {
-    let n = cameras.len();
-    let pipeline = gst::Pipeline::new();
-    let mut classifiers = Vec::new();
-    let mut bins = Vec::new();
-    for (i, camera) in cameras.iter().enumerate() {
-        let bin = gst::parse::bin_from_description(camera, false).unwrap();
-        pipeline.add(&bin).unwrap();
-        classifiers.extend(bin.by_name(&format!("cls{i}")));
-        bins.push(bin);
-    }
-    if starts.iter().any(|s| !s.is_zero()) {
-        pipeline.set_state(gst::State::Paused).unwrap();
-        let _ = pipeline.state(gst::ClockTime::from_seconds(60));
-        for (bin, start) in bins.iter().zip(starts) {
-            if !start.is_zero() {
-                bin.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, *start)
-                    .expect("a seek to the stream's start");
-            }
-        }
-        let _ = pipeline.state(gst::ClockTime::from_seconds(60));
-    }
-    pipeline.set_state(gst::State::Playing).unwrap();
-    // Model loading and preroll are not part of the trial.
-    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
-    let bus = pipeline.bus().unwrap();
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    // CPU is counted after a warm-up (first clips, the worker's first batches).
-    let warm_up = started + Duration::from_secs(seconds / 4).min(Duration::from_secs(3));
-    let mut cpu_start: Option<(f64, Instant)> = None;
-    let mut rss: f64 = 0.0;
-    let mut seen: Vec<String> = Vec::new();
-    let mut start_seen: Option<f64> = None;
-    let mut files = 0;
-    while Instant::now() < deadline {
-        if cpu_start.is_none() && Instant::now() >= warm_up {
-            cpu_start = Some((cpu_seconds(), Instant::now()));
-        }
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
-            match msg.view() {
-                gst::MessageView::Error(e) => panic!("{}", e.error()),
-                gst::MessageView::Element(e)
-                    if e.structure().is_some_and(|s| {
-                        s.name() == "violence-recording"
-                            && s.get::<String>("action").is_ok_and(|a| a == "opened")
-                    }) =>
-                {
-                    files += 1;
-                }
-                gst::MessageView::Element(e)
-                    if e.structure().is_some_and(|s| s.name() == "violence-start") =>
-                {
-                    let source = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
-                    if !seen.contains(&source) {
-                        seen.push(source);
-                        // Streams are synced to the clock: running time is wall time here.
-                        // Expressed as a PTS of the file (the event gives the offset), so it
-                        // compares with the motion's PTS.
-                        let ev = e
-                            .structure()
-                            .and_then(ViolenceEvent::from_structure)
-                            .expect("our event");
-                        let now_rt = pipeline.current_running_time().map_or(0, |t| t.nseconds());
-                        let now = (now_rt + ev.pts).saturating_sub(ev.running_time) as f64 / 1e9;
-                        start_seen = Some(start_seen.map_or(now, |s: f64| s.max(now)));
-                    }
-                }
-                _ => (),
-            }
-        }
-        rss = rss.max(rss_mb());
-    }
-    let cpu_per_stream = cpu_start.map_or(0.0, |(cpu, at)| {
-        (cpu_seconds() - cpu) / at.elapsed().as_secs_f64() / n as f64
-    });
-    let dropped = classifiers
-        .iter()
-        .map(|c| c.property::<u64>("clips-dropped"))
-        .sum();
-    let max_latency = classifiers
-        .iter()
-        .map(|c| c.property::<u64>("max-latency"))
-        .max()
-        .unwrap_or(0);
-    pipeline.set_state(gst::State::Null).unwrap();
-    Trial {
-        dropped,
-        max_latency: Duration::from_nanos(max_latency),
-        rss,
-        start_seen,
-        starts: seen.len(),
-        cpu_per_stream,
-        files,
-    }
 }
 
 /// One stream as fast as it goes, sync mode, with per-element timing. A queue after the
@@ -544,11 +327,6 @@ fn main() {
     let sub_video = args.get(11);
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
-    let to_uri = |file: &str| {
-        gst::glib::filename_to_uri(std::fs::canonicalize(file).unwrap(), None)
-            .unwrap()
-            .to_string()
-    };
     let (uri, normal_uri, sample_uri) = (to_uri(video), to_uri(normal), to_uri(sample));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rss_idle = rss_mb();

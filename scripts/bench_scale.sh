@@ -18,14 +18,10 @@ echo "==> our pipeline, models: ${models[*]} (motion in the sample starts at 6.6
 [ -s "$dir/motion-energy.pt" ] || "$VIOLENCE_PYTHON" models/zoo/motion_energy.py "$dir/motion-energy.pt"
 # (g) the NVR form: the same footage as a camera's 640x360 sub-stream (same timestamps).
 sub="$dir/scf-360p30.mp4"
-if [ ! -s "$sub" ] || [ "$sub" -ot "$dir/scf-720p30.mp4" ]; then
-  echo "==> $sub: the 640x360 sub-stream of scf-720p30.mp4"
-  gst-launch-1.0 -q filesrc location="$dir/scf-720p30.mp4" ! qtdemux ! h264parse ! avdec_h264 \
-    ! videoscale ! video/x-raw,width=640,height=360 ! x264enc speed-preset=veryfast key-int-max=60 \
-    ! h264parse ! mp4mux ! filesink location="$sub.tmp"
-  mv "$sub.tmp" "$sub"
-fi
+bash scripts/sub_stream.sh "$dir/scf-720p30.mp4" "$sub"
 models_csv=$(IFS=,; echo "${models[*]}")
 cargo bench --bench scale -- "$dir/scf-720p30.mp4" "$dir/normal-720p30.mp4" "$dir/720p30-420.mp4" \
   "$models_csv" "$peer_fps" 6.667 "$dir/motion-energy.pt" "${SOAK_SECONDS:-600}" \
   "${CPU_STREAMS:-4}" "${CPU_SECONDS:-20}" "$sub"
+# Cameras per box by the alert budget, the main model.
+MODEL=$model bash scripts/bench_budget.sh

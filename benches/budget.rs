@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! make bench-budget (and the last part of make bench-scale): cameras per box as an
+//! operator judges them. N cameras are held when, over SECONDS (60) of real time with every
+//! camera started at its own point of the footage, no clip is dropped and the p99 of the
+//! decision delay (a clip's decision time minus the time of its last frame) is at most 1 s:
+//! an alert within a couple of seconds of the fight. Both footages: ordinary (most of an
+//! NVR's hours) and fights (the worst case); both forms: 720p30 analysed directly, and the
+//! NVR form (the 640x360 sub-stream analysed, the 1280x720 main stream recorded by events).
+//! The classifiers share one pool of inference workers, one per core. Then the analysis CPU
+//! of 4 ordinary 720p30 streams as a multiple of their decoding's, from the same run.
+//!
+//! Usage: budget MODEL FIGHTS_720 FIGHTS_360 NORMAL_720 NORMAL_360 [SECONDS=60]
+
+#[path = "common/trials.rs"]
+mod trials;
+
+use trials::*;
+
+/// The alert budget: p99 of the decision delay, in seconds.
+const BUDGET_S: f64 = 1.0;
+const DIRECT_COUNTS: [usize; 8] = [1, 2, 3, 4, 6, 8, 10, 12];
+const NVR_COUNTS: [usize; 11] = [1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32];
+const CPU_STREAMS: usize = 4;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+struct Row {
+    n: usize,
+    dropped: u64,
+    clips: usize,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Row {
+    fn of(n: usize, trial: &Trial) -> Row {
+        let mut delays = trial.decision_delays.clone();
+        delays.sort_by(f64::total_cmp);
+        Row {
+            n,
+            dropped: trial.dropped,
+            clips: delays.len(),
+            p50: percentile(&delays, 50.0),
+            p99: percentile(&delays, 99.0),
+            max: delays.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+
+    fn held(&self) -> bool {
+        self.dropped == 0 && self.clips > 0 && self.p99 <= BUDGET_S
+    }
+}
+
+/// Trials at growing N until one is not held; returns the rows.
+fn climb(counts: &[usize], mut trial: impl FnMut(usize) -> Trial) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &n in counts {
+        let row = Row::of(n, &trial(n));
+        eprintln!(
+            "  {n} cameras: {} dropped, {} clips, decision delay p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+            row.dropped, row.clips, row.p50, row.p99, row.max
+        );
+        let held = row.held();
+        rows.push(row);
+        if !held {
+            break;
+        }
+    }
+    rows
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.len() < 5 {
+        eprintln!("usage: budget MODEL FIGHTS_720 FIGHTS_360 NORMAL_720 NORMAL_360 [SECONDS=60]");
+        std::process::exit(2);
+    }
+    let (model, seconds) = (&args[0], args.get(5).map_or(60, |s| s.parse().unwrap()));
+    gst::init().unwrap();
+    gstviolence::plugin_register_static().unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let classify = format!("inference-workers={cores} emit-scores=true");
+    let out = std::path::Path::new("target/bench/budget");
+    let footages = [
+        ("ordinary", &args[3], &args[4]),
+        ("fights", &args[1], &args[2]),
+    ];
+    let mut table = Vec::new();
+    for (footage, main, sub) in footages {
+        let (main_uri, sub_uri) = (to_uri(main), to_uri(sub));
+        let length = duration(&main_uri);
+        eprintln!("==> {footage}, 720p30 analysed directly");
+        let direct = climb(&DIRECT_COUNTS, |n| {
+            let cameras = stream_cameras(&main_uri, Some(model), n, &classify);
+            trial_from(cameras, seconds, &spread_starts(length, n, seconds))
+        });
+        table.push(("720p30 analysed directly", footage, direct));
+        eprintln!("==> {footage}, NVR form");
+        let nvr = climb(&NVR_COUNTS, |n| {
+            let cameras = nvr_cameras(main, &sub_uri, model, n, out, &classify);
+            trial_from(cameras, seconds, &spread_starts(length, n, seconds))
+        });
+        table.push(("NVR form (640x360 analysed, 720p recorded)", footage, nvr));
+    }
+    let _ = std::fs::remove_dir_all(out);
+
+    // Analysis CPU against decoding, same streams, same run.
+    let normal_uri = to_uri(&args[3]);
+    let starts = spread_starts(duration(&normal_uri), CPU_STREAMS, seconds);
+    let cpu = |model: Option<&str>| {
+        trial_from(
+            stream_cameras(&normal_uri, model, CPU_STREAMS, &classify),
+            seconds,
+            &starts,
+        )
+        .cpu_per_stream
+    };
+    let decode_only = cpu(None);
+    let with_model = cpu(Some(model));
+
+    println!();
+    println!(
+        "alert budget: no clip dropped and p99 decision delay <= {BUDGET_S:.1} s over {seconds} s per N; {model}; {cores} cores"
+    );
+    println!();
+    println!("| form | footage | cameras held | per core | at the largest N tried: dropped, decision delay p50 / p99 / max |");
+    println!("|---|---|---|---|---|");
+    for (form, footage, rows) in &table {
+        let held = rows
+            .iter()
+            .take_while(|r| r.held())
+            .last()
+            .map_or(0, |r| r.n);
+        let last = rows.last().unwrap();
+        println!(
+            "| {form} | {footage} | {held} | {:.1} | {} cameras: {} dropped, {:.2} / {:.2} / {:.2} s |",
+            held as f64 / cores as f64,
+            last.n,
+            last.dropped,
+            last.p50,
+            last.p99,
+            last.max
+        );
+    }
+    println!();
+    println!(
+        "| analysis CPU, {CPU_STREAMS} ordinary 720p30 streams | {:.1} % of a core per stream beside decoding's {:.1} %: {:.2}x the decoding (goal <= 0.5x) |",
+        (with_model - decode_only) * 100.0,
+        decode_only * 100.0,
+        (with_model - decode_only) / decode_only
+    );
+}

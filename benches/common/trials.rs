@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! Real-time trials of N cameras in one process, shared by `make bench-scale` (scale.rs) and
+//! its alert-budget part (budget.rs): streams or NVR cameras played in real time from spread
+//! points of a file, with the drops, latencies, decision delays, CPU and memory they cost.
+#![allow(dead_code)]
+
+use gst::prelude::*;
+use gstviolence::event::ViolenceEvent;
+use std::time::{Duration, Instant};
+
+pub fn rss_mb() -> f64 {
+    gstviolence_tools::rss::rss_kib() as f64 / 1024.0
+}
+
+/// CPU time (user + system, every thread, finished ones included) of this process, in
+/// seconds, from /proc/self/stat. Linux counts it in USER_HZ ticks, 100 a second on every
+/// architecture it exports to user space.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // Fields 14 (utime) and 15 (stime) of proc(5); field 3 is index 0 here.
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => panic!("cannot read the CPU time from /proc/self/stat"),
+    }
+}
+
+/// The file URI of a path.
+pub fn to_uri(path: &str) -> String {
+    gst::glib::filename_to_uri(std::fs::canonicalize(path).unwrap(), None)
+        .unwrap()
+        .to_string()
+}
+
+pub fn decode(uri: &str) -> String {
+    format!("uridecodebin uri={uri} ! videoconvert")
+}
+
+pub struct Trial {
+    pub dropped: u64,
+    pub max_latency: Duration,
+    pub rss: f64,
+    /// Latest running time (s) at which a stream's first violence-start reached the bus.
+    pub start_seen: Option<f64>,
+    pub starts: usize,
+    /// Process CPU time per stream over wall time, in cores, after the warm-up.
+    pub cpu_per_stream: f64,
+    /// Files violencerecord opened (NVR form).
+    pub files: usize,
+    /// Per scored clip (classifiers with emit-scores=true): seconds from the clip's last
+    /// frame to its decision, what the operator's alert budget judges.
+    pub decision_delays: Vec<f64>,
+}
+
+/// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
+/// sharing it; without, decode only (the same decoder and conversion into the sink).
+pub fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
+    streams_from(uri, model, n, seconds, &[], 1)
+}
+
+/// As `streams`, stream i starting at `starts[i]` of the file (a key-unit seek before
+/// playing; the stream's running time still starts at 0), from the start where none is given,
+/// the model served by `workers` inference threads.
+pub fn streams_from(
+    uri: &str,
+    model: Option<&str>,
+    n: usize,
+    seconds: u64,
+    starts: &[gst::ClockTime],
+    workers: usize,
+) -> Trial {
+    let extra = format!("inference-workers={workers}");
+    trial_from(stream_cameras(uri, model, n, &extra), seconds, starts)
+}
+
+/// The bins of N real-time streams of `uri`, decoded (and analysed with `model`, its
+/// violenceclassify named clsI taking the `classify` properties too).
+pub fn stream_cameras(uri: &str, model: Option<&str>, n: usize, classify: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let analysis = model.map_or(String::new(), |m| {
+                format!(
+                    "clipbuffer ! violenceclassify name=cls{i} mode=async model-location={m} \
+                     {classify} ! "
+                )
+            });
+            format!("{} ! {analysis}fakesink sync=true", decode(uri))
+        })
+        .collect()
+}
+
+/// Where N independent streams of a file of `duration` start: spread evenly over it, each
+/// leaving `seconds` (plus slack for preroll and the key-unit snap) before the end.
+pub fn spread_starts(duration: gst::ClockTime, n: usize, seconds: u64) -> Vec<gst::ClockTime> {
+    let usable = duration.saturating_sub(gst::ClockTime::from_seconds(seconds + 2));
+    (0..n as u64).map(|i| usable * i / n as u64).collect()
+}
+
+/// The file's duration (a preroll of its decoding pipeline).
+pub fn duration(uri: &str) -> gst::ClockTime {
+    let pipeline = gst::parse::launch(&format!("{} ! fakesink", decode(uri)))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+    let d = pipeline
+        .query_duration::<gst::ClockTime>()
+        .expect("the file's duration");
+    pipeline.set_state(gst::State::Null).unwrap();
+    d
+}
+
+/// (g) N cameras in the NVR form: each one's 640x360 sub-stream (`sub_uri`) decoded and
+/// analysed (async, sharing the model), and its 1280x720 main stream (`main`, the same
+/// scene) recorded by events without decoding, `violencerecord source=clsI` matching them
+/// by running time; both paced by the clock from the same start. Files go to `out`.
+pub fn nvr_streams(
+    main: &str,
+    sub_uri: &str,
+    model: &str,
+    n: usize,
+    seconds: u64,
+    out: &std::path::Path,
+) -> Trial {
+    trial(nvr_cameras(main, sub_uri, model, n, out, ""), seconds)
+}
+
+/// The bins of N cameras in the NVR form (see `nvr_streams`), each violenceclassify (clsI)
+/// taking the `classify` properties too; `out` emptied for their files.
+pub fn nvr_cameras(
+    main: &str,
+    sub_uri: &str,
+    model: &str,
+    n: usize,
+    out: &std::path::Path,
+    classify: &str,
+) -> Vec<String> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    (0..n)
+        .map(|i| {
+            format!(
+                "filesrc location={main} ! qtdemux ! h264parse ! identity sync=true ! queue \
+                 ! violencerecord source=cls{i} location={}/cam{i}-%05d.mp4 max-files=2 \
+                 {} ! clipbuffer ! violenceclassify name=cls{i} mode=async model-location={model} \
+                 {classify} ! fakesink sync=true",
+                out.display(),
+                decode(sub_uri)
+            )
+        })
+        .collect()
+}
+
+/// Plays one bin per camera (its classifier named clsI) for `seconds` after preroll.
+pub fn trial(cameras: Vec<String>, seconds: u64) -> Trial {
+    trial_from(cameras, seconds, &[])
+}
+
+/// As `trial`, camera i's bin first seeked to `starts[i]` (none: from the start).
+pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime]) -> Trial {
+    let n = cameras.len();
+    let pipeline = gst::Pipeline::new();
+    let mut classifiers = Vec::new();
+    let mut bins = Vec::new();
+    for (i, camera) in cameras.iter().enumerate() {
+        let bin = gst::parse::bin_from_description(camera, false).unwrap();
+        pipeline.add(&bin).unwrap();
+        classifiers.extend(bin.by_name(&format!("cls{i}")));
+        bins.push(bin);
+    }
+    if starts.iter().any(|s| !s.is_zero()) {
+        pipeline.set_state(gst::State::Paused).unwrap();
+        let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+        for (bin, start) in bins.iter().zip(starts) {
+            if !start.is_zero() {
+                bin.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, *start)
+                    .expect("a seek to the stream's start");
+            }
+        }
+        let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Model loading and preroll are not part of the trial.
+    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+    let bus = pipeline.bus().unwrap();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    // CPU is counted after a warm-up (first clips, the worker's first batches).
+    let warm_up = started + Duration::from_secs(seconds / 4).min(Duration::from_secs(3));
+    let mut cpu_start: Option<(f64, Instant)> = None;
+    let mut rss: f64 = 0.0;
+    let mut seen: Vec<String> = Vec::new();
+    let mut start_seen: Option<f64> = None;
+    let mut files = 0;
+    let mut decision_delays = Vec::new();
+    while Instant::now() < deadline {
+        if cpu_start.is_none() && Instant::now() >= warm_up {
+            cpu_start = Some((cpu_seconds(), Instant::now()));
+        }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => panic!("{}", e.error()),
+                gst::MessageView::Element(e)
+                    if e.structure().is_some_and(|s| {
+                        s.name() == "violence-recording"
+                            && s.get::<String>("action").is_ok_and(|a| a == "opened")
+                    }) =>
+                {
+                    files += 1;
+                }
+                gst::MessageView::Element(e)
+                    if e.structure().is_some_and(|s| s.name() == "violence-score") =>
+                {
+                    let ev = e
+                        .structure()
+                        .and_then(ViolenceEvent::from_structure)
+                        .expect("our event");
+                    // The event's latency runs from the clip's first frame to its decision.
+                    let span = ev.clip_end.saturating_sub(ev.clip_start);
+                    decision_delays.push(ev.latency.saturating_sub(span) as f64 / 1e9);
+                }
+                gst::MessageView::Element(e)
+                    if e.structure().is_some_and(|s| s.name() == "violence-start") =>
+                {
+                    let source = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+                    if !seen.contains(&source) {
+                        seen.push(source);
+                        // Streams are synced to the clock: running time is wall time here.
+                        // Expressed as a PTS of the file (the event gives the offset), so it
+                        // compares with the motion's PTS.
+                        let ev = e
+                            .structure()
+                            .and_then(ViolenceEvent::from_structure)
+                            .expect("our event");
+                        let now_rt = pipeline.current_running_time().map_or(0, |t| t.nseconds());
+                        let now = (now_rt + ev.pts).saturating_sub(ev.running_time) as f64 / 1e9;
+                        start_seen = Some(start_seen.map_or(now, |s: f64| s.max(now)));
+                    }
+                }
+                _ => (),
+            }
+        }
+        rss = rss.max(rss_mb());
+    }
+    let cpu_per_stream = cpu_start.map_or(0.0, |(cpu, at)| {
+        (cpu_seconds() - cpu) / at.elapsed().as_secs_f64() / n as f64
+    });
+    let dropped = classifiers
+        .iter()
+        .map(|c| c.property::<u64>("clips-dropped"))
+        .sum();
+    let max_latency = classifiers
+        .iter()
+        .map(|c| c.property::<u64>("max-latency"))
+        .max()
+        .unwrap_or(0);
+    pipeline.set_state(gst::State::Null).unwrap();
+    Trial {
+        dropped,
+        max_latency: Duration::from_nanos(max_latency),
+        rss,
+        start_seen,
+        starts: seen.len(),
+        cpu_per_stream,
+        files,
+        decision_delays,
+    }
+}
