@@ -215,7 +215,11 @@ fn the_test_camera_serves_a_file_as_main_and_sub_stream() {
 fn record_rtsp_sh(port: u16, dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     Proc(
-        Command::new(root.join("pipelines/record-rtsp.sh"))
+        // SIGINT back to its default: a test run from a background job (CI) inherits it
+        // ignored, and a script cannot trap a signal ignored on entry.
+        Command::new("env")
+            .arg("--default-signal=INT")
+            .arg(root.join("pipelines/record-rtsp.sh"))
             .arg(format!("rtsp://127.0.0.1:{port}/test"))
             .arg(dir)
             .env("MODEL", common::model("motion.pt"))

@@ -303,7 +303,11 @@ fn run_script(
     let camera = Camera::start(port);
     let url = |path: &str| format!("rtsp://127.0.0.1:{port}{path}");
     let log = std::fs::File::create(dir.join("gst-launch.log")).unwrap();
-    let mut child = Command::new(root.join("pipelines").join(script))
+    // SIGINT back to its default: a test run from a background job (CI) inherits it ignored,
+    // and the script (run_live) cannot trap a signal ignored on entry.
+    let mut child = Command::new("env")
+        .arg("--default-signal=INT")
+        .arg(root.join("pipelines").join(script))
         .args([url("/main"), url("/sub")])
         .arg(&dir)
         .env("MODEL", common::model("motion.pt"))

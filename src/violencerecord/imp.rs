@@ -26,6 +26,7 @@ use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -110,6 +111,9 @@ pub struct ViolenceRecord {
     closed: Condvar,
     /// Signalled when audio reaches splitmuxsink, or the element stops (mode=segments).
     audio_arrived: Condvar,
+    /// Out of PLAYING (an error, a stop without EOS): sinks no longer finish an EOS, so
+    /// waiting for files to finalize is pointless; what they hold is taken at cleanup.
+    leaving_playing: AtomicBool,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
     /// mode=segments: the splitmuxsink child.
@@ -150,6 +154,7 @@ impl ObjectSubclass for ViolenceRecord {
             closing: Mutex::new(Closing::default()),
             closed: Condvar::new(),
             audio_arrived: Condvar::new(),
+            leaving_playing: AtomicBool::new(false),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
             splitmux: Mutex::new(None),
@@ -511,6 +516,15 @@ impl ElementImpl for ViolenceRecord {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
             gst::StateChange::NullToReady => self.prepare()?,
+            gst::StateChange::PausedToPlaying => {
+                self.leaving_playing.store(false, Ordering::SeqCst)
+            }
+            // An EOS being finished on the streaming thread stops waiting for the muxers.
+            gst::StateChange::PlayingToPaused => {
+                self.leaving_playing.store(true, Ordering::SeqCst);
+                let _closing = self.closing.locked();
+                self.closed.notify_all();
+            }
             gst::StateChange::ReadyToPaused => {
                 self.start_segments();
                 self.connect_source()?

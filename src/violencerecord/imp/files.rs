@@ -13,21 +13,31 @@ use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 impl ViolenceRecord {
-    /// Waits until every branch that was told to close has finalized its file.
+    /// Waits until every branch that was told to close has finalized its file, or the
+    /// element leaves PLAYING (its sinks would not finish then: an error stopping the
+    /// pipeline right after EOS used to hold this thread for FINALIZE_TIMEOUT).
     pub(super) fn wait_closed(&self) {
-        self.wait_idle(FINALIZE_TIMEOUT);
+        self.wait_idle(FINALIZE_TIMEOUT, true);
     }
 
-    fn wait_idle(&self, timeout: Duration) {
+    fn wait_idle(&self, timeout: Duration, until_leaving_playing: bool) {
+        let leaving = || until_leaving_playing && self.leaving_playing.load(Ordering::SeqCst);
         let closing = self.closing.locked();
         let (closing, waited) = self
             .closed
-            .wait_timeout_while(closing, timeout, |c| !c.is_idle())
+            .wait_timeout_while(closing, timeout, |c| !c.is_idle() && !leaving())
             .unwrap_or_else(|e| e.into_inner());
-        if waited.timed_out() {
+        if leaving() && !closing.is_idle() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "leaving PLAYING: files still finishing are taken at cleanup"
+            );
+        } else if waited.timed_out() {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -216,7 +226,7 @@ impl ViolenceRecord {
             }
         }
         // Nothing is left to take: idle once the threads in flight are done.
-        self.wait_idle(TEARDOWN_TIMEOUT);
+        self.wait_idle(TEARDOWN_TIMEOUT, false);
         self.closed.notify_all();
         *self.log.locked() = EventLog::default();
     }
