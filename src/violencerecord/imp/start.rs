@@ -99,15 +99,7 @@ impl ViolenceRecord {
             return Err(gst::StateChangeError);
         }
         self.appsink.set_caps(Some(&caps));
-        let first = location::format(
-            &settings.location,
-            0,
-            &glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?,
-        )
-        .map_err(|e| {
-            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
-            gst::StateChangeError
-        })?;
+        let first = self.first_file(&settings)?;
         self.check_folder(&first, settings.on_write_error)?;
         self.open_log(&settings)?;
         let mut state = self.state.locked();
@@ -120,6 +112,15 @@ impl ViolenceRecord {
     /// first event's evidence is, maybe hours later (and, in segments mode, before
     /// splitmuxsink fails inside the bin while PLAYING). An error, or with
     /// on-write-error=skip a warning (the stream goes on without files).
+    /// The location's first file name (index 0, now), whose folder the start checks.
+    fn first_file(&self, settings: &Settings) -> Result<String, gst::StateChangeError> {
+        let now = glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?;
+        location::format(&settings.location, 0, &now).map_err(|e| {
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+            gst::StateChangeError
+        })
+    }
+
     fn check_folder(
         &self,
         first: &str,
@@ -155,15 +156,7 @@ impl ViolenceRecord {
             return Err(gst::StateChangeError);
         }
         // splitmuxsink formats with printf: the first segment's name is the pattern at 0.
-        let first = location::format(
-            &settings.location,
-            0,
-            &glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?,
-        )
-        .map_err(|e| {
-            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
-            gst::StateChangeError
-        })?;
+        let first = self.first_file(settings)?;
         // Always an error here: splitmuxsink cannot skip a file.
         self.check_folder(&first, WriteErrorPolicy::Error)?;
         self.setup_segments(settings)?;
