@@ -19,6 +19,7 @@ mkdir -p "$OUT"
 CAMERA_BIN=$root/target/release/examples/rtsp-test-server
 [ -x "$CAMERA_BIN" ] || { echo "faults: $CAMERA_BIN missing (make build)" >&2; exit 1; }
 PYTHON=${VIOLENCE_PYTHON:-$HOME/.cache/gst-violence/venv/bin/python3}
+. scripts/nvr_lib.sh
 "$PYTHON" tests/models/make_test_models.py "$OUT/models" >/dev/null || exit 1
 export MODEL=$OUT/models/motion.pt
 export GST_REGISTRY=$OUT/registry.bin
@@ -31,7 +32,6 @@ row() { # fault, outcome, events, files, verdict
   printf '%-4s %s: %s\n' "$5" "$1" "$2" >&2
 }
 
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 camera_pid=
 start_camera() { # port
@@ -51,7 +51,6 @@ wait_until() {
   for _ in $(seq $((limit * 10))); do "$@" && return 0; sleep 0.1; done
   return 1
 }
-count() { local n; n=$(grep -c "\"event\":\"$2\"" "$1/events.jsonl" 2>/dev/null); echo "${n:-0}"; }
 has_start() { [ "$(count "$1" start)" -ge "${2:-1}" ]; }
 # A start whose file holds a fragment already (the fault then hits written evidence).
 written() {
@@ -60,12 +59,6 @@ written() {
   [ -n "$f" ] && [ -s "$f" ]
 }
 events_of() { echo "$(count "$1" start) started, $(count "$1" end) ended"; }
-# A file plays: the discoverer finds a duration above zero and no error.
-plays() {
-  local info
-  info=$(gst-discoverer-1.0 -t 60 "$1" 2>&1)
-  echo "$info" | grep -q "Duration: " && ! echo "$info" | grep -qE "Duration: 0:00:00.000000000|corrupt|rror"
-}
 files_of() { # dir: files on disk and how many play
   local n=0 ok=0 f
   for f in "$1"/*.mp4; do

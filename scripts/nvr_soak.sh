@@ -22,6 +22,7 @@ CAMERAS=${CAMERAS:-4}
 SEED=${SEED:-1}
 OUT=${SOAK_OUT:-$root/target/soak-nvr}
 PYTHON=${VIOLENCE_PYTHON:-$HOME/.cache/gst-violence/venv/bin/python3}
+. scripts/nvr_lib.sh
 CAMERA_BIN=$root/target/release/examples/rtsp-test-server
 [ -x "$CAMERA_BIN" ] || { echo "soak-nvr: $CAMERA_BIN missing (make build)" >&2; exit 1; }
 rm -rf "$OUT"
@@ -29,7 +30,6 @@ mkdir -p "$OUT"
 "$PYTHON" tests/models/make_test_models.py "$OUT/models" >/dev/null || exit 1
 export GST_REGISTRY=$OUT/registry.bin
 RANDOM=$SEED
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 log() { echo "$(date -u +%T) $*" | tee -a "$OUT/faults.log" >&2; }
 
 broker_port=$(free_port)
@@ -154,12 +154,6 @@ log "soak over: stopping the pipelines (Ctrl-C), then counting"
 trap - EXIT
 cleanup
 
-count() { local n; n=$(grep -c "\"event\":\"$2\"" "$1/events.jsonl" 2>/dev/null); echo "${n:-0}"; }
-plays() {
-  local info
-  info=$(gst-discoverer-1.0 -t 60 "$1" 2>&1)
-  echo "$info" | grep -q "Duration: " && ! echo "$info" | grep -qE "Duration: 0:00:00.000000000|corrupt|rror"
-}
 lost=0
 report() {
   echo "NVR soak, $(date -u +%F): $CAMERAS cameras for $MINUTES min (seed $SEED); faults injected: $frozen freezes, $killed camera kills, $broker_cuts broker stops"
