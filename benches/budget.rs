@@ -11,6 +11,10 @@
 //! of 4 ordinary 720p30 streams as a multiple of their decoding's, from the same run.
 //!
 //! Usage: budget MODEL FIGHTS_720 FIGHTS_360 NORMAL_720 NORMAL_360 [SECONDS=60]
+//!
+//! For experiments: `BUDGET_TRIALS="nvr-fights:6,8 direct-ordinary:8"` runs only those
+//! (form-footage: counts, every count tried) and skips the CPU part; `CLASSIFY="max-pending=4"`
+//! adds violenceclassify properties to every camera.
 
 #[path = "common/trials.rs"]
 mod trials;
@@ -38,6 +42,10 @@ struct Row {
     p50: f64,
     p99: f64,
     max: f64,
+    /// Fewest and most clips scored by one camera.
+    scored: (u64, u64),
+    /// Cores busy (process CPU over wall time).
+    cores_busy: f64,
 }
 
 impl Row {
@@ -51,26 +59,35 @@ impl Row {
             p50: percentile(&delays, 50.0),
             p99: percentile(&delays, 99.0),
             max: delays.last().copied().unwrap_or(f64::NAN),
+            cores_busy: trial.cpu_per_stream * n as f64,
+            scored: (
+                trial.scored_per_camera.iter().copied().min().unwrap_or(0),
+                trial.scored_per_camera.iter().copied().max().unwrap_or(0),
+            ),
         }
     }
 
+    /// Held: every camera analysed all along (none scored under 90 % of the busiest's
+    /// clips), none dropped, and the delay within the budget.
     fn held(&self) -> bool {
-        self.dropped == 0 && self.clips > 0 && self.p99 <= BUDGET_S
+        let (fewest, most) = self.scored;
+        self.dropped == 0 && self.clips > 0 && fewest * 10 >= most * 9 && self.p99 <= BUDGET_S
     }
 }
 
-/// Trials at growing N until one is not held; returns the rows.
-fn climb(counts: &[usize], mut trial: impl FnMut(usize) -> Trial) -> Vec<Row> {
+/// Trials at growing N until one is not held (or every count, unless `stop_early`).
+fn climb(counts: &[usize], stop_early: bool, mut trial: impl FnMut(usize) -> Trial) -> Vec<Row> {
     let mut rows = Vec::new();
     for &n in counts {
         let row = Row::of(n, &trial(n));
         eprintln!(
-            "  {n} cameras: {} dropped, {} clips, decision delay p50 {:.2} s, p99 {:.2} s, max {:.2} s",
-            row.dropped, row.clips, row.p50, row.p99, row.max
+            "  {n} cameras: {} dropped, {} clips ({} to {} a camera), decision delay p50 {:.2} s, p99 {:.2} s, max {:.2} s, {:.2} cores busy",
+            row.dropped, row.clips, row.scored.0, row.scored.1, row.p50, row.p99, row.max, row.cores_busy
+
         );
         let held = row.held();
         rows.push(row);
-        if !held {
+        if !held && stop_early {
             break;
         }
     }
@@ -90,30 +107,53 @@ fn main() {
     gst::init().unwrap();
     gstviolence::plugin_register_static().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let classify = format!("inference-workers={cores} emit-scores=true");
+    let classify = format!(
+        "inference-workers={cores} emit-scores=true {}",
+        std::env::var("CLASSIFY").unwrap_or_default()
+    );
+    let chosen = std::env::var("BUDGET_TRIALS")
+        .ok()
+        .map(|spec| parse_trials(&spec));
     let out = std::path::Path::new("target/bench/budget");
     let footages = [
         ("ordinary", &args[3], &args[4]),
         ("fights", &args[1], &args[2]),
     ];
-    let mut table = Vec::new();
+    let mut table: Table = Vec::new();
     for (footage, main, sub) in footages {
         let (main_uri, sub_uri) = (to_uri(main), to_uri(sub));
         let length = duration(&main_uri);
-        eprintln!("==> {footage}, 720p30 analysed directly");
-        let direct = climb(&DIRECT_COUNTS, |n| {
-            let cameras = stream_cameras(&main_uri, Some(model), n, &classify);
-            trial_from(cameras, seconds, &spread_starts(length, n, seconds))
-        });
-        table.push(("720p30 analysed directly", footage, direct));
-        eprintln!("==> {footage}, NVR form");
-        let nvr = climb(&NVR_COUNTS, |n| {
-            let cameras = nvr_cameras(main, &sub_uri, model, n, out, &classify);
-            trial_from(cameras, seconds, &spread_starts(length, n, seconds))
-        });
-        table.push(("NVR form (640x360 analysed, 720p recorded)", footage, nvr));
+        let counts_of = |form: &str, all: &[usize]| -> Option<(Vec<usize>, bool)> {
+            match &chosen {
+                None => Some((all.to_vec(), true)),
+                Some(trials) => trials
+                    .iter()
+                    .find(|(f, g, _)| f == form && g == footage)
+                    .map(|(_, _, counts)| (counts.clone(), false)),
+            }
+        };
+        if let Some((counts, stop_early)) = counts_of("direct", &DIRECT_COUNTS) {
+            eprintln!("==> {footage}, 720p30 analysed directly");
+            let direct = climb(&counts, stop_early, |n| {
+                let cameras = stream_cameras(&main_uri, Some(model), n, &classify);
+                trial_from(cameras, seconds, &spread_starts(length, n, seconds))
+            });
+            table.push(("720p30 analysed directly", footage, direct));
+        }
+        if let Some((counts, stop_early)) = counts_of("nvr", &NVR_COUNTS) {
+            eprintln!("==> {footage}, NVR form");
+            let nvr = climb(&counts, stop_early, |n| {
+                let cameras = nvr_cameras(main, &sub_uri, model, n, out, &classify);
+                trial_from(cameras, seconds, &spread_starts(length, n, seconds))
+            });
+            table.push(("NVR form (640x360 analysed, 720p recorded)", footage, nvr));
+        }
     }
     let _ = std::fs::remove_dir_all(out);
+    if chosen.is_some() {
+        print_table(&table, seconds, model, cores);
+        return;
+    }
 
     // Analysis CPU against decoding, same streams, same run.
     let normal_uri = to_uri(&args[3]);
@@ -129,6 +169,19 @@ fn main() {
     let decode_only = cpu(None);
     let with_model = cpu(Some(model));
 
+    print_table(&table, seconds, model, cores);
+    println!();
+    println!(
+        "| analysis CPU, {CPU_STREAMS} ordinary 720p30 streams | {:.1} % of a core per stream beside decoding's {:.1} %: {:.2}x the decoding (goal <= 0.5x) |",
+        (with_model - decode_only) * 100.0,
+        decode_only * 100.0,
+        (with_model - decode_only) / decode_only
+    );
+}
+
+type Table<'a> = Vec<(&'static str, &'a str, Vec<Row>)>;
+
+fn print_table(table: &Table, seconds: u64, model: &str, cores: usize) {
     println!();
     println!(
         "alert budget: no clip dropped and p99 decision delay <= {BUDGET_S:.1} s over {seconds} s per N; {model}; {cores} cores"
@@ -136,7 +189,7 @@ fn main() {
     println!();
     println!("| form | footage | cameras held | per core | at the largest N tried: dropped, decision delay p50 / p99 / max |");
     println!("|---|---|---|---|---|");
-    for (form, footage, rows) in &table {
+    for (form, footage, rows) in table {
         let held = rows
             .iter()
             .take_while(|r| r.held())
@@ -153,11 +206,22 @@ fn main() {
             last.max
         );
     }
-    println!();
-    println!(
-        "| analysis CPU, {CPU_STREAMS} ordinary 720p30 streams | {:.1} % of a core per stream beside decoding's {:.1} %: {:.2}x the decoding (goal <= 0.5x) |",
-        (with_model - decode_only) * 100.0,
-        decode_only * 100.0,
-        (with_model - decode_only) / decode_only
-    );
+}
+
+/// `BUDGET_TRIALS`: space-separated `form-footage:n,n`, form `direct` or `nvr`, footage
+/// `ordinary` or `fights`.
+fn parse_trials(spec: &str) -> Vec<(String, String, Vec<usize>)> {
+    spec.split_whitespace()
+        .map(|trial| {
+            let (which, counts) = trial
+                .split_once(':')
+                .expect("BUDGET_TRIALS: form-footage:n,n");
+            let (form, footage) = which.split_once('-').expect("BUDGET_TRIALS: form-footage");
+            let counts = counts
+                .split(',')
+                .map(|n| n.parse().expect("BUDGET_TRIALS: counts are numbers"))
+                .collect();
+            (form.to_string(), footage.to_string(), counts)
+        })
+        .collect()
 }

@@ -57,6 +57,9 @@ pub struct Trial {
     /// Per scored clip (classifiers with emit-scores=true): seconds from the clip's last
     /// frame to its decision, what the operator's alert budget judges.
     pub decision_delays: Vec<f64>,
+    /// Clips each classifier scored: a camera far under the others did not keep up (or
+    /// did not play).
+    pub scored_per_camera: Vec<u64>,
 }
 
 /// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
@@ -151,7 +154,7 @@ pub fn nvr_cameras(
                 "filesrc location={main} ! qtdemux ! h264parse ! identity sync=true ! queue \
                  ! violencerecord source=cls{i} location={}/cam{i}-%05d.mp4 max-files=2 \
                  {} ! clipbuffer ! violenceclassify name=cls{i} mode=async model-location={model} \
-                 {classify} ! fakesink sync=true",
+                 {classify} ! fakesink sync=true async=false",
                 out.display(),
                 decode(sub_uri)
             )
@@ -179,6 +182,12 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
     if starts.iter().any(|s| !s.is_zero()) {
         pipeline.set_state(gst::State::Paused).unwrap();
         let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+        // A pipeline with a live part (the NVR form's paced main stream) does not wait for
+        // preroll: seeking a camera before its decoder has exposed its pads left some of its
+        // tasks paused for good. Its sinks are seeked once each holds a frame.
+        for bin in &bins {
+            wait_for_first_frames(bin, Duration::from_secs(30));
+        }
         for (bin, start) in bins.iter().zip(starts) {
             // A camera's bin may still be settling from the previous seek (the NVR form's
             // two paths): a few tries, then the camera plays from the file's start.
@@ -203,9 +212,22 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
     }
     pipeline.set_state(gst::State::Playing).unwrap();
     // Model loading and preroll are not part of the trial.
+    let waited = Instant::now();
     let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+    if waited.elapsed() > Duration::from_secs(5) {
+        eprintln!(
+            "bench: the pipeline took {:.1} s to reach PLAYING",
+            waited.elapsed().as_secs_f64()
+        );
+    }
     let bus = pipeline.bus().unwrap();
+    // What the cameras posted before the trial is not part of it.
+    while bus.pop().is_some() {}
     let started = Instant::now();
+    let scored_before: Vec<u64> = classifiers
+        .iter()
+        .map(|c| c.property::<u64>("clips-scored"))
+        .collect();
     let deadline = started + Duration::from_secs(seconds);
     // CPU is counted after a warm-up (first clips, the worker's first batches).
     let warm_up = started + Duration::from_secs(seconds / 4).min(Duration::from_secs(3));
@@ -276,6 +298,11 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
         .map(|c| c.property::<u64>("max-latency"))
         .max()
         .unwrap_or(0);
+    let scored_per_camera = classifiers
+        .iter()
+        .zip(&scored_before)
+        .map(|(c, before)| c.property::<u64>("clips-scored") - before)
+        .collect();
     pipeline.set_state(gst::State::Null).unwrap();
     Trial {
         dropped,
@@ -286,5 +313,27 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
         cpu_per_stream,
         files,
         decision_delays,
+        scored_per_camera,
+    }
+}
+
+/// Waits until every sink of `bin` that keeps its last sample (fakesink) holds one.
+fn wait_for_first_frames(bin: &gst::Bin, timeout: Duration) {
+    let sinks: Vec<gst::Element> = bin
+        .iterate_sinks()
+        .into_iter()
+        .flatten()
+        .filter(|s| s.find_property("last-sample").is_some())
+        .collect();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline
+        && sinks
+            .iter()
+            .any(|s| s.property::<Option<gst::Sample>>("last-sample").is_none())
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if Instant::now() >= deadline {
+        eprintln!("bench: {} had no frame after {timeout:?}", bin.name());
     }
 }
