@@ -12,6 +12,7 @@ pub mod frame_encoder;
 pub mod inputs;
 pub mod locate;
 pub mod output;
+pub mod placement;
 pub mod threads;
 pub mod worker;
 

@@ -3,8 +3,9 @@
 //! One pool of inference workers per (model file, device, precision, pool size) in the
 //! process (docs/architecture.md "Threads"). Each worker owns a copy of the TorchScript module on its
 //! own thread, which is where libtorch's no-grad state lives, and batches clips from the
-//! streams assigned to it into one forward. A stream always goes to the same worker: a
-//! model's memo of per-frame work (and ours, `FrameCache`) lives in that worker.
+//! streams assigned to it into one forward. A stream stays on its worker, where a model's
+//! memo of per-frame work (and ours, `FrameCache`) lives, unless that worker falls behind
+//! (`placement`).
 
 use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::batching;
@@ -16,11 +17,13 @@ use super::inputs::{
     flow_input, frames_tensor, moving_stripes, normalize, rgb_input, step_one_hot,
 };
 use super::output::output_rows;
+use super::placement::Placement;
 use super::threads::set_thread_count_once;
 use crate::meta::{ClipInfo, FramePlanes};
 use crate::MutexExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, Kind, Tensor};
@@ -92,6 +95,9 @@ pub struct SharedModel {
     info: LoadedModel,
     /// One queue per worker thread.
     requests: Vec<mpsc::Sender<Request>>,
+    /// Clips submitted to each worker and not scored yet.
+    queued: Arc<[AtomicUsize]>,
+    placement: Mutex<Placement>,
 }
 
 impl std::fmt::Debug for SharedModel {
@@ -139,14 +145,19 @@ pub fn acquire(
     // others stop when their queues are dropped with it).
     let mut requests = Vec::with_capacity(key.workers);
     let mut loading = Vec::with_capacity(key.workers);
+    let queued: Arc<[AtomicUsize]> = (0..key.workers).map(|_| AtomicUsize::new(0)).collect();
     for index in 0..key.workers {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let thread_key = key.clone();
+        let done = Done {
+            queued: queued.clone(),
+            index,
+        };
         std::thread::Builder::new()
             // Linux keeps 15 bytes of a thread's name.
             .name(format!("vinfer-{}-{index}", device_name(device)))
-            .spawn(move || worker_main(thread_key, rx, ready_tx))
+            .spawn(move || worker_main(thread_key, rx, ready_tx, done))
             .map_err(|e| format!("cannot start an inference thread for {shown}: {e}"))?;
         requests.push(tx);
         loading.push(ready_rx);
@@ -162,6 +173,8 @@ pub fn acquire(
         key: key.clone(),
         info: info.expect("at least one worker"),
         requests,
+        placement: Mutex::new(Placement::new(key.workers)),
+        queued,
     });
     pools.insert(key, Arc::downgrade(&shared));
     Ok(shared)
@@ -198,11 +211,36 @@ impl SharedModel {
         Ok(slowest)
     }
 
-    /// Queues a clip on its stream's worker; never blocks.
-    pub fn submit(&self, job: ClipJob) -> Result<(), String> {
-        self.requests[worker_of(job.stream, self.requests.len())]
+    /// Queues a clip on its stream's worker (`placement`); never blocks. Returns the
+    /// worker the stream left for another one, when it moved.
+    pub fn submit(&self, job: ClipJob) -> Result<Option<usize>, String> {
+        let queued: Vec<usize> = self
+            .queued
+            .iter()
+            .map(|q| q.load(Ordering::Relaxed))
+            .collect();
+        let choice = self
+            .placement
+            .locked()
+            .choose(job.stream, &queued, Instant::now());
+        self.queued[choice.worker].fetch_add(1, Ordering::Relaxed);
+        self.requests[choice.worker]
             .send(Request::Infer(Box::new(job)))
-            .map_err(|_| self.gone())
+            .map_err(|_| {
+                self.queued[choice.worker].fetch_sub(1, Ordering::Relaxed);
+                self.gone()
+            })?;
+        Ok(choice.moved_from)
+    }
+
+    /// Forgets a stream that stopped: new streams fill its place.
+    pub fn release(&self, stream: u64) {
+        self.placement.locked().release(stream);
+    }
+
+    /// Streams moved from one worker to another so far.
+    pub fn moves(&self) -> u64 {
+        self.placement.locked().moves()
     }
 
     fn gone(&self) -> String {
@@ -213,10 +251,16 @@ impl SharedModel {
     }
 }
 
-/// The worker that serves `stream`: streams are numbered in the order they start, so this
-/// deals them out in turn, and a stream keeps its worker.
-fn worker_of(stream: u64, workers: usize) -> usize {
-    (stream % workers.max(1) as u64) as usize
+/// A worker's count of clips queued on it, counted down as it scores them.
+struct Done {
+    queued: Arc<[AtomicUsize]>,
+    index: usize,
+}
+
+impl Done {
+    fn scored(&self, clips: usize) {
+        self.queued[self.index].fetch_sub(clips, Ordering::Relaxed);
+    }
 }
 
 fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
@@ -267,6 +311,7 @@ fn worker_main(
     key: ModelKey,
     requests: mpsc::Receiver<Request>,
     ready: mpsc::SyncSender<Result<LoadedModel, String>>,
+    done: Done,
 ) {
     set_thread_count_once();
     // Gradients are never needed; the guard is per thread, so it lives here.
@@ -350,7 +395,9 @@ fn worker_main(
             .iter()
             .map(|i| taken[*i].take().expect("picked once"))
             .collect();
+        let clips = batch.len();
         runner.run_batch(&config, batch);
+        done.scored(clips);
     }
 }
 
@@ -655,19 +702,4 @@ fn describe(config: &ModelConfig) -> String {
 
 fn rgb_planes(batch: &[ClipJob]) -> Vec<&FramePlanes> {
     batch.iter().map(|job| &job.clip.rgb).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::worker_of;
-
-    #[test]
-    fn streams_are_dealt_out_in_turn_and_keep_their_worker() {
-        let served: Vec<usize> = (0..6).map(|s| worker_of(s, 2)).collect();
-        assert_eq!(served, [0, 1, 0, 1, 0, 1]);
-        assert_eq!(worker_of(7, 3), 1);
-        assert_eq!(worker_of(7, 1), 0);
-        // A pool of 0 is a pool of 1, never a division by zero.
-        assert_eq!(worker_of(5, 0), 0);
-    }
 }

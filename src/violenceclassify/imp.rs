@@ -72,6 +72,12 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.model.release(self.stream);
+    }
+}
+
 #[derive(Default)]
 pub struct ViolenceClassify {
     settings: Mutex<Settings>,
@@ -161,7 +167,8 @@ impl ViolenceClassify {
             );
             return Ok(None);
         };
-        run.model.submit(ClipJob {
+        let first_pts = clip.first_pts.nseconds();
+        let moved_from = run.model.submit(ClipJob {
             clip,
             config: run.config.clone(),
             tag,
@@ -170,6 +177,13 @@ impl ViolenceClassify {
             batch_size: run.batch_size,
             batch_timeout: run.batch_timeout,
         })?;
+        if let Some(worker) = moved_from {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "inference worker {worker} fell behind: clip {first_pts} and the next go to another one"
+            );
+        }
         Ok(Some(tag))
     }
 

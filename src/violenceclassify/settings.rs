@@ -172,7 +172,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("inference-workers")
                     .nick("Inference workers")
-                    .blurb("Inference threads for this model, device and precision, each with its own copy of the model; streams are dealt out to them in turn and keep theirs. Elements share workers only when they also agree on this number")
+                    .blurb("Inference threads for this model, device and precision, each with its own copy of the model; a stream keeps its worker (the model's memo of its frames lives there) unless that worker falls behind the others. Elements share workers only when they also agree on this number")
                     .minimum(1)
                     .maximum(64)
                     .default_value(DEFAULT_INFERENCE_WORKERS)
