@@ -76,7 +76,7 @@ fn violenceclassify_properties() {
         e.set_property(name, set);
         assert_eq!(e.property::<f64>(name), set);
     }
-    for (name, default, set) in [("min-consecutive", 2u32, 5u32), ("max-pending", 2, 7)] {
+    for (name, default, set) in [("min-consecutive", 2u32, 5u32), ("max-pending", 4, 7)] {
         assert_eq!(e.property::<u32>(name), default);
         e.set_property(name, set);
         assert_eq!(e.property::<u32>(name), set);

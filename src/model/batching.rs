@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! Which queued clips go into the next forward: round-robin over streams so that no stream
-//! starves another, each stream's clips in their own order, all with the configuration of
-//! the oldest clip, at most `max` of them.
+//! Which queued clips go into the next forward: the oldest clip of each stream, streams in
+//! the order of their oldest clip, all with the configuration of the oldest clip, at most
+//! `max` of them. A stream's next clip waits for the next forward: consecutive windows share
+//! most of their frames, and a model that memoizes per-frame work (the default cascade)
+//! finds them only once the previous window's forward has stored them. In one batch both
+//! windows would encode the shared frames, and a backlog would grow on itself.
 
 /// Indices into `backlog` (arrival order) of the next batch, in the order to forward them.
 pub fn pick<T>(
@@ -14,42 +17,27 @@ pub fn pick<T>(
     let Some(oldest) = backlog.first() else {
         return Vec::new();
     };
-    // Streams in order of their oldest clip; per stream, its compatible clips in order.
-    let mut queues: Vec<(u64, Vec<usize>)> = Vec::new();
+    let mut picked: Vec<usize> = Vec::with_capacity(max.clamp(1, backlog.len()));
     for (i, job) in backlog.iter().enumerate() {
-        if !compatible(oldest, job) {
-            continue;
-        }
-        let stream = stream_of(job);
-        match queues.iter_mut().find(|(s, _)| *s == stream) {
-            Some((_, q)) => q.push(i),
-            None => queues.push((stream, vec![i])),
-        }
-    }
-    let mut picked = Vec::with_capacity(max);
-    let mut round = 0;
-    while picked.len() < max.max(1) {
-        let before = picked.len();
-        for (_, q) in &queues {
-            if let Some(&i) = q.get(round) {
-                if picked.len() < max.max(1) {
-                    picked.push(i);
-                }
-            }
-        }
-        if picked.len() == before {
+        if picked.len() == max.max(1) {
             break;
         }
-        round += 1;
+        let stream = stream_of(job);
+        if compatible(oldest, job) && !picked.iter().any(|&p| stream_of(&backlog[p]) == stream) {
+            picked.push(i);
+        }
     }
     picked
 }
 
-/// How many clips compatible with the oldest are queued.
-pub fn compatible_count<T>(backlog: &[T], compatible: impl Fn(&T, &T) -> bool) -> usize {
-    backlog.first().map_or(0, |oldest| {
-        backlog.iter().filter(|j| compatible(oldest, j)).count()
-    })
+/// How many clips the next batch would hold now (compatible with the oldest, one per
+/// stream).
+pub fn batch_size_now<T>(
+    backlog: &[T],
+    stream_of: impl Fn(&T) -> u64,
+    compatible: impl Fn(&T, &T) -> bool,
+) -> usize {
+    pick(backlog, stream_of, compatible, usize::MAX).len()
 }
 
 #[cfg(test)]
@@ -67,7 +55,7 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_keeps_each_stream_in_order() {
+    fn one_clip_per_stream_oldest_streams_first() {
         // Stream 1 flooded the queue before streams 2 and 3 got one clip in each.
         let backlog = [
             (1, 0, 0),
@@ -78,18 +66,39 @@ mod tests {
             (3, 0, 0),
             (2, 0, 1),
         ];
-        assert_eq!(
-            run(&backlog, 4),
-            vec![(1, 0, 0), (2, 0, 0), (3, 0, 0), (1, 0, 1)]
-        );
-        assert_eq!(run(&backlog, 100).len(), 7);
-        let all = run(&backlog, 100);
+        assert_eq!(run(&backlog, 8), vec![(1, 0, 0), (2, 0, 0), (3, 0, 0)]);
+        assert_eq!(run(&backlog, 2), vec![(1, 0, 0), (2, 0, 0)]);
+        assert_eq!(batch_size_now(&backlog, |j| j.0, |a, b| a.1 == b.1), 3);
+    }
+
+    #[test]
+    fn draining_keeps_each_stream_in_order_and_never_batches_a_stream_twice() {
+        let mut backlog: Vec<Job> = vec![
+            (1, 0, 0),
+            (1, 0, 1),
+            (2, 0, 0),
+            (1, 0, 2),
+            (3, 0, 0),
+            (2, 0, 1),
+            (3, 0, 1),
+        ];
+        let mut served: Vec<Job> = Vec::new();
+        while !backlog.is_empty() {
+            let picked = pick(&backlog, |j| j.0, |a, b| a.1 == b.1, 8);
+            let batch: Vec<Job> = picked.iter().map(|&i| backlog[i]).collect();
+            for s in 1..=3 {
+                assert!(batch.iter().filter(|j| j.0 == s).count() <= 1, "{batch:?}");
+            }
+            served.extend(&batch);
+            backlog = (0..backlog.len())
+                .filter(|i| !picked.contains(i))
+                .map(|i| backlog[i])
+                .collect();
+        }
+        assert_eq!(served.len(), 7);
         for s in 1..=3 {
-            let seq: Vec<u32> = all.iter().filter(|j| j.0 == s).map(|j| j.2).collect();
-            assert!(
-                seq.windows(2).all(|w| w[0] < w[1]),
-                "stream {s} in order: {seq:?}"
-            );
+            let seq: Vec<u32> = served.iter().filter(|j| j.0 == s).map(|j| j.2).collect();
+            assert!(seq.windows(2).all(|w| w[0] < w[1]), "stream {s}: {seq:?}");
         }
     }
 
@@ -98,7 +107,7 @@ mod tests {
         let backlog = [(1, 7, 0), (2, 9, 0), (3, 7, 0)];
         assert_eq!(run(&backlog, 8), vec![(1, 7, 0), (3, 7, 0)]);
         assert_eq!(run(&backlog, 0), vec![(1, 7, 0)]);
-        assert_eq!(compatible_count(&backlog, |a, b| a.1 == b.1), 2);
+        assert_eq!(batch_size_now(&backlog, |j| j.0, |a, b| a.1 == b.1), 2);
         assert!(run(&[], 4).is_empty());
     }
 }

@@ -3,9 +3,8 @@
 //! One pool of inference workers per (model file, device, precision, pool size) in the
 //! process (docs/architecture.md "Threads"). Each worker owns a copy of the TorchScript module on its
 //! own thread, which is where libtorch's no-grad state lives, and batches clips from the
-//! streams assigned to it into one forward. A stream stays on its worker, where a model's
-//! memo of per-frame work (and ours, `FrameCache`) lives, unless that worker falls behind
-//! (`placement`).
+//! streams assigned to it into one forward. A stream keeps its worker (`placement`): a
+//! model's memo of per-frame work (and ours, `FrameCache`) lives in that worker.
 
 use super::attention::{compose, next_action, to_pixels, StepAction, FULL_FRAME};
 use super::batching;
@@ -211,26 +210,19 @@ impl SharedModel {
         Ok(slowest)
     }
 
-    /// Queues a clip on its stream's worker (`placement`); never blocks. Returns the
-    /// worker the stream left for another one, when it moved.
-    pub fn submit(&self, job: ClipJob) -> Result<Option<usize>, String> {
-        let queued: Vec<usize> = self
-            .queued
-            .iter()
-            .map(|q| q.load(Ordering::Relaxed))
-            .collect();
-        let choice = self
+    /// Queues a clip on its stream's worker (`placement`); never blocks.
+    pub fn submit(&self, job: ClipJob) -> Result<(), String> {
+        let worker = self
             .placement
             .locked()
-            .choose(job.stream, &queued, Instant::now());
-        self.queued[choice.worker].fetch_add(1, Ordering::Relaxed);
-        self.requests[choice.worker]
+            .choose(job.stream, &self.queued_clips());
+        self.queued[worker].fetch_add(1, Ordering::Relaxed);
+        self.requests[worker]
             .send(Request::Infer(Box::new(job)))
             .map_err(|_| {
-                self.queued[choice.worker].fetch_sub(1, Ordering::Relaxed);
+                self.queued[worker].fetch_sub(1, Ordering::Relaxed);
                 self.gone()
-            })?;
-        Ok(choice.moved_from)
+            })
     }
 
     /// Forgets a stream that stopped: new streams fill its place.
@@ -238,9 +230,12 @@ impl SharedModel {
         self.placement.locked().release(stream);
     }
 
-    /// Streams moved from one worker to another so far.
-    pub fn moves(&self) -> u64 {
-        self.placement.locked().moves()
+    /// Clips queued on each worker now, not scored yet.
+    pub fn queued_clips(&self) -> Vec<usize> {
+        self.queued
+            .iter()
+            .map(|q| q.load(Ordering::Relaxed))
+            .collect()
     }
 
     fn gone(&self) -> String {
@@ -358,7 +353,7 @@ fn worker_main(
             (*t, j.batch_size.max(1), j.batch_timeout)
         };
         loop {
-            let request = if batching::compatible_count(&backlog, compatible) >= max {
+            let request = if batching::batch_size_now(&backlog, |j| j.1.stream, compatible) >= max {
                 match requests.try_recv() {
                     Ok(r) => r,
                     Err(_) => break,

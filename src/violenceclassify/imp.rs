@@ -167,8 +167,7 @@ impl ViolenceClassify {
             );
             return Ok(None);
         };
-        let first_pts = clip.first_pts.nseconds();
-        let moved_from = run.model.submit(ClipJob {
+        run.model.submit(ClipJob {
             clip,
             config: run.config.clone(),
             tag,
@@ -177,13 +176,6 @@ impl ViolenceClassify {
             batch_size: run.batch_size,
             batch_timeout: run.batch_timeout,
         })?;
-        if let Some(worker) = moved_from {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "inference worker {worker} fell behind: clip {first_pts} and the next go to another one"
-            );
-        }
         Ok(Some(tag))
     }
 

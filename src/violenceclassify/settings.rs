@@ -12,7 +12,7 @@ use gst::prelude::*;
 const DEFAULT_MIN_CONSECUTIVE: u32 = 2;
 const DEFAULT_HOLD_TIME: u64 = 2_000_000_000;
 const DEFAULT_STALL_TIMEOUT: u64 = 5_000_000_000;
-const DEFAULT_MAX_PENDING: u32 = 2;
+const DEFAULT_MAX_PENDING: u32 = 4;
 const DEFAULT_BATCH_SIZE: u32 = 8;
 const DEFAULT_BATCH_TIMEOUT: u64 = 0;
 const DEFAULT_INFERENCE_WORKERS: u32 = 1;
@@ -149,7 +149,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("max-pending")
                     .nick("Maximum pending clips")
-                    .blurb("Async mode: clips of this stream waiting for the model; a clip beyond it is dropped and counted")
+                    .blurb("Async mode: clips of this stream waiting for the model (4 span about 1 s at 30 fps with clipbuffer's default stride); a clip beyond it is dropped and counted")
                     .minimum(1)
                     .maximum(64)
                     .default_value(DEFAULT_MAX_PENDING)
