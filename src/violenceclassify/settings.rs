@@ -157,7 +157,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("batch-size")
                     .nick("Batch size")
-                    .blurb("Most clips (from all streams sharing the model's inference worker) forwarded together when this stream's clip is the oldest queued")
+                    .blurb("Most clips forwarded together, one per stream of those sharing the model's inference worker (a stream's next window waits for the next forward, where the model's memo has its frames), when this stream's clip is the oldest queued")
                     .minimum(1)
                     .maximum(256)
                     .default_value(DEFAULT_BATCH_SIZE)
