@@ -550,9 +550,6 @@ fn streams_over_an_inference_pool_each_get_their_own_events() {
         std::sync::Arc::ptr_eq(&pool, &acquire()),
         "one pool per key"
     );
-    // Every clip submitted was counted down once scored: the placement of the next
-    // streams sees idle workers, not a phantom backlog.
-    assert_eq!(pool.queued_clips(), vec![0, 0]);
 }
 
 /// Two still scenes, one after the other: the only frame difference is the cut between

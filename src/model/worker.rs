@@ -22,7 +22,6 @@ use crate::meta::{ClipInfo, FramePlanes};
 use crate::MutexExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, Kind, Tensor};
@@ -94,8 +93,6 @@ pub struct SharedModel {
     info: LoadedModel,
     /// One queue per worker thread.
     requests: Vec<mpsc::Sender<Request>>,
-    /// Clips submitted to each worker and not scored yet.
-    queued: Arc<[AtomicUsize]>,
     placement: Mutex<Placement>,
 }
 
@@ -144,19 +141,14 @@ pub fn acquire(
     // others stop when their queues are dropped with it).
     let mut requests = Vec::with_capacity(key.workers);
     let mut loading = Vec::with_capacity(key.workers);
-    let queued: Arc<[AtomicUsize]> = (0..key.workers).map(|_| AtomicUsize::new(0)).collect();
     for index in 0..key.workers {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let thread_key = key.clone();
-        let done = Done {
-            queued: queued.clone(),
-            index,
-        };
         std::thread::Builder::new()
             // Linux keeps 15 bytes of a thread's name.
             .name(format!("vinfer-{}-{index}", device_name(device)))
-            .spawn(move || worker_main(thread_key, rx, ready_tx, done))
+            .spawn(move || worker_main(thread_key, rx, ready_tx))
             .map_err(|e| format!("cannot start an inference thread for {shown}: {e}"))?;
         requests.push(tx);
         loading.push(ready_rx);
@@ -173,7 +165,6 @@ pub fn acquire(
         info: info.expect("at least one worker"),
         requests,
         placement: Mutex::new(Placement::new(key.workers)),
-        queued,
     });
     pools.insert(key, Arc::downgrade(&shared));
     Ok(shared)
@@ -212,17 +203,10 @@ impl SharedModel {
 
     /// Queues a clip on its stream's worker (`placement`); never blocks.
     pub fn submit(&self, job: ClipJob) -> Result<(), String> {
-        let worker = self
-            .placement
-            .locked()
-            .choose(job.stream, &self.queued_clips());
-        self.queued[worker].fetch_add(1, Ordering::Relaxed);
+        let worker = self.placement.locked().choose(job.stream);
         self.requests[worker]
             .send(Request::Infer(Box::new(job)))
-            .map_err(|_| {
-                self.queued[worker].fetch_sub(1, Ordering::Relaxed);
-                self.gone()
-            })
+            .map_err(|_| self.gone())
     }
 
     /// Forgets a stream that stopped: new streams fill its place.
@@ -230,31 +214,11 @@ impl SharedModel {
         self.placement.locked().release(stream);
     }
 
-    /// Clips queued on each worker now, not scored yet.
-    pub fn queued_clips(&self) -> Vec<usize> {
-        self.queued
-            .iter()
-            .map(|q| q.load(Ordering::Relaxed))
-            .collect()
-    }
-
     fn gone(&self) -> String {
         format!(
             "the inference thread for {} has stopped",
             self.key.path.display()
         )
-    }
-}
-
-/// A worker's count of clips queued on it, counted down as it scores them.
-struct Done {
-    queued: Arc<[AtomicUsize]>,
-    index: usize,
-}
-
-impl Done {
-    fn scored(&self, clips: usize) {
-        self.queued[self.index].fetch_sub(clips, Ordering::Relaxed);
     }
 }
 
@@ -306,7 +270,6 @@ fn worker_main(
     key: ModelKey,
     requests: mpsc::Receiver<Request>,
     ready: mpsc::SyncSender<Result<LoadedModel, String>>,
-    done: Done,
 ) {
     set_thread_count_once();
     // Gradients are never needed; the guard is per thread, so it lives here.
@@ -390,9 +353,7 @@ fn worker_main(
             .iter()
             .map(|i| taken[*i].take().expect("picked once"))
             .collect();
-        let clips = batch.len();
         runner.run_batch(&config, batch);
-        done.scored(clips);
     }
 }
 
