@@ -211,6 +211,35 @@ fn exception_in_forward_is_an_element_error() {
     );
 }
 
+/// A panic inside the inference worker (here `Tensor::stack` on cached frame features of two
+/// widths) fails the clips with the panic's text at once; before, the worker thread died and
+/// the stream waited out stall-timeout for results that never came.
+#[test]
+fn panic_while_scoring_is_an_element_error_not_a_stall() {
+    let video = Synthetic {
+        width: 64,
+        height: 64,
+        frames: 60,
+        motion: 0..60,
+    };
+    let out = run_synthetic(
+        &video,
+        &format!(
+            "clipbuffer stride=4 ! violenceclassify model-location={}",
+            model("ragged-encoder.pt")
+        ),
+    );
+    let e = out.error.expect("an element error");
+    assert!(
+        e.contains("panicked")
+            && e.contains("stack expects each tensor to be equal size")
+            && e.contains("ragged-encoder.pt")
+            && !e.contains("no result")
+            && !e.contains("frame #"),
+        "{e}"
+    );
+}
+
 #[test]
 fn clipbuffer_disagreeing_with_the_model() {
     let video = Synthetic {

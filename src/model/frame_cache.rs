@@ -48,6 +48,11 @@ impl FrameCache {
         self.entries.push_back((frame, features));
     }
 
+    /// Forgets every frame.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

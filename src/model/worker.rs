@@ -304,7 +304,7 @@ fn worker_main(
             match requests.recv() {
                 Ok(Request::Infer(job)) => backlog.push((Instant::now(), *job)),
                 Ok(Request::Probe(config, reply)) => {
-                    let _ = reply.send(runner.probe(&config));
+                    let _ = reply.send(runner.probe_caught(&config));
                     continue;
                 }
                 Err(_) => return, // every handle dropped
@@ -332,7 +332,7 @@ fn worker_main(
             match request {
                 Request::Infer(job) => backlog.push((Instant::now(), *job)),
                 Request::Probe(config, reply) => {
-                    let _ = reply.send(runner.probe(&config));
+                    let _ = reply.send(runner.probe_caught(&config));
                 }
             }
         }
@@ -432,6 +432,18 @@ impl Runner {
         Ok(started.elapsed())
     }
 
+    /// `probe`, with a panic in it reported as a load error rather than ending the thread.
+    fn probe_caught(&self, config: &ModelConfig) -> Result<Duration, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.probe(config)))
+            .unwrap_or_else(|payload| {
+                Err(format!(
+                    "model file {} panicked at its first forward: {}",
+                    self.key.path.display(),
+                    panic_message(&*payload)
+                ))
+            })
+    }
+
     /// Forward and check of the output: [B, output_len], returned as rows of f32.
     fn forward(
         &self,
@@ -458,26 +470,17 @@ impl Runner {
 
     fn run_batch(&mut self, config: &ModelConfig, batch: Vec<ClipJob>) {
         let started = Instant::now();
-        let outcome: Result<Vec<Scored>, String> = if config.hard_attention() {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.attend(config, &batch)))
-                .unwrap_or_else(|_| Err("the attention loop panicked".into()))
-                .map(|rows| {
-                    let rows = rows.into_iter();
-                    rows.map(|(row, steps, region)| (row, steps, region, 0))
-                        .collect()
-                })
-        } else if config.frame_encoder {
-            self.encode_once(config, &batch).map(|(rows, new_frames)| {
-                rows.into_iter()
-                    .zip(new_frames)
-                    .map(|(row, new)| (row, 1, None, new))
-                    .collect()
-            })
-        } else {
-            self.build_inputs(config, &batch)
-                .and_then(|inputs| self.forward(config, &inputs, batch.len()))
-                .map(|rows| rows.into_iter().map(|row| (row, 1, None, 0)).collect())
-        };
+        // A panic in tch or in our tensor code (a model whose frame features change width
+        // between calls makes `Tensor::stack` panic) fails this batch's clips, not the thread:
+        // a dead worker would leave its streams waiting for results until stall-timeout.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.score_batch(config, &batch)
+        }))
+        .unwrap_or_else(|payload| {
+            // Features stored before the panic may not fit the ones stored after it.
+            self.frames.clear();
+            Err(format!("scoring panicked: {}", panic_message(&*payload)))
+        });
         let forward_time = started.elapsed();
         let size = batch.len();
         match outcome {
@@ -513,6 +516,31 @@ impl Runner {
                     });
                 }
             }
+        }
+    }
+
+    fn score_batch(
+        &mut self,
+        config: &ModelConfig,
+        batch: &[ClipJob],
+    ) -> Result<Vec<Scored>, String> {
+        if config.hard_attention() {
+            let rows = self.attend(config, batch)?;
+            Ok(rows
+                .into_iter()
+                .map(|(row, steps, region)| (row, steps, region, 0))
+                .collect())
+        } else if config.frame_encoder {
+            let (rows, new_frames) = self.encode_once(config, batch)?;
+            Ok(rows
+                .into_iter()
+                .zip(new_frames)
+                .map(|(row, new)| (row, 1, None, new))
+                .collect())
+        } else {
+            let inputs = self.build_inputs(config, batch)?;
+            let rows = self.forward(config, &inputs, batch.len())?;
+            Ok(rows.into_iter().map(|row| (row, 1, None, 0)).collect())
         }
     }
 
@@ -658,4 +686,20 @@ fn describe(config: &ModelConfig) -> String {
 
 fn rgb_planes(batch: &[ClipJob]) -> Vec<&FramePlanes> {
     batch.iter().map(|job| &job.clip.rgb).collect()
+}
+
+/// The first line of the text a panic was raised with: tch's panics carry libtorch's whole
+/// C++ backtrace after it, escaped onto the same line.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    let end = [text.find('\n'), text.find("\\n")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(text.len());
+    &text[..end]
 }

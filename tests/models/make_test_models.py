@@ -78,6 +78,32 @@ class MotionEncoded(torch.nn.Module):
         return self.meta
 
 
+class RaggedEncoder(torch.nn.Module):
+    """A frame encoder whose feature width is the number of frames encoded in the call. It
+    keeps the contract on the load check (a whole clip, encoded at once) and breaks the memo:
+    a window that encodes only its new frames gets narrower rows than the ones cached."""
+
+    def __init__(self, meta: str):
+        super().__init__()
+        self.meta = meta
+
+    def forward(self, x):
+        return self.head(torch.stack([self.encode(clip.transpose(0, 1)) for clip in x]))
+
+    @torch.jit.export
+    def encode(self, frames):
+        return frames.reshape(frames.shape[0], -1)[:, : frames.shape[0]]
+
+    @torch.jit.export
+    def head(self, features):
+        m = (features[:, 1:] - features[:, :-1]).abs().mean(dim=(1, 2))
+        return torch.stack([-m, m], dim=1)
+
+    @torch.jit.export
+    def metadata(self) -> str:
+        return self.meta
+
+
 class MotionNoMetadata(torch.nn.Module):
     def forward(self, x):
         return motion_logits(x)
@@ -283,6 +309,7 @@ def main():
     encoded = json.dumps({**BASE, "name": "test-motion-encoded", "frame_encoder": True})
     save(MotionEncoded(encoded), out / "motion-encoded.pt")
     save(MotionEncoded(encoded, off=1.0), out / "encoder-mismatch.pt")
+    save(RaggedEncoder(encoded), out / "ragged-encoder.pt")
     save_as_if_on_cuda(out / "weighted.pt", out / "cuda-saved.pt")
     if not torch.cuda.is_available():
         try:
