@@ -4,7 +4,7 @@
 //! NaN and infinite outputs under both `on-model-error` policies, and a model saved on CUDA
 //! loaded on the CPU. Exceptions in forward, wrong shapes and `device=cuda` without CUDA
 //! are in errors.rs; a very slow forward with a live source is
-//! `async_mode_never_blocks_a_live_source` in classify.rs.
+//! `async_mode_never_blocks_a_live_source` in classify_live.rs.
 
 mod common;
 use common::*;

@@ -4,6 +4,9 @@
 //! video pushed through real pipelines, and bus message collection.
 #![allow(dead_code)]
 
+pub mod classify;
+pub mod record;
+
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};

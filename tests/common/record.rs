@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! violencerecord test support for the `record_*` tests. The synthetic frames carry their
+//! index as a binary code burnt into the pixels after classification (so the motion model
+//! does not see it); every file written is decoded and its frames read back by index.
+
+use super::{model, run_pipeline, Outcome, Synthetic, FRAME_NS};
+use gst::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Initializes GStreamer with every CRITICAL fatal (as `G_DEBUG=fatal-criticals` would):
+/// a critical in the recorder (an element disposed outside NULL, ...) aborts these tests
+/// where it happens instead of scrolling by.
+pub fn init() {
+    super::init();
+    gst::glib::log_set_always_fatal(gst::glib::LogLevels::LEVEL_CRITICAL);
+}
+
+pub const W: u32 = 160;
+pub const H: u32 = 120;
+pub const BITS: usize = 12;
+pub const BLOCK: usize = 10;
+/// pre-roll and post-roll used by the tests: 10 frames each.
+pub const ROLL_FRAMES: u64 = 10;
+pub const ROLL_NS: u64 = ROLL_FRAMES * FRAME_NS;
+pub const STRIDE: u64 = 2;
+pub const T: u64 = 8;
+
+/// Writes `index` into an RGB frame: bit b is the block [10b, 10b+10) x [0, 10), white for
+/// 1; the row below holds the inverted bits as a check.
+pub fn burn(data: &mut [u8], stride: usize, index: u64) {
+    for b in 0..BITS {
+        let bit = (index >> b) & 1 == 1;
+        for (row, value) in [(0, bit), (1, !bit)] {
+            let v = if value { 255 } else { 0 };
+            for y in row * BLOCK..(row + 1) * BLOCK {
+                for x in b * BLOCK..(b + 1) * BLOCK {
+                    data[y * stride + 3 * x..y * stride + 3 * x + 3].fill(v);
+                }
+            }
+        }
+    }
+}
+
+pub fn read_index(data: &[u8], stride: usize) -> Option<u64> {
+    let mut index = 0;
+    for b in 0..BITS {
+        let at =
+            |row: usize| data[(row * BLOCK + BLOCK / 2) * stride + 3 * (b * BLOCK + BLOCK / 2)];
+        let (bit, check) = (at(0) > 128, at(1) > 128);
+        if bit == check {
+            return None;
+        }
+        if bit {
+            index |= 1 << b;
+        }
+    }
+    Some(index)
+}
+
+/// Burns the frame index (from the PTS) into every RGB buffer leaving `pad`.
+pub fn burn_on(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+            let index = buffer.pts().unwrap().nseconds() / FRAME_NS;
+            let b = buffer.make_mut();
+            let mut map = b.map_writable().unwrap();
+            burn(&mut map, 3 * W as usize, index);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// What a file holds.
+#[derive(Debug)]
+pub struct Decoded {
+    pub first_is_key: bool,
+    pub indices: Vec<u64>,
+}
+
+pub fn decode(path: &Path) -> Decoded {
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! parsebin ! h264parse name=p ! avdec_h264 ! videoconvert \
+         ! video/x-raw,format=RGB ! appsink name=s sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let first_key = Arc::new(Mutex::new(None::<bool>));
+    let fk = first_key.clone();
+    pipeline
+        .by_name("p")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                fk.lock()
+                    .unwrap()
+                    .get_or_insert(!b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let sink = pipeline
+        .by_name("s")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let indices = Arc::new(Mutex::new(Vec::new()));
+    let idx = indices.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let map = sample.buffer().unwrap().map_readable().unwrap();
+                let i = read_index(&map, 3 * W as usize).expect("a readable frame index");
+                idx.lock().unwrap().push(i);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let out = run_pipeline(&pipeline, || {});
+    assert_eq!(out.error, None, "decoding {}", path.display());
+    let indices = std::mem::take(&mut *indices.lock().unwrap());
+    let first_is_key = first_key.lock().unwrap().unwrap_or(false);
+    Decoded {
+        first_is_key,
+        indices,
+    }
+}
+
+pub fn out_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-record")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "jsonl"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A synthetic RGB stream with motion on the frames in any of `motion`.
+pub fn frame(i: u64, motion: &[std::ops::Range<u64>]) -> gst::Buffer {
+    let moving = motion.iter().any(|m| m.contains(&i));
+    let v = Synthetic {
+        width: W,
+        height: H,
+        frames: i + 1,
+        motion: if moving { i..i + 1 } else { 0..0 },
+    };
+    v.frame(i)
+}
+
+pub fn caps() -> gst::Caps {
+    Synthetic {
+        width: W,
+        height: H,
+        frames: 1,
+        motion: 0..0,
+    }
+    .caps()
+}
+
+/// The synthetic block appears in one frame, which the scene-cut guard would take for a cut
+/// and let start an event one clip later; these tests need starts at known frames.
+pub fn classify() -> String {
+    format!(
+        "clipbuffer stride={STRIDE} ! violenceclassify model-location={} mode=sync \
+         min-consecutive=1 hold-time=0 stall-timeout=0 scene-cut-guard=false",
+        model("motion.pt")
+    )
+}
+
+pub const ENCODE: &str = "videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency \
+                      key-int-max=10 ! h264parse";
+
+pub fn recorder(dir: &Path, extra: &str) -> String {
+    format!(
+        "violencerecord name=rec location={}/ev-%03d.mp4 pre-roll={ROLL_NS} \
+         post-roll={ROLL_NS} event-log={}/events.jsonl {extra}",
+        dir.display(),
+        dir.display()
+    )
+}
+
+pub struct Run {
+    pub out: Outcome,
+    pub elapsed: Duration,
+}
+
+/// Plays `launch` (with an appsrc named src and a pad named by `burn_pad` = element name
+/// whose src pad gets the index) over `frames` frames.
+pub fn run(
+    launch: &str,
+    burn_element: &str,
+    frames: u64,
+    motion: &[std::ops::Range<u64>],
+    pace: Option<Duration>,
+) -> Run {
+    init();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    burn_on(
+        &pipeline
+            .by_name(burn_element)
+            .unwrap()
+            .static_pad("src")
+            .unwrap(),
+    );
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    let t0 = Instant::now();
+    let out = run_pipeline(&pipeline, || {
+        for i in 0..frames {
+            if src.push_buffer(frame(i, motion)).is_err() {
+                break;
+            }
+            if let Some(p) = pace {
+                std::thread::sleep(p);
+            }
+        }
+        let _ = src.end_of_stream();
+    });
+    Run {
+        out,
+        elapsed: t0.elapsed(),
+    }
+}
+
+pub fn frame_of(pts: u64) -> u64 {
+    pts / FRAME_NS
+}
+
+/// (start, end) frame of each event the classifier reported.
+pub fn events(out: &Outcome) -> Vec<(u64, u64)> {
+    let starts = out.events("violence-start");
+    let ends = out.events("violence-end");
+    assert_eq!(starts.len(), ends.len(), "{starts:?} {ends:?}");
+    starts
+        .iter()
+        .zip(&ends)
+        .map(|(s, e)| (frame_of(s.pts), frame_of(e.pts)))
+        .collect()
+}
+
+/// Checks one file against the events it must cover.
+pub fn check_file(path: &Path, start: u64, end: u64, last_frame: u64) -> Decoded {
+    let d = decode(path);
+    assert!(!d.indices.is_empty(), "{} is empty", path.display());
+    assert!(
+        d.first_is_key,
+        "{} does not start with a keyframe",
+        path.display()
+    );
+    let first = d.indices[0];
+    let last = *d.indices.last().unwrap();
+    eprintln!(
+        "{}: frames {first}..={last}, event {start}..={end}",
+        path.display()
+    );
+    assert!(
+        first <= start.saturating_sub(ROLL_FRAMES),
+        "{}: first frame {first}, start {start}",
+        path.display()
+    );
+    assert!(
+        last >= (end + ROLL_FRAMES).min(last_frame),
+        "{}: last frame {last}, end {end}",
+        path.display()
+    );
+    for w in d.indices.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{}: frame missing", path.display());
+    }
+    d
+}
+
+pub fn recording_messages<'a>(out: &'a Outcome, action: &str) -> Vec<&'a gst::Structure> {
+    out.named("violence-recording")
+        .into_iter()
+        .filter(|s| s.get::<String>("action").unwrap() == action)
+        .collect()
+}
+
+pub fn in_band(name: &str, frames: u64, motion: &[std::ops::Range<u64>]) -> (PathBuf, Run) {
+    in_band_with(name, frames, motion, "")
+}
+
+pub fn in_band_with(
+    name: &str,
+    frames: u64,
+    motion: &[std::ops::Range<u64>],
+    extra: &str,
+) -> (PathBuf, Run) {
+    let dir = out_dir(name);
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, extra)
+    );
+    let r = run(&launch, "cls", frames, motion, None);
+    assert_eq!(r.out.error, None);
+    (dir, r)
+}
+
+/// Frames in a file, decoded to EOS (no burnt index: for files written by gst-launch-1.0).
+pub fn count_frames(path: &Path) -> usize {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! parsebin ! h264parse ! avdec_h264 ! appsink name=s sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("s")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let n = Arc::new(Mutex::new(0usize));
+    let c = n.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                *c.lock().unwrap() += 1;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let out = run_pipeline(&pipeline, || {});
+    assert_eq!(out.error, None, "decoding {}", path.display());
+    let frames = *n.lock().unwrap();
+    frames
+}
+
+/// `H:MM:SS.fraction` as gst-discoverer-1.0 prints it.
+pub fn parse_clock(s: &str) -> Option<u64> {
+    let mut parts = s.trim().splitn(3, ':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let seconds = h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0;
+    Some(((seconds + s.parse::<f64>().ok()?) * 1e9).round() as u64)
+}
+
+/// The duration `gst-discoverer-1.0` reports, in ns.
+pub fn discoverer_duration(path: &Path) -> u64 {
+    let out = std::process::Command::new("gst-discoverer-1.0")
+        .arg(path)
+        .output()
+        .expect("gst-discoverer-1.0 (Debian gstreamer1.0-plugins-base-apps; make setup)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Duration: ").and_then(parse_clock))
+        .unwrap_or_else(|| panic!("no duration from gst-discoverer-1.0: {text}"))
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MPL-2.0
+
+//! violencerecord's file numbering: max-files keeps the newest files, and a restarted
+//! pipeline (camera loss, a restarted service) goes on after the files already in the
+//! folder, in both modes, never writing over earlier evidence.
+
+#![allow(clippy::single_range_in_vec_init)] // motion intervals are slices of ranges
+
+mod common;
+use common::record::*;
+use std::path::{Path, PathBuf};
+
+#[test]
+fn max_files_keeps_the_newest() {
+    let (dir, r) = in_band_with(
+        "max-files",
+        250,
+        &[30..45, 100..115, 170..185],
+        "max-files=2",
+    );
+    assert_eq!(events(&r.out).len(), 3);
+    assert_eq!(recording_messages(&r.out, "closed").len(), 3);
+    let names: Vec<String> = files_in(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ev-001.mp4", "ev-002.mp4"]);
+}
+
+/// The launch of `in_band_with` again, on a folder that already holds a run's files: what a
+/// pipeline restarted after camera loss, or a restarted service, does.
+fn in_band_again(dir: &Path, frames: u64, motion: &[std::ops::Range<u64>], extra: &str) -> Run {
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(dir, extra)
+    );
+    let r = run(&launch, "cls", frames, motion, None);
+    assert_eq!(r.out.error, None);
+    r
+}
+
+fn file_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "file" || v["event"] == "segment")
+        .map(|v| v["file"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_restarted_recording_goes_on_after_the_files_already_there() {
+    let (dir, _) = in_band("restart-files", 150, &[50..70]);
+    let first = dir.join("ev-000.mp4");
+    let evidence = std::fs::read(&first).unwrap();
+    in_band_again(&dir, 150, &[50..70], "");
+    let names: Vec<String> = files_in(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ev-000.mp4", "ev-001.mp4"]);
+    assert_eq!(std::fs::read(&first).unwrap(), evidence, "not written over");
+    let logged = file_lines(&dir);
+    assert!(
+        logged.len() == 2 && logged[1].ends_with("ev-001.mp4"),
+        "{logged:?}"
+    );
+}
+
+#[test]
+fn a_restarted_segments_recording_keeps_the_earlier_segments() {
+    let extra = "mode=segments segment-duration=1000000000";
+    let (dir, _) = in_band_with("restart-segments", 120, &[30..45], extra);
+    let earlier: Vec<(PathBuf, Vec<u8>)> = files_in(&dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    assert!(!earlier.is_empty());
+    in_band_again(&dir, 120, &[30..45], extra);
+    for (path, bytes) in &earlier {
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            bytes,
+            "{} written over",
+            path.display()
+        );
+    }
+    let now = files_in(&dir);
+    assert!(now.len() > earlier.len(), "{now:?}");
+    let logged = file_lines(&dir);
+    let unique: std::collections::BTreeSet<&String> = logged.iter().collect();
+    assert_eq!(
+        unique.len(),
+        logged.len(),
+        "every logged file is its own: {logged:?}"
+    );
+}
