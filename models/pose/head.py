@@ -3,6 +3,8 @@
 Shared by training (train_head.py) and export (cascade.py) so both compute the same thing.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -26,17 +28,22 @@ def frame_subset(clip_length: int, frames: int):
 #   over the cells and at its largest cell, divided by the feature's mean level. Where
 #   people move, the cells they leave and enter change while the pooled mean barely does.
 #   Its per-frame features are the whole map [C, S] (features.py --maps), not the pools.
-STATS = ("plain", "relative", "change", "mixed", "cell")
-MAP_STATS = ("cell",)
+# - cells: the same relative change of every cell kept apart, [B, C*S], for CellHead, which
+#   scores each cell's features jointly and pools the cells' scores: a fight is a few cells
+#   where many features change together, a walking crowd many cells that change a little.
+STATS = ("plain", "relative", "change", "mixed", "cell", "cells")
+MAP_STATS = ("cell", "cells")
 RELATIVE_EPS = 0.1  # features are ReLU6 activations pooled: 0..6, most below 1
 
 
 def temporal_statistics(f: torch.Tensor, kind: str = "plain", eps: float = RELATIVE_EPS) -> torch.Tensor:
     """f: [B, K, D] per-frame features -> [B, n*D] statistics over the K frames; for the
     map statistics f is [B, K, C, S] (S cells) -> [B, 2*C]."""
-    if kind == "cell":
+    if kind in MAP_STATS:
         level = f.mean((1, 3)) + eps
         change = (f[:, 1:] - f[:, :-1]).abs().mean(1)  # [B, C, S]
+        if kind == "cells":
+            return (change / level.unsqueeze(2)).flatten(1)
         return torch.cat([change.mean(2) / level, change.amax(2) / level], 1)
     mean = f.mean(1)
     std = (f - mean.unsqueeze(1)).pow(2).mean(1).clamp_min(1e-12).sqrt()
@@ -67,3 +74,25 @@ class StatsHead(nn.Module):
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         return self.net((stats - self.center) / self.scale)
+
+
+class CellHead(nn.Module):
+    """Scores each cell of the map from its C relative changes (standardized per feature over
+    every cell, one linear layer shared by the cells), then pools the cells' scores with a
+    soft maximum: log-mean-exp at `sharpness`. Input [B, C*S] (the "cells" statistics)."""
+
+    def __init__(self, channels: int, cells: int, sharpness: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        self.channels = channels
+        self.cells = cells
+        self.sharpness = sharpness
+        self.register_buffer("center", torch.zeros(channels))
+        self.register_buffer("scale", torch.ones(channels))
+        self.drop = nn.Dropout(dropout)
+        self.cell = nn.Linear(channels, 1)
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        x = stats.view(stats.shape[0], self.channels, self.cells).transpose(1, 2)  # [B, S, C]
+        z = self.cell(self.drop((x - self.center) / self.scale)).squeeze(2)  # [B, S]
+        pooled = (torch.logsumexp(self.sharpness * z, 1) - math.log(self.cells)) / self.sharpness
+        return torch.stack([torch.zeros_like(pooled), pooled], 1)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.pose.head import RELATIVE_EPS, STATS, StatsHead, frame_subset, temporal_statistics
+from models.pose.head import RELATIVE_EPS, STATS, CellHead, StatsHead, frame_subset, temporal_statistics
 from models.train import choose_threshold
 
 DEFAULT_STRIDE_FRAMES = 8  # clipbuffer's default stride
@@ -75,9 +75,16 @@ def auc(scores, labels):
 
 def fit(x, y, w, args, seed):
     torch.manual_seed(seed)
-    head = StatsHead(x.shape[1], args.hidden, args.dropout)
-    head.center.copy_(x.mean(0))
-    head.scale.copy_(x.std(0).clamp_min(1e-3))
+    if STATS_KIND == "cells":
+        cells = x.shape[1] // args.channels
+        head = CellHead(args.channels, cells, args.sharpness, args.dropout)
+        per_feature = x.view(len(x), args.channels, cells).transpose(1, 2).reshape(-1, args.channels)
+        head.center.copy_(per_feature.mean(0))
+        head.scale.copy_(per_feature.std(0).clamp_min(1e-3))
+    else:
+        head = StatsHead(x.shape[1], args.hidden, args.dropout)
+        head.center.copy_(x.mean(0))
+        head.scale.copy_(x.std(0).clamp_min(1e-3))
     opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     g = torch.Generator().manual_seed(seed)
     head.train()
@@ -249,6 +256,8 @@ def main():
     ap.add_argument("--head-weight", type=float, default=1.0,
                     help="verified windows score head_weight * p_head + (1 - head_weight) * p_cheap")
     ap.add_argument("--hidden", type=int, default=0)
+    ap.add_argument("--channels", type=int, default=1280, help="feature channels of a map (--stats cells)")
+    ap.add_argument("--sharpness", type=float, default=4.0, help="soft maximum over cells (--stats cells)")
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=256)
@@ -349,6 +358,11 @@ def main():
             key = d if gate is None else f"{d} cascade gate {gate:g}"
             report["val"][key] = {"clips": len(val), "accuracy": float(((s >= threshold) == (lab == 1)).mean()),
                                   "auc": auc(s, lab)}
+            fights = [c for c in val if c.violent]
+            if fights:
+                report["val"][key]["proxy_event_recall"] = float(np.mean(
+                    [decision_starts(window_scores(head, c, cfg, subset, gate, threshold), threshold) > 0
+                     for c in fights]))
             normal = [c for c in val if not c.violent]
             starts, windows = false_starts(head, normal, cfg, subset, gate, threshold)
             report["val"][key]["proxy_false_starts"] = starts
