@@ -99,6 +99,23 @@ fn accumulate_strided(sums: &mut [u32], row: &[u8], step: usize) {
     }
 }
 
+/// The mean of each cell of one output row from the per-column sums of its `rows` source rows.
+fn cell_means(sums: &[u32], cols: &[(usize, usize)], rows: usize, means: &mut [f32]) {
+    let width = cols[0].1 - cols[0].0;
+    if sums.len() == width * cols.len() {
+        // Every cell equally wide (1280 or 640 columns into 160): fixed-size chunks, which the
+        // compiler unrolls, instead of a slice per cell.
+        let n = (width * rows) as f32;
+        for (mean, chunk) in means.iter_mut().zip(sums.chunks_exact(width)) {
+            *mean = chunk.iter().sum::<u32>() as f32 / n;
+        }
+    } else {
+        for (mean, &(x0, x1)) in means.iter_mut().zip(cols) {
+            *mean = sums[x0..x1].iter().sum::<u32>() as f32 / ((x1 - x0) * rows) as f32;
+        }
+    }
+}
+
 /// Downscales a 4:2:0 frame of `w` x `h` into packed RGB `out` (`out_w` x `out_h`, rows
 /// `out_stride` bytes apart). For each output row it first sums the cell's source rows
 /// column by column (sequential, vectorized reads of every source byte once), then sums
@@ -120,6 +137,8 @@ pub fn yuv420_to_rgb_area(
     let (cols, rows) = (cells(w, out_w), cells(h, out_h));
     let (ccols, crows) = (cells(cw, out_w), cells(ch, out_h));
     let (mut y_sums, mut u_sums, mut v_sums) = (vec![0u32; w], vec![0u32; cw], vec![0u32; cw]);
+    let (mut y_means, mut u_means, mut v_means) =
+        (vec![0f32; out_w], vec![0f32; out_w], vec![0f32; out_w]);
     for (oy, (&(y0, y1), &(cy0, cy1))) in rows.iter().zip(&crows).enumerate() {
         y_sums.fill(0);
         u_sums.fill(0);
@@ -131,17 +150,17 @@ pub fn yuv420_to_rgb_area(
             accumulate_strided(&mut u_sums, &chroma.u[cy * chroma.u_stride..], chroma.step);
             accumulate_strided(&mut v_sums, &chroma.v[cy * chroma.v_stride..], chroma.step);
         }
+        // Cell means first, then the colour conversion over the whole row: a loop without
+        // slicing that the compiler vectorizes (the same operations per cell, so the same bytes).
+        cell_means(&y_sums, &cols, y1 - y0, &mut y_means);
+        cell_means(&u_sums, &ccols, cy1 - cy0, &mut u_means);
+        cell_means(&v_sums, &ccols, cy1 - cy0, &mut v_means);
         let out_row = &mut out[oy * out_stride..][..3 * out_w];
-        for (ox, (&(x0, x1), &(cx0, cx1))) in cols.iter().zip(&ccols).enumerate() {
-            let n = ((x1 - x0) * (y1 - y0)) as f32;
-            let cn = ((cx1 - cx0) * (cy1 - cy0)) as f32;
-            let sum = |s: &[u32]| s.iter().sum::<u32>() as f32;
-            let rgb = coefficients.rgb(
-                sum(&y_sums[x0..x1]) / n,
-                sum(&u_sums[cx0..cx1]) / cn,
-                sum(&v_sums[cx0..cx1]) / cn,
-            );
-            out_row[3 * ox..3 * ox + 3].copy_from_slice(&rgb);
+        for (pixel, ((&y, &u), &v)) in out_row
+            .chunks_exact_mut(3)
+            .zip(y_means.iter().zip(&u_means).zip(&v_means))
+        {
+            pixel.copy_from_slice(&coefficients.rgb(y, u, v));
         }
     }
 }
@@ -253,6 +272,7 @@ mod tests {
         let k = YuvToRgb::new(true, false);
         for (w, h, out_w, out_h) in [
             (1280usize, 720usize, 80, 80),
+            (1280, 720, 160, 160),
             (321, 179, 112, 64),
             (17, 9, 5, 3),
         ] {

@@ -64,6 +64,8 @@ struct Running {
     batch_timeout: Duration,
     stats_timer: StatsTimer,
     scene_cut_guard: bool,
+    /// Thumbnails of the frames of the last windows (scene cuts, calibration).
+    thumbnails: scene_cut::ThumbnailCache,
 }
 
 impl Running {
@@ -128,7 +130,7 @@ impl ViolenceClassify {
     fn submit(&self, run: &mut Running, clip: ClipInfo) -> Result<Option<u64>, String> {
         let mut times = self.clip_times(&clip);
         let thumbnails = (run.scene_cut_guard || run.queue.calibrates())
-            .then(|| scene_cut::clip_thumbnails(&clip.rgb))
+            .then(|| scene_cut::clip_thumbnails(&clip.rgb, &mut run.thumbnails))
             .flatten();
         let descriptor = thumbnails
             .as_deref()

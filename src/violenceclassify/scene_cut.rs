@@ -14,6 +14,7 @@
 //! the frame pairs inside clips (0.08 % inside fights).
 
 use crate::meta::FramePlanes;
+use std::collections::VecDeque;
 
 /// Thumbnail side: coarse enough that motion inside a scene averages out.
 pub const GRID: usize = 16;
@@ -32,20 +33,26 @@ pub fn luma_thumbnail(
     height: usize,
     stride: usize,
 ) -> [f32; GRID * GRID] {
+    // Each column's cell, looked up rather than divided out per pixel; the sums run in the
+    // same order as a per-pixel division would, so the thumbnail is the same to the bit.
+    let column_cell: Vec<usize> = (0..width).map(|x| x * GRID / width).collect();
     let mut sums = [0f32; GRID * GRID];
-    let mut counts = [0u32; GRID * GRID];
     for y in 0..height {
-        let cell_row = y * GRID / height;
+        let cells = &mut sums[y * GRID / height * GRID..][..GRID];
         let row = &rgb[y * stride..][..3 * width];
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            let cell = cell_row * GRID + x * GRID / width;
-            sums[cell] +=
+        for (px, &cell) in row.chunks_exact(3).zip(&column_cell) {
+            cells[cell] +=
                 0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2]);
-            counts[cell] += 1;
         }
     }
-    for (sum, count) in sums.iter_mut().zip(counts) {
-        *sum /= count.max(1) as f32;
+    // Pixels per cell: rows of its grid row times columns of its grid column.
+    // (Index i is in cell i * GRID / n from ceil(cell * n / GRID) on.)
+    let span = |cell: usize, n: usize| (cell * n).div_ceil(GRID);
+    for (cell, sum) in sums.iter_mut().enumerate() {
+        let (r, c) = (cell / GRID, cell % GRID);
+        let rows = span(r + 1, height) - span(r, height);
+        let cols = span(c + 1, width) - span(c, width);
+        *sum /= (rows * cols).max(1) as f32;
     }
     sums
 }
@@ -78,9 +85,45 @@ pub fn find_cut(differences: &[f32]) -> Option<usize> {
     })
 }
 
+/// Thumbnails of a stream's latest frames: clipbuffer hands the same `gst::Buffer` to every
+/// window that holds a frame (two at the default stride), so each is read once. Holding the
+/// buffer keeps its address from naming another frame while the entry lives.
+pub struct ThumbnailCache {
+    /// Oldest first.
+    entries: VecDeque<(gst::Buffer, [f32; GRID * GRID])>,
+    capacity: usize,
+}
+
+impl ThumbnailCache {
+    pub fn new(capacity: usize) -> Self {
+        ThumbnailCache {
+            entries: VecDeque::with_capacity(capacity),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn get(&self, frame: &gst::Buffer) -> Option<[f32; GRID * GRID]> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(known, _)| known.as_ptr() == frame.as_ptr())
+            .map(|(_, thumbnail)| *thumbnail)
+    }
+
+    fn insert(&mut self, frame: gst::Buffer, thumbnail: [f32; GRID * GRID]) {
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((frame, thumbnail));
+    }
+}
+
 /// A luma thumbnail of every frame of the clip, in order; `None` when a frame cannot be
 /// read. Scene cuts and the per-camera calibration's motion descriptor both read them.
-pub fn clip_thumbnails(planes: &FramePlanes) -> Option<Vec<[f32; GRID * GRID]>> {
+pub fn clip_thumbnails(
+    planes: &FramePlanes,
+    cache: &mut ThumbnailCache,
+) -> Option<Vec<[f32; GRID * GRID]>> {
     let (w, h, stride) = (
         planes.width as usize,
         planes.height as usize,
@@ -91,11 +134,17 @@ pub fn clip_thumbnails(planes: &FramePlanes) -> Option<Vec<[f32; GRID * GRID]>> 
     }
     let mut thumbnails = Vec::with_capacity(planes.frames.len());
     for frame in &planes.frames {
+        if let Some(known) = cache.get(frame) {
+            thumbnails.push(known);
+            continue;
+        }
         let map = frame.map_readable().ok()?;
         if map.len() < stride * (h - 1) + 3 * w {
             return None;
         }
-        thumbnails.push(luma_thumbnail(&map, w, h, stride));
+        let thumbnail = luma_thumbnail(&map, w, h, stride);
+        cache.insert(frame.clone(), thumbnail);
+        thumbnails.push(thumbnail);
     }
     Some(thumbnails)
 }
@@ -119,7 +168,7 @@ pub fn spans_cut(thumbnails: &[[f32; GRID * GRID]], reframed: &[u32]) -> bool {
 
 /// Whether the clip's frames span a scene cut; `None` when a frame cannot be read.
 pub fn clip_spans_cut(planes: &FramePlanes) -> Option<bool> {
-    clip_thumbnails(planes).map(|t| spans_cut(&t, &[]))
+    clip_thumbnails(planes, &mut ThumbnailCache::new(1)).map(|t| spans_cut(&t, &[]))
 }
 
 #[cfg(test)]
@@ -155,6 +204,43 @@ mod tests {
             "{t:?}"
         );
         assert!((difference(&t, &t)).abs() < 1e-6);
+    }
+
+    /// The definition, one division per pixel.
+    fn reference_thumbnail(rgb: &[u8], w: usize, h: usize, stride: usize) -> [f32; GRID * GRID] {
+        let mut sums = [0f32; GRID * GRID];
+        let mut counts = [0u32; GRID * GRID];
+        for y in 0..h {
+            for x in 0..w {
+                let cell = y * GRID / h * GRID + x * GRID / w;
+                let px = &rgb[y * stride + 3 * x..][..3];
+                sums[cell] +=
+                    0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2]);
+                counts[cell] += 1;
+            }
+        }
+        for (sum, count) in sums.iter_mut().zip(counts) {
+            *sum /= count.max(1) as f32;
+        }
+        sums
+    }
+
+    #[test]
+    fn thumbnail_is_the_definition_to_the_bit() {
+        for (w, h) in [(160, 160), (80, 80), (37, 23), (1280, 720), (10, 7), (1, 1)] {
+            let stride = 3 * w + 5;
+            let rgb: Vec<u8> = (0..stride * h)
+                .map(|i| ((i * 2_654_435_761usize) >> 7) as u8)
+                .collect();
+            let want = reference_thumbnail(&rgb, w, h, stride);
+            let got = luma_thumbnail(&rgb, w, h, stride);
+            assert!(
+                want.iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{w}x{h}"
+            );
+        }
     }
 
     #[test]

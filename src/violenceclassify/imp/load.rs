@@ -11,6 +11,7 @@ use crate::violenceclassify::calibration::{
     Calibrating, Calibration, ModelFingerprint, WindowKind,
 };
 use crate::violenceclassify::decision::{Decider, DecisionParams};
+use crate::violenceclassify::scene_cut;
 use crate::violenceclassify::scoring::{QueueParams, ScoringQueue, StatsTimer};
 use crate::violenceclassify::settings::Settings;
 use crate::violenceclassify::{CalibrationMode, Mode, ModelErrorPolicy};
@@ -73,6 +74,8 @@ impl ViolenceClassify {
             },
         );
         queue.set_calibration(calibrating);
+        // Two windows' frames: at the default stride a frame is in two windows.
+        let thumbnails_kept = 2 * config.clip_length as usize;
         Ok(Running {
             model,
             config,
@@ -86,6 +89,7 @@ impl ViolenceClassify {
                 Mode::Auto => None,
             },
             scene_cut_guard: settings.scene_cut_guard,
+            thumbnails: scene_cut::ThumbnailCache::new(thumbnails_kept),
             last_running_time: 0,
             last_activity: Instant::now(),
             stall_reported: false,
