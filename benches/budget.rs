@@ -111,9 +111,12 @@ fn main() {
         "inference-workers={cores} emit-scores=true {}",
         std::env::var("CLASSIFY").unwrap_or_default()
     );
-    let chosen = std::env::var("BUDGET_TRIALS")
-        .ok()
-        .map(|spec| parse_trials(&spec));
+    let spec = std::env::var("BUDGET_TRIALS").ok();
+    let chosen = spec.as_deref().map(parse_trials);
+    // The analysis CPU part runs in a full run, or when BUDGET_TRIALS names `cpu`.
+    let cpu_part = spec
+        .as_deref()
+        .is_none_or(|s| s.split_whitespace().any(|w| w == "cpu"));
     let out = std::path::Path::new("target/bench/budget");
     let footages = [
         ("ordinary", &args[3], &args[4]),
@@ -150,7 +153,7 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(out);
-    if chosen.is_some() {
+    if !cpu_part {
         print_table(&table, seconds, model, cores);
         return;
     }
@@ -209,9 +212,10 @@ fn print_table(table: &Table, seconds: u64, model: &str, cores: usize) {
 }
 
 /// `BUDGET_TRIALS`: space-separated `form-footage:n,n`, form `direct` or `nvr`, footage
-/// `ordinary` or `fights`.
+/// `ordinary` or `fights`; the word `cpu` (the analysis CPU part) is not a trial.
 fn parse_trials(spec: &str) -> Vec<(String, String, Vec<usize>)> {
     spec.split_whitespace()
+        .filter(|word| *word != "cpu")
         .map(|trial| {
             let (which, counts) = trial
                 .split_once(':')

@@ -3,7 +3,8 @@
 # operator's alert budget (benches/budget.rs), on the benchmark footage: scf's 720p fights
 # and the fight datasets' ordinary clips at 720p, each with its 640x360 sub-stream.
 # MODEL (default models/default.pt) and BUDGET_SECONDS (60 per N) override the defaults;
-# BUDGET_TRIALS="nvr-fights:8,10" runs only those trials, CLASSIFY adds violenceclassify properties.
+# BUDGET_TRIALS="nvr-fights:8,10" runs only those trials (add the word cpu for the analysis CPU
+# part, BUDGET_TRIALS=cpu for it alone), CLASSIFY adds violenceclassify properties.
 set -euo pipefail
 dir=target/bench
 bash scripts/bench_footage.sh scf normal
