@@ -18,4 +18,4 @@ pub mod worker;
 
 pub use contract::{resolve, InputKind, ModelConfig, ModelMetadata, Overrides};
 pub use device::DeviceRequest;
-pub use worker::{acquire, ClipJob, ClipScore, JobOutcome, LoadedModel, SharedModel};
+pub use worker::{acquire, live_workers, ClipJob, ClipScore, JobOutcome, LoadedModel, SharedModel};

@@ -21,6 +21,7 @@ use crate::model::threads::set_thread_count_once;
 use crate::MutexExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, Kind, Tensor};
@@ -90,9 +91,30 @@ enum Request {
 pub struct SharedModel {
     key: ModelKey,
     info: LoadedModel,
+    workers: Workers,
+    placement: Mutex<Placement>,
+}
+
+/// The worker threads and their queues. Dropping it closes the queues and waits for every
+/// thread to finish its batch and free its model: a thread still freeing libtorch memory
+/// while the process exits (its static destructors running) corrupted the heap once in a
+/// benchmark ("malloc_consolidate(): unaligned fastbin chunk detected" at exit).
+struct Workers {
     /// One queue per worker thread.
     requests: Vec<mpsc::Sender<Request>>,
-    placement: Mutex<Placement>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Set when the pool is dropped: the clips still queued have nobody waiting for them.
+    closing: Arc<AtomicBool>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.requests.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for SharedModel {
@@ -136,20 +158,25 @@ pub fn acquire(
     if let Some(existing) = pools.get(&key).and_then(Weak::upgrade) {
         return Ok(existing);
     }
-    // The workers load their copies side by side; the first failure is the answer (the
-    // others stop when their queues are dropped with it).
-    let mut requests = Vec::with_capacity(key.workers);
+    // The workers load their copies side by side; the first failure is the answer.
+    // On an early return the threads already started are closed and joined with `workers`.
+    let mut workers = Workers {
+        requests: Vec::with_capacity(key.workers),
+        threads: Vec::with_capacity(key.workers),
+        closing: Arc::new(AtomicBool::new(false)),
+    };
     let mut loading = Vec::with_capacity(key.workers);
     for index in 0..key.workers {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let thread_key = key.clone();
-        std::thread::Builder::new()
+        let (thread_key, closing) = (key.clone(), workers.closing.clone());
+        let thread = std::thread::Builder::new()
             // Linux keeps 15 bytes of a thread's name.
             .name(format!("vinfer-{}-{index}", device_name(device)))
-            .spawn(move || worker_main(thread_key, rx, ready_tx))
+            .spawn(move || worker_main(thread_key, rx, ready_tx, closing))
             .map_err(|e| format!("cannot start an inference thread for {shown}: {e}"))?;
-        requests.push(tx);
+        workers.requests.push(tx);
+        workers.threads.push(thread);
         loading.push(ready_rx);
     }
     let mut info = None;
@@ -162,7 +189,7 @@ pub fn acquire(
     let shared = Arc::new(SharedModel {
         key: key.clone(),
         info: info.expect("at least one worker"),
-        requests,
+        workers,
         placement: Mutex::new(Placement::new(key.workers)),
     });
     pools.insert(key, Arc::downgrade(&shared));
@@ -176,13 +203,14 @@ impl SharedModel {
 
     /// Inference threads in the pool.
     pub fn workers(&self) -> usize {
-        self.requests.len()
+        self.workers.requests.len()
     }
 
     /// Runs one forward of zeros shaped by `config` on every worker: warm-up, and the
     /// first-forward check of the contract. Blocks until done; the slowest forward.
     pub fn probe(&self, config: &Arc<ModelConfig>) -> Result<Duration, String> {
         let replies = self
+            .workers
             .requests
             .iter()
             .map(|requests| {
@@ -203,7 +231,7 @@ impl SharedModel {
     /// Queues a clip on its stream's worker (`placement`); never blocks.
     pub fn submit(&self, job: ClipJob) -> Result<(), String> {
         let worker = self.placement.locked().choose(job.stream);
-        self.requests[worker]
+        self.workers.requests[worker]
             .send(Request::Infer(Box::new(job)))
             .map_err(|_| self.gone())
     }
@@ -265,11 +293,38 @@ fn load(key: &ModelKey) -> Result<(CModule, LoadedModel), String> {
     ))
 }
 
+/// Inference threads of the process still running (started and not yet returned, their
+/// model freed): for tests and diagnostics.
+pub fn live_workers() -> usize {
+    LIVE_WORKERS.load(Ordering::SeqCst)
+}
+
+static LIVE_WORKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a worker thread from its start to the end of its last drop.
+struct LiveWorker;
+
+impl LiveWorker {
+    fn start() -> Self {
+        LIVE_WORKERS.fetch_add(1, Ordering::SeqCst);
+        LiveWorker
+    }
+}
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        LIVE_WORKERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn worker_main(
     key: ModelKey,
     requests: mpsc::Receiver<Request>,
     ready: mpsc::SyncSender<Result<LoadedModel, String>>,
+    closing: Arc<AtomicBool>,
 ) {
+    // Declared first, so dropped last: after the model and every tensor of this thread.
+    let _live = LiveWorker::start();
     set_thread_count_once();
     // Gradients are never needed; the guard is per thread, so it lives here.
     let _no_grad = tch::no_grad_guard();
@@ -352,6 +407,9 @@ fn worker_main(
             .iter()
             .map(|i| taken[*i].take().expect("picked once"))
             .collect();
+        if closing.load(Ordering::SeqCst) {
+            return; // the backlog's streams have all stopped
+        }
         runner.run_batch(&config, batch);
     }
 }
