@@ -96,9 +96,9 @@ pub struct SharedModel {
 }
 
 /// The worker threads and their queues. Dropping it closes the queues and waits for every
-/// thread to finish its batch and free its model: a thread still freeing libtorch memory
-/// while the process exits (its static destructors running) corrupted the heap once in a
-/// benchmark ("malloc_consolidate(): unaligned fastbin chunk detected" at exit).
+/// thread to finish its batch and free its model: threads still freeing libtorch memory
+/// while the process ran its exit handlers crashed 3 of 4 runs of the budget benchmark
+/// (a segmentation fault or "malloc(): unsorted double linked list corrupted" at exit).
 struct Workers {
     /// One queue per worker thread.
     requests: Vec<mpsc::Sender<Request>>,
