@@ -39,7 +39,7 @@ RELATIVE_EPS = 0.1  # features are ReLU6 activations pooled: 0..6, most below 1
 def temporal_statistics(f: torch.Tensor, kind: str = "plain", eps: float = RELATIVE_EPS) -> torch.Tensor:
     """f: [B, K, D] per-frame features -> [B, n*D] statistics over the K frames; for the
     map statistics f is [B, K, C, S] (S cells) -> [B, 2*C]."""
-    if kind in MAP_STATS:
+    if kind == "cell" or kind == "cells":  # MAP_STATS (TorchScript reads no global tuple)
         level = f.mean((1, 3)) + eps
         change = (f[:, 1:] - f[:, :-1]).abs().mean(1)  # [B, C, S]
         if kind == "cells":
