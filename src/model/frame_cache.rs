@@ -12,13 +12,15 @@
 use std::collections::VecDeque;
 use tch::Tensor;
 
-pub struct FrameCache {
+/// What is known of each of the last frames, by buffer: a frame encoder's features by
+/// default; violenceclassify keeps its scene-cut thumbnails in one too.
+pub struct FrameCache<T = Tensor> {
     /// Oldest first.
-    entries: VecDeque<(gst::Buffer, Tensor)>,
+    entries: VecDeque<(gst::Buffer, T)>,
     capacity: usize,
 }
 
-impl FrameCache {
+impl<T> FrameCache<T> {
     /// Keeps the features of the last `capacity` encoded frames (of every stream).
     pub fn new(capacity: usize) -> Self {
         FrameCache {
@@ -32,7 +34,7 @@ impl FrameCache {
         self.capacity = self.capacity.max(capacity);
     }
 
-    pub fn get(&self, frame: &gst::Buffer) -> Option<&Tensor> {
+    pub fn get(&self, frame: &gst::Buffer) -> Option<&T> {
         // Newest first: the frames a window shares with the previous one were added last.
         self.entries
             .iter()
@@ -41,7 +43,7 @@ impl FrameCache {
             .map(|(_, features)| features)
     }
 
-    pub fn insert(&mut self, frame: gst::Buffer, features: Tensor) {
+    pub fn insert(&mut self, frame: gst::Buffer, features: T) {
         if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }

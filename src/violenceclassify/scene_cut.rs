@@ -14,7 +14,7 @@
 //! the frame pairs inside clips (0.08 % inside fights).
 
 use crate::meta::FramePlanes;
-use std::collections::VecDeque;
+use crate::model::frame_cache::FrameCache;
 
 /// Thumbnail side: coarse enough that motion inside a scene averages out.
 pub const GRID: usize = 16;
@@ -86,37 +86,8 @@ pub fn find_cut(differences: &[f32]) -> Option<usize> {
 }
 
 /// Thumbnails of a stream's latest frames: clipbuffer hands the same `gst::Buffer` to every
-/// window that holds a frame (two at the default stride), so each is read once. Holding the
-/// buffer keeps its address from naming another frame while the entry lives.
-pub struct ThumbnailCache {
-    /// Oldest first.
-    entries: VecDeque<(gst::Buffer, [f32; GRID * GRID])>,
-    capacity: usize,
-}
-
-impl ThumbnailCache {
-    pub fn new(capacity: usize) -> Self {
-        ThumbnailCache {
-            entries: VecDeque::with_capacity(capacity),
-            capacity: capacity.max(1),
-        }
-    }
-
-    fn get(&self, frame: &gst::Buffer) -> Option<[f32; GRID * GRID]> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|(known, _)| known.as_ptr() == frame.as_ptr())
-            .map(|(_, thumbnail)| *thumbnail)
-    }
-
-    fn insert(&mut self, frame: gst::Buffer, thumbnail: [f32; GRID * GRID]) {
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
-        }
-        self.entries.push_back((frame, thumbnail));
-    }
-}
+/// window that holds a frame (two at the default stride), so each is read once.
+pub type ThumbnailCache = FrameCache<[f32; GRID * GRID]>;
 
 /// A luma thumbnail of every frame of the clip, in order; `None` when a frame cannot be
 /// read. Scene cuts and the per-camera calibration's motion descriptor both read them.
@@ -135,7 +106,7 @@ pub fn clip_thumbnails(
     let mut thumbnails = Vec::with_capacity(planes.frames.len());
     for frame in &planes.frames {
         if let Some(known) = cache.get(frame) {
-            thumbnails.push(known);
+            thumbnails.push(*known);
             continue;
         }
         let map = frame.map_readable().ok()?;
