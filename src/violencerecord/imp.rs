@@ -14,7 +14,7 @@ mod start;
 
 use super::audio_ring::AudioRing;
 use super::branch::{Branch, Closing};
-use super::journal::{self, EventLog, Rotation};
+use super::journal::{self, EventLog, Pairing, Rotation};
 use super::recorder::{Action, Config, Frame, Mark, Recorder, Signal};
 use super::segment_keeper::Keeper;
 use super::settings::Settings;
@@ -66,8 +66,8 @@ struct State {
     audio_segment: gst::FormattedSegment<gst::ClockTime>,
     /// The audio's caps, once it flows: a file opened then gets an audio track.
     audio_caps: Option<gst::Caps>,
-    /// mode=events: a start is in the event log and its end is not yet.
-    event_open: bool,
+    /// mode=events: which marks the event log takes.
+    pairing: Pairing,
     /// mode=segments: an audio buffer has gone into splitmuxsink in this run.
     audio_flowing: bool,
     /// mode=segments: whether the video waits no more for the audio (it came, it was given
@@ -90,7 +90,7 @@ impl Default for State {
             audio_ring: AudioRing::default(),
             audio_segment: gst::FormattedSegment::new(),
             audio_caps: None,
-            event_open: false,
+            pairing: Pairing::default(),
             audio_flowing: false,
             audio_decided: false,
         }
@@ -272,7 +272,14 @@ impl ViolenceRecord {
     }
 
     fn log_mark(&self, state: &mut State, mark: Mark, rt: u64, info: Option<ViolenceEvent>) {
-        state.event_open = mark == Mark::Start;
+        if !state.pairing.admit(mark) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{mark:?} at {rt} not logged: no start open"
+            );
+            return;
+        }
         let stream_time = info
             .as_ref()
             .and_then(|e| state.segment.to_stream_time(clock(e.pts)))
@@ -302,7 +309,7 @@ impl ViolenceRecord {
     /// pipeline stopped) with an event still going on, an end line with that reason, at the
     /// last frame seen.
     fn close_open_event(&self, state: &mut State, reason: &str) {
-        if !std::mem::take(&mut state.event_open) {
+        if !state.pairing.finish() {
             return;
         }
         gst::info!(
@@ -407,6 +414,7 @@ impl ObjectImpl for ViolenceRecord {
                         }
                         gst::EventView::FlushStop(_) => {
                             let mut state = imp.state.locked();
+                            state.pairing.resume();
                             let actions = state.recorder.flush();
                             let _ = imp.execute(&mut state, actions);
                         }

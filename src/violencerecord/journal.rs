@@ -107,6 +107,43 @@ pub fn unfinished_end_line(rt: Option<u64>, reason: &str, time: &str) -> serde_j
     })
 }
 
+/// Keeps the log's starts and ends in pairs. An end is logged only after a start, and once
+/// the stream is finished (EOS, or the element stops) nothing more is logged until it
+/// flows again: a mark applied by the streaming thread while the element stops would
+/// otherwise close, a second time, an event the stop already closed.
+#[derive(Debug, Default)]
+pub struct Pairing {
+    open: bool,
+    finished: bool,
+}
+
+impl Pairing {
+    /// Whether a mark that took effect goes into the log.
+    pub fn admit(&mut self, mark: Mark) -> bool {
+        if self.finished {
+            return false;
+        }
+        match mark {
+            Mark::Start => {
+                self.open = true;
+                true
+            }
+            Mark::End => std::mem::take(&mut self.open),
+        }
+    }
+
+    /// The stream is finished: whether an event is still open and needs its end line.
+    pub fn finish(&mut self) -> bool {
+        self.finished = true;
+        std::mem::take(&mut self.open)
+    }
+
+    /// The stream flows again (after a flush).
+    pub fn resume(&mut self) {
+        self.finished = false;
+    }
+}
+
 /// The files this element has written, oldest first, for `max-files`.
 #[derive(Debug, Default)]
 pub struct Rotation {
@@ -177,6 +214,25 @@ mod tests {
             ["late"],
             "older than what is kept"
         );
+    }
+
+    #[test]
+    fn pairing_logs_one_end_per_start_and_nothing_after_the_stream_finished() {
+        let mut p = Pairing::default();
+        assert!(!p.admit(Mark::End), "an end with no start");
+        assert!(p.admit(Mark::Start));
+        assert!(p.admit(Mark::End));
+        assert!(!p.admit(Mark::End), "a second end");
+        assert!(!p.finish(), "nothing open");
+        assert!(!p.admit(Mark::Start), "after the stream finished");
+        p.resume();
+        assert!(p.admit(Mark::Start));
+        assert!(p.finish(), "open at the stop: it needs its end line");
+        assert!(
+            !p.admit(Mark::End),
+            "an end applied while stopping: the stop already logged it"
+        );
+        assert!(!p.finish());
     }
 
     #[test]
