@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::frame_index::FrameIndex;
+
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 use std::path::{Path, PathBuf};
@@ -32,8 +34,8 @@ const GOP: u64 = 10;
 const HOLD_FRAMES: u64 = 2 * FPS;
 /// Clip length of the motion model, and clipbuffer's default stride.
 const T: u64 = 8;
-const BITS: usize = 12;
-const BLOCK: usize = 16;
+/// The frame index code, in squares large enough for the 1280x720 main stream's encoding.
+const INDEX: FrameIndex = FrameIndex { block: 16 };
 
 /// Scene frame `i` at `width`x`height`, RGB: grey, with a white block that moves during
 /// MOTION and is absent otherwise.
@@ -50,42 +52,9 @@ fn scene(i: u64, (width, height): (u32, u32), burn_index: bool) -> gst::Buffer {
         }
     }
     if burn_index {
-        burn(&mut data, stride, i);
+        INDEX.burn(&mut data, stride, i);
     }
     gst::Buffer::from_mut_slice(data)
-}
-
-/// Bit b of `index` is the block [16b, 16b+16) x [0, 16), white for 1; the row below holds
-/// the inverted bits as a check.
-fn burn(data: &mut [u8], stride: usize, index: u64) {
-    for b in 0..BITS {
-        let bit = (index >> b) & 1 == 1;
-        for (row, value) in [(0, bit), (1, !bit)] {
-            for y in row * BLOCK..(row + 1) * BLOCK {
-                data[y * stride + 3 * b * BLOCK..y * stride + 3 * (b + 1) * BLOCK].fill(if value {
-                    255
-                } else {
-                    0
-                });
-            }
-        }
-    }
-}
-
-fn read_index(data: &[u8], stride: usize) -> Option<u64> {
-    let mut index = 0;
-    for b in 0..BITS {
-        let at =
-            |row: usize| data[(row * BLOCK + BLOCK / 2) * stride + 3 * (b * BLOCK + BLOCK / 2)];
-        let (bit, check) = (at(0) > 128, at(1) > 128);
-        if bit == check {
-            return None;
-        }
-        if bit {
-            index |= 1 << b;
-        }
-    }
-    Some(index)
 }
 
 /// The camera's two streams, fed by one scene clock once both are playing.
@@ -229,49 +198,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// What a recorded file holds: its frame size, whether it starts with a keyframe, and the
-/// scene index of each frame.
-struct Decoded {
-    size: (i32, i32),
-    indices: Vec<u64>,
-}
-
-fn decode(path: &Path) -> Decoded {
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! parsebin ! h264parse ! avdec_h264 ! videoconvert \
-         ! video/x-raw,format=RGB ! appsink name=s sync=false",
-        path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("s")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let got = Arc::new(Mutex::new((Vec::new(), (0, 0))));
-    let g = got.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-                let map = sample.buffer().unwrap().map_readable().unwrap();
-                let i = read_index(&map, info.stride()[0] as usize).expect("a readable index");
-                let mut g = g.lock().unwrap();
-                g.0.push(i);
-                g.1 = (info.width() as i32, info.height() as i32);
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    let out = common::run_pipeline(&pipeline, || {});
-    assert_eq!(out.error, None, "decoding {}", path.display());
-    let (indices, size) = std::mem::take(&mut *got.lock().unwrap());
-    Decoded { size, indices }
-}
-
 fn log_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -378,7 +304,7 @@ fn substream_record_sh_records_the_main_stream_of_a_substream_event() {
     assert_eq!(files.len(), 1, "one event, one file: {lines:?}");
     assert_eq!(files[0]["reason"], "post-roll", "{lines:?}");
     let path = PathBuf::from(files[0]["file"].as_str().unwrap());
-    let d = decode(&path);
+    let d = INDEX.decode(&path);
     let (first, last) = (d.indices[0], *d.indices.last().unwrap());
     eprintln!(
         "{}: {}x{}, scene frames {first}..={last}, motion {MOTION:?}",
@@ -472,7 +398,7 @@ fn record_segments_sh_keeps_the_main_stream_segments_of_an_event() {
     assert_eq!(hi - lo + 1, kept.len() as u32, "one run of segments");
     let mut frames = std::collections::BTreeSet::new();
     for path in &kept {
-        let d = decode(path);
+        let d = INDEX.decode(path);
         assert_eq!(d.size, (MAIN.0 as i32, MAIN.1 as i32));
         frames.extend(d.indices);
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod classify;
+pub mod frame_index;
 pub mod record;
 
 use gst::prelude::*;

@@ -4,6 +4,7 @@
 //! index as a binary code burnt into the pixels after classification (so the motion model
 //! does not see it); every file written is decoded and its frames read back by index.
 
+use super::frame_index::{Decoded, FrameIndex};
 use super::{model, run_pipeline, Outcome, Synthetic, FRAME_NS};
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
@@ -20,44 +21,16 @@ pub fn init() {
 
 pub const W: u32 = 160;
 pub const H: u32 = 120;
-pub const BITS: usize = 12;
-pub const BLOCK: usize = 10;
+/// The frame index code of these tests' 160x120 frames.
+pub const INDEX: FrameIndex = FrameIndex { block: 10 };
 /// pre-roll and post-roll used by the tests: 10 frames each.
 pub const ROLL_FRAMES: u64 = 10;
 pub const ROLL_NS: u64 = ROLL_FRAMES * FRAME_NS;
 pub const STRIDE: u64 = 2;
 pub const T: u64 = 8;
 
-/// Writes `index` into an RGB frame: bit b is the block [10b, 10b+10) x [0, 10), white for
-/// 1; the row below holds the inverted bits as a check.
-pub fn burn(data: &mut [u8], stride: usize, index: u64) {
-    for b in 0..BITS {
-        let bit = (index >> b) & 1 == 1;
-        for (row, value) in [(0, bit), (1, !bit)] {
-            let v = if value { 255 } else { 0 };
-            for y in row * BLOCK..(row + 1) * BLOCK {
-                for x in b * BLOCK..(b + 1) * BLOCK {
-                    data[y * stride + 3 * x..y * stride + 3 * x + 3].fill(v);
-                }
-            }
-        }
-    }
-}
-
 pub fn read_index(data: &[u8], stride: usize) -> Option<u64> {
-    let mut index = 0;
-    for b in 0..BITS {
-        let at =
-            |row: usize| data[(row * BLOCK + BLOCK / 2) * stride + 3 * (b * BLOCK + BLOCK / 2)];
-        let (bit, check) = (at(0) > 128, at(1) > 128);
-        if bit == check {
-            return None;
-        }
-        if bit {
-            index |= 1 << b;
-        }
-    }
-    Some(index)
+    INDEX.read(data, stride)
 }
 
 /// Burns the frame index (from the PTS) into every RGB buffer leaving `pad`.
@@ -67,69 +40,14 @@ pub fn burn_on(pad: &gst::Pad) {
             let index = buffer.pts().unwrap().nseconds() / FRAME_NS;
             let b = buffer.make_mut();
             let mut map = b.map_writable().unwrap();
-            burn(&mut map, 3 * W as usize, index);
+            INDEX.burn(&mut map, 3 * W as usize, index);
         }
         gst::PadProbeReturn::Ok
     });
 }
 
-/// What a file holds.
-#[derive(Debug)]
-pub struct Decoded {
-    pub first_is_key: bool,
-    pub indices: Vec<u64>,
-}
-
 pub fn decode(path: &Path) -> Decoded {
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! parsebin ! h264parse name=p ! avdec_h264 ! videoconvert \
-         ! video/x-raw,format=RGB ! appsink name=s sync=false",
-        path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let first_key = Arc::new(Mutex::new(None::<bool>));
-    let fk = first_key.clone();
-    pipeline
-        .by_name("p")
-        .unwrap()
-        .static_pad("src")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
-                fk.lock()
-                    .unwrap()
-                    .get_or_insert(!b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-            }
-            gst::PadProbeReturn::Ok
-        });
-    let sink = pipeline
-        .by_name("s")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let indices = Arc::new(Mutex::new(Vec::new()));
-    let idx = indices.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let map = sample.buffer().unwrap().map_readable().unwrap();
-                let i = read_index(&map, 3 * W as usize).expect("a readable frame index");
-                idx.lock().unwrap().push(i);
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    let out = run_pipeline(&pipeline, || {});
-    assert_eq!(out.error, None, "decoding {}", path.display());
-    let indices = std::mem::take(&mut *indices.lock().unwrap());
-    let first_is_key = first_key.lock().unwrap().unwrap_or(false);
-    Decoded {
-        first_is_key,
-        indices,
-    }
+    INDEX.decode(path)
 }
 
 pub fn out_dir(name: &str) -> PathBuf {
