@@ -138,6 +138,28 @@ def spliced_windows(clips, subset, per_clip, rng):
     return temporal_statistics(torch.stack(xs), STATS_KIND, STATS_EPS), np.array(owners)
 
 
+def fast_windows(clips, subset, speed, every):
+    """Negative windows of ordinary footage played `speed` times faster: every `speed`-th
+    sampled frame of a normal clip. People hurrying past move as much between two verified
+    frames as people fighting; these windows teach the head that speed alone is not a fight.
+    Returns stats [N, S] and the owning clip of each."""
+    xs, owners = [], []
+    for k, c in enumerate(clips):
+        if c.violent:
+            continue
+        T = c.windows.shape[1]
+        span = speed * (T - 1) + 1
+        starts = np.arange(0, len(c.features) - span + 1, every)
+        if len(starts) == 0:
+            continue
+        idx = starts[:, None] + speed * np.arange(T)[None, :]
+        xs.append(window_stats(c, idx, subset))
+        owners += [k] * len(starts)
+    if not xs:
+        return None, np.zeros(0, int)
+    return torch.cat(xs), np.array(owners)
+
+
 def group_weights(clips, owners):
     """Each (dataset, label) group weighs the same in the loss, and each clip the same within
     its group, however many windows it has."""
@@ -250,6 +272,10 @@ def main():
     ap.add_argument("--stats", choices=STATS, default="relative", help="temporal statistics (head.py)")
     ap.add_argument("--eps", type=float, default=RELATIVE_EPS,
                     help="the level added to a feature's mean before dividing by it (relative statistics)")
+    ap.add_argument("--fast-negatives", type=int, default=0,
+                    help="also train on the normal clips played this many times faster, as negatives")
+    ap.add_argument("--fast-weight", type=float, default=1.0,
+                    help="the fast negatives' total weight, in (dataset, label) groups")
     ap.add_argument("--splice", type=int, default=0, help="scene-cut negatives per normal training clip")
     ap.add_argument("--splice-weight", type=float, default=0.5,
                     help="the cut negatives' share of the loss, relative to one (dataset, label) group")
@@ -270,6 +296,8 @@ def main():
     ap.add_argument("--report", type=Path, help="write the figures as JSON")
     ap.add_argument("--gate", help="also score the cascade with these gates (comma list) on the cheap scores")
     ap.add_argument("--cheap-dir", type=Path, help="where ID.cheap.npy are (default: the features folder)")
+    ap.add_argument("--curve", action="store_true",
+                    help="report val event recall and false starts at thresholds 0.40-0.78 (needs --gate)")
     ap.add_argument("--summary", action="store_true", help="print one line per figure instead of JSON")
     ap.add_argument("--cheap-model", type=Path,
                     help="the cheap stage (TorchScript): also count false starts of the normal val clips "
@@ -301,7 +329,18 @@ def main():
             # group_weights sums to `groups`: the cut negatives weigh splice_weight of a group.
             w = torch.cat([w, torch.full([len(xs)], args.splice_weight / len(xs))])
             owners = np.concatenate([owners, splice_owners])
+            negative_only = np.concatenate([negative_only, np.zeros(len(xs), bool)])
             print(f"{len(xs)} scene-cut negatives (of {groups} groups' weight, {args.splice_weight})", file=sys.stderr)
+
+    if args.fast_negatives > 1:
+        xs, fast_owners = fast_windows(train, subset, args.fast_negatives, args.every)
+        if xs is not None:
+            x = torch.cat([x, xs])
+            y = torch.cat([y, torch.zeros(len(xs), dtype=y.dtype)])
+            w = torch.cat([w, torch.full([len(xs)], args.fast_weight / len(xs))])
+            owners = np.concatenate([owners, fast_owners])
+            negative_only = np.concatenate([negative_only, np.zeros(len(xs), bool)])
+            print(f"{len(xs)} negatives at {args.fast_negatives}x speed (weight {args.fast_weight})", file=sys.stderr)
 
     # Threshold from out-of-fold clip scores: a head scoring its own training clips is
     # over-confident, so the threshold would land too high for unseen footage.
@@ -392,6 +431,25 @@ def main():
                                          "accuracy": float(((s >= threshold) == (lab == 1)).mean()),
                                          "false_starts": decision_starts(normal, threshold),
                                          "normal_windows": len(normal), "event_recall": float(recall)}
+    if args.curve and args.gate:
+        # Threshold-free comparison of heads: at each threshold, the val fights that start an
+        # event (all fight datasets) and the false starts on each normal-only dataset's val clips.
+        gate = float(args.gate.split(",")[0])
+        val = [c for c in clips if c.split == "val"]
+        scored = [(c, window_scores(head, c, cfg, subset, gate, 0.0)) for c in val]
+        curve = []
+        for t in np.arange(0.40, 0.80, 0.02):
+            # Ungated windows score t * p_cheap / gate at threshold t: rescale them.
+            def at(c, p):
+                cheap = c.cheap[inference_rows(c, cfg)]
+                return np.where(cheap >= gate, p, t * cheap / max(gate, 1e-9))
+            fights = [decision_starts(at(c, p), t) > 0 for c, p in scored if c.violent]
+            point = {"threshold": round(float(t), 2), "event_recall": float(np.mean(fights))}
+            for d in sorted({c.dataset for c in val if c.dataset not in fights_in}):
+                point[f"{d}_false_starts"] = int(sum(decision_starts(at(c, p), t) for c, p in scored
+                                                     if c.dataset == d))
+            curve.append(point)
+        report["curve"] = curve
     if args.summary:
         print(f"trained on {','.join(train_sets)}: threshold {threshold:.3f}, out-of-fold AUC {report['oof_auc']:.3f}")
         for k, v in report["val"].items():
