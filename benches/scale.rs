@@ -245,9 +245,12 @@ struct Ramp {
     rows: Vec<(usize, Trial)>,
 }
 
-/// No clip dropped, none scored later than `bound`.
+/// No clip dropped, none scored later than `bound`, every camera analysed all along (decode
+/// only: no classifier, nothing to count).
 fn in_time(trial: &Trial, bound: Option<f64>) -> bool {
-    trial.dropped == 0 && bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b)
+    trial.dropped == 0
+        && trial.every_camera_played()
+        && bound.is_none_or(|b| trial.max_latency.as_secs_f64() <= b)
 }
 
 impl Ramp {
@@ -294,9 +297,11 @@ impl Ramp {
         let shown = |b: Option<f64>| b.map_or("none".into(), |b| format!("{b:.2} s"));
         for (n, trial) in &self.rows {
             println!(
-                "| {} | {} clips dropped, max clip latency {:.2} s (bound {}, allowance {}){}: {} |",
+                "| {} | {} clips dropped, {} to {} clips a camera, max clip latency {:.2} s (bound {}, allowance {}){}: {} |",
                 what(*n),
                 trial.dropped,
+                trial.scored_per_camera.iter().min().unwrap_or(&0),
+                trial.scored_per_camera.iter().max().unwrap_or(&0),
                 trial.max_latency.as_secs_f64(),
                 shown(bounds.strict),
                 shown(bounds.allowance),

@@ -62,6 +62,16 @@ pub struct Trial {
     pub scored_per_camera: Vec<u64>,
 }
 
+impl Trial {
+    /// Every camera analysed all along: none scored under 90 % of the busiest one's clips (a
+    /// camera that never prerolled after its seek, or fell behind, scores far fewer).
+    pub fn every_camera_played(&self) -> bool {
+        let fewest = self.scored_per_camera.iter().copied().min().unwrap_or(0);
+        let most = self.scored_per_camera.iter().copied().max().unwrap_or(0);
+        fewest * 10 >= most * 9
+    }
+}
+
 /// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
 /// sharing it; without, decode only (the same decoder and conversion into the sink).
 pub fn streams(uri: &str, model: Option<&str>, n: usize, seconds: u64) -> Trial {
@@ -181,7 +191,7 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
     }
     if starts.iter().any(|s| !s.is_zero()) {
         pipeline.set_state(gst::State::Paused).unwrap();
-        let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+        settle(&pipeline, gst::State::Paused);
         // A pipeline with a live part (the NVR form's paced main stream) does not wait for
         // preroll: seeking a camera before its decoder has exposed its pads left some of its
         // tasks paused for good. Its sinks are seeked once each holds a frame.
@@ -208,21 +218,18 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
                 );
             }
         }
-        let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+        settle(&pipeline, gst::State::Paused);
     }
     pipeline.set_state(gst::State::Playing).unwrap();
     // Model loading and preroll are not part of the trial.
-    let waited = Instant::now();
-    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
-    if waited.elapsed() > Duration::from_secs(5) {
-        eprintln!(
-            "bench: the pipeline took {:.1} s to reach PLAYING",
-            waited.elapsed().as_secs_f64()
-        );
-    }
+    settle(&pipeline, gst::State::Playing);
     let bus = pipeline.bus().unwrap();
-    // What the cameras posted before the trial is not part of it.
-    while bus.pop().is_some() {}
+    // What the cameras posted before the trial is not part of it, but for the files: an event
+    // open from the first frames opens its file while the pipeline is still starting.
+    let mut files = 0;
+    while let Some(msg) = bus.pop() {
+        files += usize::from(is_file_opened(&msg));
+    }
     let started = Instant::now();
     let scored_before: Vec<u64> = classifiers
         .iter()
@@ -235,7 +242,6 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
     let mut rss: f64 = 0.0;
     let mut seen: Vec<String> = Vec::new();
     let mut start_seen: Option<f64> = None;
-    let mut files = 0;
     let mut decision_delays = Vec::new();
     while Instant::now() < deadline {
         if cpu_start.is_none() && Instant::now() >= warm_up {
@@ -244,14 +250,7 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
             match msg.view() {
                 gst::MessageView::Error(e) => panic!("{}", e.error()),
-                gst::MessageView::Element(e)
-                    if e.structure().is_some_and(|s| {
-                        s.name() == "violence-recording"
-                            && s.get::<String>("action").is_ok_and(|a| a == "opened")
-                    }) =>
-                {
-                    files += 1;
-                }
+                gst::MessageView::Element(_) if is_file_opened(&msg) => files += 1,
                 gst::MessageView::Element(e)
                     if e.structure().is_some_and(|s| s.name() == "violence-score") =>
                 {
@@ -315,6 +314,46 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
         decision_delays,
         scored_per_camera,
     }
+}
+
+/// violencerecord opened a file.
+fn is_file_opened(msg: &gst::Message) -> bool {
+    msg.structure().is_some_and(|s| {
+        s.name() == "violence-recording" && s.get::<&str>("action").is_ok_and(|a| a == "opened")
+    })
+}
+
+/// Waits (60 s at most) for `pipeline`'s state change towards `target`; says so when that
+/// took more than 5 s, and which elements were not there yet.
+fn settle(pipeline: &gst::Pipeline, target: gst::State) {
+    let waited = Instant::now();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+    if waited.elapsed() > Duration::from_secs(5) {
+        eprintln!(
+            "bench: the pipeline took {:.1} s to reach {target:?}; not there: {}",
+            waited.elapsed().as_secs_f64(),
+            not_in(pipeline, target).join(", ")
+        );
+    }
+}
+
+/// The elements of `pipeline` (at any depth) not in `state`, each with its state and the one
+/// it is on the way to.
+fn not_in(pipeline: &gst::Pipeline, state: gst::State) -> Vec<String> {
+    pipeline
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.current_state() != state)
+        .map(|e| {
+            format!(
+                "{} ({:?} -> {:?})",
+                e.path_string(),
+                e.current_state(),
+                e.pending_state()
+            )
+        })
+        .collect()
 }
 
 /// Waits until every sink of `bin` that keeps its last sample (fakesink) holds one.
