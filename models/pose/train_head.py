@@ -138,6 +138,20 @@ def spliced_windows(clips, subset, per_clip, rng):
     return temporal_statistics(torch.stack(xs), STATS_KIND, STATS_EPS), np.array(owners)
 
 
+def with_negatives(data, xs, extra_owners, weight):
+    """(x, y, w, owners, negative_only) with the windows `xs` appended as negatives that
+    weigh `weight` together (a group of group_weights weighs 1), owned by `extra_owners`,
+    not counted as a normal-only dataset's."""
+    x, y, w, owners, negative_only = data
+    return (
+        torch.cat([x, xs]),
+        torch.cat([y, torch.zeros(len(xs), dtype=y.dtype)]),
+        torch.cat([w, torch.full([len(xs)], weight / len(xs))]),
+        np.concatenate([owners, extra_owners]),
+        np.concatenate([negative_only, np.zeros(len(xs), bool)]),
+    )
+
+
 def fast_windows(clips, subset, speed, every):
     """Negative windows of ordinary footage played `speed` times faster: every `speed`-th
     sampled frame of a normal clip. People hurrying past move as much between two verified
@@ -324,22 +338,16 @@ def main():
         xs, splice_owners = spliced_windows(train, subset, args.splice, np.random.default_rng(args.seed))
         if xs is not None:
             groups = len({(c.dataset, c.violent) for c in train})
-            x = torch.cat([x, xs])
-            y = torch.cat([y, torch.zeros(len(xs), dtype=y.dtype)])
             # group_weights sums to `groups`: the cut negatives weigh splice_weight of a group.
-            w = torch.cat([w, torch.full([len(xs)], args.splice_weight / len(xs))])
-            owners = np.concatenate([owners, splice_owners])
-            negative_only = np.concatenate([negative_only, np.zeros(len(xs), bool)])
+            x, y, w, owners, negative_only = with_negatives(
+                (x, y, w, owners, negative_only), xs, splice_owners, args.splice_weight)
             print(f"{len(xs)} scene-cut negatives (of {groups} groups' weight, {args.splice_weight})", file=sys.stderr)
 
     if args.fast_negatives > 1:
         xs, fast_owners = fast_windows(train, subset, args.fast_negatives, args.every)
         if xs is not None:
-            x = torch.cat([x, xs])
-            y = torch.cat([y, torch.zeros(len(xs), dtype=y.dtype)])
-            w = torch.cat([w, torch.full([len(xs)], args.fast_weight / len(xs))])
-            owners = np.concatenate([owners, fast_owners])
-            negative_only = np.concatenate([negative_only, np.zeros(len(xs), bool)])
+            x, y, w, owners, negative_only = with_negatives(
+                (x, y, w, owners, negative_only), xs, fast_owners, args.fast_weight)
             print(f"{len(xs)} negatives at {args.fast_negatives}x speed (weight {args.fast_weight})", file=sys.stderr)
 
     # Threshold from out-of-fold clip scores: a head scoring its own training clips is
