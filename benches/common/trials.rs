@@ -189,15 +189,17 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
         classifiers.extend(bin.by_name(&format!("cls{i}")));
         bins.push(bin);
     }
+    pipeline.set_state(gst::State::Paused).unwrap();
+    settle(&pipeline, gst::State::Paused);
+    // A pipeline with a live part (the NVR form's main stream, paced by `identity sync=true`)
+    // does not wait for preroll. Seeking a camera before its decoder has exposed its pads left
+    // some of its tasks paused for good; and a sub-stream decoder still prerolling when the
+    // pipeline went on to PLAYING committed its camera's bin to PAUSED, where it stayed (60 s
+    // lost to every such trial). So every camera's sinks hold a frame first.
+    for bin in &bins {
+        wait_for_first_frames(bin, Duration::from_secs(30));
+    }
     if starts.iter().any(|s| !s.is_zero()) {
-        pipeline.set_state(gst::State::Paused).unwrap();
-        settle(&pipeline, gst::State::Paused);
-        // A pipeline with a live part (the NVR form's paced main stream) does not wait for
-        // preroll: seeking a camera before its decoder has exposed its pads left some of its
-        // tasks paused for good. Its sinks are seeked once each holds a frame.
-        for bin in &bins {
-            wait_for_first_frames(bin, Duration::from_secs(30));
-        }
         for (bin, start) in bins.iter().zip(starts) {
             // A camera's bin may still be settling from the previous seek (the NVR form's
             // two paths): a few tries, then the camera plays from the file's start.
