@@ -44,8 +44,6 @@ struct Row {
     max: f64,
     /// Fewest and most clips scored by one camera.
     scored: (u64, u64),
-    /// Every camera scored at least 90 % of the busiest one's clips.
-    every_camera_played: bool,
     /// Cores busy (process CPU over wall time).
     cores_busy: f64,
 }
@@ -62,18 +60,17 @@ impl Row {
             p99: percentile(&delays, 99.0),
             max: delays.last().copied().unwrap_or(f64::NAN),
             cores_busy: trial.cpu_per_stream * n as f64,
-            scored: (
-                trial.scored_per_camera.iter().copied().min().unwrap_or(0),
-                trial.scored_per_camera.iter().copied().max().unwrap_or(0),
-            ),
-            every_camera_played: trial.every_camera_played(),
+            scored: trial.scored_range(),
         }
     }
 
     /// Held: every camera analysed all along (none scored under 90 % of the busiest's
     /// clips), none dropped, and the delay within the budget.
     fn held(&self) -> bool {
-        self.dropped == 0 && self.clips > 0 && self.every_camera_played && self.p99 <= BUDGET_S
+        self.dropped == 0
+            && self.clips > 0
+            && every_camera_played(self.scored)
+            && self.p99 <= BUDGET_S
     }
 }
 

@@ -63,13 +63,21 @@ pub struct Trial {
 }
 
 impl Trial {
-    /// Every camera analysed all along: none scored under 90 % of the busiest one's clips (a
-    /// camera that never prerolled after its seek, or fell behind, scores far fewer).
-    pub fn every_camera_played(&self) -> bool {
-        let fewest = self.scored_per_camera.iter().copied().min().unwrap_or(0);
-        let most = self.scored_per_camera.iter().copied().max().unwrap_or(0);
-        fewest * 10 >= most * 9
+    /// Fewest and most clips scored by one camera (0, 0 without classifiers).
+    pub fn scored_range(&self) -> (u64, u64) {
+        let scored = self.scored_per_camera.iter().copied();
+        (scored.clone().min().unwrap_or(0), scored.max().unwrap_or(0))
     }
+
+    pub fn every_camera_played(&self) -> bool {
+        every_camera_played(self.scored_range())
+    }
+}
+
+/// Every camera analysed all along: none scored under 90 % of the busiest one's clips (a
+/// camera that never prerolled after its seek, or fell behind, scores far fewer).
+pub fn every_camera_played((fewest, most): (u64, u64)) -> bool {
+    fewest * 10 >= most * 9
 }
 
 /// N real-time streams (synced sinks) for `seconds` after preroll: with a model, async and
