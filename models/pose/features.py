@@ -5,7 +5,8 @@
 For each extracted clip, writes OUT_DIR/ID.npy: float16 [F, 2C], the spatial mean then the
 spatial maximum of the backbone's feature map for each of the clip's F sampled frames (the
 frames clipbuffer prepared, resized to --size by area averaging as the exported model does);
-with --maps the whole map [F, C, h, w] (for head.py's map statistics).
+with --maps the whole map [F, C, h, w] (for head.py's map statistics); with --raw the
+module's output as it is (keypoints.py's poses: [F, 6, 56]).
 Training the verifier head then costs seconds instead of re-running the backbone.
 """
 
@@ -25,7 +26,7 @@ def frames_to_input(frames: torch.Tensor, size: int) -> torch.Tensor:
     """u8 [N,H,W,3] -> float [N,3,size,size] in 0..255, area-resized: the same resampling the
     exported model applies to the clip it receives (models/pose/cascade.py)."""
     x = frames.permute(0, 3, 1, 2).float()
-    if x.shape[-1] != size or x.shape[-2] != size:
+    if size > 0 and (x.shape[-1] != size or x.shape[-2] != size):
         x = F.interpolate(x, size=(size, size), mode="area")
     return x
 
@@ -39,11 +40,12 @@ def main():
     ap.add_argument("clips", type=Path)
     ap.add_argument("backbone", type=Path)
     ap.add_argument("out", type=Path)
-    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--size", type=int, default=160, help="square input size; 0: the frames as extracted")
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--maps", action="store_true", help="store the whole feature map [F, C, h, w] instead of its pooled statistics")
+    ap.add_argument("--raw", action="store_true", help="store the module's output as it is (keypoints.py)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     shard, shards = (int(v) for v in args.shard.split("/"))
@@ -64,7 +66,7 @@ def main():
             for i in range(0, len(frames), args.batch):
                 x = frames_to_input(torch.from_numpy(frames[i : i + args.batch]), args.size)
                 fmap = backbone(x)
-                out.append(fmap if args.maps else pooled(fmap))
+                out.append(fmap if args.maps or args.raw else pooled(fmap))
         np.save(dst, torch.cat(out).numpy().astype(np.float16))
         done_frames += len(frames)
         if k % 50 == 0:

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""A head over what people do to each other (interaction.py's statistics of MultiPose's poses,
+keypoints.py), alone or beside the default's verifier; its val figures and its curve of event
+recall against false starts, in the same Python proxy as train_head.py's.
+
+    python3 -m models.pose.train_interaction CLIPS_DIR POSES_DIR MAPS_DIR
+        [--fuse 0.5] [--hidden 0] [--negative-weight 3] [--extra-clips DIR --extra-poses DIR --extra-maps DIR]
+
+POSES_DIR holds features.py --raw output of keypoints.py's module ([F,6,56] per clip); MAPS_DIR
+the default's backbone maps and cheap scores (make train-cascade's FEATURES). With --fuse w,
+a verified window scores w * (the default's verifier, as train-cascade trains it) +
+(1 - w) * the pose head; 0 is the pose head alone. The gate (cheap stage >= --gate) is the
+default's. Only train clips of --train-datasets fit anything; the threshold is chosen on
+out-of-fold scores of the fight datasets' train clips, as train_head.py does.
+"""
+
+import argparse
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.pose import train_head as th
+from models.pose.head import frame_subset
+from models.pose.interaction import feature_names, window_features
+from models.train import choose_threshold
+
+
+def attach(clips, maps_dir: Path):
+    """The clips with the pose statistics of every window, and the default's map features
+    beside them."""
+    clips = [SimpleNamespace(**{s: getattr(c, s) for s in c.__slots__}) for c in clips]
+    for c in clips:
+        with torch.no_grad():
+            c.pose = window_features(torch.from_numpy(c.features[c.windows])).numpy()
+        maps = np.load(maps_dir / f"{c.id}.npy").astype(np.float32)
+        c.maps = maps.reshape(maps.shape[0], maps.shape[1], -1)
+    return clips
+
+
+class Scorer:
+    """The two heads, fitted on some clips; p(violent) of chosen windows of a clip."""
+
+    def __init__(self, clips, args, subset, seed):
+        rows = [(k, r) for k, c in enumerate(clips) for r in range(0, len(c.windows), args.every)]
+        owners = np.array([k for k, _ in rows])
+        y = torch.tensor([clips[k].violent for k, _ in rows])
+        w = th.group_weights(clips, owners)
+        fights_in = {c.dataset for c in clips if c.violent}
+        negative_only = torch.tensor([clips[k].dataset not in fights_in for k in owners])
+        w[negative_only] *= args.negative_weight
+        self.subset, self.fuse = subset, args.fuse
+        pose_x = torch.from_numpy(np.stack([clips[k].pose[r] for k, r in rows]))
+        th.STATS_KIND = "plain"
+        self.pose = th.fit(pose_x, y, w, _head_args(args, args.hidden, args.pose_epochs), seed)
+        self.verifier = None
+        if args.fuse > 0:
+            th.STATS_KIND, th.STATS_EPS = "cell", 0.5
+            maps_x = torch.cat([self._stats(clips[k], np.array([r])) for k, r in rows])
+            self.verifier = th.fit(maps_x, y, w, _head_args(args, 0, 30), seed)
+
+    def _stats(self, c, rows):
+        f = torch.from_numpy(c.maps[c.windows[rows][:, self.subset]])
+        return th.temporal_statistics(f, "cell", 0.5)
+
+    @torch.no_grad()
+    def __call__(self, c, rows):
+        p = F.softmax(self.pose(torch.from_numpy(c.pose[rows])), 1)[:, 1].numpy()
+        if self.verifier is None:
+            return p
+        v = F.softmax(self.verifier(self._stats(c, rows)), 1)[:, 1].numpy()
+        v = 0.5 * v + 0.5 * c.cheap[rows]  # the default's blend (head weight 0.5)
+        return self.fuse * v + (1 - self.fuse) * p
+
+
+def _head_args(args, hidden, epochs):
+    return argparse.Namespace(hidden=hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
+                              epochs=epochs, batch=256, channels=1280, sharpness=4.0)
+
+
+def gated(c, rows, p, gate, threshold):
+    cheap = c.cheap[rows]
+    return np.where(cheap >= gate, p, threshold * cheap / max(gate, 1e-9))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clips", type=Path)
+    ap.add_argument("poses", type=Path)
+    ap.add_argument("maps", type=Path)
+    ap.add_argument("--extra-clips", type=Path, help="an extract-clips folder of more ordinary footage (held out)")
+    ap.add_argument("--extra-poses", type=Path)
+    ap.add_argument("--extra-maps", type=Path)
+    ap.add_argument("--train-datasets", default="hockey,scf,cctv")
+    ap.add_argument("--threshold-datasets", default="hockey,scf")
+    ap.add_argument("--negative-weight", type=float, default=3.0)
+    ap.add_argument("--fuse", type=float, default=0.0)
+    ap.add_argument("--gate", type=float, default=0.3)
+    ap.add_argument("--hidden", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--pose-epochs", type=int, default=60)
+    ap.add_argument("--every", type=int, default=2)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--separation", action="store_true", help="print each feature's val AUC (fights vs the rest)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, clips = th.load(args.clips, args.poses, args.maps)
+    clips = attach(clips, args.maps)
+    if args.extra_clips:
+        _, extra = th.load(args.extra_clips, args.extra_poses, args.extra_maps)
+        extra = attach(extra, args.extra_maps)
+        for c in extra:
+            c.dataset = "extra"
+        clips += [c for c in extra if c.split == "val"]
+    subset = frame_subset(cfg["clip_length"], 8)
+    val = [c for c in clips if c.split == "val"]
+    if args.separation:
+        names = feature_names()
+        rows = [(c, th.inference_rows(c, cfg)) for c in val]
+        x = np.concatenate([c.pose[r] for c, r in rows])
+        lab = np.concatenate([[c.violent] * len(r) for c, r in rows])
+        for i, n in enumerate(names):
+            print(f"  {n:22s} window AUC {th.auc(x[:, i], lab):.3f}")
+    train = [c for c in clips if c.split == "train" and c.dataset in args.train_datasets.split(",")]
+    rng = np.random.default_rng(args.seed)
+    fold_of = rng.integers(0, args.folds, len(train))
+    oof = np.zeros(len(train))
+    for f in range(args.folds):
+        scorer = Scorer([c for c, g in zip(train, fold_of) if g != f], args, subset, args.seed + f)
+        for k in np.where(fold_of == f)[0]:
+            c = train[k]
+            oof[k] = scorer(c, th.inference_rows(c, cfg)).max()  # the verifier's own score, as train_head
+    chooser = np.array([c.dataset in args.threshold_datasets.split(",") for c in train])
+    threshold, _ = choose_threshold(oof[chooser], [c for c, k in zip(train, chooser) if k])
+    scorer = Scorer(train, args, subset, args.seed)
+    print(f"fuse {args.fuse}, hidden {args.hidden}: threshold {threshold:.3f} (out-of-fold AUC "
+          f"{th.auc(oof, [c.violent for c in train]):.3f})")
+    scored = [(c, th.inference_rows(c, cfg)) for c in val]
+    scored = [(c, r, scorer(c, r)) for c, r in scored]
+    for d in sorted({c.dataset for c in val}):
+        mine = [(c, r, p) for c, r, p in scored if c.dataset == d]
+        lab = np.array([c.violent for c, _, _ in mine])
+        s = np.array([gated(c, r, p, args.gate, threshold).max() for c, r, p in mine])
+        line = f"  val {d}: {len(mine)} clips"
+        if lab.any() and not lab.all():
+            line += f", accuracy {((s >= threshold) == (lab == 1)).mean():.3f}, AUC {th.auc(s, lab):.3f}"
+        if lab.any():
+            line += ", event recall {:.3f}".format(np.mean(
+                [th.decision_starts(gated(c, r, p, args.gate, threshold), threshold) > 0 for c, r, p in mine if c.violent]))
+        line += ", false starts {}".format(sum(th.decision_starts(gated(c, r, p, args.gate, threshold), threshold)
+                                                for c, r, p in mine if not c.violent))
+        print(line)
+    normal_only = sorted({c.dataset for c in val} - {c.dataset for c in val if c.violent})
+    print("  curve: threshold, event recall (all val fights), false starts " + ", ".join(normal_only))
+    for t in np.arange(0.40, 0.80, 0.04):
+        recall = np.mean([th.decision_starts(gated(c, r, p, args.gate, t), t) > 0 for c, r, p in scored if c.violent])
+        starts = [sum(th.decision_starts(gated(c, r, p, args.gate, t), t) for c, r, p in scored if c.dataset == d)
+                  for d in normal_only]
+        print(f"    {t:.2f}  {recall:.3f}  " + "  ".join(str(s) for s in starts))
+
+
+if __name__ == "__main__":
+    main()
