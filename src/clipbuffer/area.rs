@@ -81,37 +81,45 @@ fn cells(src: usize, dst: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Per-column sums of a cell's source rows: u16 while they cannot overflow (up to 257 rows
+/// of 255, any reduction to the model's size of frames up to 8K), twice the lanes per vector
+/// instruction of u32; u32 beyond.
+trait ColumnSum: Copy + Default + From<u8> + Into<u32> + std::ops::AddAssign {}
+impl ColumnSum for u16 {}
+impl ColumnSum for u32 {}
+
 /// Adds one source row into per-column sums (a loop the compiler vectorizes).
-fn accumulate(sums: &mut [u32], row: &[u8]) {
+fn accumulate<T: ColumnSum>(sums: &mut [T], row: &[u8]) {
     for (sum, &v) in sums.iter_mut().zip(row) {
-        *sum += v as u32;
+        *sum += T::from(v);
     }
 }
 
 /// Adds the chroma samples of one row, `step` bytes apart, into per-column sums.
-fn accumulate_strided(sums: &mut [u32], row: &[u8], step: usize) {
+fn accumulate_strided<T: ColumnSum>(sums: &mut [T], row: &[u8], step: usize) {
     if step == 1 {
         accumulate(sums, row);
     } else {
         for (sum, &v) in sums.iter_mut().zip(row.iter().step_by(step)) {
-            *sum += v as u32;
+            *sum += T::from(v);
         }
     }
 }
 
 /// The mean of each cell of one output row from the per-column sums of its `rows` source rows.
-fn cell_means(sums: &[u32], cols: &[(usize, usize)], rows: usize, means: &mut [f32]) {
+fn cell_means<T: ColumnSum>(sums: &[T], cols: &[(usize, usize)], rows: usize, means: &mut [f32]) {
     let width = cols[0].1 - cols[0].0;
     if sums.len() == width * cols.len() {
         // Every cell equally wide (1280 or 640 columns into 160): fixed-size chunks, which the
         // compiler unrolls, instead of a slice per cell.
         let n = (width * rows) as f32;
         for (mean, chunk) in means.iter_mut().zip(sums.chunks_exact(width)) {
-            *mean = chunk.iter().sum::<u32>() as f32 / n;
+            *mean = chunk.iter().map(|&s| s.into()).sum::<u32>() as f32 / n;
         }
     } else {
         for (mean, &(x0, x1)) in means.iter_mut().zip(cols) {
-            *mean = sums[x0..x1].iter().sum::<u32>() as f32 / ((x1 - x0) * rows) as f32;
+            *mean = sums[x0..x1].iter().map(|&s| s.into()).sum::<u32>() as f32
+                / ((x1 - x0) * rows) as f32;
         }
     }
 }
@@ -133,16 +141,63 @@ pub fn yuv420_to_rgb_area(
     out_h: usize,
     out_stride: usize,
 ) {
+    let tallest = cells(h, out_h)
+        .iter()
+        .map(|&(a, b)| b - a)
+        .max()
+        .unwrap_or(0);
+    let frame = Frame {
+        y_plane,
+        y_stride,
+        chroma,
+        w,
+        h,
+    };
+    if tallest <= (u16::MAX / 255) as usize {
+        area::<u16>(&frame, coefficients, out, out_w, out_h, out_stride);
+    } else {
+        area::<u32>(&frame, coefficients, out, out_w, out_h, out_stride);
+    }
+}
+
+/// A 4:2:0 source frame.
+struct Frame<'a> {
+    y_plane: &'a [u8],
+    y_stride: usize,
+    chroma: Chroma<'a>,
+    w: usize,
+    h: usize,
+}
+
+fn area<T: ColumnSum>(
+    frame: &Frame,
+    coefficients: &YuvToRgb,
+    out: &mut [u8],
+    out_w: usize,
+    out_h: usize,
+    out_stride: usize,
+) {
+    let Frame {
+        y_plane,
+        y_stride,
+        chroma,
+        w,
+        h,
+    } = *frame;
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let (cols, rows) = (cells(w, out_w), cells(h, out_h));
     let (ccols, crows) = (cells(cw, out_w), cells(ch, out_h));
-    let (mut y_sums, mut u_sums, mut v_sums) = (vec![0u32; w], vec![0u32; cw], vec![0u32; cw]);
+    let (mut y_sums, mut u_sums, mut v_sums) = (
+        vec![T::default(); w],
+        vec![T::default(); cw],
+        vec![T::default(); cw],
+    );
     let (mut y_means, mut u_means, mut v_means) =
         (vec![0f32; out_w], vec![0f32; out_w], vec![0f32; out_w]);
     for (oy, (&(y0, y1), &(cy0, cy1))) in rows.iter().zip(&crows).enumerate() {
-        y_sums.fill(0);
-        u_sums.fill(0);
-        v_sums.fill(0);
+        y_sums.fill(T::default());
+        u_sums.fill(T::default());
+        v_sums.fill(T::default());
         for y in y0..y1 {
             accumulate(&mut y_sums, &y_plane[y * y_stride..][..w]);
         }
@@ -275,6 +330,8 @@ mod tests {
             (1280, 720, 160, 160),
             (321, 179, 112, 64),
             (17, 9, 5, 3),
+            // 300 source rows a cell: the sums overflow u16, so they are u32.
+            (64, 600, 4, 2),
         ] {
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             let ys = w + 7;
