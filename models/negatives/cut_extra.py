@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Rebuild the extra ordinary footage of MANIFEST.tsv from its published files.
+
+    python3 -m models.negatives.cut_extra SOURCES_DIR OUT_DIR
+
+SOURCES_DIR holds the published files at SOURCES_DIR/<source_repo>/<source_path> (a checkout
+of each listed repository at its commit, or just those files; a UCSD sequence is its folder
+of JPEG frames). Each source is checked against the manifest's `sha256` (of its bytes; of its
+frame files concatenated in name order for a folder), then copied (`cut` is `-`) or cut with
+the manifest's `cut` command, and the result checked against `kept_sha256`. The cuts are
+ffmpeg with Debian 12's libx264 defaults: another ffmpeg or x264 build makes other bytes,
+which build_mix.py then refuses; the row is reported, not hidden. OUT_DIR gets the manifest
+too, so that `make eval NORMAL=OUT_DIR` and `make train-cascade EXTRA=OUT_DIR` take it as it is.
+"""
+
+import argparse
+import hashlib
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from models.negatives.build_mix import HERE, read_tsv, sha256
+
+
+def source_hash(path: Path) -> str:
+    if path.is_dir():
+        h = hashlib.sha256()
+        for frame in sorted(path.iterdir()):
+            h.update(frame.read_bytes())
+        return h.hexdigest()
+    return sha256(path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sources", type=Path)
+    ap.add_argument("out", type=Path)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    problems = 0
+    for row in read_tsv(HERE / "MANIFEST.tsv"):
+        out = args.out / row["path"]
+        if out.exists() and sha256(out) == row["kept_sha256"]:
+            continue
+        source = args.sources / row["source_repo"] / row["source_path"].split(" (")[0].rstrip("/")
+        if not source.exists():
+            print(f"{row['path']}: {source} not found", file=sys.stderr)
+            problems += 1
+            continue
+        if source_hash(source) != row["sha256"]:
+            print(f"{row['path']}: {source} is not the published version (sha256 differs)", file=sys.stderr)
+            problems += 1
+            continue
+        if row["cut"] == "-":
+            shutil.copyfile(source, out)
+        else:
+            command = [part.format(raw=str(source), out=str(out)) for part in shlex.split(row["cut"])]
+            subprocess.run(command[:1] + ["-v", "error", "-y"] + command[1:], check=True)
+        if sha256(out) != row["kept_sha256"]:
+            print(f"{row['path']}: cut, but its bytes differ from kept_sha256 (another ffmpeg or x264 build?)",
+                  file=sys.stderr)
+            problems += 1
+    # The manifest beside the clips: `make eval NORMAL=OUT_DIR` plays them as normal footage.
+    shutil.copyfile(HERE / "MANIFEST.tsv", args.out / "MANIFEST.tsv")
+    print(f"{args.out}: {'all clips as listed' if problems == 0 else f'{problems} clips missing or different'}")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
