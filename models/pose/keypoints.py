@@ -15,8 +15,6 @@ keypoint; the person's score is the centre's times the mean of its keypoint scor
 backend, models/pose/tfjs_features.js).
 """
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pose.movenet import MODEL_FILE, NORMALIZED_NODE, pick_frames, tfjs_node
+from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, tfjs_node
 from models.pose.people import BOX_OFFSET, BOX_SCALE, CENTER, HEADS
 from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
@@ -134,18 +132,8 @@ def parity(model_json: Path, poses: nn.Module, frames: np.ndarray) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("package_models", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--parity", type=Path, help="an extract-clips folder whose frames are compared")
-    ap.add_argument("--parity-frames", type=int, default=8)
-    args = ap.parse_args()
-    model_json = args.package_models / MODEL_FILE
-    if not model_json.exists():
-        sys.exit(f"{model_json}: not found (run `make pretrained`)")
-    torch.set_num_threads(1)
+    args, model_json = converter_cli(__doc__, 8)
     poses = export(model_json)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     poses.save(str(args.out))
     print(f"wrote {args.out} ({sum(p.numel() for p in poses.parameters()):,} parameters, "
           f"{args.out.stat().st_size / 1e6:.1f} MB)")

@@ -83,21 +83,31 @@ def parity(model_json: Path, backbone: nn.Module, frames: np.ndarray) -> dict:
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def converter_cli(doc: str, parity_frames: int, options=None):
+    """The command line every converter of the TF.js graph shares: PACKAGE_MODELS_DIR, --out,
+    --parity, --parity-frames, and the converter's own `options(parser)`. Returns the parsed
+    arguments and the graph's model.json (exits when it is missing); one thread, as served."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("package_models", type=Path)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--size", type=int, default=160, help="input size the module is traced at")
     ap.add_argument("--parity", type=Path, help="an extract-clips folder whose frames are compared")
-    ap.add_argument("--parity-frames", type=int, default=6)
+    ap.add_argument("--parity-frames", type=int, default=parity_frames)
+    if options is not None:
+        options(ap)
     args = ap.parse_args()
     model_json = args.package_models / MODEL_FILE
     if not model_json.exists():
         sys.exit(f"{model_json}: not found (run `make pretrained`)")
     torch.set_num_threads(1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    return args, model_json
+
+
+def main():
+    args, model_json = converter_cli(
+        __doc__, 6, lambda ap: ap.add_argument("--size", type=int, default=160, help="input size the module is traced at"))
     backbone = MoveNetBackbone(model_json).eval()
     traced = torch.jit.trace(backbone, torch.zeros(1, 3, args.size, args.size))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     traced.save(str(args.out))
     print(f"wrote {args.out} ({sum(p.numel() for p in backbone.parameters()):,} parameters, traced at {args.size})")
     if args.parity:

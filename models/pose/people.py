@@ -16,8 +16,6 @@ The file holds half-precision weights; load it with `.float()` (the plugin does)
 models/pose/tfjs_features.js) and prints the largest differences of scores and boxes.
 """
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pose.movenet import MODEL_FILE, NORMALIZED_NODE, pick_frames, tfjs_node
+from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, tfjs_node
 from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
 HEADS = "StatefulPartitionedCall/{0}_0/{1}/BiasAdd"
@@ -104,19 +102,9 @@ def parity(model_json: Path, people: nn.Module, frames: np.ndarray) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("package_models", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--people", type=int, default=10, help="person centres returned per frame (the graph keeps 6)")
-    ap.add_argument("--parity", type=Path, help="an extract-clips folder whose frames are compared")
-    ap.add_argument("--parity-frames", type=int, default=8)
-    args = ap.parse_args()
-    model_json = args.package_models / MODEL_FILE
-    if not model_json.exists():
-        sys.exit(f"{model_json}: not found (run `make pretrained`)")
-    torch.set_num_threads(1)
+    args, model_json = converter_cli(__doc__, 8, lambda ap: ap.add_argument(
+        "--people", type=int, default=10, help="person centres returned per frame (the graph keeps 6)"))
     people = export(model_json, args.people)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     # Stored in half precision (half the file, and lossless: the TF.js package stores them as float16);
     # the plugin casts them back to float when it loads the module.
     people.half().save(str(args.out))
