@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""A head over what people do to each other (interaction.py's statistics of MultiPose's poses,
-keypoints.py), alone or beside the default's verifier; its val figures and its curve of event
-recall against false starts, in the same Python proxy as train_head.py's.
+"""A head over one more cue per window, alone or beside the default's verifier: what people do
+to each other (interaction.py's statistics of MultiPose's poses, keypoints.py), or how the
+motion changes (flow_cues.py, from extract-clips --flow). Its val figures and its curve of
+event recall against false starts, in the same Python proxy as train_head.py's.
 
-    python3 -m models.pose.train_interaction CLIPS_DIR POSES_DIR MAPS_DIR
+    python3 -m models.pose.train_interaction CLIPS_DIR POSES_DIR MAPS_DIR [--cue poses|flow --cue-dir FLOW_DIR]
         [--fuse 0.5] [--hidden 0] [--negative-weight 3] [--extra-clips DIR --extra-poses DIR --extra-maps DIR]
 
 POSES_DIR holds features.py --raw output of keypoints.py's module ([F,6,56] per clip); MAPS_DIR
 the default's backbone maps and cheap scores (make train-cascade's FEATURES). With --fuse w,
 a verified window scores w * (the default's verifier, as train-cascade trains it) +
-(1 - w) * the pose head; 0 is the pose head alone. The gate (cheap stage >= --gate) is the
+(1 - w) * the cue's head; 0 is the cue's head alone. The gate (cheap stage >= --gate) is the
 default's. Only train clips of --train-datasets fit anything; the threshold is chosen on
 out-of-fold scores of the fight datasets' train clips, as train_head.py does.
 """
@@ -23,18 +24,24 @@ import torch
 import torch.nn.functional as F
 
 from models.pose import train_head as th
+from models.pose.flow_cues import clip_cues, cue_names
 from models.pose.head import frame_subset
 from models.pose.interaction import feature_names, window_features
 from models.train import choose_threshold
 
 
-def attach(clips, maps_dir: Path):
-    """The clips with the pose statistics of every window, and the default's map features
+def attach(clips, maps_dir: Path, cue: str, cue_dir: Path, size):
+    """The clips with the cue statistics of every window (poses: `features` are keypoints.py's
+    poses; flow: extract-clips --flow's ID.flow in cue_dir), and the default's map features
     beside them."""
     clips = [SimpleNamespace(**{s: getattr(c, s) for s in c.__slots__}) for c in clips]
     for c in clips:
-        with torch.no_grad():
-            c.pose = window_features(torch.from_numpy(c.features[c.windows])).numpy()
+        if cue == "flow":
+            flow = np.fromfile(cue_dir / "frames" / f"{c.id}.flow", "<f2").reshape(-1, 2, size[1], size[0])
+            c.cue = clip_cues(flow, c.windows)
+        else:
+            with torch.no_grad():
+                c.cue = window_features(torch.from_numpy(c.features[c.windows])).numpy()
         maps = np.load(maps_dir / f"{c.id}.npy").astype(np.float32)
         c.maps = maps.reshape(maps.shape[0], maps.shape[1], -1)
     return clips
@@ -52,7 +59,7 @@ class Scorer:
         negative_only = torch.tensor([clips[k].dataset not in fights_in for k in owners])
         w[negative_only] *= args.negative_weight
         self.subset, self.fuse = subset, args.fuse
-        pose_x = torch.from_numpy(np.stack([clips[k].pose[r] for k, r in rows]))
+        pose_x = torch.from_numpy(np.stack([clips[k].cue[r] for k, r in rows]))
         th.STATS_KIND = "plain"
         self.pose = th.fit(pose_x, y, w, _head_args(args, args.hidden, args.pose_epochs), seed)
         self.verifier = None
@@ -67,7 +74,7 @@ class Scorer:
 
     @torch.no_grad()
     def __call__(self, c, rows):
-        p = F.softmax(self.pose(torch.from_numpy(c.pose[rows])), 1)[:, 1].numpy()
+        p = F.softmax(self.pose(torch.from_numpy(c.cue[rows])), 1)[:, 1].numpy()
         if self.verifier is None:
             return p
         v = F.softmax(self.verifier(self._stats(c, rows)), 1)[:, 1].numpy()
@@ -90,6 +97,9 @@ def main():
     ap.add_argument("clips", type=Path)
     ap.add_argument("poses", type=Path)
     ap.add_argument("maps", type=Path)
+    ap.add_argument("--cue", choices=["poses", "flow"], default="poses")
+    ap.add_argument("--cue-dir", type=Path, help="--cue flow: the extract-clips --flow folder of CLIPS_DIR's manifest")
+    ap.add_argument("--extra-cue-dir", type=Path, help="--cue flow: the same for --extra-clips")
     ap.add_argument("--extra-clips", type=Path, help="an extract-clips folder of more ordinary footage (held out)")
     ap.add_argument("--extra-poses", type=Path)
     ap.add_argument("--extra-maps", type=Path)
@@ -111,19 +121,19 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg, clips = th.load(args.clips, args.poses, args.maps)
-    clips = attach(clips, args.maps)
+    clips = attach(clips, args.maps, args.cue, args.cue_dir, cfg["size"])
     if args.extra_clips:
         _, extra = th.load(args.extra_clips, args.extra_poses, args.extra_maps)
-        extra = attach(extra, args.extra_maps)
+        extra = attach(extra, args.extra_maps, args.cue, args.extra_cue_dir, cfg["size"])
         for c in extra:
             c.dataset = "extra"
         clips += [c for c in extra if c.split == "val"]
     subset = frame_subset(cfg["clip_length"], 8)
     val = [c for c in clips if c.split == "val"]
     if args.separation:
-        names = feature_names()
+        names = cue_names() if args.cue == "flow" else feature_names()
         rows = [(c, th.inference_rows(c, cfg)) for c in val]
-        x = np.concatenate([c.pose[r] for c, r in rows])
+        x = np.concatenate([c.cue[r] for c, r in rows])
         lab = np.concatenate([[c.violent] * len(r) for c, r in rows])
         for i, n in enumerate(names):
             print(f"  {n:22s} window AUC {th.auc(x[:, i], lab):.3f}")
