@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, tfjs_node
-from models.pose.people import BOX_OFFSET, BOX_SCALE, CENTER, HEADS
+from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, preprocessing, tfjs_node
+from models.pose.people import BOX_OFFSET, BOX_SCALE, CENTER, HEADS, at_centres, person_centres
 from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
 KPT_HEATMAP = HEADS.format("kpt_heatmap", "conv2d_7")
@@ -34,22 +33,15 @@ PEOPLE = 6
 OUTPUT_NODE = "Identity"
 
 
-def at_centres(m: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Head values [N,C,h,w] at the flat cells `index` [N,P] -> [N,P,C]."""
-    n, c = m.shape[0], m.shape[1]
-    cells = index.unsqueeze(1).expand(n, c, index.shape[1])
-    return m.reshape(n, c, -1).gather(2, cells).transpose(1, 2)
-
-
 class MultiPoseKeypoints(nn.Module):
     """RGB 0..255 [N,3,H,W] -> [N,6,56]: 17 x (y, x, score), box (4), person score."""
 
     def __init__(self, model_json: Path, body: nn.Module):
         super().__init__()
         w = load_weights(model_json)
-        self.register_buffer("mean", torch.from_numpy(w["StatefulPartitionedCall/Reshape"].reshape(1, 3, 1, 1).copy()).float())
-        self.register_buffer("scale", torch.from_numpy(w["StatefulPartitionedCall/truediv"].reshape(1, 3, 1, 1).copy()).float())
-        self.offset = float(w["StatefulPartitionedCall/sub_1/y"])
+        mean, scale, self.offset = preprocessing(w)
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
         self.peak_tolerance = float(w["StatefulPartitionedCall/Less/y"])
         self.spread = float(w["StatefulPartitionedCall/mul_6/y"])
         self.keypoint_floor = float(w["StatefulPartitionedCall/Greater_1/y"])
@@ -63,18 +55,8 @@ class MultiPoseKeypoints(nn.Module):
         heat, regress, kpt_offset = heads[3], heads[4], heads[5]
         n, h, w = center.shape[0], center.shape[2], center.shape[3]
         p, k = self.people, self.keypoints
-        center = torch.sigmoid(center)
-        peaks = ((center - F.max_pool2d(center, 5, 1, 2)).abs() < self.peak_tolerance).to(center.dtype)
-        centre_score, index = (center * peaks).reshape(n, h * w).topk(p, dim=1)
-        row = torch.div(index, w, rounding_mode="floor").to(center.dtype)
-        col = (index - torch.div(index, w, rounding_mode="floor") * w).to(center.dtype)
-        off = at_centres(box_offset, index)
-        size = at_centres(box_size, index).clamp_min(0.0)
-        cy, cx = row + off[..., 0], col + off[..., 1]
-        top = (cy - size[..., 0] / 2).clamp(0.0, float(h))
-        left = (cx - size[..., 1] / 2).clamp(0.0, float(w))
-        bottom = (cy + size[..., 0] / 2).clamp(0.0, float(h))
-        right = (cx + size[..., 1] / 2).clamp(0.0, float(w))
+        centre_score, index, row, col, box = person_centres(center, box_offset, box_size, p, self.peak_tolerance)
+        top, left, bottom, right = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
 
         reg = at_centres(regress, index).reshape(n, p, k, 2)
         ry = (row.unsqueeze(2) + reg[..., 0]).reshape(n, p, k, 1, 1)

@@ -30,18 +30,22 @@ FEATURES_NODE = PREFIX + "out_relu/Relu6"
 NORMALIZED_NODE = "StatefulPartitionedCall/sub_1"
 
 
+def preprocessing(weights: dict):
+    """The graph's own input normalization, (x - mean) * scale - offset: mean and scale
+    [1,3,1,1] and the offset, from its constants."""
+    mean = torch.from_numpy(weights["StatefulPartitionedCall/Reshape"].reshape(1, 3, 1, 1).copy()).float()
+    scale = torch.from_numpy(weights["StatefulPartitionedCall/truediv"].reshape(1, 3, 1, 1).copy()).float()
+    return mean, scale, float(weights["StatefulPartitionedCall/sub_1/y"])
+
+
 class MoveNetBackbone(nn.Module):
     """RGB 0..255 [N,3,H,W] -> out_relu [N,1280,ceil(H/32),ceil(W/32)]."""
 
     def __init__(self, model_json: Path):
         super().__init__()
-        w = load_weights(model_json)
-        mean = torch.from_numpy(w["StatefulPartitionedCall/Reshape"].reshape(1, 3, 1, 1).copy()).float()
-        scale = torch.from_numpy(w["StatefulPartitionedCall/truediv"].reshape(1, 3, 1, 1).copy()).float()
-        offset = float(w["StatefulPartitionedCall/sub_1/y"])
+        mean, scale, self.offset = preprocessing(load_weights(model_json))
         self.register_buffer("mean", mean)
         self.register_buffer("scale", scale)
-        self.offset = offset
         self.body = TfjsSubgraph(model_json, NORMALIZED_NODE, FEATURES_NODE)
 
     def forward(self, x):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, tfjs_node
+from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, preprocessing, tfjs_node
 from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
 HEADS = "StatefulPartitionedCall/{0}_0/{1}/BiasAdd"
@@ -37,39 +37,51 @@ OUTPUT_NODE = "Identity"
 GRAPH_PEOPLE = 6
 
 
+def at_centres(m: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Head values [N,C,h,w] at the flat cells `index` [N,P] -> [N,P,C]."""
+    n, c = m.shape[0], m.shape[1]
+    cells = index.unsqueeze(1).expand(n, c, index.shape[1])
+    return m.reshape(n, c, -1).gather(2, cells).transpose(1, 2)
+
+
+def person_centres(center: torch.Tensor, box_offset: torch.Tensor, box_size: torch.Tensor, people: int,
+                   peak_tolerance: float):
+    """The graph's person decoding, in heatmap cells: the `people` strongest local maxima (5x5)
+    of the sigmoid centre heatmap [N,1,h,w]: their scores, flat cells, rows and columns [N,P],
+    and boxes [N,P,4] (top, left, bottom, right: centre + offset -+ size / 2, clipped to the map)."""
+    n, h, w = center.shape[0], center.shape[2], center.shape[3]
+    center = torch.sigmoid(center)
+    peaks = ((center - F.max_pool2d(center, 5, 1, 2)).abs() < peak_tolerance).to(center.dtype)
+    scores, index = (center * peaks).reshape(n, h * w).topk(min(people, h * w), dim=1)
+    row = torch.div(index, w, rounding_mode="floor")
+    col = (index - row * w).to(center.dtype)
+    row = row.to(center.dtype)
+    offset = at_centres(box_offset, index)
+    size = at_centres(box_size, index).clamp_min(0.0)
+    cy, cx = row + offset[..., 0], col + offset[..., 1]
+    box = torch.stack([(cy - size[..., 0] / 2).clamp(0.0, float(h)), (cx - size[..., 1] / 2).clamp(0.0, float(w)),
+                       (cy + size[..., 0] / 2).clamp(0.0, float(h)), (cx + size[..., 1] / 2).clamp(0.0, float(w))], 2)
+    return scores, index, row, col, box
+
+
 class MultiPosePeople(nn.Module):
     """RGB 0..255 [N,3,H,W] -> [N,K,5] (top, left, bottom, right in 0..1, centre score)."""
 
     def __init__(self, model_json: Path, people: int, body: nn.Module):
         super().__init__()
         w = load_weights(model_json)
-        self.register_buffer("mean", torch.from_numpy(w["StatefulPartitionedCall/Reshape"].reshape(1, 3, 1, 1).copy()).float())
-        self.register_buffer("scale", torch.from_numpy(w["StatefulPartitionedCall/truediv"].reshape(1, 3, 1, 1).copy()).float())
-        self.offset = float(w["StatefulPartitionedCall/sub_1/y"])
+        mean, scale, self.offset = preprocessing(w)
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
         self.peak_tolerance = float(w["StatefulPartitionedCall/Less/y"])
         self.people = people
         self.body = body
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         heads = self.body((x - self.mean) * self.scale - self.offset)
-        center, offset, size = heads[0], heads[1], heads[2]
-        n, h, w = center.shape[0], center.shape[2], center.shape[3]
-        k = min(self.people, h * w)
-        center = torch.sigmoid(center)
-        peaks = ((center - F.max_pool2d(center, 5, 1, 2)).abs() < self.peak_tolerance).to(center.dtype)
-        scores, index = (center * peaks).reshape(n, h * w).topk(k, dim=1)
-        row = torch.div(index, w, rounding_mode="floor")
-        col = index - row * w
-        at = index.unsqueeze(1).expand(n, 2, k)
-        offset = offset.reshape(n, 2, h * w).gather(2, at)
-        size = size.reshape(n, 2, h * w).gather(2, at).clamp_min(0.0)
-        cy = row.to(center.dtype) + offset[:, 0]
-        cx = col.to(center.dtype) + offset[:, 1]
-        top = (cy - size[:, 0] / 2).clamp(0.0, float(h)) / h
-        left = (cx - size[:, 1] / 2).clamp(0.0, float(w)) / w
-        bottom = (cy + size[:, 0] / 2).clamp(0.0, float(h)) / h
-        right = (cx + size[:, 1] / 2).clamp(0.0, float(w)) / w
-        return torch.stack([top, left, bottom, right, scores], dim=2)
+        h, w = heads[0].shape[2], heads[0].shape[3]
+        scores, _, _, _, box = person_centres(heads[0], heads[1], heads[2], self.people, self.peak_tolerance)
+        return torch.cat([box / torch.tensor([h, w, h, w], dtype=box.dtype), scores.unsqueeze(2)], 2)
 
 
 def export(model_json: Path, people: int) -> torch.jit.ScriptModule:
