@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, preprocessing, tfjs_node
-from models.pose.people import BOX_OFFSET, BOX_SCALE, CENTER, HEADS, at_centres, person_centres
+from models.pose.movenet import NORMALIZED_NODE, converter_cli, pick_frames, tfjs_node
+from models.pose.people import BOX_OFFSET, BOX_SCALE, CENTER, HEADS, MultiPosePeople, at_centres, person_centres
 from models.pose.tfjs_graph import TfjsSubgraph, load_weights
 
 KPT_HEATMAP = HEADS.format("kpt_heatmap", "conv2d_7")
@@ -33,21 +33,15 @@ PEOPLE = 6
 OUTPUT_NODE = "Identity"
 
 
-class MultiPoseKeypoints(nn.Module):
+class MultiPoseKeypoints(MultiPosePeople):
     """RGB 0..255 [N,3,H,W] -> [N,6,56]: 17 x (y, x, score), box (4), person score."""
 
     def __init__(self, model_json: Path, body: nn.Module):
-        super().__init__()
+        super().__init__(model_json, PEOPLE, body)
         w = load_weights(model_json)
-        mean, scale, self.offset = preprocessing(w)
-        self.register_buffer("mean", mean)
-        self.register_buffer("scale", scale)
-        self.peak_tolerance = float(w["StatefulPartitionedCall/Less/y"])
         self.spread = float(w["StatefulPartitionedCall/mul_6/y"])
         self.keypoint_floor = float(w["StatefulPartitionedCall/Greater_1/y"])
-        self.people = PEOPLE
         self.keypoints = KEYPOINTS
-        self.body = body
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         heads = self.body((x - self.mean) * self.scale - self.offset)
