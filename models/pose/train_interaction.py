@@ -4,11 +4,12 @@ to each other (interaction.py's statistics of MultiPose's poses, keypoints.py), 
 motion changes (flow_cues.py, from extract-clips --flow). Its val figures and its curve of
 event recall against false starts, in the same Python proxy as train_head.py's.
 
-    python3 -m models.pose.train_interaction CLIPS_DIR POSES_DIR MAPS_DIR [--cue poses|flow --cue-dir FLOW_DIR]
-        [--fuse 0.5] [--hidden 0] [--negative-weight 3] [--extra-clips DIR --extra-poses DIR --extra-maps DIR]
+    python3 -m models.pose.train_interaction CLIPS_DIR MAPS_DIR --cue poses|flow --cue-dir DIR
+        [--fuse 0.5] [--hidden 0] [--negative-weight 3] [--extra-clips DIR --extra-maps DIR --extra-cue-dir DIR]
 
-POSES_DIR holds features.py --raw output of keypoints.py's module ([F,6,56] per clip); MAPS_DIR
-the default's backbone maps and cheap scores (make train-cascade's FEATURES). With --fuse w,
+MAPS_DIR holds the default's backbone maps and cheap scores (make train-cascade's FEATURES);
+the cue's folder, features.py --raw output of keypoints.py's module ([F,6,56] per clip) or an
+extract-clips --flow folder of the same manifest. With --fuse w,
 a verified window scores w * (the default's verifier, as train-cascade trains it) +
 (1 - w) * the cue's head; 0 is the cue's head alone. The gate (cheap stage >= --gate) is the
 default's. Only train clips of --train-datasets fit anything; the threshold is chosen on
@@ -30,20 +31,20 @@ from models.pose.interaction import feature_names, window_features
 from models.train import choose_threshold
 
 
-def attach(clips, maps_dir: Path, cue: str, cue_dir: Path, size):
-    """The clips with the cue statistics of every window (poses: `features` are keypoints.py's
-    poses; flow: extract-clips --flow's ID.flow in cue_dir), and the default's map features
-    beside them."""
+def attach(clips, cue: str, cue_dir: Path, size):
+    """The clips (whose `features` are the default's backbone maps) with the cue statistics of
+    every window: keypoints.py's poses (features.py --raw, ID.npy in cue_dir) or opticalflow's
+    flow (extract-clips --flow, frames/ID.flow in cue_dir)."""
     clips = [SimpleNamespace(**{s: getattr(c, s) for s in c.__slots__}) for c in clips]
     for c in clips:
+        c.maps = c.features
         if cue == "flow":
             flow = np.fromfile(cue_dir / "frames" / f"{c.id}.flow", "<f2").reshape(-1, 2, size[1], size[0])
             c.cue = clip_cues(flow, c.windows)
         else:
+            poses = np.load(cue_dir / f"{c.id}.npy").astype(np.float32)
             with torch.no_grad():
-                c.cue = window_features(torch.from_numpy(c.features[c.windows])).numpy()
-        maps = np.load(maps_dir / f"{c.id}.npy").astype(np.float32)
-        c.maps = maps.reshape(maps.shape[0], maps.shape[1], -1)
+                c.cue = window_features(torch.from_numpy(poses[c.windows])).numpy()
     return clips
 
 
@@ -95,14 +96,13 @@ def gated(c, rows, p, gate, threshold):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", type=Path)
-    ap.add_argument("poses", type=Path)
-    ap.add_argument("maps", type=Path)
+    ap.add_argument("maps", type=Path, help="the default's backbone maps and cheap scores of CLIPS_DIR")
     ap.add_argument("--cue", choices=["poses", "flow"], default="poses")
-    ap.add_argument("--cue-dir", type=Path, help="--cue flow: the extract-clips --flow folder of CLIPS_DIR's manifest")
-    ap.add_argument("--extra-cue-dir", type=Path, help="--cue flow: the same for --extra-clips")
+    ap.add_argument("--cue-dir", type=Path, required=True,
+                    help="poses: features.py --raw output of keypoints.py; flow: extract-clips --flow of CLIPS_DIR's manifest")
     ap.add_argument("--extra-clips", type=Path, help="an extract-clips folder of more ordinary footage (held out)")
-    ap.add_argument("--extra-poses", type=Path)
     ap.add_argument("--extra-maps", type=Path)
+    ap.add_argument("--extra-cue-dir", type=Path)
     ap.add_argument("--train-datasets", default="hockey,scf,cctv")
     ap.add_argument("--threshold-datasets", default="hockey,scf")
     ap.add_argument("--negative-weight", type=float, default=3.0)
@@ -120,11 +120,11 @@ def main():
     ap.add_argument("--separation", action="store_true", help="print each feature's val AUC (fights vs the rest)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg, clips = th.load(args.clips, args.poses, args.maps)
-    clips = attach(clips, args.maps, args.cue, args.cue_dir, cfg["size"])
+    cfg, clips = th.load(args.clips, args.maps, args.maps)
+    clips = attach(clips, args.cue, args.cue_dir, cfg["size"])
     if args.extra_clips:
-        _, extra = th.load(args.extra_clips, args.extra_poses, args.extra_maps)
-        extra = attach(extra, args.extra_maps, args.cue, args.extra_cue_dir, cfg["size"])
+        _, extra = th.load(args.extra_clips, args.extra_maps, args.extra_maps)
+        extra = attach(extra, args.cue, args.extra_cue_dir, cfg["size"])
         for c in extra:
             c.dataset = "extra"
         clips += [c for c in extra if c.split == "val"]
