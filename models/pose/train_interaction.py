@@ -4,12 +4,14 @@ to each other (interaction.py's statistics of MultiPose's poses, keypoints.py), 
 motion changes (flow_cues.py, from extract-clips --flow). Its val figures and its curve of
 event recall against false starts, in the same Python proxy as train_head.py's.
 
-    python3 -m models.pose.train_interaction CLIPS_DIR MAPS_DIR --cue poses|flow --cue-dir DIR
-        [--fuse 0.5] [--hidden 0] [--negative-weight 3] [--extra-clips DIR --extra-maps DIR --extra-cue-dir DIR]
+    python3 -m models.pose.train_interaction CLIPS_DIR MAPS_DIR --cue poses|flow|frames --cue-dir DIR
+        [--flow-size 80] [--fuse 0.5] [--hidden 0] [--negative-weight 3] [--extra-clips DIR --extra-maps DIR --extra-cue-dir DIR]
 
 MAPS_DIR holds the default's backbone maps and cheap scores (make train-cascade's FEATURES);
-the cue's folder, features.py --raw output of keypoints.py's module ([F,6,56] per clip) or an
-extract-clips --flow folder of the same manifest. With --fuse w,
+the cue's folder, features.py --raw output of keypoints.py's module ([F,6,56] per clip), an
+extract-clips --flow folder of the same manifest, or for `frames` (frame_flow.py: a flow the
+model computes itself from the window's frames, at --flow-size) an extract-clips folder whose
+frames it reads (CLIPS_DIR itself; the cues are cached in its frame-cues-SIZE folder). With --fuse w,
 a verified window scores w * (the default's verifier, as train-cascade trains it) +
 (1 - w) * the cue's head; 0 is the cue's head alone. The gate (cheap stage >= --gate) is the
 default's. Only train clips of --train-datasets fit anything; the threshold is chosen on
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.pose import frame_flow
 from models.pose import train_head as th
 from models.pose.flow_cues import clip_cues, cue_names
 from models.pose.head import frame_subset
@@ -31,14 +34,38 @@ from models.pose.interaction import feature_names, window_features
 from models.train import choose_threshold
 
 
-def attach(clips, cue: str, cue_dir: Path, size):
+def frame_cues(frames_file: Path, windows, size, flow_size: int, cache: Path):
+    """frame_flow.py's cues of every window, from the clip's own frames (ID.u8) as the cascade
+    sees them: area-reduced to flow_size x flow_size, grey. Cached per clip in `cache`."""
+    cached = cache / (frames_file.stem + ".npy")
+    if cached.exists():
+        return np.load(cached)
+    frames = np.fromfile(frames_file, np.uint8).reshape(-1, size[1], size[0], 3)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    grey = F.adaptive_avg_pool2d(x, [flow_size, flow_size]).mean(1)  # [F, s, s]
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(windows), 8):
+            w = torch.from_numpy(windows[start:start + 8].astype(np.int64))
+            out.append(frame_flow.window_cues(grey[w]))
+    cues = torch.cat(out).numpy()
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(cached, cues)
+    return cues
+
+
+def attach(clips, cue: str, cue_dir: Path, size, flow_size: int = 80):
     """The clips (whose `features` are the default's backbone maps) with the cue statistics of
-    every window: keypoints.py's poses (features.py --raw, ID.npy in cue_dir) or opticalflow's
-    flow (extract-clips --flow, frames/ID.flow in cue_dir)."""
+    every window: keypoints.py's poses (features.py --raw, ID.npy in cue_dir), opticalflow's
+    flow (extract-clips --flow, frames/ID.flow in cue_dir) or frame_flow.py's own flow of the
+    frames (frames/ID.u8 in cue_dir)."""
     clips = [SimpleNamespace(**{s: getattr(c, s) for s in c.__slots__}) for c in clips]
     for c in clips:
         c.maps = c.features
-        if cue == "flow":
+        if cue == "frames":
+            c.cue = frame_cues(cue_dir / "frames" / f"{c.id}.u8", c.windows, size, flow_size,
+                               cue_dir / f"frame-cues-{flow_size}")
+        elif cue == "flow":
             flow = np.fromfile(cue_dir / "frames" / f"{c.id}.flow", "<f2").reshape(-1, 2, size[1], size[0])
             c.cue = clip_cues(flow, c.windows)
         else:
@@ -97,7 +124,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", type=Path)
     ap.add_argument("maps", type=Path, help="the default's backbone maps and cheap scores of CLIPS_DIR")
-    ap.add_argument("--cue", choices=["poses", "flow"], default="poses")
+    ap.add_argument("--cue", choices=["poses", "flow", "frames"], default="poses")
+    ap.add_argument("--flow-size", type=int, default=80, help="frames: the size the flow is computed at")
     ap.add_argument("--cue-dir", type=Path, required=True,
                     help="poses: features.py --raw output of keypoints.py; flow: extract-clips --flow of CLIPS_DIR's manifest")
     ap.add_argument("--extra-clips", type=Path, help="an extract-clips folder of more ordinary footage (held out)")
@@ -121,17 +149,17 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg, clips = th.load(args.clips, args.maps, args.maps)
-    clips = attach(clips, args.cue, args.cue_dir, cfg["size"])
+    clips = attach(clips, args.cue, args.cue_dir, cfg["size"], args.flow_size)
     if args.extra_clips:
         _, extra = th.load(args.extra_clips, args.extra_maps, args.extra_maps)
-        extra = attach(extra, args.cue, args.extra_cue_dir, cfg["size"])
+        extra = attach(extra, args.cue, args.extra_cue_dir, cfg["size"], args.flow_size)
         for c in extra:
             c.dataset = "extra"
         clips += [c for c in extra if c.split == "val"]
     subset = frame_subset(cfg["clip_length"], 8)
     val = [c for c in clips if c.split == "val"]
     if args.separation:
-        names = cue_names() if args.cue == "flow" else feature_names()
+        names = cue_names() if args.cue in ("flow", "frames") else feature_names()
         rows = [(c, th.inference_rows(c, cfg)) for c in val]
         x = np.concatenate([c.cue[r] for c, r in rows])
         lab = np.concatenate([[c.violent] * len(r) for c, r in rows])
