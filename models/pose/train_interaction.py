@@ -136,6 +136,7 @@ def main():
     ap.add_argument("--negative-weight", type=float, default=3.0)
     ap.add_argument("--fuse", type=float, default=0.0)
     ap.add_argument("--gate", type=float, default=0.3)
+    ap.add_argument("--frames", type=int, default=8, help="samples of each window the verifier sees")
     ap.add_argument("--hidden", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -156,7 +157,7 @@ def main():
         for c in extra:
             c.dataset = "extra"
         clips += [c for c in extra if c.split == "val"]
-    subset = frame_subset(cfg["clip_length"], 8)
+    subset = frame_subset(cfg["clip_length"], args.frames)
     val = [c for c in clips if c.split == "val"]
     if args.separation:
         names = cue_names() if args.cue in ("flow", "frames") else feature_names()
