@@ -1,7 +1,8 @@
 """How the motion of a window changes, computed by the model itself from the frames it is given
 (an experiment, train_interaction.py --cue frames; not in the default, models/HISTORY.md): a
 small pyramidal Lucas-Kanade flow between consecutive sampled frames at 80x80 (the cheap
-stage's size) and the statistics of flow_cues.py over it. TorchScript-able, so that a cascade
+stage's size) and the statistics of flow_cues.py over it (pair_statistics, which flow_cues.py
+also applies to opticalflow's flow). TorchScript-able, so that a cascade
 could serve exactly what its head was trained on, with no opticalflow element in the pipeline
 and only for the windows the gate lets through. `python3 -m models.checks.frame_flow_check`
 checks the flow on known shifts and the cues on steady and back-and-forth motion.

@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from models.pose import frame_flow
+from models.pose.frame_flow import cue_names
 from models.pose import train_head as th
-from models.pose.flow_cues import clip_cues, cue_names
+from models.pose.flow_cues import clip_cues
 from models.pose.head import frame_subset
 from models.pose.interaction import feature_names, window_features
 from models.train import choose_threshold
