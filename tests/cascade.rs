@@ -106,6 +106,9 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     // Conversion of the TF.js graph (its SAME padding checked against the rule written out),
     // features, cheap scores, head.
     run_python("models.checks.padding_check", &[]);
+    // The flow the model can compute itself (an experiment beside the default): known shifts
+    // recovered, steady and back-and-forth motion told apart, scripted equal to eager.
+    run_python("models.checks.frame_flow_check", &[]);
     run_python("models.checks.tiny_graph", &[&s(&path("graph"))]);
     run_python(
         "models.pose.movenet",
