@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 
 from models.pose import frame_flow
-from models.pose.frame_flow import cue_names
 from models.pose import train_head as th
 from models.pose.flow_cues import clip_cues
 from models.pose.head import frame_subset
@@ -36,8 +35,9 @@ from models.train import choose_threshold
 
 
 def frame_cues(frames_file: Path, windows, size, flow_size: int, cache: Path):
-    """frame_flow.py's cues of every window, from the clip's own frames (ID.u8) as the cascade
-    sees them: area-reduced to flow_size x flow_size, grey. Cached per clip in `cache`."""
+    """frame_flow.py's cues of every window, from the clip's own frames (ID.u8) as a cascade
+    would see them: area-reduced to flow_size x flow_size, grey. Cached per clip in `cache`
+    (delete it after changing frame_flow.py)."""
     cached = cache / (frames_file.stem + ".npy")
     if cached.exists():
         return np.load(cached)
@@ -161,7 +161,7 @@ def main():
     subset = frame_subset(cfg["clip_length"], args.frames)
     val = [c for c in clips if c.split == "val"]
     if args.separation:
-        names = cue_names() if args.cue in ("flow", "frames") else feature_names()
+        names = frame_flow.cue_names() if args.cue in ("flow", "frames") else feature_names()
         rows = [(c, th.inference_rows(c, cfg)) for c in val]
         x = np.concatenate([c.cue[r] for c, r in rows])
         lab = np.concatenate([[c.violent] * len(r) for c, r in rows])
