@@ -296,12 +296,13 @@ impl Ramp {
     ) {
         let shown = |b: Option<f64>| b.map_or("none".into(), |b| format!("{b:.2} s"));
         for (n, trial) in &self.rows {
+            let (fewest, most) = trial.scored_range();
             println!(
                 "| {} | {} clips dropped, {} to {} clips a camera, max clip latency {:.2} s (bound {}, allowance {}){}: {} |",
                 what(*n),
                 trial.dropped,
-                trial.scored_range().0,
-                trial.scored_range().1,
+                fewest,
+                most,
                 trial.max_latency.as_secs_f64(),
                 shown(bounds.strict),
                 shown(bounds.allowance),
