@@ -54,6 +54,7 @@ impl YuvToRgb {
         }
     }
 
+    #[inline(always)]
     fn rgb(&self, y: f32, u: f32, v: f32) -> [u8; 3] {
         let y = (y - self.y_offset) * self.y_scale;
         let (u, v) = (u - 128.0, v - 128.0);
@@ -89,6 +90,7 @@ impl ColumnSum for u16 {}
 impl ColumnSum for u32 {}
 
 /// Adds one source row into per-column sums (a loop the compiler vectorizes).
+#[inline(always)]
 fn accumulate<T: ColumnSum>(sums: &mut [T], row: &[u8]) {
     for (sum, &v) in sums.iter_mut().zip(row) {
         *sum += T::from(v);
@@ -96,6 +98,7 @@ fn accumulate<T: ColumnSum>(sums: &mut [T], row: &[u8]) {
 }
 
 /// Adds the chroma samples of one row, `step` bytes apart, into per-column sums.
+#[inline(always)]
 fn accumulate_strided<T: ColumnSum>(sums: &mut [T], row: &[u8], step: usize) {
     if step == 1 {
         accumulate(sums, row);
@@ -107,20 +110,42 @@ fn accumulate_strided<T: ColumnSum>(sums: &mut [T], row: &[u8], step: usize) {
 }
 
 /// The mean of each cell of one output row from the per-column sums of its `rows` source rows.
+#[inline(always)]
 fn cell_means<T: ColumnSum>(sums: &[T], cols: &[(usize, usize)], rows: usize, means: &mut [f32]) {
     let width = cols[0].1 - cols[0].0;
     if sums.len() == width * cols.len() {
-        // Every cell equally wide (1280 or 640 columns into 160): fixed-size chunks, which the
-        // compiler unrolls, instead of a slice per cell.
+        // Every cell equally wide (1280 or 640 columns into 160): equal chunks instead of a
+        // slice per cell, of a width known at compile time for the common reductions (the
+        // compiler then unrolls each cell's sum: a fifth of the whole reduction's time at 720p).
         let n = (width * rows) as f32;
-        for (mean, chunk) in means.iter_mut().zip(sums.chunks_exact(width)) {
-            *mean = chunk.iter().map(|&s| s.into()).sum::<u32>() as f32 / n;
+        match width {
+            2 => equal_cell_means::<T, 2>(sums, n, means),
+            3 => equal_cell_means::<T, 3>(sums, n, means),
+            4 => equal_cell_means::<T, 4>(sums, n, means),
+            6 => equal_cell_means::<T, 6>(sums, n, means),
+            8 => equal_cell_means::<T, 8>(sums, n, means),
+            12 => equal_cell_means::<T, 12>(sums, n, means),
+            16 => equal_cell_means::<T, 16>(sums, n, means),
+            _ => {
+                for (mean, chunk) in means.iter_mut().zip(sums.chunks_exact(width)) {
+                    *mean = chunk.iter().map(|&s| s.into()).sum::<u32>() as f32 / n;
+                }
+            }
         }
     } else {
         for (mean, &(x0, x1)) in means.iter_mut().zip(cols) {
             *mean = sums[x0..x1].iter().map(|&s| s.into()).sum::<u32>() as f32
                 / ((x1 - x0) * rows) as f32;
         }
+    }
+}
+
+/// `cell_means` for cells of `W` columns each, `n` source pixels a cell.
+#[inline(always)]
+fn equal_cell_means<T: ColumnSum, const W: usize>(sums: &[T], n: f32, means: &mut [f32]) {
+    for (mean, chunk) in means.iter_mut().zip(sums.chunks_exact(W)) {
+        let cell: &[T; W] = chunk.try_into().expect("chunks of W");
+        *mean = cell.iter().map(|&s| s.into()).sum::<u32>() as f32 / n;
     }
 }
 
@@ -150,10 +175,47 @@ pub fn yuv420_to_rgb_area(
         w,
         h,
     };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { area_avx2(&frame, tallest, coefficients, out, out_w, out_h, out_stride) };
+        return;
+    }
+    area_by_height(&frame, tallest, coefficients, out, out_w, out_h, out_stride);
+}
+
+/// The reduction compiled for AVX2 (twice the lanes of the x86-64 baseline's SSE2 in the
+/// column sums): about a third less time a 720p frame, the same bytes (no fused multiply-add,
+/// which AVX2 alone does not enable).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn area_avx2(
+    frame: &Frame,
+    tallest: usize,
+    coefficients: &YuvToRgb,
+    out: &mut [u8],
+    out_w: usize,
+    out_h: usize,
+    out_stride: usize,
+) {
+    area_by_height(frame, tallest, coefficients, out, out_w, out_h, out_stride)
+}
+
+/// Inlined into each caller, so that the whole reduction is compiled for its target features.
+#[inline(always)]
+fn area_by_height(
+    frame: &Frame,
+    tallest: usize,
+    coefficients: &YuvToRgb,
+    out: &mut [u8],
+    out_w: usize,
+    out_h: usize,
+    out_stride: usize,
+) {
     if tallest <= (u16::MAX / 255) as usize {
-        area::<u16>(&frame, coefficients, out, out_w, out_h, out_stride);
+        area::<u16>(frame, coefficients, out, out_w, out_h, out_stride);
     } else {
-        area::<u32>(&frame, coefficients, out, out_w, out_h, out_stride);
+        area::<u32>(frame, coefficients, out, out_w, out_h, out_stride);
     }
 }
 
@@ -166,6 +228,7 @@ struct Frame<'a> {
     h: usize,
 }
 
+#[inline(always)]
 fn area<T: ColumnSum>(
     frame: &Frame,
     coefficients: &YuvToRgb,
@@ -325,6 +388,10 @@ mod tests {
         for (w, h, out_w, out_h) in [
             (1280usize, 720usize, 80, 80),
             (1280, 720, 160, 160),
+            // Cells of 2, 3, 4, 6, 8, 12 and 16 columns (luma and chroma, with the ones above).
+            (640, 360, 160, 160),
+            (1920, 1080, 160, 160),
+            (480, 270, 80, 80),
             (321, 179, 112, 64),
             (17, 9, 5, 3),
             // 300 source rows a cell: the sums overflow u16, so they are u32.
@@ -358,6 +425,18 @@ mod tests {
                     reference(&y, ys, chroma, w, h, &k, out_w, out_h),
                     "{w}x{h}"
                 );
+                // The x86-64 baseline build of the reduction, whichever one ran above.
+                let frame = Frame {
+                    y_plane: &y,
+                    y_stride: ys,
+                    chroma,
+                    w,
+                    h,
+                };
+                let mut baseline = vec![0u8; out.len()];
+                let tallest = h.div_ceil(out_h);
+                area_by_height(&frame, tallest, &k, &mut baseline, out_w, out_h, out_w * 3);
+                assert_eq!(baseline, out, "{w}x{h}: baseline build");
             }
         }
     }
