@@ -159,10 +159,10 @@ def pool_frames(rgb, pool: int):
 class ChannelsLastMotionNet(nn.Module):
     """The folded RGB MotionNet on the cascade's input, in channels-last memory: the pooled clip's
     frames and differences are laid out pixel by pixel ([B*T, H, W, 6], one copy, where MotionNet
-    makes two), and its 3x3 convolutions' weights are channels-last too. oneDNN then runs every
+    makes two), and every convolution's weights are channels-last too. oneDNN then runs every
     convolution without reordering its input, and the views between stages keep the layout
     (the temporal convolutions' [B, C, T, H*W] is channels-last as it is): the same scores to
-    float rounding, a fifth less time a window on one CPU thread (5.4 -> 4.3 ms)."""
+    float rounding; an ungated window of the default cascade 4.95 -> 4.09 ms on one CPU thread."""
 
     def __init__(self, net, pool: int):
         super().__init__()
