@@ -159,10 +159,13 @@ def pool_frames(rgb, pool: int):
 class ChannelsLastMotionNet(nn.Module):
     """The folded RGB MotionNet on the cascade's input, in channels-last memory: the pooled clip's
     frames and differences are laid out pixel by pixel ([B*T, H, W, 6], one copy, where MotionNet
-    makes two), and every convolution's weights are channels-last too. oneDNN then runs every
-    convolution without reordering its input, and the views between stages keep the layout
-    (the temporal convolutions' [B, C, T, H*W] is channels-last as it is): the same scores to
-    float rounding; an ungated window of the default cascade 4.95 -> 4.09 ms on one CPU thread."""
+    makes two), and every convolution's weights are channels-last too. oneDNN then runs the
+    spatial and temporal convolutions without reordering their input, and the views between
+    stages keep the layout (the temporal convolutions' [B, C, T, H*W] is channels-last as it
+    is): the same scores to float rounding; an ungated window of the default cascade 4.95 ->
+    4.09 ms on one CPU thread. The residual shortcuts' strided inputs are still copied to plain
+    layout for their 1x1 convolutions (libtorch's slow path): about 4 % of a window, left as is
+    (docs/benchmarks.md)."""
 
     def __init__(self, net, pool: int):
         super().__init__()
