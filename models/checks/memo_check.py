@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Check that an exported cascade's verifier memo changes no score.
+"""Check that an exported cascade's memos (the verifier's per-frame features, the cheap stage's
+per-pair work) change no score.
 
     python3 -m models.checks.memo_check MODEL.pt [--windows 40] [--stride 4]
 
 Feeds overlapping windows of a random frame sequence (as clipbuffer slides them) one at a
 time and in one large batch to a model whose memo is warm, and compares every p(violent)
 with a freshly loaded model scoring that window alone (an empty memo: every frame encoded).
-The batch holds more frames than the memo's ring, so the ring wraps inside one call. Then the
-same with a small square moving inside one key block over a flat background (block means
-alone cannot tell those frames apart). Exits non-zero when any score differs by more than 1e-5.
+The batch holds more frames than either ring, so both wrap inside one call. Then
+the same with a small square moving inside one key block over a flat background (block means
+alone cannot tell those frames apart). Exits non-zero when any score differs by more than 1e-5,
+or when the cheap stage's memo (where the model has one) computed more frame pairs than the
+noise windows bring new: a memo whose keys never match changes no score, but saves nothing.
 """
 
 import argparse
@@ -46,7 +49,24 @@ def main():
         print(f"{args.model}: {name}, {args.windows} windows, largest difference from an empty memo {gap:.2e}")
         worst = max(worst, gap)
     if worst > 1e-5:
-        sys.exit("the verifier memo changed a score")
+        sys.exit("a memo changed a score")
+    check_cheap_memo_hits(args.model, noise, t, args.stride, args.windows)
+
+
+def check_cheap_memo_hits(model, frames, t, stride, windows):
+    """Windows one at a time: the first computes its t - 1 frame pairs, each later one only the
+    `stride` pairs it adds (noise frames never repeat). The ring's write position counts them."""
+    model = torch.jit.load(model).eval()
+    if not hasattr(model.cheap, "memo_next"):
+        return
+    for i in range(windows):
+        p_violent(model, frames[:, i * stride : i * stride + t].unsqueeze(0))
+    computed = t - 1 + stride * (windows - 1)
+    if model.cheap.memo_next != computed % model.cheap.memo_size:
+        sys.exit(f"the cheap stage's memo wrote {model.cheap.memo_next} (mod {model.cheap.memo_size}) frame pairs, "
+                 f"expected {computed}: its keys do not match the frames a window shares with the one before")
+    print(f"cheap stage memo: {computed} frame pairs computed for {windows} windows "
+          f"(without the memo: {(t - 1) * windows})")
 
 
 def largest_difference(model, frames, t, stride, windows):

@@ -4,7 +4,8 @@
 
 1. the cheap stage, today's MotionNet (`models/zoo/motionnet.pt`, trained from scratch at
    80x80), scores every window on the clip averaged 2x2 down to 80x80 (its batch norms folded,
-   run channels-last: `ChannelsLastMotionNet`);
+   run channels-last, its per-frame-pair work memoized across overlapping windows:
+   `ChannelsLastMotionNet`);
 2. only windows it scores at or above `gate` (0.3 for the default: 85-91 % of val fights pass) go
    to the verifier: K of the window's frames, area-resized to the backbone's size, through
    the pretrained MoveNet MultiPose MobileNetV2 backbone, pooled, then the head's temporal
@@ -17,6 +18,7 @@
     python3 -m models.pose.cascade --cheap models/zoo/motionnet.pt --backbone BACKBONE.pt
         --head HEAD.pt --gate 0.3 --out models/default.pt [--verifier-size 160]
     python3 -m models.pose.cascade --channels-last OLD.pt --out NEW.pt   # an older export, rebuilt
+                                                                         # (the same scores)
 
 The input clip is [B,3,16,160,160] normalized with the cheap model's mean and std (averaging
 2x2 blocks commutes with that normalization, and 160 = 2 x 80 keeps it an exact area
@@ -37,7 +39,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from models.pose.head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics
-from models.train import MotionNet
+from models.train import MotionNet, Sep3d, clip_layout, spatial_layout
 
 # The cascade's input is POOL times the cheap model's size: averaging POOL x POOL blocks of
 # clipbuffer's area-reduced frames is then an exact area reduction to the cheap model's size.
@@ -156,34 +158,142 @@ def pool_frames(rgb, pool: int):
     return out * (1.0 / (pool * pool))
 
 
-class ChannelsLastMotionNet(nn.Module):
-    """The folded RGB MotionNet on the cascade's input, in channels-last memory: the pooled clip's
-    frames and differences are laid out pixel by pixel ([B*T, H, W, 6], one copy, where MotionNet
-    makes two), and every convolution's weights are channels-last too. oneDNN then runs the
-    spatial and temporal convolutions without reordering their input, and the views between
-    stages keep the layout (the temporal convolutions' [B, C, T, H*W] is channels-last as it
-    is): the same scores to float rounding; an ungated window of the default cascade 4.95 ->
-    4.09 ms on one CPU thread. The residual shortcuts' strided inputs are still copied to plain
-    layout for their 1x1 convolutions (libtorch's slow path): about 4 % of a window, left as is
-    (docs/benchmarks.md)."""
+class ChannelsLastStage(nn.Module):
+    """A folded Sep3d on [B,C,T,H,W] in channels-last memory, its shortcut's strided input copied
+    channels-last before the 1x1 convolution (a plain reshape copies it to plain layout, where
+    libtorch takes a slower path). The same submodule names, so the same state dict."""
 
-    def __init__(self, net, pool: int):
+    def __init__(self, stage: Sep3d):
+        super().__init__()
+        self.spatial, self.temporal, self.skip = stage.spatial, stage.temporal, stage.skip
+        self.s_stride, self.t_stride = stage.s_stride, stage.t_stride
+
+    def forward(self, x):
+        b = x.shape[0]
+        y = clip_layout(F.relu(self.spatial(spatial_layout(x))), b)
+        _, c, t, h, w = y.shape
+        y = self.temporal(y.reshape(b, c, t, h * w))
+        s = x[:, :, :: self.t_stride, :: self.s_stride, :: self.s_stride].permute(0, 2, 3, 4, 1).contiguous()
+        _, ts, hs, ws, cs = s.shape
+        s = self.skip(s.reshape(b, ts, hs * ws, cs).permute(0, 3, 1, 2))
+        return F.relu(y + s).reshape(b, c, y.shape[2], h, w)
+
+
+class ChannelsLastMotionNet(nn.Module):
+    """The folded RGB MotionNet on the cascade's input, in channels-last memory, with a memo of
+    its per-frame-pair work.
+
+    Layout: the pooled clip's frames and differences are laid out pixel by pixel ([N, H, W, 6]),
+    every convolution's weights are channels-last too, and the residual shortcuts' strided
+    inputs are copied channels-last before their 1x1 convolutions, so oneDNN runs the
+    convolutions without reordering their input.
+
+    Memo: the stem and the first stage's spatial convolution and shortcut see one frame and
+    the one before it, nothing else, and consecutive windows share most of their frame pairs
+    (with clipbuffer's default stride, 11 of 15). Their outputs are kept per pair in a ring of
+    the last `memo_size` pairs of every stream the model serves, keyed by both frames' keys
+    (as the verifier's: 4x4 block means and a fixed random projection of every pixel of the
+    pooled frame), so a window computes only its new pairs. The temporal convolutions, where a
+    window's ends are padded, run on every window as before. A miss only costs a recomputation:
+    the scores are those of the whole computation, to float rounding (models/checks/memo_check.py).
+    """
+
+    def __init__(self, net, pool: int, size: int, memo_size: int = 256):
         super().__init__()
         for module in net.modules():
             if isinstance(module, nn.Conv2d):
                 module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
-        self.stem, self.stage1, self.stage2, self.stage3, self.fc = net.stem, net.stage1, net.stage2, net.stage3, net.fc
+        if net.stage1.t_stride != 1:
+            raise ValueError("the memo keeps the first stage's work per frame pair: its temporal stride must be 1")
+        self.stem, self.stage1, self.fc = net.stem, net.stage1, net.fc
+        self.stage2, self.stage3 = ChannelsLastStage(net.stage2), ChannelsLastStage(net.stage3)
         self.pool = pool
+        self.size = size
+        self.memo_size = memo_size
+        generator = torch.Generator().manual_seed(1)
+        self.register_buffer("key_projection", torch.rand([1, 3, 1, size, size], generator=generator) * 2.0 - 1.0)
+        # NaN keys match nothing: empty slots. The outputs take their shape on the first write,
+        # so that an exported file does not carry an empty ring.
+        self.memo_keys = torch.full([memo_size, 2 * KEY_SIZE], float("nan"))
+        self.memo_spatial = torch.zeros(memo_size, 1)
+        self.memo_shortcut = torch.zeros(memo_size, 1)
+        self.memo_next = 0
+
+    def frame_keys(self, x):
+        """Pooled clips [B,3,T,H,W] -> [B,T,KEY_SIZE], each row from its own frame alone."""
+        b, c, t, h, w = x.shape
+        x = x.float()
+        blocks = x.reshape(b, c, t, 4, h // 4, 4, w // 4).mean([4, 6]).permute(0, 2, 1, 3, 4).reshape(b, t, c * 16)
+        projection = (x * self.key_projection).sum([1, 3, 4]).unsqueeze(2)
+        return torch.cat([blocks, projection], 2)
+
+    def first_stage_pairs(self, x, pairs):
+        """The stem, then the first stage's spatial convolution and its shortcut, for the frame
+        pairs `pairs` (indices into the clips' B*(T-1) consecutive pairs) of pooled clips
+        [B,3,T,H,W]: two [N,H',W',C] tensors."""
+        t = x.shape[2]
+        frames = x.permute(0, 2, 3, 4, 1)  # [B,T,H,W,3], a view
+        clip = torch.div(pairs, t - 1, rounding_mode="floor")
+        index = pairs - clip * (t - 1)
+        before = frames[clip, index]
+        after = frames[clip, index + 1]
+        # MotionNet's stem input: the frame, then 2x its change from the one before.
+        stem_input = torch.cat([after, (after - before) * 2.0], 3).permute(0, 3, 1, 2)
+        y = F.relu(self.stem(stem_input))
+        spatial = F.relu(self.stage1.spatial(y))
+        s = self.stage1.s_stride
+        shortcut = self.stage1.skip(y[:, :, ::s, ::s].contiguous(memory_format=torch.channels_last))
+        return spatial.permute(0, 2, 3, 1), shortcut.permute(0, 2, 3, 1)
+
+    def first_stage(self, x):
+        """The stem and the first stage's per-pair work for every pair of [B,3,T,H,W], from
+        the memo where it has them: two [B*(T-1),H',W',C] tensors."""
+        b, t = x.shape[0], x.shape[2]
+        n = b * (t - 1)
+        if x.shape[3] != self.size or x.shape[4] != self.size or self.size % 4 != 0:
+            return self.first_stage_pairs(x, torch.arange(n, device=x.device))
+        keys = self.frame_keys(x)
+        keys = torch.cat([keys[:, :-1], keys[:, 1:]], 2).reshape(n, -1)
+        if self.memo_keys.device != keys.device or self.memo_spatial.dtype != x.dtype:
+            self.memo_keys = torch.full_like(self.memo_keys, float("nan"), device=keys.device)
+            self.memo_spatial = torch.zeros(self.memo_size, 1, dtype=x.dtype, device=keys.device)
+            self.memo_shortcut = torch.zeros(self.memo_size, 1, dtype=x.dtype, device=keys.device)
+        # Candidates by the newer frame's projection alone, then the whole key compared.
+        same = keys[:, -1].unsqueeze(1) == self.memo_keys[:, -1].unsqueeze(0)  # [n, memo]
+        candidate = same.to(torch.int8).argmax(1)
+        hit = same.any(1) & (self.memo_keys.index_select(0, candidate) == keys).all(1)
+        missing = torch.nonzero(~hit).flatten()
+        if missing.numel() == 0:
+            return self.memo_spatial.index_select(0, candidate), self.memo_shortcut.index_select(0, candidate)
+        spatial, shortcut = self.first_stage_pairs(x, missing)
+        if self.memo_spatial.shape[1:] != spatial.shape[1:]:
+            # The first write (every key was empty, so every pair was computed).
+            self.memo_keys.fill_(float("nan"))
+            self.memo_spatial = torch.zeros([self.memo_size] + spatial.shape[1:], dtype=x.dtype, device=x.device)
+            self.memo_shortcut = torch.zeros([self.memo_size] + shortcut.shape[1:], dtype=x.dtype, device=x.device)
+        if missing.numel() == n:
+            all_spatial, all_shortcut = spatial, shortcut
+        else:
+            all_spatial = self.memo_spatial.index_select(0, candidate).index_copy(0, missing, spatial)
+            all_shortcut = self.memo_shortcut.index_select(0, candidate).index_copy(0, missing, shortcut)
+        # The newest pairs into the ring (a batch larger than the ring keeps its last).
+        keep = min(missing.numel(), self.memo_size)
+        slots = (torch.arange(keep, device=x.device) + self.memo_next) % self.memo_size
+        self.memo_keys.index_copy_(0, slots, keys.index_select(0, missing[-keep:]))
+        self.memo_spatial.index_copy_(0, slots, spatial[-keep:])
+        self.memo_shortcut.index_copy_(0, slots, shortcut[-keep:])
+        self.memo_next = (self.memo_next + keep) % self.memo_size
+        return all_spatial, all_shortcut
 
     def forward(self, rgb):
-        x = pool_frames(rgb, self.pool).permute(0, 2, 3, 4, 1)  # [B,T,H,W,3], a view
-        b, t, h, w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
-        # MotionNet's stem input: each frame but the first, then 2x its change from the one before.
-        pairs = torch.cat([x[:, 1:], (x[:, 1:] - x[:, :-1]) * 2.0], 4)
-        pairs = pairs.reshape(b * (t - 1), h, w, 6).permute(0, 3, 1, 2)
-        y = F.relu(self.stem(pairs))
-        y = y.reshape(b, t - 1, y.shape[1], y.shape[2], y.shape[3]).transpose(1, 2)  # [B,C,T-1,H,W]
-        y = self.stage3(self.stage2(self.stage1(y)))
+        x = pool_frames(rgb, self.pool)  # [B,3,T,H,W]
+        b, t = x.shape[0], x.shape[2]
+        spatial, shortcut = self.first_stage(x)
+        _, h, w, c = spatial.shape
+        # [B,C,T-1,H*W] views of [B,T-1,H,W,C] memory: channels-last for the temporal convolution.
+        y = self.stage1.temporal(spatial.reshape(b, t - 1, h * w, c).permute(0, 3, 1, 2))
+        y = F.relu(y + shortcut.reshape(b, t - 1, h * w, c).permute(0, 3, 1, 2)).reshape(b, c, t - 1, h, w)
+        y = self.stage3(self.stage2(y))
         return self.fc(torch.cat([y.mean((2, 3, 4)), y.amax((2, 3, 4))], 1))
 
 
@@ -246,7 +356,7 @@ def folded_cheap(cheap, meta, size: int, pool: int = DEFAULT_POOL):
     for owner, conv, bn in motionnet_convs(net):
         setattr(owner, conv, fuse_conv_bn_eval(getattr(owner, conv), getattr(owner, bn)))
         setattr(owner, bn, nn.Identity())
-    served = ChannelsLastMotionNet(net, pool).eval()
+    served = ChannelsLastMotionNet(net, pool, size).eval()
     with torch.no_grad():
         clips = torch.randn(3, 3, meta["clip_length"], pool * size, pool * size)
         gap = (torch.jit.script(served)(clips) - cheap(pool_frames(clips, pool))).abs().max().item()
@@ -308,13 +418,14 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
 
 
 def channels_last_cascade(path):
-    """An exported cascade whose cheap stage is a folded RGB MotionNet on the pooled clip,
-    rebuilt with ChannelsLastMotionNet from the weights in the file itself (verifier, memo,
-    metadata and settings kept): for cascades exported before it."""
+    """An exported cascade whose cheap stage is a folded RGB MotionNet, rebuilt as
+    ChannelsLastMotionNet (channels-last, with its memo of per-pair work) from the weights in
+    the file itself (verifier, its memo, metadata and settings kept): for cascades exported
+    before it."""
     old = torch.jit.load(str(path)).eval()
-    if getattr(old, "cheap_pools", False):
-        raise SystemExit(f"{path}: its cheap stage is already channels-last")
     state = dict(old.cheap.state_dict())
+    if "key_projection" in state:
+        raise SystemExit(f"{path}: its cheap stage is already channels-last with a memo")
     if "stem.bias" not in state:
         raise SystemExit(f"{path}: its cheap stage is not a folded RGB MotionNet")
     net = MotionNet(width=state["stem.weight"].shape[0])
@@ -325,7 +436,8 @@ def channels_last_cascade(path):
         setattr(owner, bn, nn.Identity())
     net.load_state_dict(state)
     net.eval()
-    model = Cascade(ChannelsLastMotionNet(net, old.pool), old.verifier, old.gate, old.threshold, list(old.subset),
+    size = json.loads(old.metadata())["size"][0] // old.pool
+    model = Cascade(ChannelsLastMotionNet(net, old.pool, size), old.verifier, old.gate, old.threshold, list(old.subset),
                     old.mean.flatten().tolist(), old.std.flatten().tolist(), old.metadata(), old.head_weight, old.pool)
     new = torch.jit.script(model.eval())
     # Compared on fresh copies of both: running `new` (or `old`, whose verifier it shares) would
@@ -345,8 +457,8 @@ def channels_last_cascade(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--channels-last", type=Path, metavar="CASCADE",
-                    help="rebuild this exported cascade with its cheap stage channels-last (the same scores to "
-                         "float rounding); the other inputs are then not used")
+                    help="rebuild this exported cascade with its cheap stage channels-last and memoized (the same "
+                         "scores to float rounding); the other inputs are then not used")
     ap.add_argument("--cheap", type=Path)
     ap.add_argument("--backbone", type=Path, help="movenet.py output, traced at --verifier-size")
     ap.add_argument("--head", type=Path)
@@ -361,7 +473,7 @@ def main():
     args = ap.parse_args()
     if args.channels_last:
         channels_last_cascade(args.channels_last).save(str(args.out))
-        print(f"wrote {args.out}: {args.channels_last} with its cheap stage channels-last")
+        print(f"wrote {args.out}: {args.channels_last} with its cheap stage channels-last and memoized")
         return
     if None in (args.cheap, args.backbone, args.head, args.gate):
         ap.error("--cheap, --backbone, --head and --gate are required (or --channels-last)")
