@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Rebuild the extra ordinary footage of MANIFEST.tsv from its published files.
+"""Rebuild footage found in public repositories from its published files: the extra ordinary
+footage of models/negatives/MANIFEST.tsv (the default), or the held-out fights of
+models/fights/MANIFEST.tsv (`--manifest`).
 
-    python3 -m models.negatives.cut_extra SOURCES_DIR OUT_DIR
+    python3 -m models.negatives.cut_extra SOURCES_DIR OUT_DIR [--manifest FILE] [--data DIR]
 
 SOURCES_DIR holds the published files at SOURCES_DIR/<source_repo>/<source_path> (a checkout
 of each listed repository at its commit, or just those files; a UCSD sequence is its folder
@@ -9,8 +11,10 @@ of JPEG frames). Each source is checked against the manifest's `sha256` (of its 
 frame files concatenated in name order for a folder), then copied (`cut` is `-`) or cut with
 the manifest's `cut` command, and the result checked against `kept_sha256`. The cuts are
 ffmpeg with Debian 12's libx264 defaults: another ffmpeg or x264 build makes other bytes,
-which build_mix.py then refuses; the row is reported, not hidden. OUT_DIR gets the manifest
-too, so that `make eval NORMAL=OUT_DIR` and `make train-cascade EXTRA=OUT_DIR` take it as it is.
+which build_mix.py then refuses; the row is reported, not hidden. Sources and clips listed in
+DATA/EXCLUDED.sha256 (footage kept for independent checks) are refused. OUT_DIR gets the
+manifest too, so that `make eval NORMAL=OUT_DIR` and `make train-cascade EXTRA=OUT_DIR` (the
+extra footage) or `make eval DATA=OUT_DIR SPLIT=val NORMAL=` (the fights) take it as it is.
 """
 
 import argparse
@@ -21,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from models.negatives.build_mix import HERE, read_tsv, sha256
+from models.negatives.build_mix import HERE, excluded_hashes, read_tsv, sha256
 
 
 def source_hash(path: Path) -> str:
@@ -37,11 +41,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sources", type=Path)
     ap.add_argument("out", type=Path)
+    ap.add_argument("--manifest", type=Path, default=HERE / "MANIFEST.tsv")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="holds EXCLUDED.sha256")
     args = ap.parse_args()
+    excluded = excluded_hashes(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     problems = 0
-    for row in read_tsv(HERE / "MANIFEST.tsv"):
+    for row in read_tsv(args.manifest):
+        if excluded & {row["sha256"].lower(), row["kept_sha256"].lower()}:
+            print(f"{row['path']}: listed in EXCLUDED.sha256 (kept for independent checks): refused", file=sys.stderr)
+            problems += 1
+            continue
         out = args.out / row["path"]
+        out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists() and sha256(out) == row["kept_sha256"]:
             continue
         source = args.sources / row["source_repo"] / row["source_path"].split(" (")[0].rstrip("/")
@@ -63,7 +75,7 @@ def main():
                   file=sys.stderr)
             problems += 1
     # The manifest beside the clips: `make eval NORMAL=OUT_DIR` plays them as normal footage.
-    shutil.copyfile(HERE / "MANIFEST.tsv", args.out / "MANIFEST.tsv")
+    shutil.copyfile(args.manifest, args.out / "MANIFEST.tsv")
     print(f"{args.out}: {'all clips as listed' if problems == 0 else f'{problems} clips missing or different'}")
     sys.exit(1 if problems else 0)
 
