@@ -74,7 +74,7 @@ def main():
             print(f"{row['path']}: cut, but its bytes differ from kept_sha256 (another ffmpeg or x264 build?)",
                   file=sys.stderr)
             problems += 1
-    # The manifest beside the clips: `make eval NORMAL=OUT_DIR` plays them as normal footage.
+    # The manifest beside the clips: `make eval NORMAL=OUT_DIR` (ordinary) or DATA=OUT_DIR (fights) reads it.
     shutil.copyfile(args.manifest, args.out / "MANIFEST.tsv")
     print(f"{args.out}: {'all clips as listed' if problems == 0 else f'{problems} clips missing or different'}")
     sys.exit(1 if problems else 0)
