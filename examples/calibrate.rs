@@ -8,7 +8,8 @@
 //! Usage: calibrate MODEL CALIBRATION_FILE SOURCE [--minutes N] [--false-alarm]
 //!   SOURCE: a file path or a URI (rtsp://..., file://...)
 //!
-//! It runs
+//! It runs (with `persondetect` before clipbuffer for a model trained on people crops, as
+//! it is served)
 //!   uridecodebin uri=SOURCE ! videoconvert ! clipbuffer
 //!     ! violenceclassify model-location=MODEL calibration-location=FILE calibration-mode=learn
 //!     ! fakesink
@@ -63,8 +64,26 @@ fn run() -> Result<(), String> {
     } else {
         "learn"
     };
+    // A model trained on people crops is served behind persondetect, so its calibration must
+    // learn the same crops (clipbuffer cuts them), not the whole frames.
+    let people_crop = gstviolence::model::acquire(
+        Path::new(model),
+        gstviolence::model::DeviceRequest::Cpu.resolve()?,
+        false,
+        1,
+    )?
+    .info()
+    .metadata
+    .as_ref()
+    .is_some_and(|m| m.people_crop);
+    let front = if people_crop {
+        eprintln!("the model was trained on people crops: persondetect before clipbuffer");
+        "persondetect ! "
+    } else {
+        ""
+    };
     let pipeline = gst::parse::launch(&format!(
-        "uridecodebin uri=\"{uri}\" ! videoconvert ! clipbuffer ! violenceclassify \
+        "uridecodebin uri=\"{uri}\" ! videoconvert ! {front}clipbuffer ! violenceclassify \
          model-location=\"{model}\" calibration-location=\"{file}\" calibration-mode={mode} \
          ! fakesink sync=false"
     ))
