@@ -65,17 +65,20 @@ fn run() -> Result<(), String> {
         "learn"
     };
     // A model trained on people crops is served behind persondetect, so its calibration must
-    // learn the same crops (clipbuffer cuts them), not the whole frames.
-    let people_crop = gstviolence::model::acquire(
+    // learn the same crops (clipbuffer cuts them), not the whole frames. Loaded as the
+    // element's defaults load it (device auto, one worker) and held while the pipeline runs,
+    // so that violenceclassify shares this load instead of making its own.
+    let loaded = gstviolence::model::acquire(
         Path::new(model),
-        gstviolence::model::DeviceRequest::Cpu.resolve()?,
+        gstviolence::model::DeviceRequest::Auto.resolve()?,
         false,
         1,
-    )?
-    .info()
-    .metadata
-    .as_ref()
-    .is_some_and(|m| m.people_crop);
+    )?;
+    let people_crop = loaded
+        .info()
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.people_crop);
     let front = if people_crop {
         eprintln!("the model was trained on people crops: persondetect before clipbuffer");
         "persondetect ! "
@@ -115,6 +118,7 @@ fn run() -> Result<(), String> {
     };
     // The learned windows are written when violenceclassify stops.
     let stopped = pipeline.set_state(gst::State::Null);
+    drop(loaded);
     result?;
     stopped.map_err(|e| format!("cannot stop: {e}"))?;
     let model = ModelFingerprint::of_file(Path::new(model))?;
