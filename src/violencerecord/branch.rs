@@ -5,7 +5,7 @@
 //! and the set of branches whose muxer is finishing.
 
 use gst::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Where a file's frames lie in the stream, for its `closed` report.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +373,10 @@ fn link_video(
 pub struct Closing<B> {
     branches: HashMap<String, B>,
     finishing: usize,
+    /// Branches whose file failed to write. A failing filesink posts its error and then the
+    /// branch's EOS; each is finalized on a thread of its own, so the mark, set when the
+    /// error is posted, decides, not which thread runs first.
+    failed: HashSet<String>,
 }
 
 impl<B> Default for Closing<B> {
@@ -380,6 +384,7 @@ impl<B> Default for Closing<B> {
         Closing {
             branches: HashMap::new(),
             finishing: 0,
+            failed: HashSet::new(),
         }
     }
 }
@@ -389,11 +394,17 @@ impl<B> Closing<B> {
         self.branches.insert(name, branch);
     }
 
-    /// Takes a branch out to finalize it; it counts as finishing until [`Self::finished`].
-    pub fn take(&mut self, name: &str) -> Option<B> {
+    /// Marks the branch's file as failed, before it is finalized (it may not be closing yet).
+    pub fn mark_failed(&mut self, name: &str) {
+        self.failed.insert(name.to_string());
+    }
+
+    /// Takes a branch out to finalize it, with whether its file failed; it counts as
+    /// finishing until [`Self::finished`].
+    pub fn take(&mut self, name: &str) -> Option<(B, bool)> {
         let branch = self.branches.remove(name)?;
         self.finishing += 1;
-        Some(branch)
+        Some((branch, self.failed.remove(name)))
     }
 
     /// A branch taken out is finalized; returns whether nothing is closing any more.
@@ -413,6 +424,7 @@ impl<B> Closing<B> {
 
     /// Takes every branch that has not finished (at a stop without EOS).
     pub fn drain(&mut self) -> Vec<B> {
+        self.failed.clear();
         self.branches.drain().map(|(_, b)| b).collect()
     }
 }
@@ -504,12 +516,41 @@ mod tests {
         assert!(closing.is_idle());
         closing.insert("file-0".into(), 0);
         closing.insert("file-1".into(), 1);
-        assert_eq!(closing.take("file-0"), Some(0));
+        assert_eq!(closing.take("file-0"), Some((0, false)));
         assert_eq!(closing.take("file-0"), None, "taken once");
         assert!(!closing.finished(), "file-1 is still closing");
-        assert_eq!(closing.take("file-1"), Some(1));
+        assert_eq!(closing.take("file-1"), Some((1, false)));
         assert!(!closing.is_idle(), "file-1 is being finalized");
         assert!(closing.finished());
+    }
+
+    #[test]
+    fn a_failed_file_stays_failed_whichever_message_is_finalized_first() {
+        let mut closing = Closing::default();
+        // The error arrives while the file is still the open one, then its EOS closes it.
+        closing.mark_failed("file-0");
+        closing.insert("file-0".into(), 0);
+        closing.insert("file-1".into(), 1);
+        assert_eq!(
+            closing.take("file-0"),
+            Some((0, true)),
+            "the EOS thread ran first"
+        );
+        assert_eq!(
+            closing.take("file-0"),
+            None,
+            "the error thread finds nothing left"
+        );
+        assert_eq!(
+            closing.take("file-1"),
+            Some((1, false)),
+            "other files are not marked"
+        );
+        closing.mark_failed("file-1");
+        assert_eq!(closing.take("file-1"), None);
+        assert!(closing.failed.contains("file-1"));
+        closing.drain();
+        assert!(closing.failed.is_empty(), "a stop forgets the marks");
     }
 
     #[test]

@@ -168,11 +168,11 @@ impl ViolenceRecord {
 
     /// The muxer of a closing branch has written everything: stop it, remove it, report.
     pub(super) fn finalize(&self, name: &str, failed: bool) {
-        let Some(branch) = self.closing.locked().take(name) else {
+        let Some((branch, marked_failed)) = self.closing.locked().take(name) else {
             return;
         };
         branch.remove_from(self.obj().upcast_ref());
-        if !failed {
+        if !failed && !marked_failed {
             self.report_closed(&branch);
         }
         if self.closing.locked().finished() {
@@ -268,6 +268,11 @@ impl ViolenceRecord {
     }
 
     pub(super) fn spawn_finalize(&self, name: String, failed: bool) {
+        if failed {
+            // Here, in the order the messages come: the EOS that follows a write error may be
+            // finalized first, and must not report the file closed.
+            self.closing.locked().mark_failed(&name);
+        }
         let weak = self.obj().downgrade();
         let spawned = std::thread::Builder::new()
             .name("violencerecord-close".into())
