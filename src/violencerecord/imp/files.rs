@@ -166,13 +166,14 @@ impl ViolenceRecord {
         }
     }
 
-    /// The muxer of a closing branch has written everything: stop it, remove it, report.
-    pub(super) fn finalize(&self, name: &str, failed: bool) {
-        let Some((branch, marked_failed)) = self.closing.locked().take(name) else {
+    /// The muxer of a closing branch has written everything (or its file failed, as
+    /// `spawn_finalize` marked it): stop it, remove it, report a file that did not fail.
+    pub(super) fn finalize(&self, name: &str) {
+        let Some((branch, failed)) = self.closing.locked().take(name) else {
             return;
         };
         branch.remove_from(self.obj().upcast_ref());
-        if !failed && !marked_failed {
+        if !failed {
             self.report_closed(&branch);
         }
         if self.closing.locked().finished() {
@@ -282,7 +283,7 @@ impl ViolenceRecord {
                     if failed {
                         imp.abandon_current(&name);
                     }
-                    imp.finalize(&name, failed);
+                    imp.finalize(&name);
                 }
             });
         if let Err(e) = spawned {
