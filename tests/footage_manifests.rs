@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 use gstviolence_tools::manifest;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 const REQUIRED: [&str; 8] = [
@@ -22,15 +22,13 @@ const REQUIRED: [&str; 8] = [
     "cut",
 ];
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+/// `digits` hexadecimal digits: a sha256 (64) or a git commit (40).
+fn is_hex(s: &str, digits: usize) -> bool {
+    s.len() == digits && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks one manifest's rows; returns them as (column, value) maps.
-fn check(
-    file: &Path,
-    excluded: &HashSet<String>,
-) -> Vec<std::collections::HashMap<String, String>> {
+fn check(file: &Path, excluded: &HashSet<String>) -> Vec<HashMap<String, String>> {
     let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
@@ -53,7 +51,7 @@ fn check(
             n + 2,
             fields.len()
         );
-        let row: std::collections::HashMap<String, String> = header
+        let row: HashMap<String, String> = header
             .iter()
             .zip(&fields)
             .map(|(h, f)| (h.to_string(), f.to_string()))
@@ -67,7 +65,7 @@ fn check(
         for column in ["sha256", "kept_sha256"] {
             let digest = row[column].to_lowercase();
             assert!(
-                is_sha256(&digest),
+                is_hex(&digest, 64),
                 "{}: {path}: {column} is not a sha256",
                 file.display()
             );
@@ -79,7 +77,7 @@ fn check(
         }
         let commit = &row["source_commit"];
         assert!(
-            commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+            is_hex(commit, 40),
             "{}: {path}: source_commit {commit:?} is not a git commit",
             file.display()
         );
