@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! persondetect in real pipelines on real footage: it finds walking people (boxes, scores,
-//! motion), looks only where something moved, and refuses a missing, unset or wrong model by
-//! name. With hardattentioncrop region-source=people, the crop follows the moving people.
+//! motion), looks only where something moved, looks again soon while nobody moves, and
+//! refuses a missing, unset or wrong model by name. With hardattentioncrop
+//! region-source=people, the crop follows the moving people.
 
 mod common;
 use common::*;
@@ -299,4 +300,33 @@ fn a_people_crop_model_gets_clips_cut_around_the_people_and_events_with_the_crop
     let (shape, regions) = people_crop_run(false);
     assert_eq!(shape.get::<bool>("people-crop"), Ok(true));
     assert!(regions.is_empty(), "{regions:?}");
+}
+
+/// Index of the first frame carrying a person whose box moved.
+fn first_moving(frames: &[Found]) -> Option<usize> {
+    frames.iter().position(|f| f.iter().any(|p| p.5 >= 0.05))
+}
+
+#[test]
+fn while_nobody_moves_it_looks_again_sooner_than_the_interval() {
+    // The walkway at 100 frames/s, each frame repeated: the look on the second frame sees
+    // nothing move. 4 s, with a look every 3 s once someone moving is found.
+    let source = format!(
+        "filesrc location=\"{}\" ! decodebin ! videorate ! video/x-raw,framerate=100/1 ! identity eos-after=400",
+        walkway().display()
+    );
+    // The search looks again 250 ms later and finds the walkers then.
+    let (searching, _) = run(&source, "interval=3000", "");
+    let found = first_moving(&searching);
+    assert!(
+        found.is_some_and(|i| (20..=40).contains(&i)),
+        "first moving person at frame {found:?}"
+    );
+    // Without it (searching as seldom as the interval), the next look comes 3 s later.
+    let (plain, _) = run(&source, "interval=3000 search-interval=3000", "");
+    let late = first_moving(&plain);
+    assert!(
+        late.is_some_and(|i| i >= 290),
+        "first moving person at frame {late:?}"
+    );
 }

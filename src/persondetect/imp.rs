@@ -24,8 +24,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const DEFAULT_THRESHOLD: f64 = 0.35;
 const DEFAULT_DETECT_WIDTH: u32 = 384;
-/// Width of the luma thumbnails compared between detections.
-const THUMB_WIDTH: u32 = 160;
+/// Width of the luma thumbnails compared between detections: 4 source pixels of a 1280-wide
+/// frame per thumbnail pixel, so that a person 30 pixels tall spans a few cells.
+const THUMB_WIDTH: u32 = 320;
+/// While no moving person is found, persondetect looks again this often (and then twice as
+/// late after each look that finds nobody, up to `interval`).
+const DEFAULT_SEARCH_INTERVAL_MS: u32 = 250;
 /// Without timestamps, a detection every this many frames.
 const FRAMES_WITHOUT_TIME: u64 = 30;
 
@@ -33,6 +37,7 @@ const FRAMES_WITHOUT_TIME: u64 = 30;
 struct Settings {
     model_location: Option<String>,
     interval_ms: u32,
+    search_interval_ms: u32,
     threshold: f64,
     detect_width: u32,
     motion_zoom: bool,
@@ -44,6 +49,7 @@ impl Default for Settings {
         Settings {
             model_location: None,
             interval_ms: DEFAULT_INTERVAL_MS,
+            search_interval_ms: DEFAULT_SEARCH_INTERVAL_MS,
             threshold: DEFAULT_THRESHOLD,
             detect_width: DEFAULT_DETECT_WIDTH,
             motion_zoom: true,
@@ -57,8 +63,13 @@ struct Stream {
     info: gst_video::VideoInfo,
     thumb_info: gst_video::VideoInfo,
     thumbnailer: gst_video::VideoConverter,
-    /// The luma thumbnail of the last detection's frame.
+    /// The luma thumbnail motion is measured against: the frame of the last forward (or the
+    /// first frame), kept while nothing moves, so that slow motion adds up over looks.
     previous: Option<Vec<u8>>,
+    /// The wait before the next look (ns), and the forwards in a row that found no moving
+    /// person (`people::next_wait`).
+    wait: u64,
+    empty_forwards: u32,
     last_detection: Option<u64>,
     frames_since: u64,
     /// Detections (or first thumbnails) since the start or the last flush.
@@ -134,15 +145,16 @@ fn convert(
 }
 
 impl PersonDetect {
-    /// Finds the people of this frame: where something moved since the last detection, the
-    /// detector on that part (or on the whole frame), and each box's motion.
+    /// Finds the people of this frame: where something moved since the reference frame, the
+    /// detector on that part (or on the whole frame), and each box's motion. Returns whether
+    /// the detector ran.
     fn detect(
         &self,
         frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
         stream: &mut Stream,
         detector: &Detector,
         settings: &Settings,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let (tw, th) = (stream.thumb_info.width(), stream.thumb_info.height());
         let frame_size = (stream.info.width(), stream.info.height());
         let whole = Region::new(0, 0, frame_size.0, frame_size.1);
@@ -161,18 +173,20 @@ impl PersonDetect {
         let moving = mask
             .as_deref()
             .and_then(|m| people::moving_area(m, tw as usize, th as usize));
-        stream.previous = Some(thumb);
         if settings.motion_zoom && mask.is_none() {
             // The first frame: nothing to compare with yet.
-            return Ok(());
+            stream.previous = Some(thumb);
+            return Ok(false);
         }
         if settings.motion_zoom && moving.is_none() {
-            // Nothing moved: the same people stand where they stood; no forward needed.
+            // Nothing moved: the same people stand where they stood; no forward needed. The
+            // reference stays, so motion too slow for one look adds up over the next ones.
             for p in &mut stream.people {
                 p.motion = 0.0;
             }
-            return Ok(());
+            return Ok(false);
         }
+        stream.previous = Some(thumb);
         let region = if settings.motion_zoom {
             people::detection_region(moving, (tw, th), frame_size, settings.detect_width / 3)
         } else {
@@ -199,7 +213,7 @@ impl PersonDetect {
             stream.people.len(),
             region
         );
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -224,6 +238,13 @@ impl ObjectImpl for PersonDetect {
                     .blurb("Milliseconds of running time between detections; the boxes found ride on every frame until the next (0: every frame)")
                     .maximum(60_000)
                     .default_value(DEFAULT_INTERVAL_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("search-interval")
+                    .nick("Search interval")
+                    .blurb("Milliseconds of running time between looks while no moving person is found: a look where nothing moved costs only a thumbnail; after each detection that finds nobody the wait doubles, up to interval")
+                    .maximum(60_000)
+                    .default_value(DEFAULT_SEARCH_INTERVAL_MS)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("threshold")
@@ -264,6 +285,7 @@ impl ObjectImpl for PersonDetect {
         match pspec.name() {
             "model-location" => s.model_location = value.get().unwrap(),
             "interval" => s.interval_ms = value.get().unwrap(),
+            "search-interval" => s.search_interval_ms = value.get().unwrap(),
             "threshold" => s.threshold = value.get().unwrap(),
             "detect-width" => s.detect_width = value.get().unwrap(),
             "motion-zoom" => s.motion_zoom = value.get().unwrap(),
@@ -283,6 +305,7 @@ impl ObjectImpl for PersonDetect {
         match pspec.name() {
             "model-location" => s.model_location.to_value(),
             "interval" => s.interval_ms.to_value(),
+            "search-interval" => s.search_interval_ms.to_value(),
             "threshold" => s.threshold.to_value(),
             "detect-width" => s.detect_width.to_value(),
             "motion-zoom" => s.motion_zoom.to_value(),
@@ -378,6 +401,8 @@ impl BaseTransformImpl for PersonDetect {
             thumbnailer,
             previous: None,
             last_detection: None,
+            wait: 0,
+            empty_forwards: 0,
             frames_since: 0,
             ticks: 0,
             people: Vec::new(),
@@ -391,6 +416,8 @@ impl BaseTransformImpl for PersonDetect {
                 stream.previous = None;
                 stream.last_detection = None;
                 stream.ticks = 0;
+                stream.wait = 0;
+                stream.empty_forwards = 0;
                 stream.people.clear();
             }
         }
@@ -408,16 +435,16 @@ impl BaseTransformImpl for PersonDetect {
             .pts()
             .and_then(|p| crate::running_time_ns(&self.obj().segment(), p));
         stream.frames_since += 1;
-        let mut interval = settings.interval_ms as u64 * 1_000_000;
+        let mut wait = stream.wait;
         let mut frames = FRAMES_WITHOUT_TIME;
         if stream.ticks == 1 && settings.motion_zoom {
             // The first frame's thumbnail is kept, not detected on: the first detection
             // comes on the next frame, with motion to go by (and early in a short clip).
-            interval = 0;
+            wait = 0;
             frames = 1;
         }
         let due = match running_time {
-            Some(now) => people::due(stream.last_detection, now, interval),
+            Some(now) => people::due(stream.last_detection, now, wait),
             None => stream.last_detection.is_none() || stream.frames_since >= frames,
         };
         if due {
@@ -426,14 +453,29 @@ impl BaseTransformImpl for PersonDetect {
                     gst::element_imp_error!(self, gst::StreamError::Format, ["cannot map a frame"]);
                     gst::FlowError::Error
                 })?;
-            if let Err(e) = self.detect(&frame, stream, detector, &settings) {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ["person detection failed: {}", e]
-                );
-                return Err(gst::FlowError::Error);
-            }
+            let ran = match self.detect(&frame, stream, detector, &settings) {
+                Ok(ran) => ran,
+                Err(e) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        ["person detection failed: {}", e]
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+            };
+            let interval = settings.interval_ms as u64 * 1_000_000;
+            let search = settings.search_interval_ms as u64 * 1_000_000;
+            let look = people::look_of(ran, &stream.people);
+            (stream.wait, stream.empty_forwards) =
+                people::next_wait(look, stream.empty_forwards, search, interval);
+            gst::trace!(
+                CAT,
+                imp = self,
+                "look at {:?}: {look:?}, next in {} ms",
+                running_time.map(gst::ClockTime::from_nseconds),
+                stream.wait / 1_000_000
+            );
             stream.last_detection = Some(running_time.unwrap_or(0));
             stream.frames_since = 0;
             stream.ticks += 1;

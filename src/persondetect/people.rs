@@ -181,9 +181,93 @@ pub fn due(last: Option<u64>, now: u64, interval_ns: u64) -> bool {
     }
 }
 
+/// What one look found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Nothing moved since the reference frame: no forward ran.
+    Still,
+    /// The detector ran and found no moving person.
+    Empty,
+    /// The detector found at least one moving person.
+    Found,
+}
+
+/// A person counts as moving for the search when this share of their box changed (the share
+/// clipbuffer and hardattentioncrop also need to look at them).
+pub const SEARCH_MOTION: f32 = crate::hardattentioncrop::region::PERSON_MOTION as f32;
+
+/// What a look found, from the people it reported.
+pub fn look_of(ran: bool, people: &[Person]) -> Look {
+    if !ran {
+        Look::Still
+    } else if people.iter().any(|p| p.motion >= SEARCH_MOTION) {
+        Look::Found
+    } else {
+        Look::Empty
+    }
+}
+
+/// The wait (ns) after a look, and the count of consecutive empty forwards it leaves. Once a
+/// moving person is found, the regular `interval`. While none is: `search` after a look
+/// where nothing moved (only a thumbnail, so cheap; a fight that starts in a quiet scene is
+/// seen within `search`), and after each forward that finds nobody twice as long as after
+/// the one before, up to `interval` (a scene of moving cars costs no more than `interval`).
+pub fn next_wait(look: Look, empty_forwards: u32, search: u64, interval: u64) -> (u64, u32) {
+    let search = search.min(interval);
+    match look {
+        Look::Found => (interval, 0),
+        Look::Still => (search, empty_forwards),
+        Look::Empty => {
+            let n = empty_forwards.saturating_add(1);
+            let wait = search
+                .checked_shl(n.min(32))
+                .unwrap_or(u64::MAX)
+                .min(interval);
+            (wait, n)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_backs_off_until_someone_moves() {
+        let (ms, interval) = (1_000_000u64, 1_000_000_000u64);
+        let search = 250 * ms;
+        // Quiet scene: thumbnails only, looked at every `search`.
+        assert_eq!(next_wait(Look::Still, 0, search, interval), (search, 0));
+        // Forwards that find nobody: 500 ms, 1 s, then the interval.
+        let (w, n) = next_wait(Look::Empty, 0, search, interval);
+        assert_eq!((w, n), (500 * ms, 1));
+        let (w, n) = next_wait(Look::Empty, n, search, interval);
+        assert_eq!((w, n), (interval, 2));
+        assert_eq!(next_wait(Look::Empty, 40, search, interval), (interval, 41));
+        // A still moment keeps the count, so intermittent motion does not reset it.
+        assert_eq!(next_wait(Look::Still, n, search, interval), (search, n));
+        // Found: the regular interval, and a new search starts fast.
+        assert_eq!(next_wait(Look::Found, n, search, interval), (interval, 0));
+        // A search interval above the interval is the interval.
+        assert_eq!(
+            next_wait(Look::Still, 0, 2 * interval, interval),
+            (interval, 0)
+        );
+        assert_eq!(next_wait(Look::Empty, 0, 0, interval).0, 0);
+    }
+
+    #[test]
+    fn a_look_is_found_only_with_a_moving_person() {
+        let person = |motion| Person {
+            region: Region::new(0, 0, 10, 20),
+            confidence: 0.9,
+            motion,
+        };
+        assert_eq!(look_of(false, &[]), Look::Still);
+        assert_eq!(look_of(true, &[]), Look::Empty);
+        assert_eq!(look_of(true, &[person(0.0)]), Look::Empty);
+        assert_eq!(look_of(true, &[person(0.0), person(0.2)]), Look::Found);
+    }
 
     #[test]
     fn changed_pixels_need_more_than_the_threshold() {
