@@ -303,12 +303,56 @@ fn people_crop_cuts_the_sampled_frames_around_the_moving_people() {
     let out = h
         .push_and_pull(coded_with_people(240, 200, &still))
         .unwrap();
+    assert!(last_pixel(&out)[0] >= 230, "{:?}", last_pixel(&out));
+}
+
+/// Red and green of the bottom-right pixel of a clip's newest frame.
+fn last_pixel(out: &gst::Buffer) -> [u8; 2] {
     let clip = out.meta::<ClipMeta>().expect("a clip on every frame");
     let clip = clip.payload();
-    let map = clip.rgb.frames[1].map_readable().unwrap();
-    let last = [
-        map[31 * clip.rgb.stride as usize + 3 * 31],
-        map[31 * clip.rgb.stride as usize + 3 * 31 + 1],
-    ];
-    assert!(last[0] >= 230 && last[1] >= 190, "{last:?}");
+    let map = clip.rgb.frames[clip.rgb.frames.len() - 1]
+        .map_readable()
+        .unwrap();
+    let (w, h) = (clip.rgb.width as usize, clip.rgb.height as usize);
+    let at = (h - 1) * clip.rgb.stride as usize + 3 * (w - 1);
+    [map[at], map[at + 1]]
+}
+
+#[test]
+fn a_people_crop_is_held_for_two_seconds_after_the_group_is_lost() {
+    init();
+    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 240, 200)
+        .fps(gst::Fraction::new(25, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap();
+    let mut h = harness(
+        "clip-length=2 stride=1 width=32 height=32 people-crop=true",
+        &caps,
+    );
+    let moving = [((100, 60, 18, 40), 0.3), ((122, 60, 18, 40), 0.2)];
+    let still = [((100, 60, 18, 40), 0.0)];
+    let at = |ms: u64, people: &[PersonAt]| {
+        let mut b = coded_with_people(240, 200, people);
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(ms));
+        b
+    };
+    h.push_and_pull(at(0, &moving)).unwrap();
+    // The crop of the moving pair ends at (160, 120).
+    let out = h.push_and_pull(at(40, &moving)).unwrap();
+    assert!((156..=160).contains(&last_pixel(&out)[0]));
+    // The group is lost (a look that missed it, a pause): the crop stays for 2 s...
+    let out = h.push_and_pull(at(1000, &still)).unwrap();
+    assert!((156..=160).contains(&last_pixel(&out)[0]), "held");
+    let out = h.push_and_pull(at(2040, &still)).unwrap();
+    assert!((156..=160).contains(&last_pixel(&out)[0]), "held to 2 s");
+    // ...and no longer: the whole frame.
+    let out = h.push_and_pull(at(2100, &still)).unwrap();
+    assert!(last_pixel(&out)[0] >= 230, "{:?}", last_pixel(&out));
+    // Found again: the crop at once.
+    let out = h.push_and_pull(at(2140, &moving)).unwrap();
+    assert!((156..=160).contains(&last_pixel(&out)[0]));
 }

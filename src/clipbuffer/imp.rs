@@ -3,7 +3,7 @@
 use super::prepare::{capped_size, model_size_flow, Scaler};
 use super::window::{ClipWindow, EosAction, FrameAction, WindowParams};
 use crate::clipshape::{self, ClipShape, Owner, ShapeFacts};
-use crate::hardattentioncrop::region::{people_crop, PersonBox};
+use crate::hardattentioncrop::region::{held_crop, people_crop, PersonBox, PEOPLE_HOLD_NS};
 use crate::meta::{ClipInfo, ClipMeta, FlowPlanes, Region};
 use crate::model::contract::InputKind;
 use crate::query;
@@ -91,7 +91,8 @@ struct State {
     attention: Option<Scaler>,
     /// For a model trained on people crops: the last crop and its scaler (rebuilt when the
     /// crop moves, once per person detection).
-    people: Option<(Region, Scaler)>,
+    /// The people crop in use, its scaler, and when its group was last reported.
+    people: Option<(Region, Scaler, u64)>,
     sampled_without_people: u32,
 }
 
@@ -186,6 +187,7 @@ impl ClipBuffer {
         state: &mut State,
         frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
         people: &[PersonBox],
+        pts: Option<gst::ClockTime>,
     ) -> Result<(gst::Buffer, Option<Region>), String> {
         if !state.shape.people_crop {
             return Ok((state.rgb.convert(frame)?, None));
@@ -202,19 +204,31 @@ impl ClipBuffer {
         }
         let (w, h) = (state.in_info.width(), state.in_info.height());
         let aspect = state.shape.width as f64 / state.shape.height as f64;
-        let Some(crop) = people_crop(people, w, h, aspect) else {
+        // Without timestamps nothing says how long ago the group was seen: no hold.
+        let last = state
+            .people
+            .as_ref()
+            .filter(|_| pts.is_some())
+            .map(|(r, _, seen)| (*r, *seen));
+        let found = people_crop(people, w, h, aspect);
+        let now = pts.map_or(0, gst::ClockTime::nseconds);
+        let Some((crop, seen)) = held_crop(found, last, now, PEOPLE_HOLD_NS) else {
+            state.people = None;
             return Ok((state.rgb.convert(frame)?, None));
         };
-        if state.people.as_ref().map(|(r, _)| *r) != Some(crop) {
-            let scaler = Scaler::new(
-                &state.in_info,
-                state.shape.width,
-                state.shape.height,
-                Some(crop),
-            )?;
-            state.people = Some((crop, scaler));
+        match state.people.as_mut() {
+            Some((r, _, s)) if *r == crop => *s = seen,
+            _ => {
+                let scaler = Scaler::new(
+                    &state.in_info,
+                    state.shape.width,
+                    state.shape.height,
+                    Some(crop),
+                )?;
+                state.people = Some((crop, scaler, seen));
+            }
         }
-        let (_, scaler) = state.people.as_ref().expect("set above");
+        let (_, scaler, _) = state.people.as_ref().expect("set above");
         Ok((scaler.convert(frame)?, Some(crop)))
     }
 
@@ -477,7 +491,7 @@ impl BaseTransformImpl for ClipBuffer {
             } else {
                 Vec::new()
             };
-            let rgb = self.prepare(state, &frame, &people);
+            let rgb = self.prepare(state, &frame, &people, buf.pts());
             let attention = state
                 .attention
                 .as_ref()

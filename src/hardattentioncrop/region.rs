@@ -232,9 +232,50 @@ pub fn people_crop(people: &[PersonBox], fw: u32, fh: u32, out_aspect: f64) -> O
     Some(target_crop(group, fw, fh, out_aspect, &params).to_pixels(fw, fh))
 }
 
+/// How long (ns of stream time) a people crop is kept after the moving group was last
+/// reported: a look that misses the people, or a pause in their motion, does not flip the
+/// windows between the crop and the whole frame.
+pub const PEOPLE_HOLD_NS: u64 = 2_000_000_000;
+
+/// The crop to cut at `now` (ns), with the time its group was last seen: `found` when the
+/// moving group is reported, else the `last` crop while it was seen at most `hold` ns ago.
+pub fn held_crop(
+    found: Option<Region>,
+    last: Option<(Region, u64)>,
+    now: u64,
+    hold: u64,
+) -> Option<(Region, u64)> {
+    match (found, last) {
+        (Some(crop), _) => Some((crop, now)),
+        (None, Some((crop, seen))) if now >= seen && now - seen <= hold => Some((crop, seen)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_people_crop_is_held_for_a_while_after_the_group_is_lost() {
+        let a = Region::new(10, 10, 64, 64);
+        let b = Region::new(100, 10, 64, 64);
+        let s = 1_000_000_000u64;
+        assert_eq!(held_crop(Some(a), None, 5 * s, 2 * s), Some((a, 5 * s)));
+        assert_eq!(
+            held_crop(Some(b), Some((a, 4 * s)), 5 * s, 2 * s),
+            Some((b, 5 * s))
+        );
+        // Lost: the last crop, with the time it was seen, up to the hold.
+        assert_eq!(
+            held_crop(None, Some((a, 4 * s)), 6 * s, 2 * s),
+            Some((a, 4 * s))
+        );
+        assert_eq!(held_crop(None, Some((a, 4 * s)), 6 * s + 1, 2 * s), None);
+        // A jump back in time (a seek) drops it.
+        assert_eq!(held_crop(None, Some((a, 4 * s)), 3 * s, 2 * s), None);
+        assert_eq!(held_crop(None, None, 3 * s, 2 * s), None);
+    }
 
     fn params(aspect: Aspect) -> CropParams {
         CropParams {
