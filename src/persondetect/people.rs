@@ -219,10 +219,7 @@ pub fn next_wait(look: Look, empty_forwards: u32, search: u64, interval: u64) ->
         Look::Still => (search, empty_forwards),
         Look::Empty => {
             let n = empty_forwards.saturating_add(1);
-            let wait = search
-                .checked_shl(n.min(32))
-                .unwrap_or(u64::MAX)
-                .min(interval);
+            let wait = search.saturating_mul(1 << n.min(32)).min(interval);
             (wait, n)
         }
     }
@@ -254,6 +251,13 @@ mod tests {
             (interval, 0)
         );
         assert_eq!(next_wait(Look::Empty, 0, 0, interval).0, 0);
+        // The longest waits the properties allow do not overflow.
+        let minute = 60_000 * ms;
+        assert_eq!(next_wait(Look::Empty, 40, minute, minute), (minute, 41));
+        assert_eq!(
+            next_wait(Look::Empty, u32::MAX, minute, minute),
+            (minute, u32::MAX)
+        );
     }
 
     #[test]
