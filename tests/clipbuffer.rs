@@ -255,8 +255,8 @@ fn coded_with_people(w: u32, h: u32, people: &[PersonAt]) -> gst::Buffer {
     b
 }
 
-#[test]
-fn people_crop_cuts_the_sampled_frames_around_the_moving_people() {
+/// clipbuffer with people-crop=true over 240x200 RGB at 25 fps: clips of 2 frames, 32x32.
+fn people_crop_harness() -> Harness {
     init();
     let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 240, 200)
         .fps(gst::Fraction::new(25, 1))
@@ -264,10 +264,15 @@ fn people_crop_cuts_the_sampled_frames_around_the_moving_people() {
         .unwrap()
         .to_caps()
         .unwrap();
-    let mut h = harness(
+    harness(
         "clip-length=2 stride=1 width=32 height=32 people-crop=true",
         &caps,
-    );
+    )
+}
+
+#[test]
+fn people_crop_cuts_the_sampled_frames_around_the_moving_people() {
+    let mut h = people_crop_harness();
     // A moving pair at x 100..140, y 60..100 and a still person far away: the crop is the
     // pair with half its size around it (80x80 from (80, 40)), scaled to 32x32.
     let people = [
@@ -320,17 +325,7 @@ fn last_pixel(out: &gst::Buffer) -> [u8; 2] {
 
 #[test]
 fn a_people_crop_is_held_for_two_seconds_after_the_group_is_lost() {
-    init();
-    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 240, 200)
-        .fps(gst::Fraction::new(25, 1))
-        .build()
-        .unwrap()
-        .to_caps()
-        .unwrap();
-    let mut h = harness(
-        "clip-length=2 stride=1 width=32 height=32 people-crop=true",
-        &caps,
-    );
+    let mut h = people_crop_harness();
     let moving = [((100, 60, 18, 40), 0.3), ((122, 60, 18, 40), 0.2)];
     let still = [((100, 60, 18, 40), 0.0)];
     let at = |ms: u64, people: &[PersonAt]| {

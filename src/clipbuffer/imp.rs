@@ -89,9 +89,8 @@ struct State {
     window: ClipWindow<Sample>,
     rgb: Scaler,
     attention: Option<Scaler>,
-    /// For a model trained on people crops: the last crop and its scaler (rebuilt when the
-    /// crop moves, once per person detection).
-    /// The people crop in use, its scaler, and when its group was last reported.
+    /// For a model trained on people crops: the crop in use, its scaler (rebuilt when the
+    /// crop moves, once per person detection) and when its group was last reported (ns).
     people: Option<(Region, Scaler, u64)>,
     sampled_without_people: u32,
 }
