@@ -192,15 +192,13 @@ pub enum Look {
     Found,
 }
 
-/// A person counts as moving for the search when this share of their box changed (the share
-/// clipbuffer and hardattentioncrop also need to look at them).
-pub const SEARCH_MOTION: f32 = crate::hardattentioncrop::region::PERSON_MOTION as f32;
-
-/// What a look found, from the people it reported.
+/// What a look found, from the people it reported. A person moves with the share of changed
+/// box that clipbuffer and hardattentioncrop also need to look at them.
 pub fn look_of(ran: bool, people: &[Person]) -> Look {
+    use crate::hardattentioncrop::region::PERSON_MOTION;
     if !ran {
         Look::Still
-    } else if people.iter().any(|p| p.motion >= SEARCH_MOTION) {
+    } else if people.iter().any(|p| p.motion as f64 >= PERSON_MOTION) {
         Look::Found
     } else {
         Look::Empty
