@@ -9,7 +9,9 @@ models/negatives/MANIFEST.tsv, as one MANIFEST.tsv of absolute paths for extract
 Footage kept for independent checks must never enter training: every file of normal-cctv
 and of the extra folder is hashed (sha256 of its bytes) and refused when its hash is listed
 in DATA/EXCLUDED.sha256. The extra files must also be the ones the manifest lists (its
-`kept_sha256`), so that a re-encode or a different download is noticed. The extra clips are
+`kept_sha256`, or the sha256 that cut_extra.py recorded in EXTRA/LOCAL_CUTS.tsv when it cut the
+clip here from the verified published source with other encoder bytes), so that a re-encode, an
+edit or a different download is noticed. The extra clips are
 not in the repository (their licences are mostly unstated): the manifest gives each one's
 public source (repository, commit, path, sha256 of the published bytes) and how it was cut.
 
@@ -39,6 +41,18 @@ def read_tsv(path: Path):
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+# Written by cut_extra.py beside the clips: the sha256 of each clip it cut from a verified
+# source whose bytes differ from the manifest's kept_sha256 (x264's output depends on the build
+# and the CPU).
+LOCAL_CUTS = "LOCAL_CUTS.tsv"
+
+
+def local_cuts(folder: Path) -> dict:
+    """path -> sha256 of the clips cut_extra.py recorded in FOLDER/LOCAL_CUTS.tsv."""
+    file = folder / LOCAL_CUTS
+    return {r["path"]: r["sha256"].lower() for r in read_tsv(file)} if file.exists() else {}
+
+
 def excluded_hashes(data: Path) -> set:
     file = data / "EXCLUDED.sha256"
     if not file.exists():
@@ -51,18 +65,20 @@ def main():
     ap.add_argument("out", type=Path)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--extra", type=Path, help="folder holding the clips of models/negatives/MANIFEST.tsv")
+    ap.add_argument("--extra-manifest", type=Path, default=HERE / "MANIFEST.tsv", help="the extra clips' manifest")
     args = ap.parse_args()
     data = args.data.resolve()
     excluded = excluded_hashes(data)
     rows, refused = [], []
 
-    def check(path: Path, expected: str = "") -> bool:
+    def check(path: Path, expected: tuple = ()) -> bool:
         digest = sha256(path)
         if digest in excluded:
             refused.append(f"{path}: listed in EXCLUDED.sha256 (footage kept for independent checks)")
             return False
-        if expected and digest != expected:
-            refused.append(f"{path}: sha256 {digest}, the manifest lists {expected}")
+        if expected and digest not in expected:
+            refused.append(f"{path}: sha256 {digest}, the manifest lists {expected[0]}"
+                           + (f" and {LOCAL_CUTS} {expected[1]}" if len(expected) > 1 else ""))
             return False
         return True
 
@@ -73,11 +89,13 @@ def main():
         if check(path):
             rows.append((path, "nofight", "cctv", r["split"], r["duration_s"]))
     if args.extra:
-        for r in read_tsv(HERE / "MANIFEST.tsv"):
+        recorded = local_cuts(args.extra)
+        for r in read_tsv(args.extra_manifest):
             path = args.extra.resolve() / r["path"]
+            expected = (r["kept_sha256"],) + ((recorded[r["path"]],) if r["path"] in recorded else ())
             if not path.exists():
                 refused.append(f"{path}: missing (source: {r['source_repo']}@{r['source_commit']}:{r['source_path']})")
-            elif check(path, r["kept_sha256"]):
+            elif check(path, expected):
                 rows.append((path, "nofight", "extra", r["split"], r["duration_s"]))
     if refused:
         sys.exit("refused:\n  " + "\n  ".join(refused))

@@ -10,11 +10,14 @@ of each listed repository at its commit, or just those files; a UCSD sequence is
 of JPEG frames). Each source is checked against the manifest's `sha256` (of its bytes; of its
 frame files concatenated in name order for a folder), then copied (`cut` is `-`) or cut with
 the manifest's `cut` command, and the result checked against `kept_sha256`. The cuts are
-ffmpeg with Debian 12's libx264 defaults: another ffmpeg or x264 build makes other bytes,
-which build_mix.py then refuses; the row is reported, not hidden. Sources and clips listed in
-DATA/EXCLUDED.sha256 (footage kept for independent checks) are refused. OUT_DIR gets the
-manifest too, so that `make eval NORMAL=OUT_DIR` and `make train-cascade EXTRA=OUT_DIR` (the
-extra footage) or `make eval DATA=OUT_DIR SPLIT=val NORMAL=` (the fights) take it as it is.
+ffmpeg with libx264, whose bytes depend on the x264 build and on the CPU it runs on (on a
+2-core AMD EPYC under Debian 12 no thread count reproduces the listed bytes): a cut from a
+verified source whose bytes differ is kept and recorded, with its own sha256, in
+OUT_DIR/LOCAL_CUTS.tsv, which build_mix.py accepts beside `kept_sha256`. Sources and clips
+listed in DATA/EXCLUDED.sha256 (footage kept for independent checks) are refused. OUT_DIR gets
+the manifest too, so that `make eval NORMAL=OUT_DIR` and `make train-cascade EXTRA=OUT_DIR`
+(the extra footage) or `make eval DATA=OUT_DIR SPLIT=val NORMAL=` (the fights) take it as it
+is.
 """
 
 import argparse
@@ -25,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from models.negatives.build_mix import HERE, excluded_hashes, read_tsv, sha256
+from models.negatives.build_mix import HERE, LOCAL_CUTS, excluded_hashes, local_cuts, read_tsv, sha256
 
 
 def source_hash(path: Path) -> str:
@@ -47,6 +50,8 @@ def main():
     excluded = excluded_hashes(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     problems = 0
+    # Cuts made here from verified sources whose bytes differ from kept_sha256: path -> sha256.
+    recorded = local_cuts(args.out)
     for row in read_tsv(args.manifest):
         if excluded & {row["sha256"].lower(), row["kept_sha256"].lower()}:
             print(f"{row['path']}: listed in EXCLUDED.sha256 (kept for independent checks): refused", file=sys.stderr)
@@ -54,8 +59,9 @@ def main():
             continue
         out = args.out / row["path"]
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists() and sha256(out) == row["kept_sha256"]:
+        if out.exists() and sha256(out) in {row["kept_sha256"], recorded.get(row["path"])}:
             continue
+        recorded.pop(row["path"], None)
         source = args.sources / row["source_repo"] / row["source_path"].split(" (")[0].rstrip("/")
         if not source.exists():
             print(f"{row['path']}: {source} not found", file=sys.stderr)
@@ -70,13 +76,25 @@ def main():
         else:
             command = [part.format(raw=str(source), out=str(out)) for part in shlex.split(row["cut"])]
             subprocess.run(command[:1] + ["-v", "error", "-y"] + command[1:], check=True)
-        if sha256(out) != row["kept_sha256"]:
-            print(f"{row['path']}: cut, but its bytes differ from kept_sha256 (another ffmpeg or x264 build?)",
-                  file=sys.stderr)
+        digest = sha256(out)
+        if digest in excluded:
+            out.unlink()
+            print(f"{row['path']}: the cut is listed in EXCLUDED.sha256: refused and removed", file=sys.stderr)
             problems += 1
+        elif digest != row["kept_sha256"]:
+            # The same footage cut the same way from the verified source; only the encoder's
+            # bytes differ. Recorded, so that build_mix.py still notices any later change.
+            recorded[row["path"]] = digest
+            print(f"{row['path']}: cut from the verified source; its bytes differ from kept_sha256 "
+                  f"(this x264 build or CPU): recorded in {LOCAL_CUTS}", file=sys.stderr)
+    with open(args.out / LOCAL_CUTS, "w") as f:
+        f.write("path\tsha256\n")
+        for path, digest in sorted(recorded.items()):
+            f.write(f"{path}\t{digest}\n")
     # The manifest beside the clips: `make eval NORMAL=OUT_DIR` (ordinary) or DATA=OUT_DIR (fights) reads it.
     shutil.copyfile(args.manifest, args.out / "MANIFEST.tsv")
-    print(f"{args.out}: {'all clips as listed' if problems == 0 else f'{problems} clips missing or different'}")
+    local = f", {len(recorded)} of them cut here with other bytes ({LOCAL_CUTS})" if recorded else ""
+    print(f"{args.out}: {'all clips as listed' + local if problems == 0 else f'{problems} clips missing or refused'}")
     sys.exit(1 if problems else 0)
 
 
