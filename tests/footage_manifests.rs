@@ -230,7 +230,11 @@ fn a_cut_with_other_encoder_bytes_is_recorded_and_a_changed_clip_is_refused() {
     );
 
     // Excluded footage stays out even when cut here.
-    std::fs::write(data.join("EXCLUDED.sha256"), format!("{digest}  walk.mp4\n")).unwrap();
+    std::fs::write(
+        data.join("EXCLUDED.sha256"),
+        format!("{digest}  walk.mp4\n"),
+    )
+    .unwrap();
     let (ok, stderr) = build();
     assert!(!ok && stderr.contains("EXCLUDED.sha256"), "{stderr}");
     std::fs::write(data.join("EXCLUDED.sha256"), "").unwrap();
