@@ -218,7 +218,7 @@ fn a_cut_with_other_encoder_bytes_is_recorded_and_a_changed_clip_is_refused() {
     let build = || {
         let flags = ["--data", "--extra", "--extra-manifest"].map(Path::new);
         let args = [&mix, flags[0], &data, flags[1], &out, flags[2], &manifest];
-        python_module("models.negatives.build_mix", &args.map(|p| p.as_ref()))
+        python_module("models.negatives.build_mix", &args)
     };
     let (ok, stderr) = build();
     assert!(ok, "build_mix refused the recorded cut: {stderr}");
