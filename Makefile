@@ -15,6 +15,8 @@ NORMAL ?= ../shared/data/normal-cctv
 CALIBRATION ?=
 # FRONT="elements": put before clipbuffer in every run (e.g. a crop of where things move).
 FRONT ?=
+# STRIDE=N: clipbuffer's stride in every run (input frames between two windows; default 8).
+STRIDE ?=
 # Inputs of the trained model: rgb, or rgb+flow (extract-clips --flow, train.py --inputs).
 INPUTS ?= rgb
 FLOW := $(findstring flow,$(INPUTS))
@@ -80,7 +82,7 @@ eval: build
 	@echo "==> evaluate $(MODEL) on the $(SPLIT) clips of $(DATA) through the real pipeline"
 	@if [ -n "$(NORMAL)" ] && [ ! -f "$(NORMAL)/MANIFEST.tsv" ]; then \
 		echo "error: NORMAL=$(NORMAL) has no MANIFEST.tsv (continuous normal footage); NORMAL= leaves it out" >&2; exit 1; fi
-	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT) $(if $(NORMAL),--normal "$(NORMAL)") $(if $(filter 1 yes true,$(CALIBRATION)),--calibration) $(if $(FRONT),--front "$(FRONT)")
+	@target/release/examples/evaluate "$(DATA)" "$(MODEL)" "$(EVAL_OUT)" --split $(SPLIT) $(if $(NORMAL),--normal "$(NORMAL)") $(if $(filter 1 yes true,$(CALIBRATION)),--calibration) $(if $(FRONT),--front "$(FRONT)") $(if $(STRIDE),--stride $(STRIDE))
 
 # Distant-camera proxy: every clip of SPLIT shrunk to 1/2 and 1/3 inside 1280x720 over a still
 # of ordinary footage (scripts/distant_proxy.sh), then `make eval DATA=target/distant/third`.

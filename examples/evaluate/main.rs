@@ -21,12 +21,13 @@
 //!
 //! Usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P]
 //!        [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration]
-//!        [--front ELEMENTS]
+//!        [--front ELEMENTS] [--stride N]
 //!
 //! `--front` puts elements before clipbuffer in every run, e.g. `opticalflow !
 //! hardattentioncrop region-source=motion` to score crops of where things move. A model
 //! whose metadata says `people_crop` gets `persondetect model-location=models/people.pt`
-//! in front unless `--front` already has a persondetect.
+//! in front unless `--front` already has a persondetect. `--stride N` sets clipbuffer's
+//! stride (input frames between two windows; default the element's, 8).
 //!
 //! `--calibration` also measures per-camera calibration through the element (see
 //! `calibration_check`): footage clips learned on their first half and judged on the
@@ -70,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut normal_dir = None::<std::path::PathBuf>;
     let mut calibrate = false;
     let mut front = None::<String>;
+    let mut stride = None::<u32>;
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -87,12 +89,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--device" => device = it.next().ok_or("--device needs a value")?,
             "--calibration" => calibrate = true,
             "--front" => front = Some(it.next().ok_or("--front needs elements")?),
+            "--stride" => stride = Some(it.next().ok_or("--stride needs a value")?.parse()?),
             "--normal" => normal_dir = Some(it.next().ok_or("--normal needs a folder")?.into()),
             _ => positional.push(arg),
         }
     }
     if positional.len() != 3 {
-        return Err("usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P] [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration] [--front ELEMENTS]".into());
+        return Err("usage: evaluate DATA_DIR MODEL OUT_DIR [--split val|train|all] [--threshold P] [--every N] [--device cpu] [--normal FOOTAGE_DIR] [--calibration] [--front ELEMENTS] [--stride N]".into());
     }
     let (data, model, out) = (
         Path::new(&positional[0]),
@@ -142,6 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &device,
             flow,
             front.as_deref(),
+            stride,
             element_threshold,
             calibration,
         )
@@ -381,7 +385,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = json!({
         "model": model, "model_name": meta.name, "data": std::fs::canonicalize(data)?,
         "split": split, "threshold": threshold, "decision": "max window score >= threshold",
-        "front": front,
+        "front": front, "stride": stride,
         "clips_per_second": clips_per_s, "wall_seconds": wall,
         "events": event_settings(),
         "overall": overall, "datasets": per_dataset,

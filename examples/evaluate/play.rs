@@ -104,6 +104,7 @@ pub(crate) fn analysis_tail(
     device: &str,
     flow: bool,
     front: Option<&str>,
+    stride: Option<u32>,
     threshold: Option<f32>,
     calibration: Option<Calibration>,
 ) -> String {
@@ -117,6 +118,7 @@ pub(crate) fn analysis_tail(
     let front = front
         .filter(|f| !f.trim().is_empty())
         .map_or(String::new(), |f| format!("{f} ! "));
+    let stride = stride.map_or(String::new(), |n| format!(" stride={n}"));
     let threshold = threshold.map_or(String::new(), |t| format!(" threshold={t}"));
     let calibration = calibration.map_or(String::new(), |(file, mode)| {
         format!(
@@ -125,7 +127,7 @@ pub(crate) fn analysis_tail(
         )
     });
     format!(
-        "{front}{flow}clipbuffer ! violenceclassify name=classify mode=sync emit-scores=true \
+        "{front}{flow}clipbuffer{stride} ! violenceclassify name=classify mode=sync emit-scores=true \
          device={device} model-location=\"{model}\"{threshold}{calibration} ! fakesink name=sink sync=false"
     )
 }
