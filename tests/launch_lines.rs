@@ -118,7 +118,7 @@ fn pipeline_scripts_run_from_any_folder_and_give_their_usage() {
             .output()
             .unwrap()
     };
-    for name in ["file.sh", "mqtt.sh", "zoom.sh"] {
+    for name in ["file.sh", "mqtt.sh", "zoom.sh", "record-two-models.sh"] {
         let out = script(name, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

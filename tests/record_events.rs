@@ -3,8 +3,9 @@
 //! violencerecord and the events it records, in real pipelines (helpers in
 //! common/record.rs: the frames carry their index, every file is decoded and checked frame
 //! by frame): one file per event with its pre-roll and post-roll, overlapping events sharing
-//! a file, out-of-band recording from a tee, keyframe requests on a long GOP, a synced
-//! preview beside the recorder, and an end event lost on its way.
+//! a file, out-of-band recording from a tee (from one classifier or from either of two),
+//! keyframe requests on a long GOP, a synced preview beside the recorder, and an end event
+//! lost on its way.
 
 #![allow(clippy::single_range_in_vec_init)] // motion intervals are slices of ranges
 
@@ -118,6 +119,69 @@ fn out_of_band_from_a_tee_of_the_encoded_stream() {
     assert_eq!(r.out.error, None);
     let ev = events(&r.out);
     assert_eq!(ev.len(), 2);
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (f, (s, e)) in files.iter().zip(&ev) {
+        check_file(f, *s, *e, 169);
+    }
+}
+
+/// Two classifiers on one camera (`source=a,b`), each on its own branch of the raw frames.
+fn two_sources(name: &str, second_branch: &str) -> (std::path::PathBuf, Run) {
+    let dir = out_dir(name);
+    let launch = format!(
+        "appsrc name=src ! tee name=t \
+         t. ! queue name=enc ! {ENCODE} ! queue ! {} \
+         t. ! queue ! {} name=a ! fakesink sync=false \
+         t. ! queue ! {second_branch} ! {} name=b ! fakesink sync=false",
+        recorder(&dir, "source=a,b"),
+        classify(),
+        classify()
+    );
+    let r = run(&launch, "enc", 170, &[30..45, 100..115], None);
+    assert_eq!(r.out.error, None);
+    (dir, r)
+}
+
+#[test]
+fn two_sources_deciding_the_same_events_record_each_once() {
+    let (dir, r) = two_sources("two-sources-same", "identity");
+    let mut ev = events(&r.out);
+    assert_eq!(ev.len(), 4, "both classifiers decide both events: {ev:?}");
+    ev.sort();
+    ev.dedup();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (f, (s, e)) in files.iter().zip(&ev) {
+        check_file(f, *s, *e, 169);
+    }
+    let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "\"start\"",
+            "\"end\"",
+            "\"file\"",
+            "\"start\"",
+            "\"end\"",
+            "\"file\""
+        ],
+        "one start and one end per event, not one per classifier"
+    );
+}
+
+#[test]
+fn either_source_records_and_a_quiet_one_holds_nothing() {
+    // The second classifier sees flat grey frames: no motion, no event. The first one's
+    // events are recorded as they would be with it alone.
+    let (dir, r) = two_sources("two-sources-quiet", "videobalance contrast=0");
+    let ev = events(&r.out);
+    assert_eq!(ev.len(), 2, "{ev:?}");
     let files = files_in(&dir);
     assert_eq!(files.len(), 2, "{files:?}");
     for (f, (s, e)) in files.iter().zip(&ev) {

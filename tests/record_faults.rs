@@ -22,6 +22,19 @@ fn unknown_source_is_an_error() {
 }
 
 #[test]
+fn an_unknown_name_among_several_sources_is_named() {
+    let dir = out_dir("bad-second-source");
+    let err = start_error(&format!(
+        "videotestsrc num-buffers=5 ! tee name=t t. ! queue ! {} name=cls ! fakesink \
+         t. ! queue ! x264enc ! h264parse ! {}",
+        classify(),
+        recorder(&dir, "source=cls,nope")
+    ))
+    .expect("an error");
+    assert!(err.contains("named nope"), "{err}");
+}
+
+#[test]
 fn unwritable_location_is_an_error_not_a_hang() {
     let (_, r) = {
         let dir = out_dir("unwritable");

@@ -14,6 +14,7 @@ mod start;
 
 use super::audio_ring::AudioRing;
 use super::branch::{Branch, Closing};
+use super::either::Either;
 use super::journal::{self, EventLog, Pairing, Rotation};
 use super::recorder::{Action, Config, Frame, Mark, Recorder, Signal};
 use super::segment_keeper::Keeper;
@@ -56,7 +57,7 @@ struct State {
     file_index: u32,
     segment: gst::FormattedSegment<gst::ClockTime>,
     caps: Option<gst::Caps>,
-    source: Option<SourceConnection>,
+    sources: Vec<SourceConnection>,
     /// mode=segments: what to keep of splitmuxsink's segments.
     keeper: Option<Keeper>,
     /// mode=segments: kept segments on disk at most (0: all).
@@ -84,7 +85,7 @@ impl Default for State {
             file_index: 0,
             segment: gst::FormattedSegment::new(),
             caps: None,
-            source: None,
+            sources: Vec::new(),
             keeper: None,
             max_kept: 0,
             audio_ring: AudioRing::default(),
@@ -116,6 +117,9 @@ pub struct ViolenceRecord {
     leaving_playing: AtomicBool,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
+    /// source=a,b: the sources' events and level states merged, held while a merged event
+    /// is recorded so that two sources' threads cannot reorder a start and an end.
+    either: Mutex<Either>,
     /// mode=segments: the splitmuxsink child.
     splitmux: Mutex<Option<gst::Element>>,
     /// The audio pad's appsink and the pad, once requested.
@@ -157,6 +161,7 @@ impl ObjectSubclass for ViolenceRecord {
             leaving_playing: AtomicBool::new(false),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
+            either: Mutex::new(Either::default()),
             splitmux: Mutex::new(None),
             audio: Mutex::new(None),
             appsink,
@@ -403,7 +408,7 @@ impl ObjectImpl for ViolenceRecord {
                 if let Some(gst::PadProbeData::Event(event)) = &info.data {
                     match event.view() {
                         gst::EventView::CustomDownstream(c) => {
-                            let in_band = imp.settings.locked().source.is_none();
+                            let in_band = imp.settings.locked().source_names().is_empty();
                             if let Some(e) = c
                                 .structure()
                                 .filter(|_| in_band)

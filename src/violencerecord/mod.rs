@@ -14,7 +14,8 @@
 //!
 //! Events come in-band (serialized `violence-start` / `violence-end` custom events that
 //! travel through an encoder) or, with `source=<violenceclassify name>`, out-of-band from
-//! that element's `violence-event` signal, matched to this stream by running time. The
+//! that element's `violence-event` signal, matched to this stream by running time
+//! (`source=a,b`: several classifiers, an event running while any of them is in one). The
 //! level state in `ViolenceMeta`, where it reaches the recorder, repairs lost events.
 //!
 //! An optional `audio` request pad takes the camera's encoded audio, held beside the ring
@@ -35,6 +36,7 @@ use gst::prelude::*;
 
 pub mod audio_ring;
 pub mod branch;
+mod either;
 mod imp;
 pub mod journal;
 pub mod location;

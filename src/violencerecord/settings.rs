@@ -65,6 +65,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The violenceclassify names of `source`, in order (none: in-band events).
+    pub fn source_names(&self) -> Vec<String> {
+        self.source
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     /// What the recorder logic needs of the settings.
     pub fn config(&self) -> Config {
         Config {
@@ -129,7 +140,7 @@ impl Settings {
                 .build(),
             glib::ParamSpecString::builder("source")
                 .nick("Event source")
-                .blurb("Name of a violenceclassify in the same pipeline (searched from the top-level bin) whose violence-event signal drives recording out-of-band, matched by running time; in-band events are then ignored. Unset = in-band events")
+                .blurb("Name of a violenceclassify in the same pipeline (searched from the top-level bin) whose violence-event signal drives recording out-of-band, matched by running time; in-band events are then ignored. Several names separated by commas: an event runs while any of them is in one (e.g. two models on one camera). Unset = in-band events")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt64::builder("keyframe-interval")
@@ -291,6 +302,8 @@ mod tests {
         assert_eq!(s.location, DEFAULT_LOCATION);
         assert!(s.set("source", &"".to_value()));
         assert_eq!(s.source, None, "an empty name means in-band events");
+        assert!(s.set("source", &"default, people,".to_value()));
+        assert_eq!(s.source_names(), ["default", "people"]);
         assert!(!s.set("no-such-property", &1u32.to_value()));
         assert_eq!(s.config().pre_roll, DEFAULT_PRE_ROLL);
     }

@@ -165,7 +165,7 @@ impl ViolenceRecord {
                             imp.end_segments_audio();
                         }
                         if let gst::EventView::CustomDownstream(c) = event.view() {
-                            let in_band = imp.settings.locked().source.is_none();
+                            let in_band = imp.settings.locked().source_names().is_empty();
                             if let Some(e) = c
                                 .structure()
                                 .filter(|_| in_band)

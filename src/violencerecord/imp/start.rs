@@ -3,7 +3,7 @@
 //! What a start sets up and checks before any frame: the muxer's caps, the recording folder,
 //! the event log, splitmuxsink in mode=segments, and the classifier that sends the events.
 
-use super::{CapsExt, State, ViolenceRecord, CAT, SINK_CAPS};
+use super::{CapsExt, Either, State, ViolenceRecord, CAT, SINK_CAPS};
 use crate::violencerecord::journal::EventLog;
 use crate::violencerecord::location;
 use crate::violencerecord::settings::Settings;
@@ -16,51 +16,73 @@ use gst::subclass::prelude::*;
 
 impl ViolenceRecord {
     pub(super) fn connect_source(&self) -> Result<(), gst::StateChangeError> {
-        let Some(name) = self.settings.locked().source.clone() else {
+        let names = self.settings.locked().source_names();
+        if names.is_empty() {
             return Ok(());
-        };
+        }
         let obj = self.obj();
-        let Some(element) = source::find(obj.upcast_ref(), &name) else {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                [
-                    "source: no violenceclassify named {} in this pipeline",
-                    name
-                ]
-            );
-            return Err(gst::StateChangeError);
-        };
-        let on_event = {
-            let weak = obj.downgrade();
-            move |event| {
-                if let Some(obj) = weak.upgrade() {
-                    obj.imp().on_event(event);
+        let mut elements = Vec::with_capacity(names.len());
+        for name in &names {
+            let Some(element) = source::find(obj.upcast_ref(), name) else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    [
+                        "source: no violenceclassify named {} in this pipeline",
+                        name
+                    ]
+                );
+                return Err(gst::StateChangeError);
+            };
+            elements.push(element);
+        }
+        *self.either.locked() = Either::new(elements.len());
+        let mut connections = Vec::with_capacity(elements.len());
+        for (i, element) in elements.iter().enumerate() {
+            let on_event = {
+                let weak = obj.downgrade();
+                move |event| {
+                    if let Some(obj) = weak.upgrade() {
+                        let imp = obj.imp();
+                        let mut either = imp.either.locked();
+                        if let Some(event) = either.event(i, event) {
+                            imp.on_event(event);
+                        }
+                    }
                 }
-            }
-        };
-        // Its level state (ViolenceMeta on its output) repairs what the signal could not
-        // say, e.g. an event that began before this element was connected.
-        let on_level = {
-            let weak = obj.downgrade();
-            move |level: Level| {
-                if let Some(obj) = weak.upgrade() {
-                    let mut state = obj.imp().state.locked();
-                    state
-                        .recorder
-                        .level(level.now, level.violent, level.clip_start);
+            };
+            // Its level state (ViolenceMeta on its output) repairs what the signal could not
+            // say, e.g. an event that began before this element was connected.
+            let on_level = {
+                let weak = obj.downgrade();
+                move |level: Level| {
+                    if let Some(obj) = weak.upgrade() {
+                        let imp = obj.imp();
+                        let mut either = imp.either.locked();
+                        let level = either.level(i, level);
+                        imp.state.locked().recorder.level(
+                            level.now,
+                            level.violent,
+                            level.clip_start,
+                        );
+                    }
                 }
-            }
-        };
-        let connection = SourceConnection::connect(&element, on_event, on_level);
-        gst::info!(CAT, imp = self, "out-of-band events from {name}");
-        self.state.locked().source = Some(connection);
+            };
+            connections.push(SourceConnection::connect(element, on_event, on_level));
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "out-of-band events from {}",
+            names.join(", ")
+        );
+        self.state.locked().sources = connections;
         Ok(())
     }
 
     pub(super) fn disconnect_source(&self) {
-        let source = self.state.locked().source.take();
-        if let Some(connection) = source {
+        let sources = std::mem::take(&mut self.state.locked().sources);
+        for connection in sources {
             connection.disconnect();
         }
     }
