@@ -2,7 +2,8 @@
 # Two models on one camera, either one alerting: the default on the whole frame, and the people
 # cascade on crops around the moving people (persondetect), each its own violenceclassify
 # (`whole`, `people`). violencerecord source=whole,people keeps one file per event while either
-# is in one, re-encoded as it comes; the event log has one start and one end per event. They
+# is in one, re-encoded as it comes; the event log has one start and one end per event
+# (`violencemqtt source=whole,people` on any branch publishes the same, for one camera). They
 # miss different fights (models/README.md), at 3.3-4x the default's analysis CPU: for boxes
 # with CPU or a GPU to spare, and cameras that see people small.
 #   pipelines/record-two-models.sh input.mp4 [out-dir]

@@ -2,7 +2,8 @@
 
 //! violencemqtt against a real broker: Debian's `mosquitto` on a free loopback port, a
 //! subscriber made with the same MQTT crate, and the motion test model on synthetic video,
-//! so that every event the bus reports can be compared with what the subscriber received.
+//! so that every event the bus reports can be compared with what the subscriber received;
+//! and two classifiers behind one camera (`source=a,b`).
 //! Skipped, with a message, where `mosquitto` is not installed (scripts/setup.sh installs it).
 
 mod common;
@@ -391,6 +392,70 @@ fn events_and_retained_state_reach_a_subscriber() {
     assert_eq!(retained(broker.port, &availability), "offline");
     assert!(warnings.is_empty(), "{warnings:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_classifiers_as_sources_publish_one_camera_state() {
+    init();
+    let Some(bin) = mosquitto() else { return };
+    let dir = temp_dir("two-sources");
+    let broker = Broker::start(&bin, &dir, false);
+    let sub = Subscriber::start(broker.port, "two-sources-sub", false);
+    // Two identical classifiers on a tee (two models on one camera): each decides both
+    // events; the camera has one event each time, and one state. violencemqtt is on a branch
+    // of its own, where no event travels in-band.
+    let classify = format!(
+        "clipbuffer stride=2 ! violenceclassify model-location={} mode=sync min-consecutive=1 \
+         hold-time=160000000",
+        model("motion.pt")
+    );
+    let (pipeline, src) = appsrc_pipeline(
+        &format!(
+            "appsrc name=src format=time ! tee name=t \
+             t. ! queue ! {classify} name=a ! fakesink sync=false \
+             t. ! queue ! {classify} name=b ! fakesink sync=false \
+             t. ! queue ! violencemqtt name={CAMERA} source=a,b host=127.0.0.1 port={} \
+                topic-prefix={PREFIX} ! fakesink sync=false",
+            broker.port
+        ),
+        &video(0..0).caps(),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    push(&src, 0..130, &[20..40, 80..100]);
+    src.end_of_stream().unwrap();
+    let (bus, warnings) = until_eos(&pipeline);
+    assert_eq!(bus.len(), 8, "both classifiers decide both events: {bus:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+    sub.wait_until("the merged events", |s| s.events().len() >= 4);
+    let kinds: Vec<String> = sub
+        .events()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "violence-start",
+            "violence-end",
+            "violence-start",
+            "violence-end"
+        ],
+        "one start and one end per event, not one per classifier"
+    );
+    let states = sub.topic(&format!("{PREFIX}/{CAMERA}/state"));
+    assert_eq!(states, ["OFF", "ON", "OFF", "ON", "OFF"]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unknown_source_is_named_at_start() {
+    init();
+    let err = start_error(
+        "videotestsrc num-buffers=5 ! violencemqtt host=127.0.0.1 port=1 source=nope ! fakesink",
+    )
+    .expect("an error");
+    assert!(err.contains("named nope"), "{err}");
 }
 
 #[test]

@@ -5,6 +5,8 @@ use super::outbox::Message;
 use super::payload::{self, Topics, VIOLENCE_RECORDING};
 use super::settings::Settings;
 use crate::event::{EventKind, ViolenceEvent};
+use crate::violencerecord::either::Either;
+use crate::violencerecord::source::{self, SourceConnection};
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
@@ -38,6 +40,11 @@ struct Running {
 pub struct ViolenceMqtt {
     settings: Mutex<Settings>,
     running: Mutex<Option<Running>>,
+    /// source=a,b: the classifiers whose signals are published.
+    sources: Mutex<Vec<SourceConnection>>,
+    /// Their events merged, held while a merged event is queued so that two sources'
+    /// threads cannot reorder a start and an end.
+    either: Mutex<Either>,
 }
 
 #[glib::object_subclass]
@@ -181,6 +188,42 @@ impl ViolenceMqtt {
         }
     }
 
+    /// Publishes the merged events of `classifiers` (source=a,b) from their signals.
+    fn connect_sources(&self, classifiers: &[gst::Element]) {
+        if classifiers.is_empty() {
+            return;
+        }
+        *self.either.locked() = Either::new(classifiers.len());
+        let obj = self.obj();
+        let connections = classifiers
+            .iter()
+            .enumerate()
+            .map(|(i, classifier)| {
+                let weak = obj.downgrade();
+                SourceConnection::connect(
+                    classifier,
+                    move |event| {
+                        if let Some(obj) = weak.upgrade() {
+                            let imp = obj.imp();
+                            let mut either = imp.either.locked();
+                            if let Some(event) = either.event(i, event) {
+                                imp.publish(&event.to_structure());
+                            }
+                        }
+                    },
+                    |_| {},
+                )
+            })
+            .collect();
+        *self.sources.locked() = connections;
+        gst::info!(
+            CAT,
+            imp = self,
+            "events of {}",
+            source::names(self.settings.locked().source.as_deref()).join(", ")
+        );
+    }
+
     /// Queues the message for an in-band event, with the state change it implies.
     fn publish(&self, s: &gst::StructureRef) {
         let mut guard = self.running.locked();
@@ -247,6 +290,21 @@ impl BaseTransformImpl for ViolenceMqtt {
         let resolved = settings
             .resolve(&obj.name())
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let names = source::names(settings.source.as_deref());
+        let classifiers = names
+            .iter()
+            .map(|name| {
+                source::find(obj.upcast_ref(), name).ok_or_else(|| {
+                    gst::error_msg!(
+                        gst::CoreError::Failed,
+                        [
+                            "source: no violenceclassify named {} in this pipeline",
+                            name
+                        ]
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let broker = format!("{}:{}", settings.host, settings.port);
         let notify = notifier(&obj, broker.clone(), settings.max_queue);
         let availability_offline = resolved.config.availability_message(OFFLINE);
@@ -274,10 +332,14 @@ impl BaseTransformImpl for ViolenceMqtt {
             drop_warned: false,
             availability_offline,
         });
+        self.connect_sources(&classifiers);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        for connection in std::mem::take(&mut *self.sources.locked()) {
+            connection.disconnect();
+        }
         // Taken out first: close waits for the broker, and property reads must not.
         let running = self.running.locked().take();
         if let Some(run) = running {
@@ -292,7 +354,12 @@ impl BaseTransformImpl for ViolenceMqtt {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::CustomDownstream(c) = event.view() {
-            if let Some(s) = c.structure() {
+            // With source=, the classifiers' signals bring the violence events instead.
+            let out_of_band = !self.sources.locked().is_empty();
+            if let Some(s) = c
+                .structure()
+                .filter(|s| !out_of_band || ViolenceEvent::from_structure(s).is_none())
+            {
                 self.publish(s);
             }
         }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! `violencemqtt`: publishes the violence events it sees in-band (placed anywhere after
-//! `violenceclassify`) to an MQTT broker, as JSON on `<prefix>/<camera>/events`, with the
-//! camera's state (`ON` / `OFF`) retained on `<prefix>/<camera>/state`. Frames and events
-//! pass unchanged. A thread of its own owns the connection: it queues events while the
+//! `violenceclassify`), or with `source=a,b` those of the named classifiers merged (an event
+//! while any of them is in one), to an MQTT broker, as JSON on `<prefix>/<camera>/events`,
+//! with the camera's state (`ON` / `OFF`) retained on `<prefix>/<camera>/state`. Frames and
+//! events pass unchanged. A thread of its own owns the connection: it queues events while the
 //! broker is unreachable, reconnects with backoff, and sends them in order when it is back.
 //!
 //! ## Example pipeline

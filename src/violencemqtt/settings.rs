@@ -32,6 +32,8 @@ pub struct Settings {
     /// Home Assistant MQTT discovery (a retained config for a binary sensor per camera).
     pub discovery: bool,
     pub discovery_prefix: String,
+    /// Names of violenceclassify elements whose events are published out-of-band.
+    pub source: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             discovery: false,
             discovery_prefix: DEFAULT_DISCOVERY_PREFIX.into(),
+            source: None,
         }
     }
 }
@@ -144,6 +147,11 @@ impl Settings {
                 .blurb("Camera name: one topic level ('/', '+' and '#' become '_') and the 'camera' field of each message; unset = the element's name")
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecString::builder("source")
+                .nick("Event source")
+                .blurb("Names of violenceclassify elements in the same pipeline (searched from the top-level bin), separated by commas, whose violence-event signals are published instead of the in-band events: one camera's state is ON while any of them is in an event (e.g. two models on one camera). Unset = in-band events")
+                .mutable_ready()
+                .build(),
             glib::ParamSpecUInt::builder("qos")
                 .nick("QoS")
                 .blurb("MQTT quality of service of every publish: 1 = at least once (an event is kept until the broker acknowledges it and sent again after a reconnection), 0 = at most once (kept until written)")
@@ -231,6 +239,7 @@ impl Settings {
             "client-id" => self.client_id = string(),
             "topic-prefix" => self.topic_prefix = string().unwrap_or_default(),
             "camera" => self.camera = string(),
+            "source" => self.source = string().filter(|s| !s.is_empty()),
             "qos" => self.qos = value.get().unwrap(),
             "username" => self.username = string(),
             "password" => self.password = string(),
@@ -254,6 +263,7 @@ impl Settings {
             "client-id" => self.client_id.to_value(),
             "topic-prefix" => self.topic_prefix.to_value(),
             "camera" => self.camera.to_value(),
+            "source" => self.source.to_value(),
             "qos" => self.qos.to_value(),
             "username" => self.username.to_value(),
             "keep-alive" => (self.keep_alive as u32).to_value(),

@@ -67,13 +67,7 @@ impl Default for Settings {
 impl Settings {
     /// The violenceclassify names of `source`, in order (none: in-band events).
     pub fn source_names(&self) -> Vec<String> {
-        self.source
-            .iter()
-            .flat_map(|s| s.split(','))
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(String::from)
-            .collect()
+        super::source::names(self.source.as_deref())
     }
 
     /// What the recorder logic needs of the settings.

@@ -25,6 +25,18 @@ pub struct SourceConnection {
     level_probe: Option<gst::PadProbeId>,
 }
 
+/// The violenceclassify names of a `source` property, separated by commas, in order (none:
+/// in-band events).
+pub fn names(source: Option<&str>) -> Vec<String> {
+    source
+        .into_iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// The `violenceclassify` named `name` in the top-level bin that holds `member`.
 pub fn find(member: &gst::Element, name: &str) -> Option<gst::Element> {
     let mut top: gst::Object = member.clone().upcast();
