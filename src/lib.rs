@@ -21,6 +21,7 @@ pub mod facts;
 pub mod meta;
 pub mod model;
 pub mod query;
+pub(crate) mod sources;
 
 // Shared by the programs in examples/, the tests and the benchmarks; not the plugin's.
 

@@ -14,15 +14,15 @@ mod start;
 
 use super::audio_ring::AudioRing;
 use super::branch::{Branch, Closing};
-use super::either::Either;
 use super::journal::{self, EventLog, Pairing, Rotation};
 use super::recorder::{Action, Config, Frame, Mark, Recorder, Signal};
 use super::segment_keeper::Keeper;
 use super::settings::Settings;
-use super::source::SourceConnection;
 use super::WriteErrorPolicy;
 use crate::event::{EventKind, ViolenceEvent};
 use crate::meta::{ViolenceMeta, ViolenceState};
+use crate::sources::either::Either;
+use crate::sources::SourceConnection;
 use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;

@@ -36,14 +36,12 @@ use gst::prelude::*;
 
 pub mod audio_ring;
 pub mod branch;
-pub(crate) mod either;
 mod imp;
 pub mod journal;
 pub mod location;
 pub mod recorder;
 pub mod segment_keeper;
 mod settings;
-pub(crate) mod source;
 
 /// The example pipeline above, also shown by `gst-inspect-1.0 violencerecord`.
 pub const EXAMPLE_LAUNCH: &str =

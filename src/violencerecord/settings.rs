@@ -67,7 +67,7 @@ impl Default for Settings {
 impl Settings {
     /// The violenceclassify names of `source`, in order (none: in-band events).
     pub fn source_names(&self) -> Vec<String> {
-        super::source::names(self.source.as_deref())
+        crate::sources::names(self.source.as_deref())
     }
 
     /// What the recorder logic needs of the settings.

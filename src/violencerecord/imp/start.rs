@@ -4,10 +4,10 @@
 //! the event log, splitmuxsink in mode=segments, and the classifier that sends the events.
 
 use super::{CapsExt, Either, State, ViolenceRecord, CAT, SINK_CAPS};
+use crate::sources::{self as source, Level, SourceConnection};
 use crate::violencerecord::journal::EventLog;
 use crate::violencerecord::location;
 use crate::violencerecord::settings::Settings;
-use crate::violencerecord::source::{self, Level, SourceConnection};
 use crate::violencerecord::{RecordMode, WriteErrorPolicy};
 use crate::MutexExt;
 use gst::glib;

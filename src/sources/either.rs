@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! Several classifiers behind one recording (`source=a,b`): an event runs while any of them
-//! is in one. Two models that miss different fights (the default and the people cascade on
-//! one camera) then record one file per fight, not one per model.
+//! Several classifiers behind one recording or one MQTT camera (`source=a,b`): an event runs
+//! while any of them is in one. Two models that miss different fights (the default and the
+//! people cascade on one camera) then give one file and one alert per fight, not one per model.
 
+use super::Level;
 use crate::event::{EventKind, ViolenceEvent};
-use crate::violencerecord::source::Level;
 
 /// The events and level states of N sources, merged into those of one.
 #[derive(Debug, Default)]

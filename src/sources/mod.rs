@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
 
-//! The out-of-band connection of `violencerecord source=<name>` to a `violenceclassify` in
-//! the same pipeline: its `violence-event` signal, and a probe that reads the level state
-//! (`ViolenceMeta`) on its output.
+//! The out-of-band connection of `violencerecord source=<names>` and `violencemqtt
+//! source=<names>` to `violenceclassify` elements in the same pipeline: their
+//! `violence-event` signals, a probe that reads the level state (`ViolenceMeta`) on each
+//! output, and their merge when there are several ([`either`]).
+
+pub mod either;
 
 use crate::event::ViolenceEvent;
 use crate::meta::{ViolenceMeta, ViolenceState};
