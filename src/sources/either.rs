@@ -8,10 +8,19 @@ use super::Level;
 use crate::event::{EventKind, ViolenceEvent};
 
 /// The events and level states of N sources, merged into those of one.
+///
+/// The sources' signals come from their own streaming threads, so one source may report an
+/// event only after the merged one it belongs to has already ended (a slower model's branch
+/// lags behind). Such a late event, inside the span already recorded, adds nothing.
 #[derive(Debug, Default)]
 pub struct Either {
     /// Whether each source is in an event, by its signal.
     active: Vec<bool>,
+    /// Each source's event that started inside the last merged event's span, after that
+    /// event had ended: held until its end tells whether it reaches beyond the span.
+    late: Vec<Option<ViolenceEvent>>,
+    /// Running time of the last merged end.
+    last_end: Option<u64>,
     /// Each source's latest level state.
     levels: Vec<Option<Level>>,
 }
@@ -20,34 +29,68 @@ impl Either {
     pub fn new(sources: usize) -> Self {
         Either {
             active: vec![false; sources],
+            late: vec![None; sources],
+            last_end: None,
             levels: vec![None; sources],
         }
     }
 
     /// What source `i`'s event means for the recording: a start when it is the first source
-    /// in an event, an end when it was the last; nothing otherwise (scores included).
-    pub fn event(&mut self, i: usize, event: ViolenceEvent) -> Option<ViolenceEvent> {
-        let was_any = self.active.iter().any(|&a| a);
+    /// in an event, an end when it was the last; nothing for a late event inside the span
+    /// already ended, and its start and end if it reaches beyond it; nothing for scores.
+    pub fn event(&mut self, i: usize, event: ViolenceEvent) -> Vec<ViolenceEvent> {
+        let any_active = self.active.iter().any(|&a| a);
         match event.kind {
+            EventKind::Start if any_active => {
+                self.active[i] = true;
+                vec![]
+            }
+            EventKind::Start if self.last_end.is_some_and(|end| event.running_time <= end) => {
+                self.late[i] = Some(event);
+                vec![]
+            }
             EventKind::Start => {
                 self.active[i] = true;
-                (!was_any).then_some(event)
+                vec![event]
             }
-            // An end from a source not seen starting (connected mid-event) still closes what
-            // the level states may have opened, unless another source holds the event.
             EventKind::End => {
+                if let Some(start) = self.late[i].take() {
+                    // Inside the span already recorded, or within an event going on now.
+                    let covered = self.last_end.is_some_and(|end| event.running_time <= end);
+                    return if covered || any_active {
+                        vec![]
+                    } else {
+                        self.last_end = Some(event.running_time);
+                        vec![start, event]
+                    };
+                }
+                // An end from a source not seen starting (connected mid-event) still closes
+                // what the level states may have opened, unless another source holds the
+                // event.
                 self.active[i] = false;
-                (!self.active.iter().any(|&a| a)).then_some(event)
+                if self.active.iter().any(|&a| a) {
+                    return vec![];
+                }
+                self.last_end = Some(event.running_time);
+                vec![event]
             }
-            EventKind::Score => None,
+            EventKind::Score => vec![],
         }
     }
 
     /// The level state of the recording once source `i` reports `level`: violent while any
-    /// source's latest state is, from the earliest deciding clip among them.
+    /// source's latest state is, from the earliest deciding clip among them. A lagging
+    /// source's violent state inside the span of the last merged event, which has ended,
+    /// does not count: it would reopen what is already recorded.
     pub fn level(&mut self, i: usize, level: Level) -> Level {
         self.levels[i] = Some(level);
-        let violent: Vec<&Level> = self.levels.iter().flatten().filter(|l| l.violent).collect();
+        let recorded = |l: &Level| self.last_end.is_some_and(|end| l.now <= end);
+        let violent: Vec<&Level> = self
+            .levels
+            .iter()
+            .flatten()
+            .filter(|l| l.violent && !recorded(l))
+            .collect();
         Level {
             now: level.now,
             violent: !violent.is_empty(),
@@ -77,81 +120,80 @@ mod tests {
         }
     }
 
-    fn kinds(out: &[Option<ViolenceEvent>]) -> Vec<Option<(EventKind, u64)>> {
-        out.iter()
-            .map(|e| e.as_ref().map(|e| (e.kind, e.running_time)))
+    use EventKind::{End, Score, Start};
+
+    /// Feeds (source, kind, running time) in order; the merged events, in order.
+    fn merged(sources: usize, input: &[(usize, EventKind, u64)]) -> Vec<(EventKind, u64)> {
+        let mut e = Either::new(sources);
+        input
+            .iter()
+            .flat_map(|&(i, kind, at)| e.event(i, event(kind, at)))
+            .map(|e| (e.kind, e.running_time))
             .collect()
     }
 
     #[test]
     fn one_source_passes_its_events_through() {
-        let mut e = Either::new(1);
-        let out = [
-            e.event(0, event(EventKind::Start, 10)),
-            e.event(0, event(EventKind::Score, 15)),
-            e.event(0, event(EventKind::End, 20)),
-            e.event(0, event(EventKind::Start, 30)),
-            e.event(0, event(EventKind::End, 40)),
+        let input = [
+            (0, Start, 10),
+            (0, Score, 15),
+            (0, End, 20),
+            (0, Start, 30),
+            (0, End, 40),
         ];
         assert_eq!(
-            kinds(&out),
-            [
-                Some((EventKind::Start, 10)),
-                None,
-                Some((EventKind::End, 20)),
-                Some((EventKind::Start, 30)),
-                Some((EventKind::End, 40)),
-            ]
+            merged(1, &input),
+            [(Start, 10), (End, 20), (Start, 30), (End, 40)]
         );
     }
 
     #[test]
     fn overlapping_events_of_two_sources_are_one_from_first_start_to_last_end() {
-        let mut e = Either::new(2);
-        let out = [
-            e.event(1, event(EventKind::Start, 10)),
-            e.event(0, event(EventKind::Start, 12)),
-            e.event(1, event(EventKind::End, 20)),
-            e.event(0, event(EventKind::End, 25)),
-        ];
-        assert_eq!(
-            kinds(&out),
-            [
-                Some((EventKind::Start, 10)),
-                None,
-                None,
-                Some((EventKind::End, 25)),
-            ]
-        );
+        let input = [(1, Start, 10), (0, Start, 12), (1, End, 20), (0, End, 25)];
+        assert_eq!(merged(2, &input), [(Start, 10), (End, 25)]);
     }
 
     #[test]
     fn separate_events_of_two_sources_are_each_recorded() {
-        let mut e = Either::new(2);
-        let out = [
-            e.event(0, event(EventKind::Start, 10)),
-            e.event(0, event(EventKind::End, 20)),
-            e.event(1, event(EventKind::Start, 30)),
-            e.event(1, event(EventKind::End, 40)),
+        let input = [(0, Start, 10), (0, End, 20), (1, Start, 30), (1, End, 40)];
+        assert_eq!(
+            merged(2, &input),
+            [(Start, 10), (End, 20), (Start, 30), (End, 40)]
+        );
+    }
+
+    #[test]
+    fn a_lagging_source_reporting_the_same_event_after_it_ended_adds_nothing() {
+        let input = [(0, Start, 10), (0, End, 20), (1, Start, 11), (1, End, 19)];
+        assert_eq!(merged(2, &input), [(Start, 10), (End, 20)]);
+    }
+
+    #[test]
+    fn a_late_event_reaching_beyond_the_recorded_span_is_recorded() {
+        let input = [(0, Start, 10), (0, End, 20), (1, Start, 15), (1, End, 30)];
+        assert_eq!(
+            merged(2, &input),
+            [(Start, 10), (End, 20), (Start, 15), (End, 30)]
+        );
+        // ... unless an event is going on by then, which holds it.
+        let input = [
+            (0, Start, 10),
+            (0, End, 20),
+            (1, Start, 15),
+            (0, Start, 25),
+            (1, End, 30),
+            (0, End, 40),
         ];
         assert_eq!(
-            kinds(&out),
-            [
-                Some((EventKind::Start, 10)),
-                Some((EventKind::End, 20)),
-                Some((EventKind::Start, 30)),
-                Some((EventKind::End, 40)),
-            ]
+            merged(2, &input),
+            [(Start, 10), (End, 20), (Start, 25), (End, 40)]
         );
     }
 
     #[test]
     fn an_end_never_started_closes_only_when_no_other_source_holds_the_event() {
-        let mut e = Either::new(2);
-        assert!(e.event(0, event(EventKind::End, 5)).is_some());
-        assert!(e.event(1, event(EventKind::Start, 10)).is_some());
-        assert!(e.event(0, event(EventKind::End, 12)).is_none());
-        assert!(e.event(1, event(EventKind::End, 20)).is_some());
+        let input = [(0, End, 5), (1, Start, 10), (0, End, 12), (1, End, 20)];
+        assert_eq!(merged(2, &input), [(End, 5), (Start, 10), (End, 20)]);
     }
 
     #[test]
@@ -167,5 +209,23 @@ mod tests {
         assert_eq!(e.level(0, level(3, true, Some(0))), level(3, true, Some(0)));
         assert_eq!(e.level(1, level(4, false, None)), level(4, true, Some(0)));
         assert_eq!(e.level(0, level(5, false, None)), level(5, false, None));
+    }
+
+    #[test]
+    fn a_lagging_source_still_violent_inside_the_ended_span_does_not_reopen_it() {
+        let mut e = Either::new(2);
+        let level = |now, violent| Level {
+            now,
+            violent,
+            clip_start: Some(10),
+        };
+        e.event(0, event(Start, 10));
+        e.event(0, event(End, 20));
+        assert!(!e.level(0, level(25, false)).violent);
+        assert!(!e.level(1, level(18, true)).violent, "source 1 lags, at 18");
+        assert!(
+            e.level(1, level(21, true)).violent,
+            "source 1 goes on past the end"
+        );
     }
 }

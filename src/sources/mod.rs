@@ -40,6 +40,18 @@ pub fn names(source: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// The `violenceclassify` elements named in `names`, in order; the error names the first
+/// one missing.
+pub fn find_all(member: &gst::Element, names: &[String]) -> Result<Vec<gst::Element>, String> {
+    names
+        .iter()
+        .map(|name| {
+            find(member, name)
+                .ok_or_else(|| format!("source: no violenceclassify named {name} in this pipeline"))
+        })
+        .collect()
+}
+
 /// The `violenceclassify` named `name` in the top-level bin that holds `member`.
 pub fn find(member: &gst::Element, name: &str) -> Option<gst::Element> {
     let mut top: gst::Object = member.clone().upcast();

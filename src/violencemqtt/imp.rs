@@ -190,9 +190,6 @@ impl ViolenceMqtt {
 
     /// Publishes the merged events of `classifiers` (source=a,b) from their signals.
     fn connect_sources(&self, classifiers: &[gst::Element]) {
-        if classifiers.is_empty() {
-            return;
-        }
         *self.either.locked() = Either::new(classifiers.len());
         let obj = self.obj();
         let connections = classifiers
@@ -206,7 +203,7 @@ impl ViolenceMqtt {
                         if let Some(obj) = weak.upgrade() {
                             let imp = obj.imp();
                             let mut either = imp.either.locked();
-                            if let Some(event) = either.event(i, event) {
+                            for event in either.event(i, event) {
                                 imp.publish(&event.to_structure());
                             }
                         }
@@ -216,12 +213,6 @@ impl ViolenceMqtt {
             })
             .collect();
         *self.sources.locked() = connections;
-        gst::info!(
-            CAT,
-            imp = self,
-            "events of {}",
-            source::names(self.settings.locked().source.as_deref()).join(", ")
-        );
     }
 
     /// Queues the message for an in-band event, with the state change it implies.
@@ -291,20 +282,8 @@ impl BaseTransformImpl for ViolenceMqtt {
             .resolve(&obj.name())
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
         let names = source::names(settings.source.as_deref());
-        let classifiers = names
-            .iter()
-            .map(|name| {
-                source::find(obj.upcast_ref(), name).ok_or_else(|| {
-                    gst::error_msg!(
-                        gst::CoreError::Failed,
-                        [
-                            "source: no violenceclassify named {} in this pipeline",
-                            name
-                        ]
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let classifiers = source::find_all(obj.upcast_ref(), &names)
+            .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ["{}", e]))?;
         let broker = format!("{}:{}", settings.host, settings.port);
         let notify = notifier(&obj, broker.clone(), settings.max_queue);
         let availability_offline = resolved.config.availability_message(OFFLINE);
@@ -332,7 +311,10 @@ impl BaseTransformImpl for ViolenceMqtt {
             drop_warned: false,
             availability_offline,
         });
-        self.connect_sources(&classifiers);
+        if !classifiers.is_empty() {
+            gst::info!(CAT, imp = self, "events of {}", names.join(", "));
+            self.connect_sources(&classifiers);
+        }
         Ok(())
     }
 

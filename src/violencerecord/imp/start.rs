@@ -21,21 +21,10 @@ impl ViolenceRecord {
             return Ok(());
         }
         let obj = self.obj();
-        let mut elements = Vec::with_capacity(names.len());
-        for name in &names {
-            let Some(element) = source::find(obj.upcast_ref(), name) else {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    [
-                        "source: no violenceclassify named {} in this pipeline",
-                        name
-                    ]
-                );
-                return Err(gst::StateChangeError);
-            };
-            elements.push(element);
-        }
+        let elements = source::find_all(obj.upcast_ref(), &names).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
+            gst::StateChangeError
+        })?;
         *self.either.locked() = Either::new(elements.len());
         let mut connections = Vec::with_capacity(elements.len());
         for (i, element) in elements.iter().enumerate() {
@@ -45,7 +34,7 @@ impl ViolenceRecord {
                     if let Some(obj) = weak.upgrade() {
                         let imp = obj.imp();
                         let mut either = imp.either.locked();
-                        if let Some(event) = either.event(i, event) {
+                        for event in either.event(i, event) {
                             imp.on_event(event);
                         }
                     }
