@@ -65,12 +65,16 @@ pub fn find(member: &gst::Element, name: &str) -> Option<gst::Element> {
 
 impl SourceConnection {
     /// Calls `on_event` with each event `source` decides, from the thread that decided it,
-    /// and `on_level` with the level state of each frame it outputs.
-    pub fn connect(
+    /// and `on_level`, when given, with the level state of each frame it outputs (a probe
+    /// on its output, installed only then).
+    pub fn connect<L>(
         source: &gst::Element,
         on_event: impl Fn(ViolenceEvent) + Send + Sync + 'static,
-        on_level: impl Fn(Level) + Send + Sync + 'static,
-    ) -> Self {
+        on_level: Option<L>,
+    ) -> Self
+    where
+        L: Fn(Level) + Send + Sync + 'static,
+    {
         let signal = source.connect("violence-event", false, move |args| {
             let s = args.get(1)?.get::<gst::Structure>().ok()?;
             if let Some(event) = ViolenceEvent::from_structure(&s) {
@@ -78,14 +82,16 @@ impl SourceConnection {
             }
             None
         });
-        let level_probe = source.static_pad("src").and_then(|pad| {
-            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-                if let Some(level) = info.buffer().and_then(|b| level_of(pad, b)) {
-                    on_level(level);
-                }
-                gst::PadProbeReturn::Ok
-            })
-        });
+        let level_probe = on_level
+            .zip(source.static_pad("src"))
+            .and_then(|(on_level, pad)| {
+                pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                    if let Some(level) = info.buffer().and_then(|b| level_of(pad, b)) {
+                        on_level(level);
+                    }
+                    gst::PadProbeReturn::Ok
+                })
+            });
         SourceConnection {
             element: source.downgrade(),
             signal,

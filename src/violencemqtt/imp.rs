@@ -208,7 +208,7 @@ impl ViolenceMqtt {
                             }
                         }
                     },
-                    |_| {},
+                    None::<fn(source::Level)>,
                 )
             })
             .collect();

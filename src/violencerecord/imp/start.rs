@@ -57,7 +57,7 @@ impl ViolenceRecord {
                     }
                 }
             };
-            connections.push(SourceConnection::connect(element, on_event, on_level));
+            connections.push(SourceConnection::connect(element, on_event, Some(on_level)));
         }
         gst::info!(
             CAT,
