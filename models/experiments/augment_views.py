@@ -6,6 +6,8 @@ shrunk into an ordinary camera's still (people smaller in the frame).
     python3 -m models.experiments.augment_views extract CLIPS_DIR BACKBONE.pt OUT_DIR --view shrink \
         --backgrounds NORMAL_DIR [--scale 0.5] [--shard 0/2]
     AUGMENT_DIRS=OUT_DIR[:OUT_DIR2] python3 -m models.experiments.augment_views train CLIPS_DIR FEATURES_DIR [train_head options]
+    python3 -m models.experiments.augment_views extract CLIPS_DIR BACKBONE.pt OUT_DIR --view mirror --every-clip
+    TEST_VIEW=OUT_DIR TEST_MERGE=mean python3 -m models.experiments.augment_views score CLIPS_DIR FEATURES_DIR [train_head options]
 
 `extract` writes the backbone's maps of every train clip's frames (fight datasets only; ordinary
 footage is already what it is) seen another way, as features.py --maps does for the clips
@@ -13,7 +15,10 @@ themselves. `shrink` pastes the clip, resized by --scale, at a place fixed per c
 frame of a clip of NORMAL_DIR's train split (its MANIFEST.tsv), the same for the whole clip.
 `train` runs train_head.py with each clip's windows of those views added to its own: the same
 label, the same owner (so the same out-of-fold fold, and the clip's weight shared among its
-views), never for val clips. Not adopted (models/HISTORY.md).
+views), never for val clips. `score` trains the head as train_head.py does (no views added)
+and scores every window as the mean (or the maximum, TEST_MERGE=max) of the head's probability
+on the clip and on its view: test-time views, for which `extract --every-clip` writes the view of
+every clip (all splits, ordinary footage too). Not adopted (models/HISTORY.md).
 """
 
 import copy
@@ -73,6 +78,8 @@ def extract(argv):
     ap.add_argument("--scale", type=float, default=0.5)
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--shard", default="0/1")
+    ap.add_argument("--every-clip", action="store_true",
+                    help="every clip of every split and dataset (for score), not only the fight datasets' train clips")
     args = ap.parse_args(argv)
     if args.view == "shrink" and not args.backgrounds:
         ap.error("--view shrink needs --backgrounds")
@@ -86,7 +93,8 @@ def extract(argv):
     header = lines[0].split("\t")
     rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
     fights_in = {r["dataset"] for r in rows if r["violent"] == "1"}
-    rows = [r for r in rows if r["error"] == "-" and r["split"] == "train" and r["dataset"] in fights_in]
+    rows = [r for r in rows if r["error"] == "-"
+            and (args.every_clip or (r["split"] == "train" and r["dataset"] in fights_in))]
     for k, row in enumerate(rows):
         dst = args.out / f"{row['id']}.npy"
         if k % shards != shard or dst.exists():
@@ -130,7 +138,51 @@ def train(argv):
     th.main()
 
 
+def score(argv):
+    import models.pose.train_head as th
+
+    folder = Path(os.environ.get("TEST_VIEW", ""))
+    merge = os.environ.get("TEST_MERGE", "mean")
+    if not folder.is_dir() or merge not in ("mean", "max"):
+        sys.exit("TEST_VIEW: the folder `extract --every-clip` wrote; TEST_MERGE: mean or max")
+    seen = {}
+    own_load = th.load
+
+    def load(clips_dir, features_dir, cheap_dir):
+        cfg, clips = own_load(clips_dir, features_dir, cheap_dir)
+        for c in clips:
+            path = folder / f"{c.id}.npy"
+            if path.exists():
+                maps = np.load(path).astype(np.float32)
+                seen[c.id] = maps.reshape(maps.shape[0], maps.shape[1], -1)
+        print(f"test view {folder}: {len(seen)} of {len(clips)} clips, {merge}", file=sys.stderr)
+        return cfg, clips
+
+    @torch.no_grad()
+    def window_scores(head, clip, cfg, subset, gate=None, threshold=0.5):
+        # train_head.window_scores with the head's probability merged over the two views.
+        rows = th.inference_rows(clip, cfg)
+        p = F.softmax(head(th.window_stats(clip, clip.windows[rows], subset)), 1)[:, 1].numpy()
+        if clip.id in seen:
+            other = copy.copy(clip)
+            other.features = seen[clip.id]
+            q = F.softmax(head(th.window_stats(other, clip.windows[rows], subset)), 1)[:, 1].numpy()
+            p = (p + q) / 2 if merge == "mean" else np.maximum(p, q)
+        if th.HEAD_WEIGHT < 1.0:
+            p = th.HEAD_WEIGHT * p + (1.0 - th.HEAD_WEIGHT) * clip.cheap[rows]
+        if gate is None:
+            return p
+        cheap = clip.cheap[rows]
+        return np.where(cheap >= gate, p, threshold * cheap / max(gate, 1e-9))
+
+    th.load = load
+    th.window_scores = window_scores
+    sys.argv = [sys.argv[0]] + argv
+    th.main()
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("extract", "train"):
+    commands = {"extract": extract, "train": train, "score": score}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    (extract if sys.argv[1] == "extract" else train)(sys.argv[2:])
+    commands[sys.argv[1]](sys.argv[2:])
