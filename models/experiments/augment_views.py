@@ -18,7 +18,8 @@ label, the same owner (so the same out-of-fold fold, and the clip's weight share
 views), never for val clips. `score` trains the head as train_head.py does (no views added)
 and scores every window as the mean (or the maximum, TEST_MERGE=max) of the head's probability
 on the clip and on its view: test-time views, for which `extract --every-clip` writes the view of
-every clip (all splits, ordinary footage too). Not adopted (models/HISTORY.md).
+every clip (all splits, ordinary footage too); the stream false starts of --cheap-model are
+not merged. Not adopted (models/HISTORY.md).
 """
 
 import copy
@@ -158,25 +159,19 @@ def score(argv):
         print(f"test view {folder}: {len(seen)} of {len(clips)} clips, {merge}", file=sys.stderr)
         return cfg, clips
 
-    @torch.no_grad()
-    def window_scores(head, clip, cfg, subset, gate=None, threshold=0.5):
-        # train_head.window_scores with the head's probability merged over the two views.
-        rows = th.inference_rows(clip, cfg)
-        p = F.softmax(head(th.window_stats(clip, clip.windows[rows], subset)), 1)[:, 1].numpy()
-        if clip.id in seen:
-            other = copy.copy(clip)
-            other.features = seen[clip.id]
-            q = F.softmax(head(th.window_stats(other, clip.windows[rows], subset)), 1)[:, 1].numpy()
-            p = (p + q) / 2 if merge == "mean" else np.maximum(p, q)
-        if th.HEAD_WEIGHT < 1.0:
-            p = th.HEAD_WEIGHT * p + (1.0 - th.HEAD_WEIGHT) * clip.cheap[rows]
-        if gate is None:
+    own_probabilities = th.head_probabilities
+
+    def head_probabilities(head, clip, windows, subset):
+        p = own_probabilities(head, clip, windows, subset)
+        if clip.id not in seen:
             return p
-        cheap = clip.cheap[rows]
-        return np.where(cheap >= gate, p, threshold * cheap / max(gate, 1e-9))
+        other = copy.copy(clip)
+        other.features = seen[clip.id]
+        q = own_probabilities(head, other, windows, subset)
+        return (p + q) / 2 if merge == "mean" else np.maximum(p, q)
 
     th.load = load
-    th.window_scores = window_scores
+    th.head_probabilities = head_probabilities
     sys.argv = [sys.argv[0]] + argv
     th.main()
 

@@ -198,12 +198,19 @@ HEAD_WEIGHT = 1.0  # set from --head-weight in main()
 
 
 @torch.no_grad()
+def head_probabilities(head, clip, windows, subset):
+    """The head's p(violent) of each of the clip's windows (models/experiments/augment_views
+    replaces it to merge other views of the clip)."""
+    return F.softmax(head(window_stats(clip, windows, subset)), 1)[:, 1].numpy()
+
+
+@torch.no_grad()
 def window_scores(head, clip, cfg, subset, gate=None, threshold=0.5):
     """p(violent) of each inference window: the verifier's (the head's, blended with the
     cheap stage's by --head-weight), or with a gate the exported cascade's (ungated windows
     get threshold * p_cheap / gate)."""
     rows = inference_rows(clip, cfg)
-    p = F.softmax(head(window_stats(clip, clip.windows[rows], subset)), 1)[:, 1].numpy()
+    p = head_probabilities(head, clip, clip.windows[rows], subset)
     if HEAD_WEIGHT < 1.0:
         p = HEAD_WEIGHT * p + (1.0 - HEAD_WEIGHT) * clip.cheap[rows]
     if gate is None:
