@@ -19,6 +19,11 @@
         --head HEAD.pt --gate 0.3 --out models/default.pt [--verifier-size 160]
     python3 -m models.pose.cascade --channels-last OLD.pt --out NEW.pt   # an older export, rebuilt
                                                                          # (the same scores)
+    python3 -m models.pose.cascade --add-screen OLD.pt --cheap models/zoo/motionnet.pt --out NEW.pt
+
+`screen(rgb)` (exported; metadata `"screen": true`) is what the cheap stage decides alone, at
+the cheap model's own threshold mapped onto the cascade's: violenceclassify uses it for a
+window that waited longer than `screen-after` for the model, instead of dropping it.
 
 The input clip is [B,3,16,160,160] normalized with the cheap model's mean and std (averaging
 2x2 blocks commutes with that normalization, and 160 = 2 x 80 keeps it an exact area
@@ -31,7 +36,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -299,11 +304,14 @@ class ChannelsLastMotionNet(nn.Module):
 
 class Cascade(nn.Module):
     def __init__(self, cheap, verifier, gate: float, threshold: float, subset: List[int], mean, std, meta: str,
-                 head_weight: float = 1.0, pool: int = DEFAULT_POOL):
+                 head_weight: float = 1.0, pool: int = DEFAULT_POOL, screen_threshold: float = 0.5,
+                 cheap_pools: Optional[bool] = None):
         super().__init__()
         self.head_weight = head_weight
         # A ChannelsLastMotionNet takes the cascade's input itself; any other cheap model the pooled clip.
-        self.cheap_pools = isinstance(cheap, ChannelsLastMotionNet)
+        self.cheap_pools = isinstance(cheap, ChannelsLastMotionNet) if cheap_pools is None else cheap_pools
+        # The cheap model's own threshold, when it decides alone (`screen`).
+        self.screen_threshold = screen_threshold
         self.cheap = cheap
         self.verifier = verifier
         self.gate = gate
@@ -314,12 +322,15 @@ class Cascade(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1, 1))
         self.meta = meta
 
-    def forward(self, rgb):
+    def cheap_probability(self, rgb):
         if self.cheap_pools:
             cheap_logits = self.cheap(rgb)
         else:
             cheap_logits = self.cheap(pool_frames(rgb, self.pool))
-        p_cheap = torch.softmax(cheap_logits, 1)[:, 1]
+        return torch.softmax(cheap_logits, 1)[:, 1]
+
+    def forward(self, rgb):
+        p_cheap = self.cheap_probability(rgb)
         # Ungated windows: p = threshold * p_cheap / gate < threshold, as logits [0, logit(p)].
         p_low = (p_cheap * (self.threshold / self.gate)).clamp(1e-6, 1.0 - 1e-6)
         out = torch.stack([torch.zeros_like(p_low), torch.log(p_low) - torch.log1p(-p_low)], 1)
@@ -334,6 +345,19 @@ class Cascade(nn.Module):
             verified = torch.stack([torch.zeros_like(p), torch.log(p) - torch.log1p(-p)], 1)
             out = out.index_copy(0, picked, verified)
         return out
+
+    @torch.jit.export
+    def screen(self, rgb):
+        """What the cheap stage decides alone, for when the verifier has no time
+        (violenceclassify screen-after): ungated windows score as in `forward`; gated ones by
+        the cheap model's own decision, its threshold mapped piecewise-linearly onto the
+        cascade's (`screen_threshold` -> `threshold`), so a window over it can start an event."""
+        p_cheap = self.cheap_probability(rgb)
+        t, s = self.threshold, self.screen_threshold
+        below = p_cheap * (t / self.gate)
+        over = torch.where(p_cheap >= s, t + (1.0 - t) * (p_cheap - s) / (1.0 - s), p_cheap * (t / s))
+        p = torch.where(p_cheap >= self.gate, over, below).clamp(1e-6, 1.0 - 1e-6)
+        return torch.stack([torch.zeros_like(p), torch.log(p) - torch.log1p(-p)], 1)
 
     @torch.jit.export
     def metadata(self) -> str:
@@ -412,8 +436,56 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
     meta.update(extra_meta or {})
     head_weight = float(ckpt.get("head_weight", 1.0))
     meta["cascade"]["head_weight"] = head_weight
+    screen_threshold = with_screen_meta(meta, cheap_meta)
     model = Cascade(cheap, verifier, gate, threshold, list(ckpt["frames"]), cheap_meta["mean"], cheap_meta["std"],
-                    json.dumps(meta), head_weight, pool)
+                    json.dumps(meta), head_weight, pool, screen_threshold)
+    return torch.jit.script(model.eval())
+
+
+def with_screen_meta(meta, cheap_meta):
+    """Declares `screen` in the metadata (the contract: the module exports it) and returns the
+    cheap model's own threshold, which it maps onto the cascade's."""
+    screen_threshold = float(cheap_meta["threshold"])
+    meta["screen"] = True
+    meta["cascade"]["screen_threshold"] = screen_threshold
+    return screen_threshold
+
+
+def fresh_copy(model):
+    """A copy of a scripted model as a file would load it: running one fills its verifier's memo."""
+    saved = io.BytesIO()
+    torch.jit.save(model, saved)
+    saved.seek(0)
+    return torch.jit.load(saved).eval()
+
+
+def screened_cascade(path, cheap_path):
+    """An exported cascade with `screen` added (its cheap stage deciding alone, at the cheap
+    model's own threshold): everything else, `forward`'s scores included, is the file's own.
+    `cheap_path` is the cheap model it was built from; its threshold is the screen's, and its
+    scores are checked to be the cascade's cheap stage's."""
+    old = torch.jit.load(str(path)).eval()
+    cheap = torch.jit.load(str(cheap_path)).eval()
+    meta, cheap_meta = json.loads(old.metadata()), json.loads(cheap.metadata())
+    if not meta.get("cascade"):
+        raise SystemExit(f"{path}: not a cascade (no cascade entry in its metadata)")
+    screen_threshold = with_screen_meta(meta, cheap_meta)
+    model = Cascade(old.cheap, old.verifier, old.gate, old.threshold, list(old.subset), old.mean.flatten().tolist(),
+                    old.std.flatten().tolist(), json.dumps(meta), old.head_weight, old.pool, screen_threshold,
+                    cheap_pools=old.cheap_pools)
+    new = fresh_copy(torch.jit.script(model.eval()))
+    with torch.no_grad():
+        clips = torch.randn(4, 3, meta["clip_length"], meta["size"][0], meta["size"][1])
+        # On fresh copies: running `old` itself would fill its memos, and the file would carry them.
+        reference = torch.jit.load(str(path)).eval()
+        gap = (new(clips) - reference(clips)).abs().max().item()
+        cheap_input = clips if old.cheap_pools else pool_frames(clips, old.pool)
+        cheap_gap = (torch.softmax(reference.cheap(cheap_input), 1)
+                     - torch.softmax(cheap(pool_frames(clips, old.pool)), 1)).abs().max().item()
+    if gap > 1e-4:
+        raise SystemExit(f"{path}: the cascade with a screen differs by {gap:.2e} logits")
+    if cheap_gap > 1e-4:
+        raise SystemExit(f"{cheap_path} is not {path}'s cheap stage: their scores differ by {cheap_gap:.2e}")
     return torch.jit.script(model.eval())
 
 
@@ -438,7 +510,8 @@ def channels_last_cascade(path):
     net.eval()
     size = json.loads(old.metadata())["size"][0] // old.pool
     model = Cascade(ChannelsLastMotionNet(net, old.pool, size), old.verifier, old.gate, old.threshold, list(old.subset),
-                    old.mean.flatten().tolist(), old.std.flatten().tolist(), old.metadata(), old.head_weight, old.pool)
+                    old.mean.flatten().tolist(), old.std.flatten().tolist(), old.metadata(), old.head_weight, old.pool,
+                    getattr(old, "screen_threshold", 0.5))
     new = torch.jit.script(model.eval())
     # Compared on fresh copies of both: running `new` (or `old`, whose verifier it shares) would
     # fill the verifier's memo, and the file would carry it (16 MB of another clip's features).
@@ -459,6 +532,9 @@ def main():
     ap.add_argument("--channels-last", type=Path, metavar="CASCADE",
                     help="rebuild this exported cascade with its cheap stage channels-last and memoized (the same "
                          "scores to float rounding); the other inputs are then not used")
+    ap.add_argument("--add-screen", type=Path, metavar="CASCADE",
+                    help="this exported cascade with screen() added (the same forward); --cheap names the cheap "
+                         "model it was built from, whose threshold the screen decides at")
     ap.add_argument("--cheap", type=Path)
     ap.add_argument("--backbone", type=Path, help="movenet.py output, traced at --verifier-size")
     ap.add_argument("--head", type=Path)
@@ -474,6 +550,12 @@ def main():
     if args.channels_last:
         channels_last_cascade(args.channels_last).save(str(args.out))
         print(f"wrote {args.out}: {args.channels_last} with its cheap stage channels-last and memoized")
+        return
+    if args.add_screen:
+        if args.cheap is None:
+            ap.error("--add-screen needs --cheap: the cheap model the cascade was built from (its threshold)")
+        screened_cascade(args.add_screen, args.cheap).save(str(args.out))
+        print(f"wrote {args.out}: {args.add_screen} with screen() (the cheap stage alone at {args.cheap}'s threshold)")
         return
     if None in (args.cheap, args.backbone, args.head, args.gate):
         ap.error("--cheap, --backbone, --head and --gate are required (or --channels-last)")
