@@ -199,3 +199,78 @@ fn a_frozen_source_is_announced_without_an_event_and_its_return_too() {
     assert_eq!(seen, ["violence-stalled", "violence-resumed"]);
     assert!(warned, "a warning names the stall");
 }
+
+/// Runs the slow model with a screen on a live camera for 5 s and returns (clips scored,
+/// screened, dropped, the scores of the violence-score events).
+fn slow_screened_camera(props: &str) -> (u64, u64, u64, Vec<f32>) {
+    init();
+    use gst::prelude::*;
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=64,height=64,framerate=25/1 \
+         ! clipbuffer stride=2 ! violenceclassify name=cls emit-scores=true mode=async \
+         max-pending=64 model-location={} {props} ! fakesink sync=false",
+        model("slow-screened.pt")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let cls = pipeline.by_name("cls").unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let started = std::time::Instant::now();
+    let mut scores = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => panic!("{}", e.error()),
+                gst::MessageView::Element(e)
+                    if e.structure().unwrap().name() == "violence-score" =>
+                {
+                    scores.push(
+                        ViolenceEvent::from_structure(e.structure().unwrap())
+                            .unwrap()
+                            .score,
+                    );
+                }
+                _ => (),
+            }
+        }
+    }
+    let counts = (
+        cls.property::<u64>("clips-scored"),
+        cls.property::<u64>("clips-screened"),
+        cls.property::<u64>("clips-dropped"),
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    (counts.0, counts.1, counts.2, scores)
+}
+
+#[test]
+fn a_model_behind_scores_its_clips_by_its_screen() {
+    // Each forward takes several clips' time (a clip every 80 ms). Without a screen the
+    // queue grows and few clips are scored; with one, the clips a forward would score later
+    // than 100 ms after they arrived are screened (the test screen's score is 0.25), and the
+    // stream keeps up.
+    let (scored, screened, dropped, scores) = slow_screened_camera("screen-after=100000000");
+    let (behind, none, _, _) = slow_screened_camera("screen-after=0");
+    assert_eq!(none, 0);
+    assert_eq!(dropped, 0);
+    assert!(
+        screened > 0 && scored > screened,
+        "{scored} scored, {screened} screened"
+    );
+    assert!(
+        scored > 2 * behind,
+        "{scored} scored with a screen, {behind} without"
+    );
+    let by_screen = scores.iter().filter(|p| (**p - 0.25).abs() < 1e-4).count() as u64;
+    // The events seen while running are at most the clips counted at the end.
+    assert!(
+        by_screen > 0 && by_screen <= screened,
+        "{scores:?}, {screened} screened"
+    );
+    assert!(
+        scores.iter().any(|p| (*p - 0.25).abs() > 0.1),
+        "the forward scored some: {scores:?}"
+    );
+}

@@ -105,6 +105,16 @@ fn wrong_output_shape() {
 }
 
 #[test]
+fn a_declared_screen_that_is_missing_is_refused_at_load() {
+    let path = model("screen-missing.pt");
+    let e = error_for(&format!("model-location={path}"));
+    assert!(
+        e.contains(&path) && e.contains("declares screen") && e.contains("screen()"),
+        "{e}"
+    );
+}
+
+#[test]
 fn contradictory_metadata() {
     let path = model("contradictory.pt");
     let e = error_for(&format!("model-location={path}"));

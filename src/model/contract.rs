@@ -73,6 +73,11 @@ pub struct ModelMetadata {
     /// nobody moves.
     #[serde(default)]
     pub people_crop: bool,
+    /// The module also exports `screen(x) -> output`: a cheaper score of the same clips, in
+    /// `forward`'s form (a cascade's cheap stage deciding alone), for a clip that waited too
+    /// long for the model (violenceclassify `screen-after`).
+    #[serde(default)]
+    pub screen: bool,
 }
 
 impl ModelMetadata {
@@ -131,6 +136,8 @@ pub struct ModelConfig {
     pub frame_encoder: bool,
     /// Clips are cut around the moving people (`ModelMetadata::people_crop`).
     pub people_crop: bool,
+    /// The module exports `screen` (`ModelMetadata::screen`).
+    pub screen: bool,
 }
 
 impl ModelConfig {
@@ -195,6 +202,10 @@ pub fn resolve(
 
     if file.frame_encoder && (shape.inputs != [InputKind::Rgb] || output != OutputKind::Logits) {
         return Err("frame_encoder needs inputs [\"rgb\"] and output 'logits'".into());
+    }
+    // A screen stands in for one plain forward; the other paths call other methods.
+    if file.screen && (file.frame_encoder || output != OutputKind::Logits) {
+        return Err("screen needs a plain forward: output 'logits' and no frame_encoder".into());
     }
 
     let (output_len, violent_index, nonviolent_index, max_steps) = match output {
@@ -270,6 +281,7 @@ pub fn resolve(
             threshold,
             frame_encoder: file.frame_encoder,
             people_crop: file.people_crop,
+            screen: file.screen,
         },
         notes,
     ))
@@ -386,6 +398,10 @@ mod tests {
             (
                 r#"{"clip_length":16,"size":112,"inputs":["rgb","rgb"]}"#,
                 "twice",
+            ),
+            (
+                r#"{"clip_length":16,"size":112,"screen":true,"frame_encoder":true}"#,
+                "screen",
             ),
         ] {
             let err = resolve(Some(&meta(json)), &Overrides::default()).unwrap_err();

@@ -299,6 +299,7 @@ mod tests {
             max_steps: 1,
             threshold: 0.5,
             frame_encoder: false,
+            screen: false,
             people_crop: false,
         }
     }

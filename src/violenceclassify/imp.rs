@@ -62,6 +62,8 @@ struct Running {
     stream: u64,
     batch_size: usize,
     batch_timeout: Duration,
+    /// How long a clip may wait before it is screened (`screen-after`); `None`: never.
+    screen_after: Option<Duration>,
     stats_timer: StatsTimer,
     scene_cut_guard: bool,
     /// Thumbnails of the frames of the last windows (scene cuts, calibration).
@@ -177,6 +179,8 @@ impl ViolenceClassify {
             stream: run.stream,
             batch_size: run.batch_size,
             batch_timeout: run.batch_timeout,
+            // A stream that waits for each score (sync) is never behind: it is held instead.
+            screen_after: run.screen_after.filter(|_| run.is_async()),
         })?;
         Ok(Some(tag))
     }
@@ -208,17 +212,19 @@ impl ViolenceClassify {
                 clip,
                 batch_size,
                 forward_time,
+                screened,
                 events,
             } => {
                 gst::debug!(
                     CAT,
                     imp = self,
-                    "clip {}..{} p={:.3} (batch {}, {:?})",
+                    "clip {}..{} p={:.3} (batch {}, {:?}{})",
                     clip.first_pts,
                     clip.last_pts,
                     clip.score,
                     batch_size,
-                    forward_time
+                    forward_time,
+                    if screened { ", screened" } else { "" }
                 );
                 for event in events {
                     self.log_transition(&event);
@@ -315,6 +321,7 @@ impl ViolenceClassify {
                 .field("running-time", now)
                 .field("clips-scored", stats.scored)
                 .field("clips-dropped", stats.dropped)
+                .field("clips-screened", stats.screened)
                 .field("clips-failed", stats.failed)
                 .field("queue-length", run.queue.pending_len() as u32)
                 .field("latency", stats.latency)
@@ -446,6 +453,7 @@ impl ObjectImpl for ViolenceClassify {
         match pspec.name() {
             "clips-scored" => stats.scored.to_value(),
             "clips-dropped" => stats.dropped.to_value(),
+            "clips-screened" => stats.screened.to_value(),
             "frames-encoded" => stats.frames_encoded.to_value(),
             "clips-failed" => stats.failed.to_value(),
             "queue-length" => stats.queue_length.to_value(),

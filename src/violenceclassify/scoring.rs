@@ -32,6 +32,8 @@ pub enum Wait {
 pub struct Stats {
     pub scored: u64,
     pub dropped: u64,
+    /// Of `scored`, those scored by the model's screen (`screen-after`).
+    pub screened: u64,
     pub failed: u64,
     pub queue_length: u32,
     /// Detection latency of the last scored clip and the largest so far: running time from
@@ -80,6 +82,8 @@ pub enum Applied {
         clip: ScoredClip,
         batch_size: usize,
         forward_time: Duration,
+        /// Scored by the model's screen (`screen-after`).
+        screened: bool,
         /// In order: the score event (when scores are emitted), then a start or an end.
         events: Vec<ViolenceEvent>,
     },
@@ -224,6 +228,7 @@ impl ScoringQueue {
         };
         let stats = &mut self.stats;
         stats.scored += 1;
+        stats.screened += u64::from(score.screened);
         stats.queue_length = self.pending.len() as u32;
         stats.latency = decided_at.saturating_sub(pending.times.first_running_time);
         stats.max_latency = stats.max_latency.max(stats.latency);
@@ -272,6 +277,7 @@ impl ScoringQueue {
             clip,
             batch_size: score.batch_size,
             forward_time: score.forward_time,
+            screened: score.screened,
             events,
         })
     }
@@ -397,6 +403,7 @@ mod tests {
                 forward_time: Duration::from_millis(3),
                 batch_size: 1,
                 frames_encoded: 0,
+                screened: false,
             }),
         }
     }
@@ -422,6 +429,25 @@ mod tests {
         );
         assert_eq!(q.stats().queue_length, 3);
         assert_eq!(q.pending_len(), 3);
+    }
+
+    #[test]
+    fn screened_clips_are_scored_and_counted_apart() {
+        let mut q = queue(4, false, false);
+        let a = q.admit(times(0), (64, 64), true, None).unwrap();
+        let b = q.admit(times(1), (64, 64), true, None).unwrap();
+        q.apply(scored(a, 0.2, None), 0).unwrap();
+        let mut screened = scored(b, 0.9, None);
+        if let Ok(score) = &mut screened.result {
+            score.screened = true;
+        }
+        q.apply(screened, 0).unwrap();
+        assert_eq!((q.stats().scored, q.stats().screened), (2, 1));
+        assert_eq!(
+            q.latest().score,
+            Some(0.9),
+            "a screened score decides like any other"
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@ const DEFAULT_STALL_TIMEOUT: u64 = 5_000_000_000;
 const DEFAULT_MAX_PENDING: u32 = 4;
 const DEFAULT_BATCH_SIZE: u32 = 8;
 const DEFAULT_BATCH_TIMEOUT: u64 = 0;
+/// Half the operator's alert budget of about a second from a clip's last frame to its decision
+/// (make bench-budget).
+const DEFAULT_SCREEN_AFTER: u64 = 500_000_000;
 const DEFAULT_INFERENCE_WORKERS: u32 = 1;
 const DEFAULT_STATS_INTERVAL: u64 = 1_000_000_000;
 
@@ -34,6 +37,7 @@ pub struct Settings {
     pub max_pending: u32,
     pub batch_size: u32,
     pub batch_timeout: u64,
+    pub screen_after: u64,
     pub inference_workers: u32,
     pub stats_interval: u64,
     pub on_model_error: ModelErrorPolicy,
@@ -59,6 +63,7 @@ impl Default for Settings {
             max_pending: DEFAULT_MAX_PENDING,
             batch_size: DEFAULT_BATCH_SIZE,
             batch_timeout: DEFAULT_BATCH_TIMEOUT,
+            screen_after: DEFAULT_SCREEN_AFTER,
             inference_workers: DEFAULT_INFERENCE_WORKERS,
             stats_interval: DEFAULT_STATS_INTERVAL,
             on_model_error: ModelErrorPolicy::Error,
@@ -170,6 +175,13 @@ impl Settings {
                     .default_value(DEFAULT_BATCH_TIMEOUT)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("screen-after")
+                    .nick("Screen after")
+                    .blurb("Async mode: nanoseconds from a clip's arrival at the inference worker by which it should be scored. A clip that a full forward would score later (its wait plus the worker's recent forward time, counted up to half of this) is scored by the model's cheaper screen instead (metadata screen; the default cascade's cheap stage deciding alone at its own threshold), so that a box that falls behind still scores every camera's clips rather than dropping them. Counted in clips-screened. 0 never screens; models without a screen ignore it")
+                    .maximum(10_000_000_000)
+                    .default_value(DEFAULT_SCREEN_AFTER)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("inference-workers")
                     .nick("Inference workers")
                     .blurb("Inference threads for this model, device and precision, each with its own copy of the model; a stream keeps its worker (the model's memo of its frames lives there) unless that worker falls behind the others. Elements share workers only when they also agree on this number")
@@ -245,6 +257,11 @@ impl Settings {
                     .blurb("Clips dropped in async mode because max-pending clips were waiting (read-only)")
                     .read_only()
                     .build(),
+                glib::ParamSpecUInt64::builder("clips-screened")
+                    .nick("Clips screened")
+                    .blurb("Clips of clips-scored that were scored by the model's screen because they waited longer than screen-after (read-only)")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecUInt64::builder("frames-encoded")
                     .nick("Frames encoded")
                     .blurb("Sampled frames encoded once by a model with a frame encoder (metadata frame_encoder), however many clips share them; 0 for other models (read-only)")
@@ -293,6 +310,7 @@ impl Settings {
             "max-pending" => s.max_pending = value.get().unwrap(),
             "batch-size" => s.batch_size = value.get().unwrap(),
             "batch-timeout" => s.batch_timeout = value.get().unwrap(),
+            "screen-after" => s.screen_after = value.get().unwrap(),
             "inference-workers" => s.inference_workers = value.get().unwrap(),
             "stats-interval" => s.stats_interval = value.get().unwrap(),
             "on-model-error" => s.on_model_error = value.get().unwrap(),
@@ -335,6 +353,7 @@ impl Settings {
             "max-pending" => s.max_pending.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "batch-timeout" => s.batch_timeout.to_value(),
+            "screen-after" => s.screen_after.to_value(),
             "inference-workers" => s.inference_workers.to_value(),
             "stats-interval" => s.stats_interval.to_value(),
             "on-model-error" => s.on_model_error.to_value(),

@@ -129,6 +129,15 @@ class Slow(torch.nn.Module):
         return self.meta
 
 
+class SlowScreened(Slow):
+    """Slow, with a screen that answers at once with p(violent) = 0.25 for every clip: a
+    screened clip is told apart by its score."""
+
+    @torch.jit.export
+    def screen(self, x):
+        return torch.stack([torch.zeros(x.shape[0]), torch.full([x.shape[0]], -1.0986123)], 1)
+
+
 class WrongShape(torch.nn.Module):
     def __init__(self, meta: str):
         super().__init__()
@@ -290,6 +299,10 @@ def main():
     save(Motion(meta), out / "motion.pt")
     save(MotionNoMetadata(), out / "motion-nometa.pt")
     save(Slow(json.dumps({**BASE, "name": "test-slow"}), rounds=1200), out / "slow.pt")
+    save(SlowScreened(json.dumps({**BASE, "name": "test-slow-screened", "screen": True}), rounds=1200),
+         out / "slow-screened.pt")
+    # Declares a screen it does not export.
+    save(Motion(json.dumps({**BASE, "screen": True})), out / "screen-missing.pt")
     save(WrongShape(meta), out / "wrong-shape.pt")
     save(Raises(meta), out / "raises.pt")
     save(Motion(json.dumps({**BASE, "violent_label": "fight"})), out / "contradictory.pt")

@@ -19,7 +19,7 @@ use crate::model::output::output_rows;
 use crate::model::placement::Placement;
 use crate::model::threads::set_thread_count_once;
 use crate::MutexExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, Weak};
@@ -59,6 +59,8 @@ pub struct ClipScore {
     /// Frames of this clip that a frame encoder encoded for it (0 for models without one:
     /// see `ModelConfig::frame_encoder`).
     pub frames_encoded: u32,
+    /// Scored by the model's `screen` rather than its forward (`ClipJob::screen_after`).
+    pub screened: bool,
 }
 
 /// A clip sent to the worker; the outcome comes back on `reply` with the same `tag`.
@@ -72,6 +74,123 @@ pub struct ClipJob {
     /// Most clips forwarded together, and how long the oldest clip may wait for more.
     pub batch_size: usize,
     pub batch_timeout: Duration,
+    /// A clip that has waited this long when its batch is formed is scored by the model's
+    /// `screen` (`ModelConfig::screen`) instead of its forward; `None`: never.
+    pub screen_after: Option<Duration>,
+}
+
+impl ClipJob {
+    /// Whether this clip, queued at `arrived`, is to be screened in a batch formed at `now`
+    /// when a full forward takes about `forward` now.
+    fn overdue(&self, arrived: Instant, now: Instant, forward: Duration) -> bool {
+        self.config.screen && too_late(self.screen_after, arrived, now, forward)
+    }
+}
+
+/// Streams screened at least this long. Screening single windows saves no verifier work: a
+/// window shares 6 of the 8 frames its verifier encodes with the one before, and the memo
+/// has them, so the next verified window encodes the skipped one's frames. Only a run of 4 or
+/// more screened windows (about 1 s at 30 fps and clipbuffer's stride) spares frames.
+const SCREEN_AT_LEAST: Duration = Duration::from_secs(2);
+/// A worker with no overdue clip for this long gives one stream back its full forward ...
+const CALM_BEFORE_RELEASE: Duration = Duration::from_secs(1);
+/// ... when it also spent less than this share of the last `BUSY_WINDOW` scoring: a forward
+/// that finds the cores taken by decoders and the other workers runs late however few clips
+/// wait, and one stream given back costs about 8 % of a worker's time.
+const RELEASE_BELOW_BUSY: f64 = 0.65;
+const BUSY_WINDOW: Duration = Duration::from_secs(2);
+
+/// Load shedding by streams: a stream with an overdue clip is screened, all its clips,
+/// until the worker has kept up for a while; then the streams are given back their full
+/// forward one at a time, the longest screened first, so that a released stream's cold
+/// verifier windows come one stream at a time and the screened cameras take turns.
+#[derive(Debug, Default)]
+struct Shedding {
+    /// Screened streams, in the order they were screened, and since when.
+    screened: VecDeque<(u64, Instant)>,
+    last_overdue: Option<Instant>,
+    last_release: Option<Instant>,
+    /// The worker's passes (start, end) within the last `BUSY_WINDOW`.
+    passes: VecDeque<(Instant, Instant)>,
+}
+
+impl Shedding {
+    fn screens(&self, stream: u64) -> bool {
+        self.screened.iter().any(|(s, _)| *s == stream)
+    }
+
+    /// A pass of the worker's, screen or forward, from `start` to `end`.
+    fn record(&mut self, start: Instant, end: Instant) {
+        self.passes.push_back((start, end));
+    }
+
+    /// The share of the last `BUSY_WINDOW` the worker spent scoring.
+    fn busy(&mut self, now: Instant) -> f64 {
+        let from = now.checked_sub(BUSY_WINDOW).unwrap_or(now);
+        self.passes.retain(|(_, end)| *end > from);
+        let busy: Duration = self
+            .passes
+            .iter()
+            .map(|(start, end)| end.saturating_duration_since((*start).max(from)))
+            .sum();
+        busy.as_secs_f64() / BUSY_WINDOW.as_secs_f64()
+    }
+
+    /// Of the queued clips, (stream, overdue) in queue order, those to screen now: the
+    /// overdue ones and every clip of a screened stream.
+    fn pick(&mut self, clips: impl Iterator<Item = (u64, bool)>, now: Instant) -> Vec<usize> {
+        let calm = |last: Option<Instant>| {
+            last.is_none_or(|t| now.saturating_duration_since(t) >= CALM_BEFORE_RELEASE)
+        };
+        let served_enough = self
+            .screened
+            .front()
+            .is_some_and(|(_, since)| now.saturating_duration_since(*since) >= SCREEN_AT_LEAST);
+        if served_enough
+            && calm(self.last_overdue)
+            && calm(self.last_release)
+            && self.busy(now) < RELEASE_BELOW_BUSY
+        {
+            self.screened.pop_front();
+            self.last_release = Some(now);
+        }
+        let mut chosen = Vec::new();
+        for (i, (stream, overdue)) in clips.enumerate() {
+            if overdue {
+                self.last_overdue = Some(now);
+                if !self.screens(stream) {
+                    self.screened.push_back((stream, now));
+                }
+            }
+            if self.screens(stream) {
+                chosen.push(i);
+            }
+        }
+        chosen
+    }
+}
+
+/// Whether a clip queued at `arrived` would be scored `screen_after` or more after it
+/// arrived, were a full forward of about `forward` started `now`. The forward counts for at
+/// most half of `screen_after`: a clip that just arrived always gets a full forward, which
+/// keeps the estimate of its time current.
+fn too_late(
+    screen_after: Option<Duration>,
+    arrived: Instant,
+    now: Instant,
+    forward: Duration,
+) -> bool {
+    screen_after.is_some_and(|after| {
+        now.saturating_duration_since(arrived) + forward.min(after / 2) >= after
+    })
+}
+
+/// Which of the model's methods scores a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Forward,
+    /// `screen`, for clips that waited too long (`ClipJob::screen_after`).
+    Screen,
 }
 
 #[derive(Debug)]
@@ -348,9 +467,11 @@ fn worker_main(
     let mut runner = Runner {
         module,
         key,
+        forward_time: Duration::ZERO,
         frames: FrameCache::new(FRAME_CACHE_FRAMES),
     };
     let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
+    let mut shedding = Shedding::default();
     let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
     loop {
         // Wait for a clip when none is queued, then take whatever else is queued now.
@@ -390,28 +511,56 @@ fn worker_main(
                 }
             }
         }
-        let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
-        let config = backlog[picked[0]].1.config.clone();
-        let mut taken: Vec<Option<ClipJob>> = Vec::with_capacity(backlog.len());
-        let mut rest = Vec::with_capacity(backlog.len());
-        for (i, entry) in backlog.drain(..).enumerate() {
-            if picked.contains(&i) {
-                taken.push(Some(entry.1));
-            } else {
-                taken.push(None);
-                rest.push(entry);
-            }
-        }
-        backlog = rest;
-        let batch: Vec<ClipJob> = picked
-            .iter()
-            .map(|i| taken[*i].take().expect("picked once"))
-            .collect();
         if closing.load(Ordering::SeqCst) {
             return; // the backlog's streams have all stopped
         }
-        runner.run_batch(&config, batch);
+        // Every clip that a full forward would score too late, and every clip of the streams
+        // being screened, goes first, in one pass of the cheaper method, all of a stream's at
+        // once: a box behind catches up in one step, not one clip per stream per forward.
+        let now = Instant::now();
+        // A stream is only screened after a clip of it was overdue, which needs a screen.
+        let queued = backlog
+            .iter()
+            .map(|(arrived, job)| (job.stream, job.overdue(*arrived, now, runner.forward_time)));
+        let overdue = shedding.pick(queued, now);
+        if let Some(&first) = overdue.first() {
+            let config = backlog[first].1.config.clone();
+            let chosen: Vec<usize> = overdue
+                .into_iter()
+                .filter(|&i| *backlog[i].1.config == *config)
+                .take(SCREEN_BATCH_MAX)
+                .collect();
+            runner.run_batch(&config, take(&mut backlog, &chosen), Pass::Screen);
+            shedding.record(now, Instant::now());
+            continue;
+        }
+        let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
+        let config = backlog[picked[0]].1.config.clone();
+        runner.run_batch(&config, take(&mut backlog, &picked), Pass::Forward);
+        shedding.record(now, Instant::now());
     }
+}
+
+/// Most clips screened in one pass: a screen is cheap, but its input is a whole clip each.
+const SCREEN_BATCH_MAX: usize = 64;
+
+/// Removes the clips at `indices` from `backlog`, in the order of `indices`.
+fn take(backlog: &mut Vec<(Instant, ClipJob)>, indices: &[usize]) -> Vec<ClipJob> {
+    let mut taken: Vec<Option<ClipJob>> = Vec::with_capacity(backlog.len());
+    let mut rest = Vec::with_capacity(backlog.len());
+    for (i, entry) in backlog.drain(..).enumerate() {
+        if indices.contains(&i) {
+            taken.push(Some(entry.1));
+        } else {
+            taken.push(None);
+            rest.push(entry);
+        }
+    }
+    *backlog = rest;
+    indices
+        .iter()
+        .map(|&i| taken[i].take().expect("taken once"))
+        .collect()
 }
 
 /// A clip's output row, forwards taken, region looked at, and frames newly encoded.
@@ -420,6 +569,8 @@ type Scored = (Vec<f32>, u32, Option<[f32; 4]>, u32);
 struct Runner {
     module: CModule,
     key: ModelKey,
+    /// A running mean of the full forwards' times (`ClipJob::overdue`).
+    forward_time: Duration,
     /// Features of the last frames a frame encoder saw, of every stream this model serves.
     frames: FrameCache,
 }
@@ -479,6 +630,10 @@ impl Runner {
             }
             false => Ok(()),
         });
+        let rows = rows.and_then(|()| match config.screen {
+            true => self.check_screen(config, &inputs),
+            false => Ok(()),
+        });
         rows.map_err(|e| {
             format!(
                 "model file {} rejects the configuration {} at its first forward: {e}",
@@ -512,6 +667,18 @@ impl Runner {
         output_rows(config, output, batch)
     }
 
+    /// The first-forward check of a declared `screen`: it exists and answers in `forward`'s
+    /// form.
+    fn check_screen(&self, config: &ModelConfig, inputs: &[Tensor]) -> Result<(), String> {
+        let output = frame_encoder::call(&self.module, Some("screen"), inputs)
+            .map_err(|e| format!("metadata declares screen, but {e}"))?;
+        let rows = output_rows(config, output, 1).map_err(|e| format!("screen(): {e}"))?;
+        match violent_probability(config, &rows[0]) {
+            Some(_) => Ok(()),
+            None => Err(format!("screen(): non-finite outputs {:?}", rows[0])),
+        }
+    }
+
     /// Scores with the frame encoder: rows as `forward`'s, and each clip's new frames.
     fn encode_once(
         &mut self,
@@ -525,13 +692,13 @@ impl Runner {
         Ok((output_rows(config, output, batch.len())?, new_frames))
     }
 
-    fn run_batch(&mut self, config: &ModelConfig, batch: Vec<ClipJob>) {
+    fn run_batch(&mut self, config: &ModelConfig, batch: Vec<ClipJob>, pass: Pass) {
         let started = Instant::now();
         // A panic in tch or in our tensor code (a model whose frame features change width
         // between calls makes `Tensor::stack` panic) fails this batch's clips, not the thread:
         // a dead worker would leave its streams waiting for results until stall-timeout.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.score_batch(config, &batch)
+            self.score_batch(config, &batch, pass)
         }))
         .unwrap_or_else(|payload| {
             // Features stored before the panic may not fit the ones stored after it.
@@ -539,6 +706,10 @@ impl Runner {
             Err(format!("scoring panicked: {}", panic_message(&*payload)))
         });
         let forward_time = started.elapsed();
+        if pass == Pass::Forward {
+            // Mostly the last few forwards: a gate that opens changes the cost at once.
+            self.forward_time = (self.forward_time * 3 + forward_time) / 4;
+        }
         let size = batch.len();
         match outcome {
             Ok(results) => {
@@ -551,6 +722,7 @@ impl Runner {
                             forward_time,
                             batch_size: size,
                             frames_encoded,
+                            screened: pass == Pass::Screen,
                         })
                         .ok_or_else(|| {
                             format!(
@@ -580,8 +752,15 @@ impl Runner {
         &mut self,
         config: &ModelConfig,
         batch: &[ClipJob],
+        pass: Pass,
     ) -> Result<Vec<Scored>, String> {
-        if config.hard_attention() {
+        if pass == Pass::Screen {
+            // Only plain-forward models declare a screen (`contract::resolve`).
+            let inputs = self.build_inputs(config, batch)?;
+            let output = frame_encoder::call(&self.module, Some("screen"), &inputs)?;
+            let rows = output_rows(config, output, batch.len())?;
+            Ok(rows.into_iter().map(|row| (row, 1, None, 0)).collect())
+        } else if config.hard_attention() {
             let rows = self.attend(config, batch)?;
             Ok(rows
                 .into_iter()
@@ -648,4 +827,104 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .min()
         .unwrap_or(text.len());
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_screened_from_an_overdue_clip_and_given_back_one_at_a_time() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut shedding = Shedding::default();
+        // Streams 1 and 2 fall behind; 3 keeps up. Every clip of 1 and 2 is screened.
+        let chosen = shedding.pick(
+            [(1, true), (3, false), (2, true), (1, false)].into_iter(),
+            at(0),
+        );
+        assert_eq!(chosen, vec![0, 2, 3]);
+        assert_eq!(
+            shedding.pick([(1, false), (2, false), (3, false)].into_iter(), at(1500)),
+            vec![0, 1]
+        );
+        // Calm for a second and screened 2 s: stream 1, screened first, is given back first,
+        // then stream 2 only after another calm second.
+        assert_eq!(
+            shedding.pick([(1, false), (2, false)].into_iter(), at(2000)),
+            vec![1]
+        );
+        assert_eq!(
+            shedding.pick([(1, false), (2, false)].into_iter(), at(2500)),
+            vec![1]
+        );
+        assert_eq!(
+            shedding.pick([(2, false)].into_iter(), at(3000)),
+            Vec::<usize>::new()
+        );
+        // An overdue clip holds the next release for a calm second.
+        let mut shedding = Shedding::default();
+        shedding.pick([(1, true), (2, true)].into_iter(), at(0));
+        assert_eq!(
+            shedding.pick([(1, false), (3, true)].into_iter(), at(2500)),
+            vec![1]
+        );
+        let all = [(1, false), (2, false), (3, false)];
+        assert_eq!(shedding.pick(all.into_iter(), at(3000)), vec![1, 2]);
+        assert_eq!(shedding.pick(all.into_iter(), at(3500)), vec![2]);
+    }
+
+    #[test]
+    fn a_busy_worker_gives_no_stream_back() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut shedding = Shedding::default();
+        shedding.pick([(1, true)].into_iter(), at(0));
+        // 1.4 s of the 2 s before 3 s spent in passes: busy 0.7, stream 1 stays screened.
+        shedding.record(at(1000), at(1700));
+        shedding.record(at(2000), at(2700));
+        assert!((shedding.busy(at(3000)) - 0.7).abs() < 1e-6);
+        assert_eq!(shedding.pick([(1, false)].into_iter(), at(3000)), vec![0]);
+        // Half a second later the first pass counts from 1.5 s only: busy 0.45, given back.
+        assert_eq!(
+            shedding.pick([(1, false)].into_iter(), at(3500)),
+            Vec::<usize>::new()
+        );
+        assert_eq!(shedding.passes.len(), 2);
+        assert!(shedding.busy(at(10_000)) == 0.0 && shedding.passes.is_empty());
+    }
+
+    #[test]
+    fn a_clip_is_screened_when_a_forward_would_score_it_too_late() {
+        let arrived = Instant::now();
+        let ms = Duration::from_millis;
+        let after = Some(ms(500));
+        assert!(!too_late(after, arrived, arrived + ms(499), ms(0)));
+        assert!(too_late(after, arrived, arrived + ms(500), ms(0)));
+        assert!(!too_late(
+            None,
+            arrived,
+            arrived + Duration::from_secs(60),
+            ms(0)
+        ));
+        // A forward of 200 ms would end past the budget 300 ms after arrival.
+        assert!(!too_late(after, arrived, arrived + ms(299), ms(200)));
+        assert!(too_late(after, arrived, arrived + ms(300), ms(200)));
+        // However slow the forwards, one counts for half the budget: a clip that just arrived
+        // is forwarded in full.
+        assert!(!too_late(after, arrived, arrived, Duration::from_secs(5)));
+        assert!(too_late(
+            after,
+            arrived,
+            arrived + ms(250),
+            Duration::from_secs(5)
+        ));
+        // A clock read before the clip arrived (another thread's) is no wait at all.
+        assert!(!too_late(
+            after,
+            arrived + Duration::from_secs(1),
+            arrived,
+            ms(0)
+        ));
+    }
 }

@@ -76,6 +76,8 @@ impl ViolenceClassify {
         queue.set_calibration(calibrating);
         // Two windows' frames: at the default stride a frame is in two windows.
         let thumbnails_kept = 2 * config.clip_length as usize;
+        let screen_after = (settings.screen_after > 0 && config.screen)
+            .then(|| Duration::from_nanos(settings.screen_after));
         Ok(Running {
             model,
             config,
@@ -97,6 +99,7 @@ impl ViolenceClassify {
             stream: NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             batch_size: settings.batch_size as usize,
             batch_timeout: Duration::from_nanos(settings.batch_timeout),
+            screen_after,
             stats_timer: StatsTimer::new(settings.stats_interval),
         })
     }
