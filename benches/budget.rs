@@ -41,6 +41,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Row {
     n: usize,
     dropped: u64,
+    /// Share of the scored clips scored by the model's screen (`screen-after`).
+    screened: f64,
     clips: usize,
     p50: f64,
     p99: f64,
@@ -58,6 +60,7 @@ impl Row {
         Row {
             n,
             dropped: trial.dropped,
+            screened: trial.screened as f64 / trial.scored.max(1) as f64,
             clips: delays.len(),
             p50: percentile(&delays, 50.0),
             p99: percentile(&delays, 99.0),
@@ -83,8 +86,8 @@ fn climb(counts: &[usize], stop_early: bool, mut trial: impl FnMut(usize) -> Tri
     for &n in counts {
         let row = Row::of(n, &trial(n));
         eprintln!(
-            "  {n} cameras: {} dropped, {} clips ({} to {} a camera), decision delay p50 {:.2} s, p99 {:.2} s, max {:.2} s, {:.2} cores busy",
-            row.dropped, row.clips, row.scored.0, row.scored.1, row.p50, row.p99, row.max, row.cores_busy
+            "  {n} cameras: {} dropped, {} clips ({} to {} a camera, {:.1} % screened), decision delay p50 {:.2} s, p99 {:.2} s, max {:.2} s, {:.2} cores busy",
+            row.dropped, row.clips, row.scored.0, row.scored.1, row.screened * 100.0, row.p50, row.p99, row.max, row.cores_busy
 
         );
         let held = row.held();
@@ -211,7 +214,7 @@ fn print_table(table: &Table, seconds: u64, model: &str, cores: usize) {
         "alert budget: no clip dropped and p99 decision delay <= {BUDGET_S:.1} s over {seconds} s per N; {model}; {cores} cores"
     );
     println!();
-    println!("| form | footage | cameras held | per core | at the largest N tried: dropped, decision delay p50 / p99 / max |");
+    println!("| form | footage | cameras held | per core | at the largest N tried: dropped, screened, decision delay p50 / p99 / max |");
     println!("|---|---|---|---|---|");
     for (form, footage, rows) in table {
         let held = rows
@@ -221,10 +224,11 @@ fn print_table(table: &Table, seconds: u64, model: &str, cores: usize) {
             .map_or(0, |r| r.n);
         let last = rows.last().unwrap();
         println!(
-            "| {form} | {footage} | {held} | {:.1} | {} cameras: {} dropped, {:.2} / {:.2} / {:.2} s |",
+            "| {form} | {footage} | {held} | {:.1} | {} cameras: {} dropped, {:.1} % screened, {:.2} / {:.2} / {:.2} s |",
             held as f64 / cores as f64,
             last.n,
             last.dropped,
+            last.screened * 100.0,
             last.p50,
             last.p99,
             last.max

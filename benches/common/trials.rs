@@ -45,6 +45,10 @@ pub fn decode(uri: &str) -> String {
 
 pub struct Trial {
     pub dropped: u64,
+    /// Clips scored by the model's screen (violenceclassify `screen-after`), and all clips
+    /// scored, since the classifiers started.
+    pub screened: u64,
+    pub scored: u64,
     pub max_latency: Duration,
     pub rss: f64,
     /// Latest running time (s) at which a stream's first violence-start reached the bus.
@@ -302,6 +306,8 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
         .iter()
         .map(|c| c.property::<u64>("clips-dropped"))
         .sum();
+    let total = |name: &str| classifiers.iter().map(|c| c.property::<u64>(name)).sum();
+    let (screened, scored) = (total("clips-screened"), total("clips-scored"));
     let max_latency = classifiers
         .iter()
         .map(|c| c.property::<u64>("max-latency"))
@@ -315,6 +321,8 @@ pub fn trial_from(cameras: Vec<String>, seconds: u64, starts: &[gst::ClockTime])
     pipeline.set_state(gst::State::Null).unwrap();
     Trial {
         dropped,
+        screened,
+        scored,
         max_latency: Duration::from_nanos(max_latency),
         rss,
         start_seen,
