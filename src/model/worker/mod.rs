@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! One pool of inference workers per (model file, device, precision, pool size) in the
-//! process (docs/architecture.md "Threads"). Each worker owns a copy of the TorchScript module on its
-//! own thread, which is where libtorch's no-grad state lives, and batches clips from the
-//! streams assigned to it into one forward. A stream keeps its worker (`placement`): a
-//! model's memo of per-frame work (and ours, `FrameCache`) lives in that worker.
+//! process (docs/architecture.md "Threads"). Each worker batches clips from the streams
+//! assigned to it into one forward, run on its forward thread, which owns a copy of the
+//! TorchScript module (libtorch's no-grad state is per thread). For a model with a `screen`,
+//! the worker's own thread holds a second copy and screens the clips a forward would score too
+//! late (`Shedding`) while the forward runs. A stream keeps its worker (`placement`): a model's
+//! memo of per-frame work (and ours, `FrameCache`) lives in that worker.
 
 mod attend;
 
@@ -436,108 +438,265 @@ impl Drop for LiveWorker {
     }
 }
 
+/// Per-thread libtorch settings of an inference thread; the returned guard must live as
+/// long as the thread scores.
+fn inference_thread_setup() -> tch::NoGradGuard {
+    set_thread_count_once();
+    // The TorchScript graph executor's profiling and fusion pass (thread-local) made a small
+    // model 14x slower on the CPU here (61 ms against 4.4 ms per clip);
+    // VIOLENCE_JIT_OPTIMIZE=1 turns it back on for models that gain from it.
+    tch::jit::set_graph_executor_optimize(
+        std::env::var("VIOLENCE_JIT_OPTIMIZE").is_ok_and(|v| v == "1"),
+    );
+    // Gradients are never needed; the guard is per thread.
+    tch::no_grad_guard()
+}
+
+/// What a worker hands its forward thread.
+enum ForwardJob {
+    Batch(Arc<ModelConfig>, Vec<ClipJob>),
+    Probe(Arc<ModelConfig>, mpsc::Sender<Result<Duration, String>>),
+}
+
+/// A worker's forward thread: the full forwards, on its own copy of the model, so that the
+/// worker keeps taking clips and screening the overdue ones while a forward runs (a cold
+/// verified window took up to 0.9 s under load, and every camera of the worker waited behind
+/// it). Reports when each forward ran on `done`.
+fn forward_main(
+    key: ModelKey,
+    jobs: mpsc::Receiver<ForwardJob>,
+    loaded: mpsc::SyncSender<Result<LoadedModel, String>>,
+    done: mpsc::Sender<(Instant, Instant)>,
+) {
+    let _no_grad = inference_thread_setup();
+    let module = match load(&key) {
+        Ok((module, info)) => {
+            let _ = loaded.send(Ok(info));
+            module
+        }
+        Err(e) => {
+            let _ = loaded.send(Err(e));
+            return;
+        }
+    };
+    let mut runner = Runner::new(module, key);
+    // Ends when the worker drops its sender, after the forward in progress.
+    for job in jobs {
+        match job {
+            ForwardJob::Batch(config, batch) => {
+                let started = Instant::now();
+                runner.run_batch(&config, batch, Pass::Forward);
+                let _ = done.send((started, Instant::now()));
+            }
+            ForwardJob::Probe(config, reply) => {
+                let _ = reply.send(runner.probe_caught(&config));
+            }
+        }
+    }
+}
+
+/// How often a worker looks for finished forwards and overdue clips while a forward runs.
+const POLL: Duration = Duration::from_millis(10);
+
 fn worker_main(
     key: ModelKey,
     requests: mpsc::Receiver<Request>,
     ready: mpsc::SyncSender<Result<LoadedModel, String>>,
     closing: Arc<AtomicBool>,
 ) {
-    // Declared first, so dropped last: after the model and every tensor of this thread.
+    // Declared first, so dropped last: after the model, every tensor of this thread and the
+    // forward thread, which is joined before.
     let _live = LiveWorker::start();
-    set_thread_count_once();
-    // Gradients are never needed; the guard is per thread, so it lives here.
-    let _no_grad = tch::no_grad_guard();
-    // The TorchScript graph executor's profiling and fusion pass (thread-local, like the
-    // guard) made a small model 14x slower on the CPU here (61 ms against 4.4 ms per clip);
-    // VIOLENCE_JIT_OPTIMIZE=1 turns it back on for models that gain from it.
-    tch::jit::set_graph_executor_optimize(
-        std::env::var("VIOLENCE_JIT_OPTIMIZE").is_ok_and(|v| v == "1"),
-    );
-    let module = match load(&key) {
-        Ok((module, info)) => {
-            let _ = ready.send(Ok(info));
-            module
-        }
+    let _no_grad = inference_thread_setup();
+    let (forward_tx, forward_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let (loaded_tx, loaded_rx) = mpsc::sync_channel(1);
+    let forward_key = key.clone();
+    let forward_thread = std::thread::Builder::new()
+        .name(format!("vfwd-{}", device_name(key.device)))
+        .spawn(move || forward_main(forward_key, forward_rx, loaded_tx, done_tx));
+    let forward_thread = match forward_thread {
+        Ok(thread) => thread,
         Err(e) => {
-            let _ = ready.send(Err(e));
+            let _ = ready.send(Err(format!(
+                "cannot start a forward thread for {}: {e}",
+                key.path.display()
+            )));
             return;
         }
     };
-    drop(ready);
-    let mut runner = Runner {
-        module,
-        key,
-        forward_time: Duration::ZERO,
-        frames: FrameCache::new(FRAME_CACHE_FRAMES),
+    let stop = |forward_tx: mpsc::Sender<ForwardJob>| {
+        drop(forward_tx);
+        let _ = forward_thread.join();
     };
-    let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
-    let mut shedding = Shedding::default();
-    let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
-    loop {
-        // Wait for a clip when none is queued, then take whatever else is queued now.
-        if backlog.is_empty() {
-            match requests.recv() {
-                Ok(Request::Infer(job)) => backlog.push((Instant::now(), *job)),
-                Ok(Request::Probe(config, reply)) => {
-                    let _ = reply.send(runner.probe_caught(&config));
-                    continue;
-                }
-                Err(_) => return, // every handle dropped
+    let info = match loaded_rx.recv() {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => {
+            let _ = ready.send(Err(e));
+            return stop(forward_tx);
+        }
+        Err(_) => {
+            let _ = ready.send(Err(format!(
+                "the forward thread for {} stopped while loading",
+                key.path.display()
+            )));
+            return stop(forward_tx);
+        }
+    };
+    // The worker's own copy only serves the screen of a model that declares one.
+    let mut screener = None;
+    if info.metadata.as_ref().is_some_and(|m| m.screen) {
+        match load(&key) {
+            Ok((module, _)) => screener = Some(Runner::new(module, key.clone())),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return stop(forward_tx);
             }
         }
-        // The oldest clip's stream decides how full a batch should be and how long to wait.
+    }
+    let _ = ready.send(Ok(info));
+    drop(ready);
+    let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
+    let mut shedding = Shedding::default();
+    // Streams whose clip the forward thread holds; none while it is idle.
+    let mut in_flight: Option<Vec<u64>> = None;
+    // A running mean of the full forwards' times.
+    let mut forward_time = Duration::ZERO;
+    let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
+    loop {
+        // Wait for a clip when nothing is queued or running; poll while a forward runs;
+        // otherwise take whatever is queued now.
+        let first = if backlog.is_empty() && in_flight.is_none() {
+            requests
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        } else if in_flight.is_some() {
+            requests.recv_timeout(POLL)
+        } else {
+            requests.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+            })
+        };
+        let mut received = Vec::new();
+        match first {
+            Ok(request) => received.push(request),
+            Err(mpsc::RecvTimeoutError::Timeout) => (),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return stop(forward_tx),
+        }
+        received.extend(requests.try_iter());
+        for request in received {
+            match request {
+                Request::Infer(job) => backlog.push((Instant::now(), *job)),
+                Request::Probe(config, reply) => {
+                    let _ = reply.send(probe_both(screener.as_ref(), &forward_tx, config));
+                }
+            }
+        }
+        for (started, ended) in done_rx.try_iter() {
+            // Mostly the last few forwards: a gate that opens changes the cost at once.
+            forward_time = (forward_time * 3 + (ended - started)) / 4;
+            shedding.record(started, ended);
+            in_flight = None;
+        }
+        if closing.load(Ordering::SeqCst) {
+            return stop(forward_tx); // the backlog's streams have all stopped
+        }
+        if backlog.is_empty() {
+            continue;
+        }
+        // Every clip that a full forward would score too late, and every clip of the streams
+        // being screened, is screened here at once, all of a stream's together: a box behind
+        // catches up in one step. A stream whose clip is in the forward waits for it, so
+        // that its scores come back in order.
+        if let Some(runner) = screener.as_mut() {
+            let now = Instant::now();
+            let busy = in_flight.as_deref().unwrap_or(&[]);
+            let eligible: Vec<usize> = (0..backlog.len())
+                .filter(|&i| !busy.contains(&backlog[i].1.stream))
+                .collect();
+            // A stream is only screened after a clip of it was overdue, which needs a screen.
+            let queued = eligible.iter().map(|&i| {
+                let (arrived, job) = &backlog[i];
+                (job.stream, job.overdue(*arrived, now, forward_time))
+            });
+            let overdue: Vec<usize> = shedding
+                .pick(queued, now)
+                .into_iter()
+                .map(|k| eligible[k])
+                .collect();
+            if let Some(&first) = overdue.first() {
+                let config = backlog[first].1.config.clone();
+                let chosen: Vec<usize> = overdue
+                    .into_iter()
+                    .filter(|&i| *backlog[i].1.config == *config)
+                    .take(SCREEN_BATCH_MAX)
+                    .collect();
+                runner.run_batch(&config, take(&mut backlog, &chosen), Pass::Screen);
+                shedding.record(now, Instant::now());
+                continue;
+            }
+        }
+        if in_flight.is_some() {
+            continue;
+        }
+        // The oldest clip's stream decides how full a batch should be and how long it may
+        // wait for more.
         let (arrived, max, timeout) = {
             let (t, j) = &backlog[0];
             (*t, j.batch_size.max(1), j.batch_timeout)
         };
-        loop {
-            let request = if batching::batch_size_now(&backlog, |j| j.1.stream, compatible) >= max {
-                match requests.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => break,
+        if batching::batch_size_now(&backlog, |j| j.1.stream, compatible) < max {
+            let left = (arrived + timeout).saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                // More clips may come: wait for them, at most until the timeout.
+                match requests.recv_timeout(left.min(POLL)) {
+                    Ok(Request::Infer(job)) => backlog.push((Instant::now(), *job)),
+                    Ok(Request::Probe(config, reply)) => {
+                        let _ = reply.send(probe_both(screener.as_ref(), &forward_tx, config));
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => (),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return stop(forward_tx),
                 }
-            } else {
-                let left = (arrived + timeout).saturating_duration_since(Instant::now());
-                match requests.recv_timeout(left) {
-                    Ok(r) => r,
-                    Err(mpsc::RecvTimeoutError::Timeout) => break,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
-            };
-            match request {
-                Request::Infer(job) => backlog.push((Instant::now(), *job)),
-                Request::Probe(config, reply) => {
-                    let _ = reply.send(runner.probe_caught(&config));
-                }
+                continue;
             }
-        }
-        if closing.load(Ordering::SeqCst) {
-            return; // the backlog's streams have all stopped
-        }
-        // Every clip that a full forward would score too late, and every clip of the streams
-        // being screened, goes first, in one pass of the cheaper method, all of a stream's at
-        // once: a box behind catches up in one step, not one clip per stream per forward.
-        let now = Instant::now();
-        // A stream is only screened after a clip of it was overdue, which needs a screen.
-        let queued = backlog
-            .iter()
-            .map(|(arrived, job)| (job.stream, job.overdue(*arrived, now, runner.forward_time)));
-        let overdue = shedding.pick(queued, now);
-        if let Some(&first) = overdue.first() {
-            let config = backlog[first].1.config.clone();
-            let chosen: Vec<usize> = overdue
-                .into_iter()
-                .filter(|&i| *backlog[i].1.config == *config)
-                .take(SCREEN_BATCH_MAX)
-                .collect();
-            runner.run_batch(&config, take(&mut backlog, &chosen), Pass::Screen);
-            shedding.record(now, Instant::now());
-            continue;
         }
         let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
         let config = backlog[picked[0]].1.config.clone();
-        runner.run_batch(&config, take(&mut backlog, &picked), Pass::Forward);
-        shedding.record(now, Instant::now());
+        let batch = take(&mut backlog, &picked);
+        in_flight = Some(batch.iter().map(|job| job.stream).collect());
+        if let Err(mpsc::SendError(ForwardJob::Batch(_, batch))) =
+            forward_tx.send(ForwardJob::Batch(config, batch))
+        {
+            let error = format!("the forward thread for {} has stopped", key.path.display());
+            for job in batch {
+                let _ = job.reply.send(JobOutcome {
+                    tag: job.tag,
+                    result: Err(error.clone()),
+                });
+            }
+            in_flight = None;
+        }
+    }
+}
+
+/// The first-forward check on the forward thread's copy, then on the worker's own (its
+/// screen) when it has one: the slower of the two, or the first error.
+fn probe_both(
+    screener: Option<&Runner>,
+    forward_tx: &mpsc::Sender<ForwardJob>,
+    config: Arc<ModelConfig>,
+) -> Result<Duration, String> {
+    let (tx, rx) = mpsc::channel();
+    forward_tx
+        .send(ForwardJob::Probe(config.clone(), tx))
+        .map_err(|_| "the forward thread has stopped".to_string())?;
+    let forward = rx
+        .recv()
+        .map_err(|_| "the forward thread stopped while probing".to_string())??;
+    match screener {
+        Some(runner) => Ok(forward.max(runner.probe_caught(&config)?)),
+        None => Ok(forward),
     }
 }
 
@@ -569,8 +728,6 @@ type Scored = (Vec<f32>, u32, Option<[f32; 4]>, u32);
 struct Runner {
     module: CModule,
     key: ModelKey,
-    /// A running mean of the full forwards' times (`ClipJob::overdue`).
-    forward_time: Duration,
     /// Features of the last frames a frame encoder saw, of every stream this model serves.
     frames: FrameCache,
 }
@@ -579,6 +736,14 @@ struct Runner {
 const FRAME_CACHE_FRAMES: usize = 256;
 
 impl Runner {
+    fn new(module: CModule, key: ModelKey) -> Self {
+        Runner {
+            module,
+            key,
+            frames: FrameCache::new(FRAME_CACHE_FRAMES),
+        }
+    }
+
     fn kind(&self) -> Kind {
         if self.key.fp16 {
             Kind::Half
@@ -706,10 +871,6 @@ impl Runner {
             Err(format!("scoring panicked: {}", panic_message(&*payload)))
         });
         let forward_time = started.elapsed();
-        if pass == Pass::Forward {
-            // Mostly the last few forwards: a gate that opens changes the cost at once.
-            self.forward_time = (self.forward_time * 3 + forward_time) / 4;
-        }
         let size = batch.len();
         match outcome {
             Ok(results) => {
