@@ -203,8 +203,14 @@ pub struct JobOutcome {
 
 enum Request {
     Infer(Box<ClipJob>),
-    /// Forward zeros of this configuration once: warms up and checks the output shape.
-    Probe(Arc<ModelConfig>, mpsc::Sender<Result<Duration, String>>),
+    /// Forward zeros of this configuration once: warms up and checks the output shape; with
+    /// `true`, the element may screen clips (async, `screen-after`), so the worker's screen
+    /// copy is loaded for a model that declares one.
+    Probe(
+        Arc<ModelConfig>,
+        bool,
+        mpsc::Sender<Result<Duration, String>>,
+    ),
 }
 
 /// A handle on a loaded model shared by every element that uses the same file, device and
@@ -328,8 +334,10 @@ impl SharedModel {
     }
 
     /// Runs one forward of zeros shaped by `config` on every worker: warm-up, and the
-    /// first-forward check of the contract. Blocks until done; the slowest forward.
-    pub fn probe(&self, config: &Arc<ModelConfig>) -> Result<Duration, String> {
+    /// first-forward check of the contract. Blocks until done; the slowest forward. With
+    /// `may_screen` (an element that may screen clips), a model with a `screen` gets its
+    /// second copy on every worker now (about 120 MB each with the default).
+    pub fn probe(&self, config: &Arc<ModelConfig>, may_screen: bool) -> Result<Duration, String> {
         let replies = self
             .workers
             .requests
@@ -337,7 +345,7 @@ impl SharedModel {
             .map(|requests| {
                 let (tx, rx) = mpsc::channel();
                 requests
-                    .send(Request::Probe(config.clone(), tx))
+                    .send(Request::Probe(config.clone(), may_screen, tx))
                     .map_err(|_| self.gone())?;
                 Ok(rx)
             })
@@ -543,17 +551,9 @@ fn worker_main(
             return stop(forward_tx);
         }
     };
-    // The worker's own copy only serves the screen of a model that declares one.
+    // The worker's own copy only serves the screen of a model that declares one, loaded by
+    // the first probe of an element that may screen (`probe_both`).
     let mut screener = None;
-    if info.metadata.as_ref().is_some_and(|m| m.screen) {
-        match load(&key) {
-            Ok((module, _)) => screener = Some(Runner::new(module, key.clone())),
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return stop(forward_tx);
-            }
-        }
-    }
     let _ = ready.send(Ok(info));
     drop(ready);
     let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
@@ -588,8 +588,9 @@ fn worker_main(
         for request in received {
             match request {
                 Request::Infer(job) => backlog.push((Instant::now(), *job)),
-                Request::Probe(config, reply) => {
-                    let _ = reply.send(probe_both(screener.as_ref(), &forward_tx, config));
+                Request::Probe(config, may_screen, reply) => {
+                    let probed = probe_both(&mut screener, &key, &forward_tx, config, may_screen);
+                    let _ = reply.send(probed);
                 }
             }
         }
@@ -652,8 +653,10 @@ fn worker_main(
                 // More clips may come: wait for them, at most until the timeout.
                 match requests.recv_timeout(left.min(POLL)) {
                     Ok(Request::Infer(job)) => backlog.push((Instant::now(), *job)),
-                    Ok(Request::Probe(config, reply)) => {
-                        let _ = reply.send(probe_both(screener.as_ref(), &forward_tx, config));
+                    Ok(Request::Probe(config, may_screen, reply)) => {
+                        let probed =
+                            probe_both(&mut screener, &key, &forward_tx, config, may_screen);
+                        let _ = reply.send(probed);
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => (),
                     Err(mpsc::RecvTimeoutError::Disconnected) => return stop(forward_tx),
@@ -681,19 +684,25 @@ fn worker_main(
 }
 
 /// The first-forward check on the forward thread's copy, then on the worker's own (its
-/// screen) when it has one: the slower of the two, or the first error.
+/// screen) when it has one: the slower of the two, or the first error. The worker's copy is
+/// loaded here, once, for a model with a screen and an element that may screen.
 fn probe_both(
-    screener: Option<&Runner>,
+    screener: &mut Option<Runner>,
+    key: &ModelKey,
     forward_tx: &mpsc::Sender<ForwardJob>,
     config: Arc<ModelConfig>,
+    may_screen: bool,
 ) -> Result<Duration, String> {
+    let stopped = || format!("the forward thread for {} has stopped", key.path.display());
     let (tx, rx) = mpsc::channel();
     forward_tx
         .send(ForwardJob::Probe(config.clone(), tx))
-        .map_err(|_| "the forward thread has stopped".to_string())?;
-    let forward = rx
-        .recv()
-        .map_err(|_| "the forward thread stopped while probing".to_string())??;
+        .map_err(|_| stopped())?;
+    let forward = rx.recv().map_err(|_| stopped())??;
+    if screener.is_none() && may_screen && config.screen {
+        let (module, _) = load(key)?;
+        *screener = Some(Runner::new(module, key.clone()));
+    }
     match screener {
         Some(runner) => Ok(forward.max(runner.probe_caught(&config)?)),
         None => Ok(forward),

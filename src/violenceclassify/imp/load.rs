@@ -42,7 +42,11 @@ impl ViolenceClassify {
         let model = self.open_model(&settings, &location)?;
         let config = self.resolve_config(&model, &settings, &location)?;
         let warmup = model
-            .probe(&config)
+            // A stream that waits for each score is never screened: no second copy for it.
+            .probe(
+                &config,
+                settings.screen_after > 0 && settings.mode != Mode::Sync,
+            )
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
         let params = decision_params(&settings, &config, &location)?;
         gst::info!(
