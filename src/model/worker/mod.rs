@@ -563,9 +563,20 @@ fn worker_main(
     // A running mean of the full forwards' times.
     let mut forward_time = Duration::ZERO;
     let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
+    // How long the oldest clip may still wait for its batch to fill: its stream decides how
+    // full a batch should be and for how long.
+    let batch_wait = |backlog: &[(Instant, ClipJob)]| match backlog.first() {
+        Some((arrived, job))
+            if batching::batch_size_now(backlog, |j| j.1.stream, compatible)
+                < job.batch_size.max(1) =>
+        {
+            (*arrived + job.batch_timeout).saturating_duration_since(Instant::now())
+        }
+        _ => Duration::ZERO,
+    };
     loop {
-        // Wait for a clip when nothing is queued or running; poll while a forward runs;
-        // otherwise take whatever is queued now.
+        // Wait for a clip when nothing is queued or running; poll while a forward runs, or
+        // while a batch may still fill; otherwise take whatever is queued now.
         let first = if backlog.is_empty() && in_flight.is_none() {
             requests
                 .recv()
@@ -573,10 +584,7 @@ fn worker_main(
         } else if in_flight.is_some() {
             requests.recv_timeout(POLL)
         } else {
-            requests.try_recv().map_err(|e| match e {
-                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
-                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
-            })
+            requests.recv_timeout(batch_wait(&backlog).min(POLL))
         };
         let mut received = Vec::new();
         match first {
@@ -638,32 +646,10 @@ fn worker_main(
                 continue;
             }
         }
-        if in_flight.is_some() {
+        if in_flight.is_some() || !batch_wait(&backlog).is_zero() {
             continue;
         }
-        // The oldest clip's stream decides how full a batch should be and how long it may
-        // wait for more.
-        let (arrived, max, timeout) = {
-            let (t, j) = &backlog[0];
-            (*t, j.batch_size.max(1), j.batch_timeout)
-        };
-        if batching::batch_size_now(&backlog, |j| j.1.stream, compatible) < max {
-            let left = (arrived + timeout).saturating_duration_since(Instant::now());
-            if !left.is_zero() {
-                // More clips may come: wait for them, at most until the timeout.
-                match requests.recv_timeout(left.min(POLL)) {
-                    Ok(Request::Infer(job)) => backlog.push((Instant::now(), *job)),
-                    Ok(Request::Probe(config, may_screen, reply)) => {
-                        let probed =
-                            probe_both(&mut screener, &key, &forward_tx, config, may_screen);
-                        let _ = reply.send(probed);
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => (),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return stop(forward_tx),
-                }
-                continue;
-            }
-        }
+        let max = backlog[0].1.batch_size.max(1);
         let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
         let config = backlog[picked[0]].1.config.clone();
         let batch = take(&mut backlog, &picked);
