@@ -62,7 +62,7 @@ struct Running {
     stream: u64,
     batch_size: usize,
     batch_timeout: Duration,
-    /// How long a clip may wait before it is screened (`screen-after`); `None`: never.
+    /// By when a clip should be scored, or be screened (`screen-after`); `None`: never.
     screen_after: Option<Duration>,
     stats_timer: StatsTimer,
     scene_cut_guard: bool,

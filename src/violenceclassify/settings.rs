@@ -177,7 +177,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt64::builder("screen-after")
                     .nick("Screen after")
-                    .blurb("Async mode: nanoseconds from a clip's arrival at the inference worker by which it should be scored. A clip that a full forward would score later (its wait plus the worker's recent forward time, counted up to half of this) is scored by the model's cheaper screen instead (metadata screen; the default cascade's cheap stage deciding alone at its own threshold), so that a box that falls behind still scores every camera's clips rather than dropping them. Counted in clips-screened. 0 never screens; models without a screen ignore it")
+                    .blurb("Async mode: nanoseconds from a clip's arrival at the inference worker by which it should be scored. A clip that a full forward would score later (its wait plus the worker's recent forward time, counted up to half of this) is scored by the model's cheaper screen instead (metadata screen; the default cascade's cheap stage deciding alone at its own threshold), and so are the following clips of its stream for at least 2 s, until the worker keeps up again, so that a box that falls behind still scores every camera's clips rather than dropping them. Counted in clips-screened. 0 never screens; models without a screen ignore it")
                     .maximum(10_000_000_000)
                     .default_value(DEFAULT_SCREEN_AFTER)
                     .mutable_ready()
@@ -259,7 +259,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt64::builder("clips-screened")
                     .nick("Clips screened")
-                    .blurb("Clips of clips-scored that were scored by the model's screen because they waited longer than screen-after (read-only)")
+                    .blurb("Clips of clips-scored that were scored by the model's screen because the inference worker was behind (screen-after) (read-only)")
                     .read_only()
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-encoded")

@@ -76,8 +76,9 @@ pub struct ClipJob {
     /// Most clips forwarded together, and how long the oldest clip may wait for more.
     pub batch_size: usize,
     pub batch_timeout: Duration,
-    /// A clip that has waited this long when its batch is formed is scored by the model's
-    /// `screen` (`ModelConfig::screen`) instead of its forward; `None`: never.
+    /// A clip that a full forward would score this long or later after it reached the worker
+    /// is scored by the model's `screen` (`ModelConfig::screen`), and its stream with it for a
+    /// while (`Shedding`); `None`: never.
     pub screen_after: Option<Duration>,
 }
 
@@ -126,7 +127,8 @@ impl Shedding {
         self.passes.push_back((start, end));
     }
 
-    /// The share of the last `BUSY_WINDOW` the worker spent scoring.
+    /// The share of the last `BUSY_WINDOW` the worker spent scoring, its screens and its
+    /// forward thread's forwards added up.
     fn busy(&mut self, now: Instant) -> f64 {
         let from = now.checked_sub(BUSY_WINDOW).unwrap_or(now);
         self.passes.retain(|(_, end)| *end > from);
