@@ -181,12 +181,34 @@ impl ViolenceClassify {
             batch_timeout: run.batch_timeout,
             // A stream that waits for each score (sync) is never behind: it is held instead.
             screen_after: run.screen_after.filter(|_| run.is_async()),
+            urgent: run.queue.is_violent()
+                || run
+                    .queue
+                    .latest()
+                    .score
+                    .is_some_and(|score| score >= run.queue.latest().threshold),
         })?;
         Ok(Some(tag))
     }
 
-    /// Applies one outcome and collects what to announce.
+    /// Applies one outcome, then the held ones it lets through (in the stream's order), and
+    /// collects what to announce.
     fn apply(
+        &self,
+        run: &mut Running,
+        outcome: JobOutcome,
+        decided_at: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), String> {
+        let mut next = Some(outcome);
+        while let Some(outcome) = next {
+            self.apply_one(run, outcome, decided_at, out)?;
+            next = run.queue.take_ready();
+        }
+        Ok(())
+    }
+
+    fn apply_one(
         &self,
         run: &mut Running,
         outcome: JobOutcome,
@@ -196,7 +218,7 @@ impl ViolenceClassify {
         let applied = run.queue.apply(outcome, decided_at);
         self.publish_stats(&run.queue);
         match applied? {
-            Applied::Forgotten => (),
+            Applied::Forgotten | Applied::Held => (),
             Applied::Skipped { first_pts, error } => {
                 gst::element_imp_warning!(
                     self,

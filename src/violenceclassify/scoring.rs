@@ -76,6 +76,9 @@ struct PendingClip {
 pub enum Applied {
     /// The clip was forgotten by a flush; its result is ignored.
     Forgotten,
+    /// An earlier clip of the stream is still being scored: the result is held, and applied
+    /// after that one's (`ScoringQueue::take_ready`), so that decisions see clips in order.
+    Held,
     /// The forward failed and failures are skipped: the clip only counts as failed.
     Skipped { first_pts: u64, error: String },
     Scored {
@@ -106,6 +109,9 @@ pub struct QueueParams {
 pub struct ScoringQueue {
     params: QueueParams,
     pending: VecDeque<PendingClip>,
+    /// Results of pending clips that came back before an earlier clip's: a screened clip
+    /// overtakes a clip of the same stream in a long forward.
+    held: Vec<JobOutcome>,
     next_tag: u64,
     decider: Decider,
     latest: ViolenceInfo,
@@ -119,6 +125,7 @@ impl ScoringQueue {
         ScoringQueue {
             params,
             pending: VecDeque::new(),
+            held: Vec::new(),
             next_tag: 0,
             latest: ViolenceInfo {
                 threshold: decider.params().threshold,
@@ -175,7 +182,8 @@ impl ScoringQueue {
     }
 
     /// Takes a clip into the queue and returns the tag its result must carry, or `None`
-    /// when `drop_when_full` and `max_pending` clips are already waiting (counted).
+    /// when `drop_when_full` and `max_pending` clips are already waiting for the model
+    /// (counted); clips whose result is held for order do not wait for it.
     pub fn admit(
         &mut self,
         times: ScoredClip,
@@ -183,7 +191,7 @@ impl ScoringQueue {
         drop_when_full: bool,
         descriptor: Option<Descriptor>,
     ) -> Option<u64> {
-        if drop_when_full && self.pending.len() >= self.params.max_pending {
+        if drop_when_full && self.pending.len() - self.held.len() >= self.params.max_pending {
             self.stats.dropped += 1;
             return None;
         }
@@ -208,13 +216,18 @@ impl ScoringQueue {
         }
     }
 
-    /// Applies one result, decided on the frame at running time `decided_at`. A failed
-    /// forward is an error unless failures are skipped.
+    /// Applies one result, decided on the frame at running time `decided_at`, or holds it
+    /// while an earlier clip's is still to come. A failed forward is an error unless
+    /// failures are skipped.
     pub fn apply(&mut self, outcome: JobOutcome, decided_at: u64) -> Result<Applied, String> {
         let Some(index) = self.pending.iter().position(|p| p.tag == outcome.tag) else {
             return Ok(Applied::Forgotten);
         };
-        let pending = self.pending.remove(index).expect("index from position");
+        if index > 0 {
+            self.held.push(outcome);
+            return Ok(Applied::Held);
+        }
+        let pending = self.pending.pop_front().expect("index 0 exists");
         let score = match outcome.result {
             Ok(score) => score,
             Err(error) if self.params.skip_failed => {
@@ -297,9 +310,18 @@ impl ScoringQueue {
         t.map(|t| ViolenceEvent::from_transition(t, self.context(decided_at)))
     }
 
+    /// The held result of the oldest pending clip, once every earlier result was applied:
+    /// to be applied next.
+    pub fn take_ready(&mut self) -> Option<JobOutcome> {
+        let first = self.pending.front()?.tag;
+        let index = self.held.iter().position(|o| o.tag == first)?;
+        Some(self.held.swap_remove(index))
+    }
+
     /// Forgets the pending clips (their results will be ignored) and the latest info.
     pub fn flush(&mut self) {
         self.pending.clear();
+        self.held.clear();
         self.latest = ViolenceInfo {
             threshold: self.latest.threshold,
             ..ViolenceInfo::default()
@@ -457,11 +479,48 @@ mod tests {
         let b = q.admit(times(1), (64, 64), false, None).unwrap();
         assert!(!q.awaits(Wait::ReadyOnly));
         assert!(q.awaits(Wait::Clip(b)));
-        q.apply(scored(b, 0.1, None), 0).unwrap();
-        assert!(!q.awaits(Wait::Clip(b)));
+        // b's result, come first, waits for a's: b is decided after a.
+        assert_eq!(q.apply(scored(b, 0.1, None), 0), Ok(Applied::Held));
+        assert!(q.awaits(Wait::Clip(b)));
+        assert!(q.take_ready().is_none());
         assert!(q.awaits(Wait::AllPending));
         q.apply(scored(a, 0.1, None), 0).unwrap();
+        let ready = q.take_ready().expect("b is next");
+        assert_eq!(ready.tag, b);
+        q.apply(ready, 0).unwrap();
         assert!(!q.awaits(Wait::AllPending));
+    }
+
+    #[test]
+    fn results_that_overtake_are_decided_in_order_and_do_not_fill_the_queue() {
+        let mut q = queue(2, false, false);
+        let a = q.admit(times(0), (64, 64), true, None).unwrap();
+        let b = q.admit(times(1), (64, 64), true, None).unwrap();
+        // Two clips wait for the model: a third is dropped.
+        assert!(q.admit(times(2), (64, 64), true, None).is_none());
+        // b is screened while a is in a long forward: b no longer waits for the model.
+        assert_eq!(q.apply(scored(b, 0.9, None), 0), Ok(Applied::Held));
+        let c = q.admit(times(2), (64, 64), true, None).unwrap();
+        assert_eq!(q.apply(scored(c, 0.9, None), 0), Ok(Applied::Held));
+        assert_eq!(q.stats().scored, 0);
+        // a comes back: a, b and c are decided in that order, and b and c start the event.
+        let mut starts = 0;
+        let mut applied = vec![q.apply(scored(a, 0.1, None), 0).unwrap()];
+        while let Some(ready) = q.take_ready() {
+            applied.push(q.apply(ready, 0).unwrap());
+        }
+        for (i, result) in applied.into_iter().enumerate() {
+            let Applied::Scored { clip, events, .. } = result else {
+                panic!("{result:?}")
+            };
+            assert_eq!(clip.first_pts, times(i as u64).first_pts);
+            starts += events.len();
+        }
+        assert_eq!(starts, 1);
+        assert!(q.is_violent());
+        assert_eq!((q.pending_len(), q.stats().scored), (0, 3));
+        q.flush();
+        assert!(q.take_ready().is_none());
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("max-pending")
                     .nick("Maximum pending clips")
-                    .blurb("Async mode: clips of this stream waiting for the model (4 span about 1 s at 30 fps with clipbuffer's default stride); a clip beyond it is dropped and counted")
+                    .blurb("Async mode: clips of this stream waiting for the model (4 span about 1 s at 30 fps with clipbuffer's default stride); a clip beyond it is dropped and counted. A screened result that came back before an earlier clip's (screen-after) waits for it, to be decided in order, and does not count")
                     .minimum(1)
                     .maximum(64)
                     .default_value(DEFAULT_MAX_PENDING)
@@ -177,7 +177,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt64::builder("screen-after")
                     .nick("Screen after")
-                    .blurb("Async mode: nanoseconds from a clip's arrival at the inference worker by which it should be scored. A clip that a full forward would score later (its wait plus the worker's recent forward time, counted up to half of this) is scored by the model's cheaper screen instead (metadata screen; the default cascade's cheap stage deciding alone at its own threshold), and so are the following clips of its stream for at least 2 s, until the worker keeps up again, so that a box that falls behind still scores every camera's clips rather than dropping them. Counted in clips-screened. 0 never screens; models without a screen ignore it")
+                    .blurb("Async mode: nanoseconds from a clip's arrival at the inference worker by which it should be scored. A clip that a full forward would score later (its wait plus the worker's recent forward time, counted up to half of this) is scored by the model's cheaper screen instead (metadata screen; the default cascade's cheap stage deciding alone at its own threshold), and so are the following clips of its stream for at least 2 s, until the worker keeps up again, so that a box that falls behind still scores every camera's clips rather than dropping them. A stream in an event, or whose last score reached the threshold, gets its full forward before the other screened streams; a stream new to a busy worker starts screened. Counted in clips-screened. 0 never screens; models without a screen ignore it")
                     .maximum(10_000_000_000)
                     .default_value(DEFAULT_SCREEN_AFTER)
                     .mutable_ready()

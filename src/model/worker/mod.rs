@@ -80,12 +80,19 @@ pub struct ClipJob {
     /// is scored by the model's `screen` (`ModelConfig::screen`), and its stream with it for a
     /// while (`Shedding`); `None`: never.
     pub screen_after: Option<Duration>,
+    /// The stream is in an event, or its last score reached the threshold: the decision is
+    /// being made now, so a screened stream with such a clip gets its full forward before
+    /// the others (`Shedding`).
+    pub urgent: bool,
 }
 
 impl ClipJob {
     /// Whether this clip, queued at `arrived`, is to be screened in a batch formed at `now`
     /// when a full forward takes about `forward` now.
+    /// An urgent clip is only overdue once it has waited `screen_after` itself: it would
+    /// otherwise be screened again as soon as a long forward keeps it waiting.
     fn overdue(&self, arrived: Instant, now: Instant, forward: Duration) -> bool {
+        let forward = if self.urgent { Duration::ZERO } else { forward };
         self.config.screen && too_late(self.screen_after, arrived, now, forward)
     }
 }
@@ -103,10 +110,35 @@ const CALM_BEFORE_RELEASE: Duration = Duration::from_secs(1);
 const RELEASE_BELOW_BUSY: f64 = 0.65;
 const BUSY_WINDOW: Duration = Duration::from_secs(2);
 
+/// A stream the worker has not had a clip of for this long is new to it again.
+const STREAM_FORGOTTEN_AFTER: Duration = Duration::from_secs(10);
+
+/// A queued clip as `Shedding::pick` sees it.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    stream: u64,
+    /// A full forward would score it later than its `screen_after`.
+    overdue: bool,
+    /// It may be screened at all (`screen_after` set, the model has a screen).
+    screenable: bool,
+    urgent: bool,
+}
+
 /// Load shedding by streams: a stream with an overdue clip is screened, all its clips,
 /// until the worker has kept up for a while; then the streams are given back their full
 /// forward one at a time, the longest screened first, so that a released stream's cold
 /// verifier windows come one stream at a time and the screened cameras take turns.
+///
+/// A screened stream with an urgent clip (`ClipJob::urgent`: in an event, or its last
+/// score at the threshold) trades places with a stream that is not, at most once a second:
+/// under load the verifier looks where an event may start or end, and the screen, which
+/// decides as the cheap stage alone, looks at the quiet cameras.
+///
+/// A stream new to a worker that already serves another starts screened (a slow start):
+/// when a box starts, every camera's first windows are cold, and their verifier work came
+/// all at once, a second or more of forwards during which every camera of the worker waited
+/// (most of the clips still dropped at 16 cameras fell there). A camera added to a running
+/// box is taken in the same way, when the worker has room.
 #[derive(Debug, Default)]
 struct Shedding {
     /// Screened streams, in the order they were screened, and since when.
@@ -115,6 +147,8 @@ struct Shedding {
     last_release: Option<Instant>,
     /// The worker's passes (start, end) within the last `BUSY_WINDOW`.
     passes: VecDeque<(Instant, Instant)>,
+    /// When each stream last had a clip queued, for `STREAM_FORGOTTEN_AFTER`.
+    seen: HashMap<u64, Instant>,
 }
 
 impl Shedding {
@@ -140,9 +174,9 @@ impl Shedding {
         busy.as_secs_f64() / BUSY_WINDOW.as_secs_f64()
     }
 
-    /// Of the queued clips, (stream, overdue) in queue order, those to screen now: the
-    /// overdue ones and every clip of a screened stream.
-    fn pick(&mut self, clips: impl Iterator<Item = (u64, bool)>, now: Instant) -> Vec<usize> {
+    /// Of the queued clips, in queue order, those to screen now: the overdue ones, every
+    /// clip of a screened stream, and those of a stream new to a busy worker.
+    fn pick(&mut self, clips: impl Iterator<Item = Candidate>, now: Instant) -> Vec<usize> {
         let calm = |last: Option<Instant>| {
             last.is_none_or(|t| now.saturating_duration_since(t) >= CALM_BEFORE_RELEASE)
         };
@@ -158,8 +192,24 @@ impl Shedding {
             self.screened.pop_front();
             self.last_release = Some(now);
         }
+        self.seen
+            .retain(|_, last| now.saturating_duration_since(*last) < STREAM_FORGOTTEN_AFTER);
+        let clips: Vec<Candidate> = clips.collect();
+        self.swap_for_urgent(&clips, now);
         let mut chosen = Vec::new();
-        for (i, (stream, overdue)) in clips.enumerate() {
+        for (i, clip) in clips.into_iter().enumerate() {
+            let Candidate {
+                stream,
+                overdue,
+                screenable,
+                ..
+            } = clip;
+            let known = self.seen.contains_key(&stream);
+            let serving_others = self.seen.keys().any(|s| *s != stream);
+            self.seen.insert(stream, now);
+            if !known && serving_others && screenable && !self.screens(stream) {
+                self.screened.push_back((stream, now));
+            }
             if overdue {
                 self.last_overdue = Some(now);
                 if !self.screens(stream) {
@@ -171,6 +221,37 @@ impl Shedding {
             }
         }
         chosen
+    }
+
+    /// Gives the first screened stream with an urgent clip its full forward, and screens in
+    /// its place the first stream with a full forward and no urgent clip, if one is queued.
+    fn swap_for_urgent(&mut self, clips: &[Candidate], now: Instant) {
+        let since_release = self
+            .last_release
+            .map_or(CALM_BEFORE_RELEASE, |t| now.saturating_duration_since(t));
+        if since_release < CALM_BEFORE_RELEASE {
+            return;
+        }
+        let Some(urgent) = clips
+            .iter()
+            .find(|c| c.urgent && self.screens(c.stream))
+            .map(|c| c.stream)
+        else {
+            return;
+        };
+        let urgent_streams: Vec<u64> = clips
+            .iter()
+            .filter(|c| c.urgent)
+            .map(|c| c.stream)
+            .collect();
+        let quiet = clips.iter().find(|c| {
+            c.screenable && !urgent_streams.contains(&c.stream) && !self.screens(c.stream)
+        });
+        self.screened.retain(|(s, _)| *s != urgent);
+        if let Some(quiet) = quiet {
+            self.screened.push_back((quiet.stream, now));
+        }
+        self.last_release = Some(now);
     }
 }
 
@@ -560,8 +641,8 @@ fn worker_main(
     drop(ready);
     let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
     let mut shedding = Shedding::default();
-    // Streams whose clip the forward thread holds; none while it is idle.
-    let mut in_flight: Option<Vec<u64>> = None;
+    // Whether the forward thread holds a batch.
+    let mut forwarding = false;
     // A running mean of the full forwards' times.
     let mut forward_time = Duration::ZERO;
     let compatible = |a: &(Instant, ClipJob), b: &(Instant, ClipJob)| *a.1.config == *b.1.config;
@@ -579,11 +660,11 @@ fn worker_main(
     loop {
         // Wait for a clip when nothing is queued or running; poll while a forward runs, or
         // while a batch may still fill; otherwise take whatever is queued now.
-        let first = if backlog.is_empty() && in_flight.is_none() {
+        let first = if backlog.is_empty() && !forwarding {
             requests
                 .recv()
                 .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
-        } else if in_flight.is_some() {
+        } else if forwarding {
             requests.recv_timeout(POLL)
         } else {
             requests.recv_timeout(batch_wait(&backlog).min(POLL))
@@ -608,7 +689,7 @@ fn worker_main(
             // Mostly the last few forwards: a gate that opens changes the cost at once.
             forward_time = (forward_time * 3 + (ended - started)) / 4;
             shedding.record(started, ended);
-            in_flight = None;
+            forwarding = false;
         }
         if closing.load(Ordering::SeqCst) {
             return stop(forward_tx); // the backlog's streams have all stopped
@@ -617,57 +698,64 @@ fn worker_main(
             continue;
         }
         // Every clip that a full forward would score too late, and every clip of the streams
-        // being screened, is screened here at once, all of a stream's together: a box behind
-        // catches up in one step. A stream whose clip is in the forward waits for it, so
-        // that its scores come back in order.
-        if let Some(runner) = screener.as_mut() {
+        // being screened, is screened here, oldest first, all of a stream's together: a box
+        // behind catches up in a few steps. A stream whose clip is in the forward is screened
+        // too: its screened results overtake that clip's, and the element holds them until it
+        // comes back (`ScoringQueue::take_ready`), so that the stream neither waits nor drops
+        // clips behind a long forward.
+        let mut to_screen = Vec::new();
+        if screener.is_some() {
             let now = Instant::now();
-            let busy = in_flight.as_deref().unwrap_or(&[]);
-            let eligible: Vec<usize> = (0..backlog.len())
-                .filter(|&i| !busy.contains(&backlog[i].1.stream))
-                .collect();
-            // A stream is only screened after a clip of it was overdue, which needs a screen.
-            let queued = eligible.iter().map(|&i| {
-                let (arrived, job) = &backlog[i];
-                (job.stream, job.overdue(*arrived, now, forward_time))
+            // A stream is screened after a clip of it was overdue, or when it is new to a
+            // worker that serves others; either needs a screen.
+            let queued = backlog.iter().map(|(arrived, job)| Candidate {
+                stream: job.stream,
+                overdue: job.overdue(*arrived, now, forward_time),
+                screenable: job.config.screen && job.screen_after.is_some(),
+                urgent: job.urgent,
             });
-            let overdue: Vec<usize> = shedding
-                .pick(queued, now)
-                .into_iter()
-                .map(|k| eligible[k])
-                .collect();
-            if let Some(&first) = overdue.first() {
-                let config = backlog[first].1.config.clone();
-                let chosen: Vec<usize> = overdue
-                    .into_iter()
-                    .filter(|&i| *backlog[i].1.config == *config)
-                    .take(SCREEN_BATCH_MAX)
-                    .collect();
-                runner.run_batch(&config, take(&mut backlog, &chosen), Pass::Screen);
-                shedding.record(now, Instant::now());
-                continue;
+            let picked = shedding.pick(queued, now);
+            to_screen = take_entries(&mut backlog, &picked);
+        }
+        // The forward thread gets its next batch before the screen pass, not after it: under
+        // load a pass took up to 0.5 s, and the forwarded cameras waited for it meanwhile.
+        if !forwarding && !backlog.is_empty() && batch_wait(&backlog).is_zero() {
+            let max = backlog[0].1.batch_size.max(1);
+            let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
+            let config = backlog[picked[0]].1.config.clone();
+            let batch = take(&mut backlog, &picked);
+            forwarding = true;
+            if let Err(mpsc::SendError(ForwardJob::Batch(_, batch))) =
+                forward_tx.send(ForwardJob::Batch(config, batch))
+            {
+                let error = format!("the forward thread for {} has stopped", key.path.display());
+                for job in batch {
+                    let _ = job.reply.send(JobOutcome {
+                        tag: job.tag,
+                        result: Err(error.clone()),
+                    });
+                }
+                forwarding = false;
             }
         }
-        if in_flight.is_some() || !batch_wait(&backlog).is_zero() {
+        let (Some(runner), Some((_, first))) = (screener.as_mut(), to_screen.first()) else {
             continue;
-        }
-        let max = backlog[0].1.batch_size.max(1);
-        let picked = batching::pick(&backlog, |j| j.1.stream, compatible, max);
-        let config = backlog[picked[0]].1.config.clone();
-        let batch = take(&mut backlog, &picked);
-        in_flight = Some(batch.iter().map(|job| job.stream).collect());
-        if let Err(mpsc::SendError(ForwardJob::Batch(_, batch))) =
-            forward_tx.send(ForwardJob::Batch(config, batch))
-        {
-            let error = format!("the forward thread for {} has stopped", key.path.display());
-            for job in batch {
-                let _ = job.reply.send(JobOutcome {
-                    tag: job.tag,
-                    result: Err(error.clone()),
-                });
+        };
+        // One pass: up to SCREEN_BATCH_MAX clips of the oldest clip's configuration; the
+        // rest go back to the queue, to be screened next time round.
+        let config = first.config.clone();
+        let mut pass = Vec::new();
+        for entry in to_screen {
+            if pass.len() < SCREEN_BATCH_MAX && *entry.1.config == *config {
+                pass.push(entry.1);
+            } else {
+                backlog.push(entry);
             }
-            in_flight = None;
         }
+        backlog.sort_by_key(|(arrived, _)| *arrived);
+        let started = Instant::now();
+        runner.run_batch(&config, pass, Pass::Screen);
+        shedding.record(started, Instant::now());
     }
 }
 
@@ -697,16 +785,29 @@ fn probe_both(
     }
 }
 
-/// Most clips screened in one pass: a screen is cheap, but its input is a whole clip each.
-const SCREEN_BATCH_MAX: usize = 64;
+/// Most clips screened in one pass: a screen is cheap, but its input is a whole clip each,
+/// and its results come back at the end of the pass (under load at 16 NVR cameras, passes of
+/// 6 to 8 clips took 0.1 to 0.5 s).
+const SCREEN_BATCH_MAX: usize = 8;
 
 /// Removes the clips at `indices` from `backlog`, in the order of `indices`.
 fn take(backlog: &mut Vec<(Instant, ClipJob)>, indices: &[usize]) -> Vec<ClipJob> {
-    let mut taken: Vec<Option<ClipJob>> = Vec::with_capacity(backlog.len());
+    take_entries(backlog, indices)
+        .into_iter()
+        .map(|(_, job)| job)
+        .collect()
+}
+
+/// `take`, with each clip's arrival.
+fn take_entries(
+    backlog: &mut Vec<(Instant, ClipJob)>,
+    indices: &[usize],
+) -> Vec<(Instant, ClipJob)> {
+    let mut taken: Vec<Option<(Instant, ClipJob)>> = Vec::with_capacity(backlog.len());
     let mut rest = Vec::with_capacity(backlog.len());
     for (i, entry) in backlog.drain(..).enumerate() {
         if indices.contains(&i) {
-            taken.push(Some(entry.1));
+            taken.push(Some(entry));
         } else {
             taken.push(None);
             rest.push(entry);
@@ -991,61 +1092,154 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 mod tests {
     use super::*;
 
+    /// Queued clips (stream, overdue), each one screenable.
+    fn queued(clips: &[(u64, bool)]) -> impl Iterator<Item = Candidate> + '_ {
+        clips.iter().map(|&(stream, overdue)| Candidate {
+            stream,
+            overdue,
+            screenable: true,
+            urgent: false,
+        })
+    }
+
+    /// A worker that already serves `streams`, so that none of them starts screened.
+    fn serving(streams: &[u64], now: Instant) -> Shedding {
+        let mut shedding = Shedding::default();
+        shedding.seen.extend(streams.iter().map(|&s| (s, now)));
+        shedding
+    }
+
     #[test]
     fn streams_are_screened_from_an_overdue_clip_and_given_back_one_at_a_time() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut shedding = Shedding::default();
+        let mut shedding = serving(&[1, 2, 3], t0);
         // Streams 1 and 2 fall behind; 3 keeps up. Every clip of 1 and 2 is screened.
         let chosen = shedding.pick(
-            [(1, true), (3, false), (2, true), (1, false)].into_iter(),
+            queued(&[(1, true), (3, false), (2, true), (1, false)]),
             at(0),
         );
         assert_eq!(chosen, vec![0, 2, 3]);
         assert_eq!(
-            shedding.pick([(1, false), (2, false), (3, false)].into_iter(), at(1500)),
+            shedding.pick(queued(&[(1, false), (2, false), (3, false)]), at(1500)),
             vec![0, 1]
         );
         // Calm for a second and screened 2 s: stream 1, screened first, is given back first,
         // then stream 2 only after another calm second.
         assert_eq!(
-            shedding.pick([(1, false), (2, false)].into_iter(), at(2000)),
+            shedding.pick(queued(&[(1, false), (2, false)]), at(2000)),
             vec![1]
         );
         assert_eq!(
-            shedding.pick([(1, false), (2, false)].into_iter(), at(2500)),
+            shedding.pick(queued(&[(1, false), (2, false)]), at(2500)),
             vec![1]
         );
         assert_eq!(
-            shedding.pick([(2, false)].into_iter(), at(3000)),
+            shedding.pick(queued(&[(2, false)]), at(3000)),
             Vec::<usize>::new()
         );
         // An overdue clip holds the next release for a calm second.
-        let mut shedding = Shedding::default();
-        shedding.pick([(1, true), (2, true)].into_iter(), at(0));
+        let mut shedding = serving(&[1, 2, 3], t0);
+        shedding.pick(queued(&[(1, true), (2, true)]), at(0));
         assert_eq!(
-            shedding.pick([(1, false), (3, true)].into_iter(), at(2500)),
+            shedding.pick(queued(&[(1, false), (3, true)]), at(2500)),
             vec![1]
         );
         let all = [(1, false), (2, false), (3, false)];
-        assert_eq!(shedding.pick(all.into_iter(), at(3000)), vec![1, 2]);
-        assert_eq!(shedding.pick(all.into_iter(), at(3500)), vec![2]);
+        assert_eq!(shedding.pick(queued(&all), at(3000)), vec![1, 2]);
+        assert_eq!(shedding.pick(queued(&all), at(3500)), vec![2]);
+    }
+
+    #[test]
+    fn a_stream_new_to_a_busy_worker_starts_screened() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut shedding = Shedding::default();
+        // All cameras start at once: the first clip in the queue gets a full forward, the
+        // other new streams start screened; a clip that may not be screened never is.
+        let unscreenable = Candidate {
+            stream: 4,
+            overdue: false,
+            screenable: false,
+            urgent: false,
+        };
+        let first = queued(&[(1, false), (2, false), (3, false), (2, false)]);
+        assert_eq!(
+            shedding.pick(first.chain([unscreenable]), at(0)),
+            vec![1, 2, 3]
+        );
+        // They are given back one at a time, as overdue streams are.
+        assert_eq!(
+            shedding.pick(queued(&[(1, false), (2, false), (3, false)]), at(2000)),
+            vec![2]
+        );
+        assert_eq!(
+            shedding.pick(queued(&[(1, false), (3, false)]), at(2500)),
+            vec![1]
+        );
+        assert_eq!(
+            shedding.pick(queued(&[(1, false), (3, false)]), at(3000)),
+            Vec::<usize>::new()
+        );
+        // A stream seen again after 10 s away is new again; one alone on its worker is not.
+        assert_eq!(
+            shedding.pick(queued(&[(1, false), (2, false)]), at(12_500)),
+            vec![1]
+        );
+        let mut alone = Shedding::default();
+        assert_eq!(
+            alone.pick(queued(&[(5, false)]), at(0)),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            alone.pick(queued(&[(5, false)]), at(20_000)),
+            Vec::<usize>::new()
+        );
+    }
+
+    #[test]
+    fn a_screened_stream_with_an_urgent_clip_trades_places_with_a_quiet_one() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let clip = |stream, urgent| Candidate {
+            stream,
+            overdue: false,
+            screenable: true,
+            urgent,
+        };
+        let mut shedding = serving(&[1, 2, 3], t0);
+        shedding.pick(queued(&[(1, true), (2, true)]), at(0));
+        // Stream 2's last score reached the threshold: it gets the full forward, and stream
+        // 3, forwarded and quiet, is screened instead; stream 1 stays screened.
+        let queue = [clip(1, false), clip(2, true), clip(3, false)];
+        assert_eq!(shedding.pick(queue.into_iter(), at(300)), vec![0, 2]);
+        assert!(!shedding.screens(2) && shedding.screens(3));
+        // At most one trade a second.
+        let queue = [clip(1, true), clip(2, true), clip(3, false)];
+        assert_eq!(shedding.pick(queue.into_iter(), at(800)), vec![0, 2]);
+        // Then stream 1 is given back; no stream is quiet, so none is screened in its place.
+        let queue = [clip(1, true), clip(2, true)];
+        assert_eq!(
+            shedding.pick(queue.into_iter(), at(1300)),
+            Vec::<usize>::new()
+        );
+        assert_eq!(shedding.screened.len(), 1);
     }
 
     #[test]
     fn a_busy_worker_gives_no_stream_back() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut shedding = Shedding::default();
-        shedding.pick([(1, true)].into_iter(), at(0));
+        let mut shedding = serving(&[1, 2, 3], t0);
+        shedding.pick(queued(&[(1, true)]), at(0));
         // 1.4 s of the 2 s before 3 s spent in passes: busy 0.7, stream 1 stays screened.
         shedding.record(at(1000), at(1700));
         shedding.record(at(2000), at(2700));
         assert!((shedding.busy(at(3000)) - 0.7).abs() < 1e-6);
-        assert_eq!(shedding.pick([(1, false)].into_iter(), at(3000)), vec![0]);
+        assert_eq!(shedding.pick(queued(&[(1, false)]), at(3000)), vec![0]);
         // Half a second later the first pass counts from 1.5 s only: busy 0.45, given back.
         assert_eq!(
-            shedding.pick([(1, false)].into_iter(), at(3500)),
+            shedding.pick(queued(&[(1, false)]), at(3500)),
             Vec::<usize>::new()
         );
         assert_eq!(shedding.passes.len(), 2);
