@@ -556,13 +556,13 @@ enum ForwardJob {
 fn forward_main(
     key: ModelKey,
     jobs: mpsc::Receiver<ForwardJob>,
-    loaded: mpsc::SyncSender<Result<LoadedModel, String>>,
+    loaded: mpsc::SyncSender<Result<(LoadedModel, i64), String>>,
     done: mpsc::Sender<(Instant, Instant)>,
 ) {
     let _no_grad = inference_thread_setup();
     let module = match load(&key) {
         Ok((module, info)) => {
-            let _ = loaded.send(Ok(info));
+            let _ = loaded.send(Ok((info, os_thread_id())));
             module
         }
         Err(e) => {
@@ -583,6 +583,46 @@ fn forward_main(
                 let _ = reply.send(runner.probe_caught(&config));
             }
         }
+    }
+}
+
+/// How much the forward threads of a worker that screens yield on a CPU: the niceness added
+/// to theirs (`VIOLENCE_FORWARD_NICE`, 0 to 19, default 10). When decoders, screens and
+/// forwards want more than the cores, the forwards wait rather than the screens, which
+/// keep every camera scored. 16 ordinary NVR cameras on the slow 2-core machines, runs
+/// alternating within 30 minutes: 0, 2, 137 and 168 clips dropped with 0; 3, 5 and 26
+/// with 5; 1, 1, 1 and 33 with 10 (docs/benchmarks.md).
+fn forward_nice() -> i32 {
+    std::env::var("VIOLENCE_FORWARD_NICE")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .map_or(DEFAULT_FORWARD_NICE, |n| n.clamp(0, 19))
+}
+
+const DEFAULT_FORWARD_NICE: i32 = 10;
+
+/// The calling thread's id, for `lower_priority` (0 where threads cannot be told apart).
+fn os_thread_id() -> i64 {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no arguments and cannot fail.
+    return unsafe { libc::syscall(libc::SYS_gettid) };
+    #[cfg(not(target_os = "linux"))]
+    return 0;
+}
+
+/// Adds `by` to the niceness of the process's thread `thread` (Linux schedules each thread
+/// on its own); anything else, or a failure, leaves it as it was.
+fn lower_priority(thread: i64, by: i32) {
+    if by == 0 || thread == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpriority and setpriority only read and set a thread's scheduling
+    // priority; an unknown id is an error, ignored.
+    unsafe {
+        let thread = thread as libc::id_t;
+        let now = libc::getpriority(libc::PRIO_PROCESS, thread);
+        libc::setpriority(libc::PRIO_PROCESS, thread, (now + by).min(19));
     }
 }
 
@@ -620,8 +660,8 @@ fn worker_main(
         drop(forward_tx);
         let _ = forward_thread.join();
     };
-    let info = match loaded_rx.recv() {
-        Ok(Ok(info)) => info,
+    let (info, forward_thread_id) = match loaded_rx.recv() {
+        Ok(Ok(loaded)) => loaded,
         Ok(Err(e)) => {
             let _ = ready.send(Err(e));
             return stop(forward_tx);
@@ -637,6 +677,7 @@ fn worker_main(
     // The worker's own copy only serves the screen of a model that declares one, loaded by
     // the first probe of an element that may screen (`probe_both`).
     let mut screener = None;
+    let mut forward_niced = false;
     let _ = ready.send(Ok(info));
     drop(ready);
     let mut backlog: Vec<(Instant, ClipJob)> = Vec::new();
@@ -681,6 +722,12 @@ fn worker_main(
                 Request::Infer(job) => backlog.push((Instant::now(), *job)),
                 Request::Probe(config, may_screen, reply) => {
                     let probed = probe_both(&mut screener, &key, &forward_tx, config, may_screen);
+                    if screener.is_some() && !forward_niced && key.device == Device::Cpu {
+                        // The screen keeps every camera scored; the verifier's forwards are
+                        // what a box short of CPU can do without.
+                        lower_priority(forward_thread_id, forward_nice());
+                        forward_niced = true;
+                    }
                     let _ = reply.send(probed);
                 }
             }
