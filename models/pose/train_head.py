@@ -293,6 +293,9 @@ def main():
     ap.add_argument("--stats", choices=STATS, default="relative", help="temporal statistics (head.py)")
     ap.add_argument("--eps", type=float, default=RELATIVE_EPS,
                     help="the level added to a feature's mean before dividing by it (relative statistics)")
+    ap.add_argument("--positive-focus", type=float, default=0.0,
+                    help="weigh each fight clip's windows by how violent out-of-fold heads find them "
+                         "(soft maximum; smaller is sharper; 0: every window alike)")
     ap.add_argument("--fast-negatives", type=int, default=0,
                     help="also train on the normal clips played this many times faster, as negatives")
     ap.add_argument("--fast-weight", type=float, default=1.0,
@@ -385,6 +388,22 @@ def main():
         w = torch.where(torch.from_numpy(negative_only), w * boost, w)
         print(f"hard negatives: mean boost {float(boost[torch.from_numpy(negative_only)].mean()):.2f}",
               file=sys.stderr)
+        oof, _ = out_of_fold(w)
+    if args.positive_focus > 0:
+        # A fight clip is labelled as a whole, but not every window of it shows the fight (scf
+        # clips run 5 s): its windows share the clip's weight by how violent a head that did
+        # not see them finds them (a soft maximum, weights ~ odds^(1 / focus)), the weak
+        # labels of multiple-instance learning.
+        p = np.clip(window_p, 1e-4, 1 - 1e-4)
+        logit = np.log(p / (1 - p)) / args.positive_focus
+        focused = w.clone()
+        positive = y.numpy() == 1
+        for k in np.unique(owners[positive]):
+            idx = np.where((owners == k) & positive)[0]
+            share = np.exp(logit[idx] - logit[idx].max())
+            focused[idx] = float(w[idx].sum()) * torch.from_numpy(share / share.sum()).float()
+        w = focused
+        print(f"positive focus {args.positive_focus}: windows of fight clips reweighted", file=sys.stderr)
         oof, _ = out_of_fold(w)
     # (the gate does not enter the threshold: verified windows are scored by the head alone)
     # A fold without training windows (tiny data) scores nothing: fit all for those clips.

@@ -194,6 +194,10 @@ impl Shedding {
         }
         self.seen
             .retain(|_, last| now.saturating_duration_since(*last) < STREAM_FORGOTTEN_AFTER);
+        // A stream that stopped leaves the screened ones, not to hold up the next release.
+        let seen = &self.seen;
+        self.screened
+            .retain(|(stream, _)| seen.contains_key(stream));
         let clips: Vec<Candidate> = clips.collect();
         self.swap_for_urgent(&clips, now);
         let mut chosen = Vec::new();
@@ -1230,9 +1234,16 @@ mod tests {
         );
         // A stream seen again after 10 s away is new again; one alone on its worker is not.
         assert_eq!(
-            shedding.pick(queued(&[(1, false), (2, false)]), at(12_500)),
-            vec![1]
+            shedding.pick(queued(&[(1, false), (2, false), (5, false)]), at(12_500)),
+            vec![1, 2]
         );
+        // Streams 2 and 5 stop while screened: 2 is given back in turn, and 5, not seen for
+        // 10 s, is forgotten rather than left to hold up the next release.
+        assert_eq!(
+            shedding.pick(queued(&[(1, false)]), at(23_000)),
+            Vec::<usize>::new()
+        );
+        assert!(shedding.screened.is_empty());
         let mut alone = Shedding::default();
         assert_eq!(
             alone.pick(queued(&[(5, false)]), at(0)),
