@@ -93,7 +93,13 @@ impl ClipJob {
     /// otherwise be screened again as soon as a long forward keeps it waiting.
     fn overdue(&self, arrived: Instant, now: Instant, forward: Duration) -> bool {
         let forward = if self.urgent { Duration::ZERO } else { forward };
-        self.config.screen && too_late(self.screen_after, arrived, now, forward)
+        self.screenable() && too_late(self.screen_after, arrived, now, forward)
+    }
+
+    /// Whether this clip may be screened at all: its element screens, and the model has a
+    /// screen.
+    fn screenable(&self) -> bool {
+        self.config.screen && self.screen_after.is_some()
     }
 }
 
@@ -762,7 +768,7 @@ fn worker_main(
             let queued = backlog.iter().map(|(arrived, job)| Candidate {
                 stream: job.stream,
                 overdue: job.overdue(*arrived, now, forward_time),
-                screenable: job.config.screen && job.screen_after.is_some(),
+                screenable: job.screenable(),
                 urgent: job.urgent,
             });
             let picked = shedding.pick(queued, now);
