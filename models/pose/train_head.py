@@ -99,6 +99,57 @@ def fit(x, y, w, args, seed):
     return head.eval()
 
 
+def pair_sequences(clips, cfg, subset, phases=2):
+    """Each clip's windows at clipbuffer's stride, from `phases` starting offsets spread over
+    one stride: (stats [n, S], clip index) per sequence."""
+    step = max(1, DEFAULT_STRIDE_FRAMES // cfg["frame_step"])
+    out = []
+    for k, c in enumerate(clips):
+        for phase in range(0, step, max(1, step // phases)):
+            rows = np.arange(phase, len(c.windows), step)
+            if len(rows):
+                out.append((window_stats(c, c.windows[rows], subset), k))
+    return out
+
+
+def fit_pairs(sequences, labels, weights, args, seed):
+    """The head trained on the statistic the decision uses (`--pairs`): an event starts on two
+    windows in a row over the threshold, so a pair scores the lower of its two margins. A
+    fight sequence is a bag of pairs (one fighting pair suffices: soft maximum); every pair of
+    an ordinary sequence should stay low. A lone window pairs with itself."""
+    torch.manual_seed(seed)
+    x = torch.cat([q for q, _ in sequences])
+    head = StatsHead(x.shape[1], args.hidden, args.dropout)
+    head.center.copy_(x.mean(0))
+    head.scale.copy_(x.std(0).clamp_min(1e-3))
+    opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    g = torch.Generator().manual_seed(seed)
+    tau = args.pairs
+    head.train()
+    batch = max(1, args.batch // 8)
+    for _ in range(args.epochs):
+        order = torch.randperm(len(sequences), generator=g).tolist()
+        for i in range(0, len(order), batch):
+            chosen = order[i : i + batch]
+            logits = head(torch.cat([sequences[j][0] for j in chosen]))
+            margins = torch.split(logits[:, 1] - logits[:, 0], [len(sequences[j][0]) for j in chosen])
+            losses, ws = [], []
+            for j, m in zip(chosen, margins):
+                low = torch.minimum(m[:-1], m[1:]) if len(m) > 1 else m
+                if labels[j]:
+                    bag = tau * (torch.logsumexp(low / tau, 0) - np.log(len(low)))
+                    losses.append(F.binary_cross_entropy_with_logits(bag, torch.tensor(0.95)))
+                else:
+                    losses.append(F.binary_cross_entropy_with_logits(low, torch.full_like(low, 0.05)))
+                ws.append(weights[j])
+            ws = torch.tensor(ws)
+            loss = (torch.stack(losses) * ws).sum() / ws.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return head.eval()
+
+
 def training_windows(clips, subset, every):
     xs, ys, owners = [], [], []
     for k, c in enumerate(clips):
@@ -296,6 +347,10 @@ def main():
     ap.add_argument("--positive-focus", type=float, default=0.0,
                     help="weigh each fight clip's windows by how violent out-of-fold heads find them "
                          "(soft maximum; smaller is sharper; 0: every window alike)")
+    ap.add_argument("--pairs", type=float, default=0.0, metavar="TEMPERATURE",
+                    help="train on the decision's own statistic: the lower margin of two consecutive "
+                         "inference windows (an event needs both); a fight clip by the soft maximum "
+                         "(this temperature) of its pairs, an ordinary clip by every pair (0: per window)")
     ap.add_argument("--fast-negatives", type=int, default=0,
                     help="also train on the normal clips played this many times faster, as negatives")
     ap.add_argument("--fast-weight", type=float, default=1.0,
@@ -365,6 +420,17 @@ def main():
     rng = np.random.default_rng(args.seed)
     fold_of = rng.integers(0, args.folds, len(train))
 
+    if args.pairs > 0:
+        sequences = pair_sequences(train, cfg, subset)
+        # Each clip weighs as its windows did (group weights, ordinary-only datasets scaled).
+        clip_weight = np.bincount(owners, weights=w.numpy(), minlength=len(train))
+        per_sequence = np.bincount([k for _, k in sequences], minlength=len(train))
+
+        def fit_clips(keep, seed):
+            chosen = [(q, k) for q, k in sequences if keep[k]]
+            return fit_pairs(chosen, [train[k].violent for _, k in chosen],
+                             [clip_weight[k] / per_sequence[k] for _, k in chosen], args, seed)
+
     def out_of_fold(weights):
         """Clip scores of each training clip by a head that did not see it, and the same
         heads' p(violent) of every training window."""
@@ -374,7 +440,10 @@ def main():
             mask = torch.from_numpy(~held[owners])
             if not held.any() or not mask.any():
                 continue
-            head = fit(x[mask], y[mask], weights[mask], args, args.seed + f)
+            if args.pairs > 0:
+                head = fit_clips(~held, args.seed + f)
+            else:
+                head = fit(x[mask], y[mask], weights[mask], args, args.seed + f)
             idx = np.where(held)[0]
             oof[idx] = clip_scores(head, [train[i] for i in idx], cfg, subset)
             with torch.no_grad():
@@ -418,7 +487,7 @@ def main():
     threshold, train_bacc = choose_threshold(oof[chosen_by], [c for c, k in zip(train, chosen_by) if k])
     if not np.isfinite(threshold):
         sys.exit(f"no finite threshold from the out-of-fold scores: {oof}")
-    head = fit(x, y, w, args, args.seed)
+    head = fit_clips(np.ones(len(train), bool), args.seed) if args.pairs > 0 else fit(x, y, w, args, args.seed)
     labels_train = np.array([c.violent for c in train])
     report = {"frames": subset, "stats": args.stats, "eps": args.eps, "head_weight": args.head_weight, "threshold": threshold, "oof_mean_balanced_accuracy": train_bacc,
               "oof_auc": auc(oof, labels_train), "train_datasets": train_sets, "val": {}, "cross_domain": {}}
