@@ -382,6 +382,10 @@ def main():
                     help="the cheap stage (TorchScript): also count false starts of the normal val clips "
                          "played back to back through the cascade (needs --gate)")
     args = ap.parse_args()
+    if args.pairs > 0 and (args.hard_negatives or args.positive_focus or args.splice or args.fast_negatives > 1
+                           or args.stats == "cells"):
+        ap.error("--pairs weighs whole clips: it does not combine with --hard-negatives, --positive-focus, "
+                 "--splice, --fast-negatives or --stats cells")
     torch.set_num_threads(args.threads)
     global STATS_KIND, STATS_EPS, HEAD_WEIGHT
     STATS_KIND, STATS_EPS = args.stats, args.eps
@@ -479,7 +483,7 @@ def main():
     unscored = np.array([not (fold_of == f).any() or not torch.from_numpy(~(fold_of == f)[owners]).any()
                          for f in fold_of])
     if unscored.any():
-        everything = fit(x, y, w, args, args.seed)
+        everything = fit_clips(np.ones(len(train), bool), args.seed) if args.pairs > 0 else fit(x, y, w, args, args.seed)
         idx = np.where(unscored)[0]
         oof[idx] = clip_scores(everything, [train[i] for i in idx], cfg, subset)
     chooser = set(args.threshold_datasets.split(",")) if args.threshold_datasets else {c.dataset for c in train}
