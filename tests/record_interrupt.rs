@@ -8,7 +8,7 @@
 
 mod common;
 use common::record::*;
-use common::{model, wait, FPS};
+use common::{holds_a_fragment, model, wait, FPS};
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -217,10 +217,10 @@ fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
         assert!(Instant::now() < until, "no start in the event log");
         wait(Duration::from_millis(20));
     }
-    // And until the event's file holds its first fragment (a second of frames).
+    // And until the event's file holds its first complete fragment (a second of frames): its
+    // first bytes are only the header, which plays nothing.
     let first_file = dir.join("ev-000.mp4");
-    let fragment = |f: &Path| std::fs::metadata(f).is_ok_and(|m| m.len() > 0);
-    while !fragment(&first_file) {
+    while !holds_a_fragment(&first_file) {
         assert!(Instant::now() < until, "nothing written to {first_file:?}");
         wait(Duration::from_millis(20));
     }

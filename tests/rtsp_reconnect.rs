@@ -257,14 +257,15 @@ fn wait_for(dir: &std::path::Path, limit: Duration, what: &str, done: impl Fn() 
     }
 }
 
-/// The `n`th start's file holds a fragment (so the camera is killed with evidence written).
+/// The `n`th start's file holds a complete fragment (so the camera is killed with evidence
+/// written, not only the file's header).
 fn nth_file_written(dir: &std::path::Path, n: usize) -> bool {
     event_lines(dir)
         .iter()
         .filter(|l| l["event"] == "start")
         .nth(n)
         .and_then(|l| l["file"].as_str().map(std::path::PathBuf::from))
-        .is_some_and(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .is_some_and(|f| common::holds_a_fragment(&f))
 }
 
 fn script_dir(name: &str) -> PathBuf {
