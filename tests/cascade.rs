@@ -218,5 +218,7 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     run_python("models.checks.memo_check", &[&s(&path("verified.pt"))]);
     // fp16=true runs the module in half precision: every tensor of it must follow.
     run_python("models.checks.half_check", &[&s(&path("verified.pt"))]);
+    // On the CPU the verifier runs its backbone fused by oneDNN: the same scores as unfused.
+    run_python("models.checks.fused_check", &[&s(&path("verified.pt"))]);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -20,6 +20,8 @@
     python3 -m models.pose.cascade --channels-last OLD.pt --out NEW.pt   # an older export, rebuilt
                                                                          # (the same scores)
     python3 -m models.pose.cascade --add-screen OLD.pt --cheap models/zoo/motionnet.pt --out NEW.pt
+    python3 -m models.pose.cascade --fuse-cpu OLD.pt --out NEW.pt      # the verifier's backbone fused
+                                                                       # by oneDNN on CPU (fuse_cpu.py)
 
 `screen(rgb)` (exported; metadata `"screen": true`) is what the cheap stage decides alone, at
 the cheap model's own threshold mapped onto the cascade's: violenceclassify uses it for a
@@ -43,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from models.pose.fuse_cpu import fused_cpu_backbone
 from models.pose.head import MAP_STATS, RELATIVE_EPS, StatsHead, temporal_statistics
 from models.train import MotionNet, Sep3d, clip_layout, spatial_layout
 
@@ -73,9 +76,13 @@ class Verifier(nn.Module):
     """
 
     def __init__(self, backbone, head, size: int, stats: str, eps: float = RELATIVE_EPS, memo_size: int = 128,
-                 channels: int = 0):
+                 channels: int = 0, cpu_backbone=None):
         super().__init__()
         self.backbone = backbone
+        # The same backbone with its layers fused by oneDNN (fuse_cpu.py), sharing its weights:
+        # for float32 frames on a CPU; the original serves any other device or precision.
+        self.fused_cpu = cpu_backbone is not None
+        self.cpu_backbone = cpu_backbone if cpu_backbone is not None else nn.Identity()
         self.head = head
         self.size = size
         self.stats = stats
@@ -95,7 +102,11 @@ class Verifier(nn.Module):
     def encode(self, x):
         # Channels-last: oneDNN's depthwise and pointwise convolutions run about a quarter
         # faster on one CPU thread in that layout (features equal to 3e-5).
-        fmap = self.backbone(x.contiguous(memory_format=torch.channels_last))
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.fused_cpu and x.device.type == "cpu" and x.dtype == torch.float32:
+            fmap = self.cpu_backbone(x)
+        else:
+            fmap = self.backbone(x)
         if self.whole_maps:
             return fmap.flatten(1)
         return torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)
@@ -410,7 +421,7 @@ def build(cheap_path, backbone_path, head_path, gate, verifier_size, pool=DEFAUL
     eps = float(ckpt.get("eps", RELATIVE_EPS))
     # Map statistics: the head sees two per backbone channel.
     verifier = Verifier(backbone, head, verifier_size, ckpt.get("stats", "plain"), eps,
-                        channels=ckpt["dim"] // 2).eval()
+                        channels=ckpt["dim"] // 2, cpu_backbone=fused_cpu_backbone(backbone, verifier_size)).eval()
     threshold = float(ckpt["threshold"])
     if not math.isfinite(threshold):
         raise SystemExit(f"{head_path}: the head's threshold is {threshold}: retrain it")
@@ -489,6 +500,41 @@ def screened_cascade(path, cheap_path):
     return torch.jit.script(model.eval())
 
 
+def fused_cpu_cascade(path):
+    """An exported cascade whose verifier also carries its backbone fused by oneDNN for CPU
+    inference (fuse_cpu.py), from the weights in the file itself: everything else is the
+    file's own, and `forward`'s scores are its own to float rounding."""
+    old = torch.jit.load(str(path)).eval()
+    meta = json.loads(old.metadata())
+    if not meta.get("cascade"):
+        raise SystemExit(f"{path}: not a cascade (no cascade entry in its metadata)")
+    v = old.verifier
+    if getattr(v, "fused_cpu", False):
+        raise SystemExit(f"{path}: its verifier already has a fused CPU backbone")
+    try:
+        cpu_backbone = fused_cpu_backbone(v.backbone, v.size)
+    except ValueError as e:
+        raise SystemExit(f"{path}: {e}")
+    verifier = Verifier(v.backbone, v.head, v.size, v.stats, v.eps, v.memo_size, v.channels,
+                        cpu_backbone=cpu_backbone).eval()
+    if not torch.equal(verifier.key_projections, v.key_projections):
+        raise SystemExit(f"{path}: its memo keys were made another way: rebuild it from its parts")
+    model = Cascade(old.cheap, verifier, old.gate, old.threshold, list(old.subset), old.mean.flatten().tolist(),
+                    old.std.flatten().tolist(), old.metadata(), old.head_weight, old.pool,
+                    getattr(old, "screen_threshold", 0.5), cheap_pools=old.cheap_pools)
+    new = fresh_copy(torch.jit.script(model.eval()))
+    with torch.no_grad():
+        # Clips whose every window passes the gate would be luck: compare the verifier itself too.
+        clips = torch.rand(4, 3, meta["clip_length"], meta["size"][0], meta["size"][1]) * 4.0 - 2.0
+        reference = torch.jit.load(str(path)).eval()
+        gap = (new(clips) - reference(clips)).abs().max().item()
+        frames = torch.rand(2, len(old.subset), 3, v.size, v.size) * 255.0
+        verifier_gap = (new.verifier(frames) - reference.verifier(frames)).abs().max().item()
+    if gap > 1e-4 or verifier_gap > 1e-4:
+        raise SystemExit(f"{path}: the fused cascade differs by {max(gap, verifier_gap):.2e} logits")
+    return torch.jit.script(model.eval())
+
+
 def channels_last_cascade(path):
     """An exported cascade whose cheap stage is a folded RGB MotionNet, rebuilt as
     ChannelsLastMotionNet (channels-last, with its memo of per-pair work) from the weights in
@@ -535,6 +581,9 @@ def main():
     ap.add_argument("--add-screen", type=Path, metavar="CASCADE",
                     help="this exported cascade with screen() added (the same forward); --cheap names the cheap "
                          "model it was built from, whose threshold the screen decides at")
+    ap.add_argument("--fuse-cpu", type=Path, metavar="CASCADE",
+                    help="this exported cascade with its verifier's backbone also fused by oneDNN for CPU inference "
+                         "(the same scores to float rounding)")
     ap.add_argument("--cheap", type=Path)
     ap.add_argument("--backbone", type=Path, help="movenet.py output, traced at --verifier-size")
     ap.add_argument("--head", type=Path)
@@ -550,6 +599,10 @@ def main():
     if args.channels_last:
         channels_last_cascade(args.channels_last).save(str(args.out))
         print(f"wrote {args.out}: {args.channels_last} with its cheap stage channels-last and memoized")
+        return
+    if args.fuse_cpu:
+        fused_cpu_cascade(args.fuse_cpu).save(str(args.out))
+        print(f"wrote {args.out}: {args.fuse_cpu} with its verifier's backbone fused by oneDNN on CPU")
         return
     if args.add_screen:
         if args.cheap is None:
