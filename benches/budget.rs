@@ -15,7 +15,8 @@
 //!
 //! For experiments: `BUDGET_TRIALS="nvr-fights:6,8 direct-ordinary:8"` runs only those
 //! (form-footage: counts, every count tried) and skips the CPU part; `CLASSIFY="max-pending=4"`
-//! adds violenceclassify properties to every camera.
+//! adds violenceclassify properties to every camera; `BUDGET_COMPARE=OTHER.pt` measures a
+//! second model in the CPU part's rounds, beside the first.
 
 #[path = "common/trials.rs"]
 mod trials;
@@ -176,34 +177,73 @@ fn main() {
         )
         .cpu_per_stream
     };
-    let mut pairs: Vec<(f64, f64)> = (0..CPU_PAIRS)
+    // BUDGET_COMPARE=OTHER.pt measures a second model in the same rounds, the order of the three
+    // runs rotated from round to round: two models compared within one run.
+    let other = std::env::var("BUDGET_COMPARE")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut runs: Vec<Option<&str>> = vec![None, Some(model)];
+    if let Some(other) = &other {
+        runs.push(Some(other));
+    }
+    // rounds[i][j]: run j (decode-only, the model, the other) of round i.
+    let rounds: Vec<Vec<f64>> = (0..CPU_PAIRS)
         .map(|i| {
-            if i % 2 == 0 {
-                let decode_only = cpu(None);
-                (decode_only, cpu(Some(model)))
-            } else {
-                let with_model = cpu(Some(model));
-                (cpu(None), with_model)
+            let mut measured = vec![0.0; runs.len()];
+            for k in 0..runs.len() {
+                // Pairs alternate (0,1), (1,0); triples rotate (0,1,2), (1,2,0), (2,0,1).
+                let j = (k + i) % runs.len();
+                measured[j] = cpu(runs[j]);
             }
+            measured
         })
         .collect();
-    let ratio = |&(decode_only, with_model): &(f64, f64)| (with_model - decode_only) / decode_only;
-    let each = pairs
-        .iter()
-        .map(|p| format!("{:.2}", ratio(p)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    pairs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
-    let (decode_only, with_model) = pairs[pairs.len() / 2];
-
     print_table(&table, seconds, model, cores);
     println!();
-    println!(
-        "| analysis CPU, {CPU_STREAMS} ordinary 720p30 streams, median of {CPU_PAIRS} pairs of runs ({each}) | {:.1} % of a core per stream beside decoding's {:.1} %: {:.2}x the decoding (goal <= 0.5x) |",
-        (with_model - decode_only) * 100.0,
-        decode_only * 100.0,
-        (with_model - decode_only) / decode_only
-    );
+    for (j, name) in runs.iter().enumerate().skip(1) {
+        let ratio = |r: &Vec<f64>| (r[j] - r[0]) / r[0];
+        let each = rounds
+            .iter()
+            .map(|r| format!("{:.2}", ratio(r)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sorted: Vec<&Vec<f64>> = rounds.iter().collect();
+        sorted.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+        let median = sorted[sorted.len() / 2];
+        let (decode_only, with_model) = (median[0], median[j]);
+        let rounds = if other.is_some() {
+            "rounds of three runs"
+        } else {
+            "pairs of runs"
+        };
+        let label = if other.is_some() {
+            format!(" ({})", name.unwrap_or_default())
+        } else {
+            String::new()
+        };
+        println!(
+            "| analysis CPU{label}, {CPU_STREAMS} ordinary 720p30 streams, median of {CPU_PAIRS} {rounds} ({each}) | {:.1} % of a core per stream beside decoding's {:.1} %: {:.2}x the decoding (goal <= 0.5x) |",
+            (with_model - decode_only) * 100.0,
+            decode_only * 100.0,
+            (with_model - decode_only) / decode_only
+        );
+    }
+    if other.is_some() {
+        let mut relative: Vec<f64> = rounds
+            .iter()
+            .map(|r| (r[2] - r[0]) / (r[1] - r[0]))
+            .collect();
+        let each = relative
+            .iter()
+            .map(|v| format!("{v:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        relative.sort_by(f64::total_cmp);
+        println!(
+            "| the second model's analysis CPU over the first's, round by round ({each}) | median {:.2} |",
+            relative[relative.len() / 2]
+        );
+    }
 }
 
 type Table<'a> = Vec<(&'static str, &'a str, Vec<Row>)>;

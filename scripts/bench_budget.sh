@@ -4,7 +4,8 @@
 # and the fight datasets' ordinary clips at 720p, each with its 640x360 sub-stream.
 # MODEL (default models/default.pt) and BUDGET_SECONDS (60 per N) override the defaults;
 # BUDGET_TRIALS="nvr-fights:8,10" runs only those trials (add the word cpu for the analysis CPU
-# part, BUDGET_TRIALS=cpu for it alone), CLASSIFY adds violenceclassify properties.
+# part, BUDGET_TRIALS=cpu for it alone), CLASSIFY adds violenceclassify properties, and
+# BUDGET_COMPARE=OTHER.pt measures a second model in the same rounds of the CPU part.
 set -euo pipefail
 dir=target/bench
 bash scripts/bench_footage.sh scf normal
