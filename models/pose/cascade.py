@@ -8,8 +8,9 @@
    `ChannelsLastMotionNet`);
 2. only windows it scores at or above `gate` (0.3 for the default: 85-91 % of val fights pass) go
    to the verifier: K of the window's frames, area-resized to the backbone's size, through
-   the pretrained MoveNet MultiPose MobileNetV2 backbone, pooled, then the head's temporal
-   statistics and linear layer (train_head.py);
+   the pretrained MoveNet MultiPose MobileNetV2 backbone (on a CPU, a copy of it with its layers
+   fused by oneDNN: fuse_cpu.py), pooled, then the head's temporal statistics and linear layer
+   (train_head.py);
 3. output: for verified windows p = head_weight * p_head + (1 - head_weight) * p_cheap
    (the two stages err on different clips); for the others, logits whose
    p(violent) is the cheap score scaled under the threshold (`threshold * p_cheap / gate`),
