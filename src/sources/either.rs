@@ -82,8 +82,21 @@ impl Either {
     /// source's latest state is, from the earliest deciding clip among them. A lagging
     /// source's violent state inside the span of the last merged event, which has ended,
     /// does not count: it would reopen what is already recorded.
+    ///
+    /// Its time is the slowest source's: the merged state is only known up to there. With the
+    /// time of whichever source reported last, the recorder would measure how long a lagging
+    /// source's last violent frames disagree with the marks on the leading source's clock, and
+    /// a moment of disagreement would look like a lost event as soon as the sources are
+    /// `RECONCILE_AFTER` apart (a made-up event after the real one, under load).
     pub fn level(&mut self, i: usize, level: Level) -> Level {
         self.levels[i] = Some(level);
+        let now = self
+            .levels
+            .iter()
+            .flatten()
+            .map(|l| l.now)
+            .min()
+            .unwrap_or(level.now);
         let recorded = |l: &Level| self.last_end.is_some_and(|end| l.now <= end);
         let violent: Vec<&Level> = self
             .levels
@@ -92,7 +105,7 @@ impl Either {
             .filter(|l| l.violent && !recorded(l))
             .collect();
         Level {
-            now: level.now,
+            now,
             violent: !violent.is_empty(),
             clip_start: violent.iter().filter_map(|l| l.clip_start).min(),
         }
@@ -204,11 +217,12 @@ mod tests {
             violent,
             clip_start,
         };
+        // The merged state's time is the slowest source's.
         assert!(!e.level(0, level(1, false, None)).violent);
-        assert_eq!(e.level(1, level(2, true, Some(1))), level(2, true, Some(1)));
-        assert_eq!(e.level(0, level(3, true, Some(0))), level(3, true, Some(0)));
-        assert_eq!(e.level(1, level(4, false, None)), level(4, true, Some(0)));
-        assert_eq!(e.level(0, level(5, false, None)), level(5, false, None));
+        assert_eq!(e.level(1, level(2, true, Some(1))), level(1, true, Some(1)));
+        assert_eq!(e.level(0, level(3, true, Some(0))), level(2, true, Some(0)));
+        assert_eq!(e.level(1, level(4, false, None)), level(3, true, Some(0)));
+        assert_eq!(e.level(0, level(5, false, None)), level(4, false, None));
     }
 
     #[test]
@@ -227,5 +241,28 @@ mod tests {
             e.level(1, level(21, true)).violent,
             "source 1 goes on past the end"
         );
+    }
+
+    #[test]
+    fn the_merged_time_waits_for_a_source_that_lags() {
+        // Source 0 runs 2 s ahead of source 1; source 1's last violent frame, past the merged
+        // end, is dated where source 1 is, not where source 0 already is.
+        let mut e = Either::new(2);
+        let level = |now, violent| Level {
+            now,
+            violent,
+            clip_start: Some(4_560),
+        };
+        e.event(0, event(Start, 3_760));
+        e.event(1, event(Start, 3_760));
+        e.event(0, event(End, 4_840));
+        e.event(1, event(End, 4_840));
+        assert_eq!(e.level(0, level(6_900, false)).now, 6_900);
+        let lagging = e.level(1, level(4_880, true));
+        assert!(lagging.violent);
+        assert_eq!(lagging.now, 4_880, "the slowest source's time");
+        assert_eq!(e.level(0, level(7_000, false)).now, 4_880);
+        let caught_up = e.level(1, level(4_920, false));
+        assert_eq!((caught_up.now, caught_up.violent), (4_920, false));
     }
 }
