@@ -161,17 +161,19 @@ fn two_sources_deciding_the_same_events_record_each_once() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
         .collect();
+    // A file line is written when the recording branch's frames reach the post-roll's end, a
+    // start when a classifier decides: under load the second event can start before the
+    // first file is closed, so the two kinds of line are checked each in their own order.
+    let marks: Vec<&String> = kinds.iter().filter(|k| *k != "\"file\"").collect();
     assert_eq!(
-        kinds,
-        [
-            "\"start\"",
-            "\"end\"",
-            "\"file\"",
-            "\"start\"",
-            "\"end\"",
-            "\"file\""
-        ],
+        marks,
+        ["\"start\"", "\"end\"", "\"start\"", "\"end\""],
         "one start and one end per event, not one per classifier"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "\"file\"").count(),
+        2,
+        "one file line per event: {kinds:?}"
     );
 }
 
