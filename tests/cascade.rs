@@ -222,3 +222,11 @@ fn tiny_cascade_trains_exports_and_runs_in_violenceclassify() {
     run_python("models.checks.fused_check", &[&s(&path("verified.pt"))]);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The shipped cascades carry their backbone fused for the CPU, and it scores as unfused.
+#[test]
+fn shipped_cascades_run_their_fused_backbone_on_cpu() {
+    for model in ["models/default.pt", "models/zoo/people-cascade.pt"] {
+        run_python("models.checks.fused_check", &[model]);
+    }
+}
