@@ -81,6 +81,8 @@ struct Camera {
     main_loop: glib::MainLoop,
     streams: Arc<Mutex<Streams>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Scene frames sent since both streams existed (the scene clock).
+    sent: Arc<std::sync::atomic::AtomicU64>,
     feeder: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -130,16 +132,42 @@ impl Camera {
             ml.run();
         });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let feeder = {
-            let (streams, stop) = (streams.clone(), stop.clone());
-            std::thread::spawn(move || feed(&streams, &stop))
+            let (streams, stop, sent) = (streams.clone(), stop.clone(), sent.clone());
+            std::thread::spawn(move || feed(&streams, &stop, &sent))
         };
         Camera {
             main_loop,
             streams,
             stop,
+            sent,
             feeder: Some(feeder),
         }
+    }
+
+    /// Which streams a client set up and how far the scene got: for a test that timed out.
+    fn report(&self) -> String {
+        let s = self.streams.lock().unwrap();
+        format!(
+            "camera: /main {}, /sub {}, /av {}; scene frame {}",
+            if s.main.is_some() {
+                "set up"
+            } else {
+                "never set up"
+            },
+            if s.sub.is_some() {
+                "set up"
+            } else {
+                "never set up"
+            },
+            if s.av.is_some() {
+                "set up"
+            } else {
+                "never set up"
+            },
+            self.sent.load(std::sync::atomic::Ordering::Relaxed)
+        )
     }
 }
 
@@ -147,7 +175,11 @@ impl Camera {
 /// both, so their running times at the client agree; t0 is when both exist (before that,
 /// frame 0 goes to the one that does: a stream needs data to tell its caps). A stream whose
 /// media is not playing yet drops them (leaky appsrc), so none is stale.
-fn feed(streams: &Mutex<Streams>, stop: &std::sync::atomic::AtomicBool) {
+fn feed(
+    streams: &Mutex<Streams>,
+    stop: &std::sync::atomic::AtomicBool,
+    sent: &std::sync::atomic::AtomicU64,
+) {
     let tick = Duration::from_nanos(FRAME_NS);
     let mut t0 = None;
     let mut next = Instant::now();
@@ -169,6 +201,7 @@ fn feed(streams: &Mutex<Streams>, stop: &std::sync::atomic::AtomicBool) {
         next += tick;
         if t0.is_some() {
             i += 1;
+            sent.store(i, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -258,8 +291,15 @@ fn run_script(
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "not done within 60 s: {:?} {}",
+                "not done within 60 s: {:?} {}; files {:?}; gst-launch.log: {}",
                 log_lines(&events),
+                camera.report(),
+                std::fs::read_dir(&dir)
+                    .map(|d| d
+                        .filter_map(|e| e.ok())
+                        .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                        .collect::<Vec<_>>())
+                    .unwrap_or_default(),
                 std::fs::read_to_string(dir.join("gst-launch.log")).unwrap_or_default()
             );
         }
