@@ -230,3 +230,12 @@ fn shipped_cascades_run_their_fused_backbone_on_cpu() {
         run_python("models.checks.fused_check", &[model]);
     }
 }
+
+/// cascade.py's serving code, rebuilt around the shipped cascades' parts, scores them bit for
+/// bit as the files do: the next export of them keeps their events.
+#[test]
+fn cascade_code_scores_the_shipped_cascades_as_they_do() {
+    for model in ["models/default.pt", "models/zoo/people-cascade.pt"] {
+        run_python("models.checks.served_code_check", &[model]);
+    }
+}

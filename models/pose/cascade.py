@@ -348,9 +348,12 @@ class Cascade(nn.Module):
         out = torch.stack([torch.zeros_like(p_low), torch.log(p_low) - torch.log1p(-p_low)], 1)
         picked = torch.nonzero(p_cheap >= self.gate).flatten()
         if picked.numel() > 0:
-            clips = rgb.index_select(0, picked)
-            frames = clips[:, :, self.subset] * self.std + self.mean  # [n,3,K,H,W], 0..1
-            frames = (frames * 255.0).permute(0, 2, 1, 3, 4).contiguous()
+            clips = rgb if picked.numel() == rgb.shape[0] else rgb.index_select(0, picked)
+            # The verified frames gathered straight into [n,K,3,H,W]: one copy of K frames, where
+            # copying the clips, then their frames, then reordering them took three passes.
+            subset = torch.tensor(self.subset, dtype=torch.long, device=rgb.device)
+            frames = clips.permute(0, 2, 1, 3, 4).index_select(1, subset)
+            frames = (frames * self.std.view(1, 1, 3, 1, 1) + self.mean.view(1, 1, 3, 1, 1)) * 255.0  # 0..255
             p_head = torch.softmax(self.verifier(frames).to(out.dtype), 1)[:, 1]
             p = self.head_weight * p_head + (1.0 - self.head_weight) * p_cheap.index_select(0, picked)
             p = p.clamp(1e-6, 1.0 - 1e-6)
@@ -471,6 +474,16 @@ def fresh_copy(model):
     return torch.jit.load(saved).eval()
 
 
+def cascade_from(old, cheap=None, verifier=None, meta: Optional[str] = None, screen_threshold: Optional[float] = None):
+    """A Cascade served by this file's code from an exported cascade's parts: its cheap stage,
+    verifier, settings and metadata, each replaced where given."""
+    return Cascade(old.cheap if cheap is None else cheap, old.verifier if verifier is None else verifier, old.gate,
+                   old.threshold, list(old.subset), old.mean.flatten().tolist(), old.std.flatten().tolist(),
+                   old.metadata() if meta is None else meta, old.head_weight, old.pool,
+                   getattr(old, "screen_threshold", 0.5) if screen_threshold is None else screen_threshold,
+                   cheap_pools=old.cheap_pools if cheap is None else None)
+
+
 def screened_cascade(path, cheap_path):
     """An exported cascade with `screen` added (its cheap stage deciding alone, at the cheap
     model's own threshold): everything else, `forward`'s scores included, is the file's own.
@@ -482,9 +495,7 @@ def screened_cascade(path, cheap_path):
     if not meta.get("cascade"):
         raise SystemExit(f"{path}: not a cascade (no cascade entry in its metadata)")
     screen_threshold = with_screen_meta(meta, cheap_meta)
-    model = Cascade(old.cheap, old.verifier, old.gate, old.threshold, list(old.subset), old.mean.flatten().tolist(),
-                    old.std.flatten().tolist(), json.dumps(meta), old.head_weight, old.pool, screen_threshold,
-                    cheap_pools=old.cheap_pools)
+    model = cascade_from(old, meta=json.dumps(meta), screen_threshold=screen_threshold)
     new = fresh_copy(torch.jit.script(model.eval()))
     with torch.no_grad():
         clips = torch.randn(4, 3, meta["clip_length"], meta["size"][0], meta["size"][1])
@@ -520,9 +531,7 @@ def fused_cpu_cascade(path):
                         cpu_backbone=cpu_backbone).eval()
     if not torch.equal(verifier.key_projections, v.key_projections):
         raise SystemExit(f"{path}: its memo keys were made another way: rebuild it from its parts")
-    model = Cascade(old.cheap, verifier, old.gate, old.threshold, list(old.subset), old.mean.flatten().tolist(),
-                    old.std.flatten().tolist(), old.metadata(), old.head_weight, old.pool,
-                    getattr(old, "screen_threshold", 0.5), cheap_pools=old.cheap_pools)
+    model = cascade_from(old, verifier=verifier)
     new = fresh_copy(torch.jit.script(model.eval()))
     with torch.no_grad():
         # Clips whose every window passes the gate would be luck: compare the verifier itself too.
@@ -556,9 +565,7 @@ def channels_last_cascade(path):
     net.load_state_dict(state)
     net.eval()
     size = json.loads(old.metadata())["size"][0] // old.pool
-    model = Cascade(ChannelsLastMotionNet(net, old.pool, size), old.verifier, old.gate, old.threshold, list(old.subset),
-                    old.mean.flatten().tolist(), old.std.flatten().tolist(), old.metadata(), old.head_weight, old.pool,
-                    getattr(old, "screen_threshold", 0.5))
+    model = cascade_from(old, cheap=ChannelsLastMotionNet(net, old.pool, size))
     new = torch.jit.script(model.eval())
     # Compared on fresh copies of both: running `new` (or `old`, whose verifier it shares) would
     # fill the verifier's memo, and the file would carry it (16 MB of another clip's features).
