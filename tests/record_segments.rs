@@ -8,7 +8,7 @@
 
 mod common;
 use common::record::*;
-use common::FRAME_NS;
+use common::{FPS, FRAME_NS};
 use std::path::PathBuf;
 
 /// `mode=segments`: a stock splitmuxsink child writes the stream in segments; those that
@@ -124,4 +124,126 @@ fn segments_mode_takes_splitmuxsink_max_files_as_kept_segments() {
         .collect();
     assert!(kept.len() > 2, "{kept:?}");
     assert_eq!(files_in(&dir), kept[kept.len() - 2..].to_vec());
+}
+
+/// Plays `frames` frames (motion in `motion`) into `mode=segments` with 1 s segments written
+/// in fragments of 200 ms, then stops the pipeline without EOS, as after an error or a lost
+/// camera, once the segment being written (`ev-<last>.mp4`) holds a fragment. The event
+/// log's lines after the stop.
+fn stopped_without_eos(
+    name: &str,
+    frames: u64,
+    motion: &[std::ops::Range<u64>],
+) -> (PathBuf, Vec<serde_json::Value>) {
+    use gst::prelude::*;
+    init();
+    let dir = out_dir(name);
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(
+            &dir,
+            "mode=segments segment-duration=1000000000 fragment-duration=200"
+        )
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..frames {
+        src.push_buffer(frame(i, motion)).unwrap();
+    }
+    let last = dir.join(format!(
+        "ev-{:03}.mp4",
+        (frames - 1) * FRAME_NS / 1_000_000_000
+    ));
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !common::holds_a_fragment(&last) {
+        assert!(
+            std::time::Instant::now() < until,
+            "nothing written to {last:?}"
+        );
+        common::wait(std::time::Duration::from_millis(20));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let lines = std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (dir, lines)
+}
+
+/// The logged segments, each checked to play with consecutive frames.
+fn logged_segments(lines: &[serde_json::Value]) -> Vec<PathBuf> {
+    let mut kept: Vec<PathBuf> = lines
+        .iter()
+        .filter(|l| l["event"] == "segment")
+        .map(|l| PathBuf::from(l["file"].as_str().unwrap()))
+        .collect();
+    for path in &kept {
+        let d = decode(path);
+        assert!(d.first_is_key, "{}", path.display());
+        for w in d.indices.windows(2) {
+            assert_eq!(w[1], w[0] + 1, "{}: frame missing", path.display());
+        }
+    }
+    kept.sort();
+    kept
+}
+
+/// A stop without EOS (an error, a lost camera) decides the segments no EOS did: those that
+/// were still within an event's reach, and the one being written, are deleted when no event
+/// reaches them; only the segments of events stay on disk.
+#[test]
+fn segments_mode_stopped_without_eos_leaves_only_the_segments_of_events() {
+    let (dir, lines) = stopped_without_eos("segments-stopped", 200, &[30..60]);
+    let kept = logged_segments(&lines);
+    assert!(!kept.is_empty(), "{lines:?}");
+    assert_eq!(
+        files_in(&dir),
+        kept,
+        "only the kept segments are left: {lines:?}"
+    );
+    let ends: Vec<_> = lines.iter().filter(|l| l["event"] == "end").collect();
+    assert_eq!(ends.len(), 1, "{lines:?}");
+    assert_eq!(ends[0]["reason"], "released", "{lines:?}");
+}
+
+/// A stop without EOS in the middle of an event keeps the segment being written, which
+/// plays up to its last fragment, and logs the event as ended there.
+#[test]
+fn segments_mode_stopped_mid_event_keeps_the_segment_being_written_playable() {
+    let (dir, lines) = stopped_without_eos("segments-stopped-mid-event", 200, &[30..200]);
+    let kept = logged_segments(&lines);
+    assert_eq!(
+        files_in(&dir),
+        kept,
+        "only the kept segments are left: {lines:?}"
+    );
+    let last = dir.join("ev-007.mp4");
+    assert_eq!(kept.last(), Some(&last), "{lines:?}");
+    assert!(
+        decode(&last).indices.len() >= FPS as usize / 2,
+        "{}: its fragments play",
+        last.display()
+    );
+    let end = lines
+        .iter()
+        .rfind(|l| l["event"] == "end")
+        .unwrap_or_else(|| panic!("no end: {lines:?}"));
+    assert_eq!(end["reason"], "stopped", "{lines:?}");
+    assert!(
+        end["running-time"].as_u64().unwrap() >= 7_000_000_000,
+        "{end}"
+    );
 }

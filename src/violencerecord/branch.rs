@@ -110,6 +110,29 @@ pub enum BuildError {
     Link(String),
 }
 
+/// Sets a muxer that has a `fragment-duration` property (mp4mux, qtmux) to write fragments
+/// of `milliseconds` (0 leaves its own, as does a fragment duration already set on it, or a
+/// `reserved-max-duration`: robust muxing chosen instead):
+/// what was written survives a crash or a stop without EOS, and a regular moov over all
+/// samples is written at EOS. The default (DASH) mode only finalizes a fragment duration,
+/// and with B-frames it shifts every PTS by the decoding delay without an edit list, so
+/// qtdemux cuts the last frames.
+pub fn fragment_muxer(mux: &gst::Element, milliseconds: u32) {
+    let robust = mux.find_property("reserved-max-duration").is_some()
+        && mux.property::<u64>("reserved-max-duration") != u64::MAX;
+    if milliseconds == 0
+        || robust
+        || mux.find_property("fragment-duration").is_none()
+        || mux.property::<u32>("fragment-duration") > 0
+    {
+        return;
+    }
+    mux.set_property("fragment-duration", milliseconds);
+    if mux.find_property("fragment-mode").is_some() {
+        mux.set_property_from_str("fragment-mode", "first-moov-then-finalise");
+    }
+}
+
 /// What a new file is written with.
 #[derive(Debug, Clone, Copy)]
 pub struct MuxerSpec<'a> {
@@ -166,16 +189,7 @@ impl Branch {
         };
         let appsrc = new_appsrc(caps);
         let mux = make(muxer.factory)?;
-        if mux.find_property("fragment-duration").is_some() && muxer.fragment_duration > 0 {
-            mux.set_property("fragment-duration", muxer.fragment_duration);
-            // mp4mux/qtmux: fragments while writing (what was written survives a crash),
-            // then a regular moov over all samples at EOS. The default (DASH) mode only
-            // finalizes a fragment duration, and with B-frames it shifts every PTS by the
-            // decoding delay without an edit list, so qtdemux cuts the last frames.
-            if mux.find_property("fragment-mode").is_some() {
-                mux.set_property_from_str("fragment-mode", "first-moov-then-finalise");
-            }
-        }
+        fragment_muxer(&mux, muxer.fragment_duration);
         let filesink = make("filesink")?;
         filesink.set_property("location", &location);
         filesink.set_property("async", false);

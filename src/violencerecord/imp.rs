@@ -556,9 +556,15 @@ impl ElementImpl for ViolenceRecord {
             _ => (),
         }
         let res = self.parent_change_state(transition);
+        if transition == gst::StateChange::PausedToReady {
+            // splitmuxsink has closed its file: what no EOS decided is decided now.
+            self.finish_segments(true);
+            self.close_log();
+        }
         if transition == gst::StateChange::ReadyToNull {
             // Whatever opened while stopping.
             self.cleanup();
+            self.close_log();
         }
         res
     }

@@ -151,6 +151,32 @@ impl Keeper {
         self.decide()
     }
 
+    /// Whether an event is going on (started, not ended).
+    pub fn event_open(&self) -> bool {
+        self.windows.last().is_some_and(|w| w.to.is_none())
+    }
+
+    /// The running time the stream has reached.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The stream stopped without EOS (an error, a lost camera): splitmuxsink closes no more
+    /// segments, so those being written end where the stream got to, and everything is
+    /// decided as at the end of the stream: an event going on keeps the segment it was in,
+    /// the rest goes.
+    pub fn stop(&mut self) -> Vec<Verdict> {
+        let reached = self.now.max(self.last_end);
+        for segment in std::mem::take(&mut self.open) {
+            let end = reached.max(segment.start);
+            self.pending.push_back(Segment {
+                end: Some(end),
+                ..segment
+            });
+        }
+        self.finish()
+    }
+
     fn overlapping(&self, s: &Segment) -> Vec<usize> {
         let end = s.end.unwrap_or(u64::MAX);
         self.windows
@@ -308,6 +334,38 @@ mod tests {
         let mut k = keeper();
         segment(&mut k, 0);
         assert_eq!(names(&k.finish()), ["delete seg-0"]);
+    }
+
+    #[test]
+    fn a_stop_without_eos_deletes_what_no_event_reaches_and_the_segment_being_written() {
+        let mut k = keeper();
+        k.start(5 * S, 0);
+        k.end(6 * S);
+        assert_eq!(names(&segment(&mut k, 0)), ["keep seg-0 [0]"]);
+        // seg-1 finished but still within reach of an event; seg-2 being written.
+        segment(&mut k, 1);
+        k.opened("seg-2".into(), 20 * S);
+        assert!(k.advance(21 * S).is_empty());
+        assert!(!k.event_open());
+        assert_eq!(names(&k.stop()), ["delete seg-1", "delete seg-2"]);
+        assert!(k.stop().is_empty(), "decided once");
+    }
+
+    #[test]
+    fn a_stop_without_eos_mid_event_keeps_the_segment_being_written() {
+        let mut k = keeper();
+        k.opened("seg-0".into(), 0);
+        k.start(4 * S, 0);
+        assert!(k.advance(7 * S).is_empty());
+        assert!(k.event_open());
+        assert_eq!(k.now(), 7 * S);
+        let v = k.stop();
+        assert_eq!(names(&v), ["keep seg-0 [0]"]);
+        let Verdict::Keep(segment, _) = &v[0] else {
+            unreachable!()
+        };
+        assert_eq!(segment.end, Some(7 * S), "it ends where the stream got to");
+        assert!(!k.event_open());
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Settings {
                 .build(),
             glib::ParamSpecUInt::builder("fragment-duration")
                 .nick("Fragment duration")
-                .blurb("Milliseconds per fragment for muxers that have a fragment-duration property (mp4mux, written in fragment-mode first-moov-then-finalise: a regular MP4 once finished): at most this much is lost when the process dies; 0 leaves the muxer's own (non-fragmented mp4mux is not crash-safe)")
+                .blurb("Milliseconds per fragment for muxers that have a fragment-duration property (mp4mux, written in fragment-mode first-moov-then-finalise: a regular MP4 once finished), the files' in mode=events and each segment's in mode=segments (unless splitmuxsink::muxer-properties sets one): at most this much is lost when the process dies; 0 leaves the muxer's own (non-fragmented mp4mux is not crash-safe)")
                 .maximum(3_600_000)
                 .default_value(DEFAULT_FRAGMENT_DURATION)
                 .mutable_ready()
@@ -165,7 +165,7 @@ impl Settings {
                 .build(),
             glib::ParamSpecEnum::builder_with_default("mode", RecordMode::default())
                 .nick("Mode")
-                .blurb("events: one file per event from an in-memory ring (muxer-factory, fragment-duration). segments: a stock splitmuxsink child named splitmuxsink writes the stream in segments (its properties reachable as splitmuxsink::max-size-time=..., its format-location signals on the child), location is its location pattern (%d only), and only the segments that overlap an event with pre-roll and post-roll are kept: the others are deleted once the stream has passed their end + pre-roll + latency budget. Kept segments are posted (violence-recording action=kept) and logged (event-log). max-files counts kept segments (splitmuxsink's max-files, when set, is taken as ours)")
+                .blurb("events: one file per event from an in-memory ring (muxer-factory, fragment-duration). segments: a stock splitmuxsink child named splitmuxsink writes the stream in segments (its properties reachable as splitmuxsink::max-size-time=..., its format-location signals on the child), location is its location pattern (%d only), and only the segments that overlap an event with pre-roll and post-roll are kept: the others are deleted once the stream has passed their end + pre-roll + latency budget (or when the element stops, with or without EOS). Kept segments are posted (violence-recording action=kept) and logged (event-log). max-files counts kept segments (splitmuxsink's max-files, when set, is taken as ours)")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt64::builder("segment-duration")

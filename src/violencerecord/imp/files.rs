@@ -229,6 +229,10 @@ impl ViolenceRecord {
         // Nothing is left to take: idle once the threads in flight are done.
         self.wait_idle(TEARDOWN_TIMEOUT, false);
         self.closed.notify_all();
+    }
+
+    /// The event log of a run is closed once the run is over (the next start opens it again).
+    pub(super) fn close_log(&self) {
         *self.log.locked() = EventLog::default();
     }
 

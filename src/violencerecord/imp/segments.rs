@@ -70,6 +70,19 @@ impl ViolenceRecord {
             smux.set_property("location", &settings.location);
             smux.set_property("max-size-time", settings.segment_duration);
             smux.set_property("send-keyframe-requests", true);
+            // Each segment's muxer writes fragments, as the files of mode=events do: the
+            // segment being written when the element stops without EOS (or the process
+            // dies) plays up to its last fragment. A fragment-duration set through
+            // splitmuxsink::muxer-properties is left as it is.
+            let weak = obj.downgrade();
+            smux.connect("muxer-added", false, move |args| {
+                let muxer = args.get(1).and_then(|v| v.get::<gst::Element>().ok());
+                if let (Some(obj), Some(muxer)) = (weak.upgrade(), muxer) {
+                    let fragment = obj.imp().settings.locked().fragment_duration;
+                    crate::violencerecord::branch::fragment_muxer(&muxer, fragment);
+                }
+                None
+            });
             if self.appsink.parent().is_some() {
                 let _ = self.appsink.set_locked_state(true);
                 let _ = obj.remove(&self.appsink);
@@ -394,17 +407,48 @@ impl ViolenceRecord {
             }
             // splitmuxsink closed its last segment (fragment-closed came first): no more
             // events can reach what is left.
-            gst::MessageView::Eos(_) => self
-                .state
-                .locked()
-                .keeper
-                .as_mut()
-                .map(Keeper::finish)
-                .unwrap_or_default(),
+            gst::MessageView::Eos(_) => {
+                self.finish_segments(false);
+                Vec::new()
+            }
             _ => Vec::new(),
         };
         self.apply(verdicts);
         true
+    }
+
+    /// The end of the stream (`stopped`: the element stopped without EOS, after an error or
+    /// a lost camera, and splitmuxsink closes no more segments): every segment left is
+    /// decided, the one being written included, so that only the segments of events stay on
+    /// disk; an event still going on is logged as ended there.
+    pub(super) fn finish_segments(&self, stopped: bool) {
+        let (open_event, reached, verdicts) = {
+            let mut state = self.state.locked();
+            let Some(keeper) = state.keeper.as_mut() else {
+                return;
+            };
+            let (open_event, reached) = (keeper.event_open(), keeper.now());
+            let verdicts = if stopped {
+                keeper.stop()
+            } else {
+                keeper.finish()
+            };
+            (open_event, reached, verdicts)
+        };
+        if open_event {
+            let reason = if stopped { "stopped" } else { "eos" };
+            gst::info!(
+                CAT,
+                imp = self,
+                "event still open at {reason}: logged as ended"
+            );
+            self.log_line(journal::unfinished_end_line(
+                Some(reached),
+                reason,
+                &journal::wall_clock(),
+            ));
+        }
+        self.apply(verdicts);
     }
 
     /// Keeps or deletes finished segments: a kept one is logged and posted (and counted
