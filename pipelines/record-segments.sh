@@ -8,7 +8,8 @@
 # (e.g. splitmuxsink::async-finalize=true splitmuxsink::muxer-factory=matroskamux).
 # events.jsonl lists each kept segment with its event.
 #   pipelines/record-segments.sh rtsp://camera/main rtsp://camera/sub [out-dir]
-# A lost camera restarts the pipeline after a backoff (RECONNECT=0: exit 3 instead); a stop
+# A lost camera restarts the pipeline after a backoff (RECONNECT=0: exit 3 instead), the lost
+# run's segments decided as at a stop (kept if an event reaches them, else deleted); a stop
 # (Ctrl-C, SIGTERM) ends it cleanly with exit 0 (run_live in env.sh).
 # SEGMENT_DURATION, PRE_ROLL, POST_ROLL (nanoseconds; 10 s, 5 s, 5 s), MAX_FILES (kept
 # segments on disk, 0 = all) and MODEL override the defaults.
