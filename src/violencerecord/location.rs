@@ -43,16 +43,19 @@ pub fn printf_only(pattern: &str) -> bool {
     !others.replace("%%", "").contains('%')
 }
 
+/// A part of `pattern` around the index, its strftime conversions done.
+fn strftime_part(pattern: &str, part: &str, now: &glib::DateTime) -> Result<String, String> {
+    if !part.contains('%') {
+        return Ok(part.to_string());
+    }
+    now.format(part)
+        .map(|s| s.to_string())
+        .map_err(|_| format!("location pattern {pattern:?} has an invalid conversion"))
+}
+
 /// Formats `pattern` for file `index` at time `now`. Errors name the pattern.
 pub fn format(pattern: &str, index: u32, now: &glib::DateTime) -> Result<String, String> {
-    let strf = |part: &str| -> Result<String, String> {
-        if !part.contains('%') {
-            return Ok(part.to_string());
-        }
-        now.format(part)
-            .map(|s| s.to_string())
-            .map_err(|_| format!("location pattern {pattern:?} has an invalid conversion"))
-    };
+    let strf = |part: &str| strftime_part(pattern, part, now);
     match index_conversion(pattern) {
         Some((a, b, width)) => Ok(format!(
             "{}{:0width$}{}",
@@ -87,6 +90,38 @@ pub fn first_free(
             .checked_add(1)
             .ok_or_else(|| format!("location pattern {pattern:?}: every index is taken"))?;
     }
+}
+
+/// The index after the highest one that `names` (paths as `pattern` formats them) hold, or
+/// `start` when none is that high, and its name. splitmuxsink numbers its files on from its
+/// start-index without looking at the folder; in mode=segments the deleted segments leave
+/// gaps, so a restart at the first free index would write over the kept segments after the
+/// first gap (and then delete them).
+pub fn after_last(
+    pattern: &str,
+    start: u32,
+    now: &glib::DateTime,
+    names: impl IntoIterator<Item = String>,
+) -> Result<(u32, String), String> {
+    let (a, b, _) = index_conversion(pattern).ok_or_else(|| {
+        format!("location pattern {pattern:?} needs an index conversion such as %05d")
+    })?;
+    let prefix = strftime_part(pattern, &pattern[..a], now)?;
+    let suffix = strftime_part(pattern, &pattern[b..], now)?;
+    let mut next = start;
+    for name in names {
+        let digits = name
+            .strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+            .filter(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()));
+        if let Some(index) = digits.and_then(|d| d.parse::<u32>().ok()) {
+            next =
+                next.max(index.checked_add(1).ok_or_else(|| {
+                    format!("location pattern {pattern:?}: every index is taken")
+                })?);
+        }
+    }
+    Ok((next, format(pattern, next, now)?))
 }
 
 /// Checks that files can be created where `file` (a formatted location) goes: its folder
@@ -174,6 +209,35 @@ mod tests {
         assert_eq!(first_free("ev-%05d.mp4", 3, &t(), exists).unwrap().0, 4);
         assert_eq!(first_free("ev-%05d.mp4", 7, &t(), exists).unwrap().0, 7);
         assert!(first_free("ev.mp4", 0, &t(), exists).is_err());
+    }
+
+    #[test]
+    fn after_last_goes_past_the_highest_index_not_into_a_gap() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let kept = names(&["out/cam-00003.mp4", "out/cam-00004.mp4", "out/events.jsonl"]);
+        assert_eq!(
+            after_last("out/cam-%05d.mp4", 0, &t(), kept.clone()).unwrap(),
+            (5, "out/cam-00005.mp4".to_string())
+        );
+        assert_eq!(after_last("out/cam-%05d.mp4", 9, &t(), kept).unwrap().0, 9);
+        // Other names, other folders and other suffixes do not count; wider indices do.
+        let others = names(&[
+            "out/cam-7.mp4.tmp",
+            "other/cam-00099.mp4",
+            "out/cam-x1.mp4",
+            "out/cam-123456.mp4",
+        ]);
+        assert_eq!(
+            after_last("out/cam-%05d.mp4", 0, &t(), others).unwrap().0,
+            123_457
+        );
+        assert_eq!(
+            after_last("cam-%d.mkv", 0, &t(), Vec::<String>::new()).unwrap(),
+            (0, "cam-0.mkv".to_string())
+        );
+        assert!(after_last("cam.mkv", 0, &t(), Vec::<String>::new()).is_err());
+        let full = names(&["cam-4294967295.mkv"]);
+        assert!(after_last("cam-%d.mkv", 0, &t(), full).is_err());
     }
 
     #[test]

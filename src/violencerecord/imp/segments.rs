@@ -20,8 +20,9 @@ pub(super) const SPLITMUX_NAME: &str = "splitmuxsink";
 
 impl ViolenceRecord {
     /// splitmuxsink starts at its start-index whatever the folder holds: moved past the
-    /// segments of an earlier run (a restart after camera loss), so that none is written over.
-    /// A higher start-index set on the launch line is kept.
+    /// highest segment of an earlier run (a restart after camera loss), so that none is
+    /// written over; the first free index would lie in a gap of deleted segments, before kept
+    /// ones. A higher start-index set on the launch line is kept.
     pub(super) fn skip_existing_segments(
         &self,
         settings: &Settings,
@@ -31,9 +32,10 @@ impl ViolenceRecord {
         };
         let start = u32::try_from(smux.property::<i32>("start-index")).unwrap_or(0);
         let now = glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?;
-        let exists = |name: &str| std::path::Path::new(name).is_file();
-        let (free, name) =
-            location::first_free(&settings.location, start, &now, exists).map_err(|e| {
+        let (free, name) = location::format(&settings.location, start, &now)
+            .map(|first| existing_files(&first))
+            .and_then(|names| location::after_last(&settings.location, start, &now, names))
+            .map_err(|e| {
                 gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
                 gst::StateChangeError
             })?;
@@ -505,4 +507,26 @@ impl ViolenceRecord {
             let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
         }
     }
+}
+
+/// The regular files in the folder of `file` (a formatted location), named as the location
+/// pattern names them (with its folder, or bare when it has none).
+fn existing_files(file: &str) -> Vec<String> {
+    let folder = std::path::Path::new(file)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
+    let Ok(entries) = std::fs::read_dir(folder.unwrap_or(std::path::Path::new("."))) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            Some(match folder {
+                Some(f) => f.join(name).to_string_lossy().into_owned(),
+                None => name,
+            })
+        })
+        .collect()
 }
