@@ -127,13 +127,15 @@ fn segments_mode_takes_splitmuxsink_max_files_as_kept_segments() {
 }
 
 /// Plays `frames` frames (motion in `motion`) into `mode=segments` with 1 s segments written
-/// in fragments of 200 ms, then stops the pipeline without EOS, as after an error or a lost
-/// camera, once the segment being written (`ev-<last>.mp4`) holds a fragment. The event
-/// log's lines after the stop.
+/// in fragments of `fragment_ms`, then stops the pipeline without EOS, as after an error or a
+/// lost camera, once the segment being written (`ev-<last>.mp4`) holds a fragment (or, with
+/// `fragment_ms` 1000, once it exists: its 25 frames never complete one). The event log's
+/// lines after the stop.
 fn stopped_without_eos(
     name: &str,
     frames: u64,
     motion: &[std::ops::Range<u64>],
+    fragment_ms: u32,
 ) -> (PathBuf, Vec<serde_json::Value>) {
     use gst::prelude::*;
     init();
@@ -143,7 +145,7 @@ fn stopped_without_eos(
         classify(),
         recorder(
             &dir,
-            "mode=segments segment-duration=1000000000 fragment-duration=200"
+            &format!("mode=segments segment-duration=1000000000 fragment-duration={fragment_ms}")
         )
     );
     let pipeline = gst::parse::launch(&launch)
@@ -167,7 +169,11 @@ fn stopped_without_eos(
         (frames - 1) * FRAME_NS / 1_000_000_000
     ));
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !common::holds_a_fragment(&last) {
+    let due = |last: &std::path::Path| match fragment_ms {
+        1000 => last.exists(),
+        _ => common::holds_a_fragment(last),
+    };
+    while !due(&last) {
         assert!(
             std::time::Instant::now() < until,
             "nothing written to {last:?}"
@@ -206,7 +212,7 @@ fn logged_segments(lines: &[serde_json::Value]) -> Vec<PathBuf> {
 /// reaches them; only the segments of events stay on disk.
 #[test]
 fn segments_mode_stopped_without_eos_leaves_only_the_segments_of_events() {
-    let (dir, lines) = stopped_without_eos("segments-stopped", 200, &[30..60]);
+    let (dir, lines) = stopped_without_eos("segments-stopped", 200, &[30..60], 200);
     let kept = logged_segments(&lines);
     assert!(!kept.is_empty(), "{lines:?}");
     assert_eq!(
@@ -223,7 +229,7 @@ fn segments_mode_stopped_without_eos_leaves_only_the_segments_of_events() {
 /// plays up to its last fragment, and logs the event as ended there.
 #[test]
 fn segments_mode_stopped_mid_event_keeps_the_segment_being_written_playable() {
-    let (dir, lines) = stopped_without_eos("segments-stopped-mid-event", 200, &[30..200]);
+    let (dir, lines) = stopped_without_eos("segments-stopped-mid-event", 200, &[30..200], 200);
     let kept = logged_segments(&lines);
     assert_eq!(
         files_in(&dir),
@@ -245,5 +251,27 @@ fn segments_mode_stopped_mid_event_keeps_the_segment_being_written_playable() {
     assert!(
         end["running-time"].as_u64().unwrap() >= 7_000_000_000,
         "{end}"
+    );
+}
+
+/// A stop without EOS before the segment being written holds a complete fragment: it plays
+/// nothing, so it is deleted, not listed, even in the middle of an event; the event is still
+/// logged as ended.
+#[test]
+fn segments_mode_stopped_before_a_fragment_deletes_the_segment_being_written() {
+    let (dir, lines) = stopped_without_eos("segments-stopped-early", 200, &[30..200], 1000);
+    let kept = logged_segments(&lines);
+    assert_eq!(
+        files_in(&dir),
+        kept,
+        "only the kept segments are left: {lines:?}"
+    );
+    assert!(!dir.join("ev-007.mp4").exists(), "{lines:?}");
+    assert_eq!(kept.last(), Some(&dir.join("ev-006.mp4")), "{lines:?}");
+    let end = lines.iter().rfind(|l| l["event"] == "end");
+    assert_eq!(
+        end.map(|e| &e["reason"]),
+        Some(&"stopped".into()),
+        "{lines:?}"
     );
 }

@@ -156,6 +156,11 @@ impl Keeper {
         self.windows.last().is_some_and(|w| w.to.is_none())
     }
 
+    /// The segments being written (opened, not closed).
+    pub fn writing(&self) -> Vec<String> {
+        self.open.iter().map(|s| s.location.clone()).collect()
+    }
+
     /// The running time the stream has reached.
     pub fn now(&self) -> u64 {
         self.now
@@ -207,11 +212,75 @@ impl Keeper {
     }
 }
 
+/// Whether MP4 bytes hold at least one complete fragment of samples, i.e. whether a file cut
+/// off without EOS plays anything. A recording's first bytes play nothing: in qtmux's
+/// `first-moov-then-finalise` mode the first samples (`mdat`) are written before the `moov`
+/// that describes them, and every later `moof` before its `mdat`.
+pub fn mp4_holds_a_fragment(data: &[u8]) -> bool {
+    let (mut at, mut samples_written, mut moof_written) = (0usize, false, false);
+    while at + 8 <= data.len() {
+        let word = |from: usize| {
+            u32::from_be_bytes([data[from], data[from + 1], data[from + 2], data[from + 3]])
+        };
+        let mut size = u64::from(word(at));
+        if size == 1 && at + 16 <= data.len() {
+            size = (u64::from(word(at + 8)) << 32) | u64::from(word(at + 12));
+        }
+        // Size 0 ("to the end of the file") is a box still being written.
+        if size < 8 || at as u64 + size > data.len() as u64 {
+            return false;
+        }
+        match &data[at + 4..at + 8] {
+            b"mdat" if moof_written => return true,
+            b"mdat" => samples_written = true,
+            b"moov" if samples_written => return true,
+            b"moof" => moof_written = true,
+            _ => {}
+        }
+        at += size as usize;
+    }
+    false
+}
+
+/// Whether MP4 bytes start like an MP4 file (an `ftyp` box): the fragment check applies to
+/// them only (other muxers' files, e.g. Matroska, are taken as they are).
+pub fn is_mp4(data: &[u8]) -> bool {
+    data.get(4..8) == Some(b"ftyp".as_slice())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const S: u64 = 1_000_000_000;
+
+    fn mp4_box(kind: &[u8; 4], payload: usize) -> Vec<u8> {
+        let mut b = ((8 + payload) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.resize(8 + payload, 0);
+        b
+    }
+
+    #[test]
+    fn a_fragment_is_complete_once_its_samples_are_described() {
+        let header = [mp4_box(b"ftyp", 12), mp4_box(b"moov", 40)].concat();
+        assert!(is_mp4(&header));
+        assert!(!mp4_holds_a_fragment(&header), "the header plays nothing");
+        let first = [
+            mp4_box(b"ftyp", 12),
+            mp4_box(b"mdat", 100),
+            mp4_box(b"moov", 40),
+        ]
+        .concat();
+        assert!(mp4_holds_a_fragment(&first));
+        let later = [header.clone(), mp4_box(b"moof", 30), mp4_box(b"mdat", 100)].concat();
+        assert!(mp4_holds_a_fragment(&later));
+        assert!(
+            !mp4_holds_a_fragment(&later[..later.len() - 1]),
+            "an mdat cut short"
+        );
+        assert!(!is_mp4(b"\x1a\x45\xdf\xa3 matroska"));
+    }
 
     fn keeper() -> Keeper {
         Keeper::new(KeeperConfig {

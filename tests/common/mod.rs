@@ -328,32 +328,10 @@ pub fn wait(d: Duration) {
     std::thread::sleep(d)
 }
 
-/// Whether an MP4 file on disk holds at least one complete fragment of samples. A recording's
-/// first bytes play nothing: in qtmux's `first-moov-then-finalise` mode the first samples
-/// (`mdat`) are written before the `moov` that describes them, and every later `moof` before
-/// its `mdat`. A test that stops a pipeline "once something is written" must wait for this.
+/// Whether an MP4 file on disk holds at least one complete fragment of samples
+/// (violencerecord's own check): a test that stops a pipeline "once something is written"
+/// must wait for this, since a recording's first bytes play nothing.
 pub fn holds_a_fragment(path: &Path) -> bool {
-    let Ok(data) = std::fs::read(path) else {
-        return false;
-    };
-    let (mut at, mut samples_written, mut moof_written) = (0usize, false, false);
-    while at + 8 <= data.len() {
-        let mut size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as u64;
-        if size == 1 && at + 16 <= data.len() {
-            size = u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap());
-        }
-        // Size 0 ("to the end of the file") is a box still being written.
-        if size < 8 || at as u64 + size > data.len() as u64 {
-            return false;
-        }
-        match &data[at + 4..at + 8] {
-            b"mdat" if moof_written => return true,
-            b"mdat" => samples_written = true,
-            b"moov" if samples_written => return true,
-            b"moof" => moof_written = true,
-            _ => {}
-        }
-        at += size as usize;
-    }
-    false
+    std::fs::read(path)
+        .is_ok_and(|data| gstviolence::violencerecord::segment_keeper::mp4_holds_a_fragment(&data))
 }

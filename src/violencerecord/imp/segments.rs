@@ -424,19 +424,38 @@ impl ViolenceRecord {
     /// decided, the one being written included, so that only the segments of events stay on
     /// disk; an event still going on is logged as ended there.
     pub(super) fn finish_segments(&self, stopped: bool) {
-        let (open_event, reached, verdicts) = {
+        let (open_event, reached, writing, verdicts) = {
             let mut state = self.state.locked();
             let Some(keeper) = state.keeper.as_mut() else {
                 return;
             };
-            let (open_event, reached) = (keeper.event_open(), keeper.now());
+            let (open_event, reached, writing) =
+                (keeper.event_open(), keeper.now(), keeper.writing());
             let verdicts = if stopped {
                 keeper.stop()
             } else {
                 keeper.finish()
             };
-            (open_event, reached, verdicts)
+            (open_event, reached, writing, verdicts)
         };
+        // A segment cut off before its first fragment was complete plays nothing: not kept.
+        let verdicts = verdicts
+            .into_iter()
+            .map(|verdict| match verdict {
+                Verdict::Keep(segment, _)
+                    if writing.contains(&segment.location) && !plays(&segment.location) =>
+                {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "{} holds no complete fragment: deleted",
+                        segment.location
+                    );
+                    Verdict::Delete(segment)
+                }
+                other => other,
+            })
+            .collect();
         if open_event {
             let reason = if stopped { "stopped" } else { "eos" };
             gst::info!(
@@ -529,4 +548,11 @@ fn existing_files(file: &str) -> Vec<String> {
             })
         })
         .collect()
+}
+
+/// Whether a segment cut off without EOS plays anything: an MP4 file needs a complete
+/// fragment; other muxers' files are taken as they are.
+fn plays(location: &str) -> bool {
+    use crate::violencerecord::segment_keeper::{is_mp4, mp4_holds_a_fragment};
+    std::fs::read(location).is_ok_and(|data| !is_mp4(&data) || mp4_holds_a_fragment(&data))
 }
