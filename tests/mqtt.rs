@@ -394,6 +394,42 @@ fn events_and_retained_state_reach_a_subscriber() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A stop without EOS in the middle of an event (an error, a lost camera): the classifier
+/// sends no end, so violencemqtt publishes one (reason `stopped`) and leaves the retained
+/// state OFF before going offline, instead of a start without an end and a retained ON.
+#[test]
+fn a_stop_mid_event_publishes_its_end_and_leaves_the_state_off() {
+    init();
+    let Some(bin) = mosquitto() else { return };
+    let dir = temp_dir("stop-mid-event");
+    let broker = Broker::start(&bin, &dir, false);
+    let sub = Subscriber::start(broker.port, "stop-sub", false);
+    let (pipeline, src, _mqtt) = pipeline(broker.port, "");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    push(&src, 0..40, &[20..40]);
+    sub.wait_until("the start", |s| s.events().len() == 1);
+    assert_eq!(retained_state(broker.port), "ON");
+    pipeline.set_state(gst::State::Null).unwrap();
+    sub.wait_until("the end", |s| s.events().len() == 2);
+    let events = sub.events();
+    assert_eq!(events[0]["kind"], "violence-start", "{events:?}");
+    assert_eq!(events[1]["kind"], "violence-end", "{events:?}");
+    assert_eq!(events[1]["reason"], "stopped", "{events:?}");
+    assert_eq!(events[1]["seq"], 2, "{events:?}");
+    assert!(
+        events[1]["running-time"].as_u64() >= events[0]["running-time"].as_u64(),
+        "{events:?}"
+    );
+    assert_eq!(
+        sub.topic(&format!("{PREFIX}/{CAMERA}/state")),
+        ["OFF", "ON", "OFF"]
+    );
+    assert_eq!(retained_state(broker.port), "OFF");
+    let availability = format!("{PREFIX}/{CAMERA}/availability");
+    assert_eq!(sub.topic(&availability), ["online", "offline"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn two_classifiers_as_sources_publish_one_camera_state() {
     init();

@@ -34,6 +34,8 @@ struct Running {
     drop_warned: bool,
     /// Sent at a clean stop (the last will covers the others).
     availability_offline: Option<Message>,
+    /// The start of the event going on, as published: a stop without its end ends it.
+    open: Option<ViolenceEvent>,
 }
 
 #[derive(Default)]
@@ -224,10 +226,16 @@ impl ViolenceMqtt {
         let (json, state) = match ViolenceEvent::from_structure(s) {
             // Scores come with every clip when violenceclassify emits them; not published.
             Some(e) if e.kind == EventKind::Score => return,
-            Some(e) => (
-                payload::event_json(&e, &run.camera, run.seq + 1, &self.wall_times(&e)),
-                payload::state_after(e.kind),
-            ),
+            Some(e) => {
+                run.open = match e.kind {
+                    EventKind::Start => Some(e.clone()),
+                    _ => None,
+                };
+                (
+                    payload::event_json(&e, &run.camera, run.seq + 1, &self.wall_times(&e)),
+                    payload::state_after(e.kind),
+                )
+            }
             None if s.name() == VIOLENCE_RECORDING => {
                 (payload::structure_json(s, &run.camera, run.seq + 1), None)
             }
@@ -257,6 +265,44 @@ impl ViolenceMqtt {
                 );
             }
         }
+    }
+}
+
+impl ViolenceMqtt {
+    /// A stop without EOS (an error, a lost camera, NULL) while an event goes on: the
+    /// classifier sends no end then, so subscribers would keep a start without an end and a
+    /// retained ON until the next run. The end is published here (reason `stopped`, at the
+    /// running time the element got to), then OFF.
+    fn end_open_event(&self, run: &mut Running) {
+        let Some(start) = run.open.take() else {
+            return;
+        };
+        let reached = self.obj().current_running_time().map(|t| t.nseconds());
+        let running_time = reached
+            .unwrap_or(start.running_time)
+            .max(start.running_time);
+        let end = ViolenceEvent {
+            kind: EventKind::End,
+            pts: start.pts + (running_time - start.running_time),
+            running_time,
+            latency: 0,
+            reason: Some("stopped".into()),
+            ..start
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "event still open at stop: published as ended"
+        );
+        run.seq += 1;
+        let json = payload::event_json(&end, &run.camera, run.seq, &self.wall_times(&end));
+        let _ = run.link.publish(Message {
+            topic: run.topics.events.clone(),
+            payload: json.to_string().into_bytes(),
+            retain: false,
+        });
+        run.link
+            .set_state(state_message(&run.topics, payload::STATE_OFF));
     }
 }
 
@@ -310,6 +356,7 @@ impl BaseTransformImpl for ViolenceMqtt {
             flush_timeout: Duration::from_millis(settings.flush_timeout.into()),
             drop_warned: false,
             availability_offline,
+            open: None,
         });
         if !classifiers.is_empty() {
             gst::info!(CAT, imp = self, "events of {}", names.join(", "));
@@ -324,7 +371,8 @@ impl BaseTransformImpl for ViolenceMqtt {
         }
         // Taken out first: close waits for the broker, and property reads must not.
         let running = self.running.locked().take();
-        if let Some(run) = running {
+        if let Some(mut run) = running {
+            self.end_open_event(&mut run);
             // A clean stop sends no last will: say so ourselves, after the last event.
             if let Some(offline) = run.availability_offline.clone() {
                 run.link.set_availability(offline);
