@@ -424,19 +424,20 @@ impl ViolenceRecord {
     /// decided, the one being written included, so that only the segments of events stay on
     /// disk; an event still going on is logged as ended there.
     pub(super) fn finish_segments(&self, stopped: bool) {
-        let (open_event, reached, writing, verdicts) = {
+        let (open_event, reached, writing, index, verdicts) = {
             let mut state = self.state.locked();
             let Some(keeper) = state.keeper.as_mut() else {
                 return;
             };
             let (open_event, reached, writing) =
                 (keeper.event_open(), keeper.now(), keeper.writing());
+            let index = keeper.events().saturating_sub(1);
             let verdicts = if stopped {
                 keeper.stop()
             } else {
                 keeper.finish()
             };
-            (open_event, reached, writing, verdicts)
+            (open_event, reached, writing, index, verdicts)
         };
         // A segment cut off before its first fragment was complete plays nothing: not kept.
         let verdicts = verdicts
@@ -463,11 +464,11 @@ impl ViolenceRecord {
                 imp = self,
                 "event still open at {reason}: logged as ended"
             );
-            self.log_line(journal::unfinished_end_line(
-                Some(reached),
-                reason,
-                &journal::wall_clock(),
-            ));
+            let mut line =
+                journal::unfinished_end_line(Some(reached), reason, &journal::wall_clock());
+            // Paired with its start by index, as the other marks of this mode.
+            line["index"] = index.into();
+            self.log_line(line);
         }
         self.apply(verdicts);
     }
