@@ -248,6 +248,7 @@ fn segments_mode_stopped_mid_event_keeps_the_segment_being_written_playable() {
         .rfind(|l| l["event"] == "end")
         .unwrap_or_else(|| panic!("no end: {lines:?}"));
     assert_eq!(end["reason"], "stopped", "{lines:?}");
+    assert_eq!(end["index"], 0, "paired with its start: {end}");
     assert!(
         end["running-time"].as_u64().unwrap() >= 7_000_000_000,
         "{end}"

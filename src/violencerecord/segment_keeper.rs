@@ -217,29 +217,44 @@ impl Keeper {
 /// `first-moov-then-finalise` mode the first samples (`mdat`) are written before the `moov`
 /// that describes them, and every later `moof` before its `mdat`.
 pub fn mp4_holds_a_fragment(data: &[u8]) -> bool {
-    let (mut at, mut samples_written, mut moof_written) = (0usize, false, false);
-    while at + 8 <= data.len() {
-        let word = |from: usize| {
-            u32::from_be_bytes([data[from], data[from + 1], data[from + 2], data[from + 3]])
-        };
-        let mut size = u64::from(word(at));
-        if size == 1 && at + 16 <= data.len() {
-            size = (u64::from(word(at + 8)) << 32) | u64::from(word(at + 12));
+    mp4_file_holds_a_fragment(&mut std::io::Cursor::new(data)).unwrap_or(false)
+}
+
+/// [`mp4_holds_a_fragment`] of a file, reading only the boxes' headers.
+pub fn mp4_file_holds_a_fragment(
+    file: &mut (impl std::io::Read + std::io::Seek),
+) -> std::io::Result<bool> {
+    use std::io::SeekFrom;
+    let len = file.seek(SeekFrom::End(0))?;
+    let (mut at, mut samples_written, mut moof_written) = (0u64, false, false);
+    while at + 8 <= len {
+        let mut header = [0u8; 16];
+        file.seek(SeekFrom::Start(at))?;
+        let n = if at + 16 <= len { 16 } else { 8 };
+        file.read_exact(&mut header[..n])?;
+        let mut size = u64::from(u32::from_be_bytes([
+            header[0], header[1], header[2], header[3],
+        ]));
+        if size == 1 && n == 16 {
+            size = u64::from_be_bytes([
+                header[8], header[9], header[10], header[11], header[12], header[13], header[14],
+                header[15],
+            ]);
         }
         // Size 0 ("to the end of the file") is a box still being written.
-        if size < 8 || at as u64 + size > data.len() as u64 {
-            return false;
+        if size < 8 || at + size > len {
+            return Ok(false);
         }
-        match &data[at + 4..at + 8] {
-            b"mdat" if moof_written => return true,
+        match &header[4..8] {
+            b"mdat" if moof_written => return Ok(true),
             b"mdat" => samples_written = true,
-            b"moov" if samples_written => return true,
+            b"moov" if samples_written => return Ok(true),
             b"moof" => moof_written = true,
             _ => {}
         }
-        at += size as usize;
+        at += size;
     }
-    false
+    Ok(false)
 }
 
 /// Whether MP4 bytes start like an MP4 file (an `ftyp` box): the fragment check applies to

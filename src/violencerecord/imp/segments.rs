@@ -440,11 +440,14 @@ impl ViolenceRecord {
             (open_event, reached, writing, index, verdicts)
         };
         // A segment cut off before its first fragment was complete plays nothing: not kept.
+        // At a stop, splitmuxsink may report the segment being written as closed while it
+        // stops, so every segment kept then is checked, not only those still being written.
         let verdicts = verdicts
             .into_iter()
             .map(|verdict| match verdict {
                 Verdict::Keep(segment, _)
-                    if writing.contains(&segment.location) && !plays(&segment.location) =>
+                    if (stopped || writing.contains(&segment.location))
+                        && !plays(&segment.location) =>
                 {
                     gst::info!(
                         CAT,
@@ -554,6 +557,14 @@ fn existing_files(file: &str) -> Vec<String> {
 /// Whether a segment cut off without EOS plays anything: an MP4 file needs a complete
 /// fragment; other muxers' files are taken as they are.
 fn plays(location: &str) -> bool {
-    use crate::violencerecord::segment_keeper::{is_mp4, mp4_holds_a_fragment};
-    std::fs::read(location).is_ok_and(|data| !is_mp4(&data) || mp4_holds_a_fragment(&data))
+    use crate::violencerecord::segment_keeper::{is_mp4, mp4_file_holds_a_fragment};
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(location) else {
+        return false;
+    };
+    let mut start = [0u8; 8];
+    if file.read_exact(&mut start).is_err() {
+        return false; // Empty, or shorter than one box header.
+    }
+    !is_mp4(&start) || mp4_file_holds_a_fragment(&mut file).unwrap_or(false)
 }
