@@ -106,3 +106,73 @@ fn a_restarted_segments_recording_keeps_the_earlier_segments() {
         "every logged file is its own: {logged:?}"
     );
 }
+
+/// One pipeline taken back to READY and played again (an application pausing the recording
+/// without tearing the pipeline down): the second run's event is logged (start, end, its
+/// file) in the same event log, after the first run's, and its file is a new one.
+#[test]
+fn a_pipeline_played_again_from_ready_logs_its_second_run() {
+    use gst::prelude::*;
+    init();
+    let dir = out_dir("ready-again");
+    let launch = format!(
+        "appsrc name=src format=time ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(&dir, "")
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    let log = dir.join("events.jsonl");
+    let files_logged = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"event\":\"file\""))
+            .count()
+    };
+    for run in 1..=2 {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        for i in 0..150 {
+            src.push_buffer(frame(i, &[50..70])).unwrap();
+        }
+        let _ = src.end_of_stream();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while files_logged() < run {
+            assert!(
+                std::time::Instant::now() < until,
+                "run {run}: no file logged: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        pipeline.set_state(gst::State::Ready).unwrap();
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["start", "end", "file", "start", "end", "file"],
+        "{lines:?}"
+    );
+    assert_eq!(
+        file_lines(&dir),
+        ["ev-000.mp4", "ev-001.mp4"].map(|f| dir.join(f).display().to_string())
+    );
+    for path in files_in(&dir) {
+        assert!(count_frames(&path) > 0, "{}", path.display());
+    }
+}

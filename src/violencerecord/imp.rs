@@ -539,6 +539,9 @@ impl ElementImpl for ViolenceRecord {
                 self.closed.notify_all();
             }
             gst::StateChange::ReadyToPaused => {
+                // A run from READY starts afresh, also after an earlier run (a pipeline
+                // taken back to READY and played again).
+                self.reset_run();
                 self.start_segments();
                 self.connect_source()?
             }
@@ -557,9 +560,9 @@ impl ElementImpl for ViolenceRecord {
         }
         let res = self.parent_change_state(transition);
         if transition == gst::StateChange::PausedToReady {
-            // splitmuxsink has closed its file: what no EOS decided is decided now.
+            // splitmuxsink has closed its file: what no EOS decided is decided now. The event
+            // log stays open for a next run from READY; it closes at READY->NULL.
             self.finish_segments(true);
-            self.close_log();
         }
         if transition == gst::StateChange::ReadyToNull {
             // Whatever opened while stopping.

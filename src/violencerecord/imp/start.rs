@@ -113,10 +113,16 @@ impl ViolenceRecord {
         let first = self.first_file(&settings)?;
         self.check_folder(&first, settings.on_write_error)?;
         self.open_log(&settings)?;
+        Ok(())
+    }
+
+    /// The state of a new run (READY->PAUSED): the recorder with the current settings, the
+    /// event log's start/end pairing open again, no branch, no keeper.
+    pub(super) fn reset_run(&self) {
+        let settings = self.settings.locked().clone();
         let mut state = self.state.locked();
         *state = State::default();
         state.recorder.set_config(settings.config());
-        Ok(())
     }
 
     /// The recording folder, checked before any file is due: found now rather than when the
@@ -173,7 +179,6 @@ impl ViolenceRecord {
         self.setup_segments(settings)?;
         self.skip_existing_segments(settings)?;
         self.open_log(settings)?;
-        *self.state.locked() = State::default();
         Ok(())
     }
 
