@@ -113,24 +113,8 @@ fn a_restarted_segments_recording_keeps_the_earlier_segments() {
 #[test]
 fn a_pipeline_played_again_from_ready_logs_its_second_run() {
     use gst::prelude::*;
-    init();
     let dir = out_dir("ready-again");
-    let launch = format!(
-        "appsrc name=src format=time ! {} name=cls ! {ENCODE} ! {}",
-        classify(),
-        recorder(&dir, "")
-    );
-    let pipeline = gst::parse::launch(&launch)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
+    let (pipeline, src) = recording_pipeline(&dir, "");
     let log = dir.join("events.jsonl");
     let files_logged = || {
         std::fs::read_to_string(&log)

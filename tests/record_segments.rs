@@ -138,28 +138,11 @@ fn stopped_without_eos(
     fragment_ms: u32,
 ) -> (PathBuf, Vec<serde_json::Value>) {
     use gst::prelude::*;
-    init();
     let dir = out_dir(name);
-    let launch = format!(
-        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
-        classify(),
-        recorder(
-            &dir,
-            &format!("mode=segments segment-duration=1000000000 fragment-duration={fragment_ms}")
-        )
+    let (pipeline, src) = recording_pipeline(
+        &dir,
+        &format!("mode=segments segment-duration=1000000000 fragment-duration={fragment_ms}"),
     );
-    let pipeline = gst::parse::launch(&launch)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
-    src.set_format(gst::Format::Time);
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..frames {
         src.push_buffer(frame(i, motion)).unwrap();

@@ -118,6 +118,31 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+/// `appsrc name=src ! <classify> name=cls ! ENCODE ! <violencerecord with extra>` writing into
+/// `dir`, not started: the pipeline and its appsrc (test caps, time format), every frame
+/// leaving the classifier carrying its index.
+pub fn recording_pipeline(dir: &Path, extra: &str) -> (gst::Pipeline, gst_app::AppSrc) {
+    init();
+    let launch = format!(
+        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
+        classify(),
+        recorder(dir, extra)
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&caps()));
+    src.set_format(gst::Format::Time);
+    (pipeline, src)
+}
+
 /// Plays `launch` (with an appsrc named src and a pad named by `burn_pad` = element name
 /// whose src pad gets the index) over `frames` frames.
 pub fn run(
