@@ -274,13 +274,7 @@ fn lost_end_event_is_reconciled_from_violence_meta() {
             gst::PadProbeReturn::Ok
         });
     burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
-    src.set_format(gst::Format::Time);
+    let src = test_appsrc(&pipeline);
     let out = run_pipeline(&pipeline, || {
         for i in 0..200 {
             let _ = src.push_buffer(frame(i, &[50..70]));

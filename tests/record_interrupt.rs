@@ -186,24 +186,8 @@ fn sigint_with_eos_mid_event_finalizes_the_file() {
 
 #[test]
 fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
-    init();
     let dir = out_dir("open-at-stop");
-    let launch = format!(
-        "appsrc name=src ! {} name=cls ! {ENCODE} ! {}",
-        classify(),
-        recorder(&dir, "")
-    );
-    let pipeline = gst::parse::launch(&launch)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
-    src.set_format(gst::Format::Time);
+    let (pipeline, src) = recording_pipeline(&dir, "");
     pipeline.set_state(gst::State::Playing).unwrap();
     // Motion from frame 30 to the last one: the event is still going on when the camera
     // goes away (no EOS: the pipeline is stopped, as after an error).

@@ -133,6 +133,12 @@ pub fn recording_pipeline(dir: &Path, extra: &str) -> (gst::Pipeline, gst_app::A
         .downcast::<gst::Pipeline>()
         .unwrap();
     burn_on(&pipeline.by_name("cls").unwrap().static_pad("src").unwrap());
+    let src = test_appsrc(&pipeline);
+    (pipeline, src)
+}
+
+/// The appsrc named src of `pipeline`, set to push the test frames (caps, time format).
+pub fn test_appsrc(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
     let src = pipeline
         .by_name("src")
         .unwrap()
@@ -140,7 +146,7 @@ pub fn recording_pipeline(dir: &Path, extra: &str) -> (gst::Pipeline, gst_app::A
         .unwrap();
     src.set_caps(Some(&caps()));
     src.set_format(gst::Format::Time);
-    (pipeline, src)
+    src
 }
 
 /// Plays `launch` (with an appsrc named src and a pad named by `burn_pad` = element name
@@ -164,13 +170,7 @@ pub fn run(
             .static_pad("src")
             .unwrap(),
     );
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&caps()));
-    src.set_format(gst::Format::Time);
+    let src = test_appsrc(&pipeline);
     let t0 = Instant::now();
     let out = run_pipeline(&pipeline, || {
         for i in 0..frames {
