@@ -156,11 +156,6 @@ impl Keeper {
         self.windows.last().is_some_and(|w| w.to.is_none())
     }
 
-    /// The segments being written (opened, not closed).
-    pub fn writing(&self) -> Vec<String> {
-        self.open.iter().map(|s| s.location.clone()).collect()
-    }
-
     /// The running time the stream has reached.
     pub fn now(&self) -> u64 {
         self.now

@@ -424,31 +424,28 @@ impl ViolenceRecord {
     /// decided, the one being written included, so that only the segments of events stay on
     /// disk; an event still going on is logged as ended there.
     pub(super) fn finish_segments(&self, stopped: bool) {
-        let (open_event, reached, writing, index, verdicts) = {
+        let (open_event, reached, index, verdicts) = {
             let mut state = self.state.locked();
             let Some(keeper) = state.keeper.as_mut() else {
                 return;
             };
-            let (open_event, reached, writing) =
-                (keeper.event_open(), keeper.now(), keeper.writing());
+            let (open_event, reached) = (keeper.event_open(), keeper.now());
             let index = keeper.events().saturating_sub(1);
             let verdicts = if stopped {
                 keeper.stop()
             } else {
                 keeper.finish()
             };
-            (open_event, reached, writing, index, verdicts)
+            (open_event, reached, index, verdicts)
         };
-        // A segment cut off before its first fragment was complete plays nothing: not kept.
-        // At a stop, splitmuxsink may report the segment being written as closed while it
-        // stops, so every segment kept then is checked, not only those still being written.
+        // A segment cut off by a stop before its first fragment was complete plays nothing:
+        // not kept. Every segment kept at a stop is checked, not only the one still being
+        // written: splitmuxsink may report that one as closed while it stops. (At EOS every
+        // segment was finished normally.)
         let verdicts = verdicts
             .into_iter()
             .map(|verdict| match verdict {
-                Verdict::Keep(segment, _)
-                    if (stopped || writing.contains(&segment.location))
-                        && !plays(&segment.location) =>
-                {
+                Verdict::Keep(segment, _) if stopped && !plays(&segment.location) => {
                     gst::info!(
                         CAT,
                         imp = self,
