@@ -209,11 +209,7 @@ fn an_event_open_when_the_pipeline_stops_is_closed_in_the_event_log() {
         wait(Duration::from_millis(20));
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = log_lines(&dir);
     let marks: Vec<_> = lines
         .iter()
         .filter(|l| l["event"] == "start" || l["event"] == "end")

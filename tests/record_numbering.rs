@@ -41,10 +41,8 @@ fn in_band_again(dir: &Path, frames: u64, motion: &[std::ops::Range<u64>], extra
 }
 
 fn file_lines(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    log_lines(dir)
+        .into_iter()
         .filter(|v| v["event"] == "file" || v["event"] == "segment")
         .map(|v| v["file"].as_str().unwrap().to_string())
         .collect()
@@ -141,11 +139,7 @@ fn a_pipeline_played_again_from_ready_logs_its_second_run() {
         pipeline.set_state(gst::State::Ready).unwrap();
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = log_lines(&dir);
     let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,

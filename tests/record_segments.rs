@@ -164,11 +164,7 @@ fn stopped_without_eos(
         common::wait(std::time::Duration::from_millis(20));
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let lines = std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = log_lines(&dir);
     (dir, lines)
 }
 

@@ -137,6 +137,15 @@ pub fn recording_pipeline(dir: &Path, extra: &str) -> (gst::Pipeline, gst_app::A
     (pipeline, src)
 }
 
+/// The lines of `dir`/events.jsonl, parsed.
+pub fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The appsrc named src of `pipeline`, set to push the test frames (caps, time format).
 pub fn test_appsrc(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
     let src = pipeline
