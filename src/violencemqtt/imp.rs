@@ -13,7 +13,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -28,8 +28,8 @@ struct Running {
     link: Link,
     camera: String,
     topics: Topics,
-    /// Number of the last message; the consumer's key against QoS 1 redeliveries.
-    seq: u64,
+    /// Numbers the messages: the consumer's key against QoS 1 redeliveries.
+    seq: payload::Sequence,
     flush_timeout: Duration,
     drop_warned: bool,
     /// Sent at a clean stop (the last will covers the others).
@@ -101,7 +101,7 @@ impl ElementImpl for ViolenceMqtt {
                  owns the connection, so the stream never waits on the network. Events are \
                  kept while the broker is unreachable (up to max-queue), retried with \
                  exponential backoff (0.2 s doubling to 5 s), and delivered in order once it \
-                 is back; each message has a 'seq' that a QoS 1 redelivery repeats",
+                 is back; each message has a 'seq', rising across restarts (at least its queue time in ms since 1970), that a QoS 1 redelivery repeats",
                 "gst-violence developers",
                 &[("example-launch", super::EXAMPLE_LAUNCH)],
             )
@@ -170,7 +170,7 @@ impl ViolenceMqtt {
     /// The event frame's wall-clock time (now, less how long ago the pipeline clock passed
     /// the frame's running time; `None` outside PLAYING) and now.
     fn wall_times(&self, e: &ViolenceEvent) -> payload::WallTimes {
-        let now = std::time::SystemTime::now();
+        let now = SystemTime::now();
         let obj = self.obj();
         let frame = obj.clock().zip(obj.base_time()).map(|(clock, base)| {
             let at = base.nseconds() as i128 + e.running_time as i128;
@@ -223,6 +223,7 @@ impl ViolenceMqtt {
         let Some(run) = guard.as_mut() else {
             return;
         };
+        let now = payload::unix_ms(SystemTime::now());
         let (json, state) = match ViolenceEvent::from_structure(s) {
             // Scores come with every clip when violenceclassify emits them; not published.
             Some(e) if e.kind == EventKind::Score => return,
@@ -231,17 +232,18 @@ impl ViolenceMqtt {
                     EventKind::Start => Some(e.clone()),
                     _ => None,
                 };
+                let seq = run.seq.next(now);
                 (
-                    payload::event_json(&e, &run.camera, run.seq + 1, &self.wall_times(&e)),
+                    payload::event_json(&e, &run.camera, seq, &self.wall_times(&e)),
                     payload::state_after(e.kind),
                 )
             }
             None if s.name() == VIOLENCE_RECORDING => {
-                (payload::structure_json(s, &run.camera, run.seq + 1), None)
+                let seq = run.seq.next(now);
+                (payload::structure_json(s, &run.camera, seq), None)
             }
             None => return,
         };
-        run.seq += 1;
         gst::debug!(CAT, imp = self, "publishing {json}");
         // The event, then the state it leaves the camera in.
         let dropped = run.link.publish(Message {
@@ -294,8 +296,8 @@ impl ViolenceMqtt {
             imp = self,
             "event still open at stop: published as ended"
         );
-        run.seq += 1;
-        let json = payload::event_json(&end, &run.camera, run.seq, &self.wall_times(&end));
+        let seq = run.seq.next(payload::unix_ms(SystemTime::now()));
+        let json = payload::event_json(&end, &run.camera, seq, &self.wall_times(&end));
         let _ = run.link.publish(Message {
             topic: run.topics.events.clone(),
             payload: json.to_string().into_bytes(),
@@ -352,7 +354,7 @@ impl BaseTransformImpl for ViolenceMqtt {
             link,
             camera: resolved.camera,
             topics: resolved.topics,
-            seq: 0,
+            seq: payload::Sequence::default(),
             flush_timeout: Duration::from_millis(settings.flush_timeout.into()),
             drop_warned: false,
             availability_offline,

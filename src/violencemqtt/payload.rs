@@ -167,11 +167,34 @@ pub fn iso8601_utc(t: std::time::SystemTime) -> String {
     )
 }
 
+/// Numbers a camera's messages for the consumer's check against QoS 1 redeliveries. Each
+/// number is above the last and at least the milliseconds since 1970 when the message was
+/// queued, so the numbers go on rising across restarts of the pipeline or of the process: a
+/// consumer that drops a `seq` it has seen would otherwise drop the first events after every
+/// reconnect as repeats of the previous run's.
+#[derive(Debug, Default)]
+pub struct Sequence {
+    last: u64,
+}
+
+impl Sequence {
+    /// The number of a message queued at `now` (milliseconds since 1970).
+    pub fn next(&mut self, now_ms: u64) -> u64 {
+        self.last = self.last.saturating_add(1).max(now_ms);
+        self.last
+    }
+}
+
+/// Milliseconds since 1970 (0 for a clock set before it).
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64)
+}
+
 /// The JSON of a violence event: the fields of the bus message (times in nanoseconds), the
 /// region as an object (or null), the wall-clock times (`utc`: the frame's, null without a
 /// clock; `queued-utc`: when it was queued), and what the consumer needs to tell messages
-/// apart: `camera` and `seq`, which counts the element's messages from 1 (a QoS 1 redelivery
-/// repeats a `seq` already seen).
+/// apart: `camera` and `seq` ([`Sequence`]; a QoS 1 redelivery repeats a `seq` already seen).
 pub fn event_json(e: &ViolenceEvent, camera: &str, seq: u64, times: &WallTimes) -> Value {
     let region = e.region.map_or(
         Value::Null,
@@ -234,6 +257,28 @@ fn value_json(v: &glib::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_rises_across_restarts_and_within_a_millisecond() {
+        let mut first_run = Sequence::default();
+        let a = first_run.next(1_000);
+        let b = first_run.next(1_000);
+        let c = first_run.next(999);
+        assert_eq!(
+            (a, b, c),
+            (1_000, 1_001, 1_002),
+            "above the last, clock or not"
+        );
+        assert_eq!(first_run.next(5_000), 5_000, "catches up with the clock");
+        // A restart a second later starts above everything the first run sent.
+        let mut second_run = Sequence::default();
+        assert!(second_run.next(6_000) > 5_000);
+        assert_eq!(
+            Sequence::default().next(0),
+            1,
+            "a clock before 1970 still counts from 1"
+        );
+    }
     use crate::meta::Region;
 
     fn event(kind: EventKind) -> ViolenceEvent {
