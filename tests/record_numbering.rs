@@ -67,6 +67,34 @@ fn a_restarted_recording_goes_on_after_the_files_already_there() {
     );
 }
 
+/// max-files bounds the folder, not one run: a pipeline restarted after every camera loss
+/// would otherwise grow it without end. The restart deletes the oldest file of the earlier
+/// run first and numbers its own after the highest one there.
+#[test]
+fn max_files_counts_the_files_an_earlier_run_left() {
+    let (dir, _) = in_band_with(
+        "max-files-restart",
+        250,
+        &[30..45, 100..115, 170..185],
+        "max-files=2",
+    );
+    let names = |dir: &Path| -> Vec<String> {
+        files_in(dir)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&dir), ["ev-001.mp4", "ev-002.mp4"]);
+    let evidence = std::fs::read(dir.join("ev-002.mp4")).unwrap();
+    in_band_again(&dir, 150, &[50..70], "max-files=2");
+    assert_eq!(names(&dir), ["ev-002.mp4", "ev-003.mp4"]);
+    assert_eq!(
+        std::fs::read(dir.join("ev-002.mp4")).unwrap(),
+        evidence,
+        "the newer file of the earlier run is untouched"
+    );
+}
+
 #[test]
 fn a_restarted_segments_recording_keeps_the_earlier_segments() {
     let extra = "mode=segments segment-duration=1000000000";

@@ -9,6 +9,7 @@
 mod common;
 use common::record::*;
 use common::{FPS, FRAME_NS};
+use gst::prelude::*;
 use std::path::PathBuf;
 
 /// `mode=segments`: a stock splitmuxsink child writes the stream in segments; those that
@@ -124,6 +125,36 @@ fn segments_mode_takes_splitmuxsink_max_files_as_kept_segments() {
         .collect();
     assert!(kept.len() > 2, "{kept:?}");
     assert_eq!(files_in(&dir), kept[kept.len() - 2..].to_vec());
+}
+
+/// splitmuxsink's max-files becomes ours at the first start (the child's is set to 0, or its
+/// own rotation would overwrite kept segments): a second start from READY keeps counting
+/// with it instead of falling back to keeping every segment.
+#[test]
+fn splitmuxsink_max_files_holds_for_a_second_run() {
+    init();
+    let dir = out_dir("segments-max-files-again");
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src ! h264parse ! violencerecord name=rec mode=segments \
+         location={}/ev-%03d.mp4 splitmuxsink::max-files=3",
+        dir.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let rec = pipeline.by_name("rec").unwrap();
+    for run in 1..=2 {
+        pipeline.set_state(gst::State::Paused).unwrap();
+        let child = rec
+            .dynamic_cast_ref::<gst::ChildProxy>()
+            .unwrap()
+            .child_by_name("splitmuxsink")
+            .unwrap();
+        assert_eq!(rec.property::<u32>("max-files"), 3, "run {run}");
+        assert_eq!(child.property::<u32>("max-files"), 0, "run {run}");
+        pipeline.set_state(gst::State::Ready).unwrap();
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
 }
 
 /// Plays `frames` frames (motion in `motion`) into `mode=segments` with 1 s segments written

@@ -153,6 +153,17 @@ pub struct Rotation {
 }
 
 impl Rotation {
+    /// A run's rotation that counts `earlier` (paths, oldest first: what earlier runs left in
+    /// the folder) as older than anything it opens, so that `max-files` bounds the folder
+    /// across restarts, not each run.
+    pub fn with_earlier(earlier: Vec<String>) -> Self {
+        let opened = earlier.len() as u64;
+        Rotation {
+            files: (0..).zip(earlier).collect(),
+            opened,
+        }
+    }
+
     /// A file is opened: its place in the order of files.
     pub fn open(&mut self) -> u64 {
         self.opened += 1;
@@ -201,6 +212,22 @@ mod tests {
             );
         }
         assert_eq!(all.open(), 4);
+    }
+
+    #[test]
+    fn rotation_deletes_earlier_runs_files_first() {
+        let mut r = Rotation::with_earlier(vec!["old-a".into(), "old-b".into()]);
+        let order = r.open();
+        assert!(order > 1, "opened after the earlier files");
+        assert_eq!(r.add(order, "new".into(), 2), ["old-a"]);
+        let order = r.open();
+        assert_eq!(r.add(order, "newer".into(), 2), ["old-b"]);
+        let mut all = Rotation::with_earlier(vec!["old".into()]);
+        let order = all.open();
+        assert!(
+            all.add(order, "new".into(), 0).is_empty(),
+            "0 keeps every file"
+        );
     }
 
     #[test]

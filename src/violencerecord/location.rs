@@ -124,6 +124,89 @@ pub fn after_last(
     Ok((next, format(pattern, next, now)?))
 }
 
+/// The index of a file that `pattern` names at some time, or None: its `%d` index is digits,
+/// each strftime conversion one or more characters within a path component, and the rest as
+/// written. What an earlier run may have written, whatever the time it started.
+pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
+    let (a, b, _) = index_conversion(pattern)?;
+    let (before, after) = (&pattern.as_bytes()[..a], &pattern.as_bytes()[b..]);
+    let name = name.as_bytes();
+    // The index's digits lie between a match of `before` and one of `after`: try each split.
+    (0..name.len()).find_map(|start| {
+        let digits = name[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        (1..=digits).rev().find_map(|len| {
+            let fits = strftime_matches(before, &name[..start])
+                && strftime_matches(after, &name[start + len..]);
+            fits.then(|| {
+                std::str::from_utf8(&name[start..start + len])
+                    .ok()?
+                    .parse()
+                    .ok()
+            })
+            .flatten()
+        })
+    })
+}
+
+/// Whether `text` is what the strftime `pattern` (no `%d` index left in it) formats to at
+/// some time: a conversion stands for one or more characters other than '/'.
+fn strftime_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern {
+        [] => text.is_empty(),
+        [b'%', b'%', rest @ ..] => {
+            text.first() == Some(&b'%') && strftime_matches(rest, &text[1..])
+        }
+        [b'%', rest @ ..] => {
+            // Flags and width (`%-d`, `%3N`), then the conversion letter.
+            let skip = rest.iter().take_while(|c| !c.is_ascii_alphabetic()).count();
+            let rest = rest.get(skip + 1..).unwrap_or(&[]);
+            let run = text.iter().take_while(|&&c| c != b'/').count();
+            (1..=run).any(|n| strftime_matches(rest, &text[n..]))
+        }
+        [c, rest @ ..] => text.first() == Some(c) && strftime_matches(rest, &text[1..]),
+    }
+}
+
+/// The files an earlier run left under `pattern` in the folder its files go to now, with
+/// their index, oldest first (by modification time, then index). Only a folder without
+/// strftime conversions is listed: with them (one folder a day) earlier folders are left alone.
+pub fn earlier_files(pattern: &str, now: &glib::DateTime) -> Vec<String> {
+    let Ok(first) = format(pattern, 0, now) else {
+        return Vec::new();
+    };
+    let folder = std::path::Path::new(&first)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
+    let pattern_folder = std::path::Path::new(pattern)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
+    if pattern_folder.is_some_and(|f| f.to_string_lossy().contains('%')) {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(folder.unwrap_or(std::path::Path::new("."))) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, u32, String)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let path = match folder {
+                Some(f) => f.join(&name).to_string_lossy().into_owned(),
+                None => name,
+            };
+            let index = index_of(pattern, &path)?;
+            let modified = e.metadata().and_then(|m| m.modified()).ok()?;
+            Some((modified, index, path))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, _, path)| path).collect()
+}
+
 /// Checks that files can be created where `file` (a formatted location) goes: its folder
 /// exists and takes a new file. Run at start, so that an unwritable folder is an error then,
 /// not when the first event's evidence is due. The error names the folder and the reason.
@@ -255,5 +338,66 @@ mod tests {
         let e = check_writable(missing.to_str().unwrap()).unwrap_err();
         assert!(e.contains("does not exist") && e.contains("nope"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn index_of_recognizes_what_the_pattern_wrote_at_any_time() {
+        assert_eq!(index_of("rec/ev-%05d.mp4", "rec/ev-00042.mp4"), Some(42));
+        assert_eq!(index_of("rec/ev-%05d.mp4", "rec/ev-42.mp4"), Some(42));
+        assert_eq!(index_of("rec/ev-%05d.mp4", "rec/ev-00042.mkv"), None);
+        assert_eq!(index_of("rec/ev-%05d.mp4", "rec/other-00042.mp4"), None);
+        assert_eq!(index_of("rec/ev-%05d.mp4", "rec/ev-.mp4"), None);
+        let timed = "cam1-%Y%m%d-%H%M%S-%03d.mp4";
+        let written = format(timed, 7, &t()).unwrap();
+        assert_eq!(written, "cam1-20240309-140507-007.mp4");
+        assert_eq!(index_of(timed, &written), Some(7));
+        assert_eq!(index_of(timed, "cam1-20251231-235959-123.mp4"), Some(123));
+        assert_eq!(index_of(timed, "cam2-20251231-235959-123.mp4"), None);
+        assert_eq!(
+            index_of(timed, "cam1-2025/1231-235959-123.mp4"),
+            None,
+            "a conversion stays in its component"
+        );
+        assert_eq!(index_of("100%%-%d.ts", "100%-3.ts"), Some(3));
+    }
+
+    #[test]
+    fn earlier_files_lists_the_patterns_files_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("gst-violence-earlier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pattern = format!("{}/ev-%03d.mp4", dir.display());
+        for (name, age) in [
+            ("ev-002.mp4", 30),
+            ("ev-010.mp4", 10),
+            ("ev-001.mp4", 20),
+            ("notes.txt", 40),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, b"x").unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        std::fs::create_dir(dir.join("ev-003.mp4")).unwrap();
+        let names: Vec<String> = earlier_files(&pattern, &t())
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["ev-002.mp4", "ev-001.mp4", "ev-010.mp4"],
+            "by age, files only"
+        );
+        let daily = format!("{}/%Y%m%d/ev-%03d.mp4", dir.display());
+        assert!(
+            earlier_files(&daily, &t()).is_empty(),
+            "a dated folder is left alone"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -323,22 +323,22 @@ impl ViolenceRecord {
         let Some(smux) = self.splitmux.locked().clone() else {
             return;
         };
-        let settings = self.settings.locked().clone();
         let theirs = smux.property::<u32>("max-files");
         if theirs > 0 {
+            // Taken as ours and kept there: the child's is 0 from now on, and a later run
+            // (READY->PAUSED again) must still count with it.
             smux.set_property("max-files", 0u32);
+            self.settings.locked().max_files = theirs;
             gst::info!(
                 CAT,
                 imp = self,
                 "splitmuxsink max-files={theirs}: counts kept segments"
             );
+            self.obj().notify("max-files");
         }
+        let settings = self.settings.locked().clone();
         let mut state = self.state.locked();
-        state.max_kept = if theirs > 0 {
-            theirs
-        } else {
-            settings.max_files
-        };
+        state.max_kept = settings.max_files;
         state.keeper = Some(Keeper::new(KeeperConfig {
             pre_roll: settings.pre_roll,
             post_roll: settings.post_roll,

@@ -5,7 +5,7 @@
 
 use super::{CapsExt, Either, State, ViolenceRecord, CAT, SINK_CAPS};
 use crate::sources::{self as source, Level, SourceConnection};
-use crate::violencerecord::journal::EventLog;
+use crate::violencerecord::journal::{EventLog, Rotation};
 use crate::violencerecord::location;
 use crate::violencerecord::settings::Settings;
 use crate::violencerecord::{RecordMode, WriteErrorPolicy};
@@ -117,12 +117,32 @@ impl ViolenceRecord {
     }
 
     /// The state of a new run (READY->PAUSED): the recorder with the current settings, the
-    /// event log's start/end pairing open again, no branch, no keeper.
+    /// event log's start/end pairing open again, no branch, no keeper. The files earlier runs
+    /// left in the folder count towards `max-files` (a pipeline restarted after every camera
+    /// loss would otherwise fill the disk), and the run's files are numbered after theirs.
     pub(super) fn reset_run(&self) {
         let settings = self.settings.locked().clone();
+        let earlier = glib::DateTime::now_local()
+            .map(|now| location::earlier_files(&settings.location, &now))
+            .unwrap_or_default();
         let mut state = self.state.locked();
         *state = State::default();
         state.recorder.set_config(settings.config());
+        state.file_index = earlier
+            .iter()
+            .filter_map(|file| location::index_of(&settings.location, file))
+            .max()
+            .map_or(0, |last| last.saturating_add(1));
+        drop(state);
+        if !earlier.is_empty() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "{} files of earlier runs in the folder count towards max-files",
+                earlier.len()
+            );
+        }
+        *self.rotation.locked() = Rotation::with_earlier(earlier);
     }
 
     /// The recording folder, checked before any file is due: found now rather than when the
