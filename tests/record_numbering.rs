@@ -131,6 +131,20 @@ fn a_restarted_segments_recording_keeps_the_earlier_segments() {
         logged.len(),
         "every logged file is its own: {logged:?}"
     );
+    // Both runs append to one event log: the second run's event numbers on after the
+    // first's, so each index names one event and its segments.
+    let lines = log_lines(&dir);
+    let starts: Vec<u64> = lines
+        .iter()
+        .filter(|v| v["event"] == "start")
+        .map(|v| v["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts, [0, 1], "{lines:?}");
+    let second: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "segment" && v["events"] == serde_json::json!([1]))
+        .collect();
+    assert!(!second.is_empty(), "{lines:?}");
 }
 
 /// One pipeline taken back to READY and played again (an application pausing the recording

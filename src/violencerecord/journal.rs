@@ -37,6 +37,31 @@ impl EventLog {
     }
 }
 
+/// The index after the highest event index in the log at `path` (an event line's `index`, a
+/// segment line's `events`), 0 for none or no log: a run appending to the log of earlier runs
+/// numbers its events on, so that every index names one event.
+pub fn next_event_index(path: &str) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .flat_map(|line| {
+            let listed = line["events"].as_array().cloned().unwrap_or_default();
+            listed
+                .into_iter()
+                .chain(std::iter::once(line["index"].clone()))
+                .filter_map(|v| v.as_u64())
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .map_or(0, |last| {
+            usize::try_from(last)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1)
+        })
+}
+
 fn opt_ns(t: Option<gst::ClockTime>) -> serde_json::Value {
     t.map_or(serde_json::Value::Null, |t| t.nseconds().into())
 }
@@ -212,6 +237,29 @@ mod tests {
             );
         }
         assert_eq!(all.open(), 4);
+    }
+
+    #[test]
+    fn next_event_index_follows_the_highest_in_the_log() {
+        let path =
+            std::env::temp_dir().join(format!("gst-violence-log-{}.jsonl", std::process::id()));
+        let path = path.to_str().unwrap();
+        let _ = std::fs::remove_file(path);
+        assert_eq!(next_event_index(path), 0, "no log");
+        std::fs::write(
+            path,
+            "{\"event\":\"start\",\"index\":3}\n{\"event\":\"segment\",\"events\":[3,4]}\n\
+             not json\n{\"event\":\"file\"}\n",
+        )
+        .unwrap();
+        assert_eq!(next_event_index(path), 5);
+        std::fs::write(path, "{\"event\":\"file\"}\n").unwrap();
+        assert_eq!(
+            next_event_index(path),
+            0,
+            "mode=events lines carry no index"
+        );
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

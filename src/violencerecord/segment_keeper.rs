@@ -17,6 +17,8 @@ pub struct KeeperConfig {
     pub post_roll: u64,
     /// Detection latency assumed before any event reported one.
     pub min_latency_budget: u64,
+    /// The index of the first event: after those of earlier runs in the same event log.
+    pub first_event: usize,
 }
 
 /// One segment file, `[start, end)` in running time (`end` once finished).
@@ -30,7 +32,8 @@ pub struct Segment {
 /// What becomes of a finished segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// It overlaps these events (their indices, counted from 0 in order of their starts).
+    /// It overlaps these events (their indices, counted from `first_event` in order of their
+    /// starts).
     Keep(Segment, Vec<usize>),
     Delete(Segment),
 }
@@ -79,9 +82,9 @@ impl Keeper {
         self.latency_max.max(self.cfg.min_latency_budget)
     }
 
-    /// Number of events seen so far.
-    pub fn events(&self) -> usize {
-        self.windows.len()
+    /// The index the next event gets: `first_event` + the events seen so far.
+    pub fn next_event(&self) -> usize {
+        self.cfg.first_event + self.windows.len()
     }
 
     /// An event starts at `rt`, decided `latency` later. Every event has a window (and an
@@ -183,7 +186,7 @@ impl Keeper {
             .iter()
             .enumerate()
             .filter(|(_, w)| w.overlaps(s.start, end))
-            .map(|(i, _)| i)
+            .map(|(i, _)| self.cfg.first_event + i)
             .collect()
     }
 
@@ -293,10 +296,16 @@ mod tests {
     }
 
     fn keeper() -> Keeper {
+        keeper_after(0)
+    }
+
+    /// A keeper whose event log already holds `earlier` events.
+    fn keeper_after(earlier: usize) -> Keeper {
         Keeper::new(KeeperConfig {
             pre_roll: 2 * S,
             post_roll: 2 * S,
             min_latency_budget: S,
+            first_event: earlier,
         })
     }
 
@@ -348,7 +357,7 @@ mod tests {
         let v = segment(&mut k, 4);
         assert!(v.is_empty());
         assert_eq!(names(&k.advance(53 * S)), ["delete seg-4"]);
-        assert_eq!(k.events(), 1);
+        assert_eq!(k.next_event(), 1);
     }
 
     #[test]
@@ -369,14 +378,24 @@ mod tests {
         k.start(5 * S, 0);
         k.end(6 * S);
         k.start(9 * S, 0);
-        assert_eq!(k.events(), 2);
+        assert_eq!(k.next_event(), 2);
         // A second start while one is open is not a new event.
         k.start(10 * S, 0);
-        assert_eq!(k.events(), 2);
+        assert_eq!(k.next_event(), 2);
         k.end(30 * S);
         // The segment holding event 1's pre-roll lists event 1 too, not only event 0.
         assert_eq!(names(&segment(&mut k, 0)), ["keep seg-0 [0, 1]"]);
         assert_eq!(names(&segment(&mut k, 2)), ["keep seg-2 [1]"]);
+    }
+
+    #[test]
+    fn a_run_after_earlier_ones_numbers_its_events_on() {
+        let mut k = keeper_after(7);
+        assert_eq!(k.next_event(), 7);
+        k.start(5 * S, 0);
+        k.end(6 * S);
+        assert_eq!(k.next_event(), 8);
+        assert_eq!(names(&segment(&mut k, 0)), ["keep seg-0 [7]"]);
     }
 
     #[test]

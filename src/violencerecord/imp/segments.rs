@@ -337,12 +337,17 @@ impl ViolenceRecord {
             self.obj().notify("max-files");
         }
         let settings = self.settings.locked().clone();
+        let first_event = settings
+            .event_log
+            .as_deref()
+            .map_or(0, journal::next_event_index);
         let mut state = self.state.locked();
         state.max_kept = settings.max_files;
         state.keeper = Some(Keeper::new(KeeperConfig {
             pre_roll: settings.pre_roll,
             post_roll: settings.post_roll,
             min_latency_budget: settings.latency_budget,
+            first_event,
         }));
     }
 
@@ -357,7 +362,7 @@ impl ViolenceRecord {
             EventKind::End => (Mark::End, keeper.end(event.running_time)),
             EventKind::Score => return true,
         };
-        let index = keeper.events().saturating_sub(1);
+        let index = keeper.next_event().saturating_sub(1);
         drop(state);
         let mut line = journal::mark_line(
             mark,
@@ -430,7 +435,7 @@ impl ViolenceRecord {
                 return;
             };
             let (open_event, reached) = (keeper.event_open(), keeper.now());
-            let index = keeper.events().saturating_sub(1);
+            let index = keeper.next_event().saturating_sub(1);
             let verdicts = if stopped {
                 keeper.stop()
             } else {
