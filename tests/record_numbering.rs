@@ -196,3 +196,68 @@ fn a_pipeline_played_again_from_ready_logs_its_second_run() {
         assert!(count_frames(&path) > 0, "{}", path.display());
     }
 }
+
+/// The same in mode=segments: splitmuxsink (1.22) played again from READY failed on its first
+/// GOP ("Queued GOP time is negative"), so the element gives the second run a new one. Both
+/// runs' segments are kept, listed with their own event, and play; the second run writes none
+/// over the first's.
+#[test]
+fn a_segments_pipeline_played_again_from_ready_records_its_second_run() {
+    use gst::prelude::*;
+    let dir = out_dir("ready-again-segments");
+    let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
+    let bus = pipeline.bus().unwrap();
+    let mut first_run: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for run in 1..=2 {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        for i in 0..150 {
+            src.push_buffer(frame(i, &[50..70])).unwrap();
+        }
+        let _ = src.end_of_stream();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .unwrap_or_else(|| panic!("run {run}: no EOS"));
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("run {run}: {} {:?}", e.error(), e.debug());
+        }
+        pipeline.set_state(gst::State::Ready).unwrap();
+        if run == 1 {
+            first_run = files_in(&dir)
+                .into_iter()
+                .map(|p| {
+                    let bytes = std::fs::read(&p).unwrap();
+                    (p, bytes)
+                })
+                .collect();
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(!first_run.is_empty());
+    for (path, bytes) in &first_run {
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            bytes,
+            "{} written over",
+            path.display()
+        );
+    }
+    let lines = log_lines(&dir);
+    let segments = |event: u64| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|v| v["event"] == "segment" && v["events"] == serde_json::json!([event]))
+            .map(|v| v["file"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (first, second) = (segments(0), segments(1));
+    assert!(!first.is_empty() && !second.is_empty(), "{lines:?}");
+    assert!(second.iter().all(|f| !first.contains(f)), "{lines:?}");
+    let listed: Vec<PathBuf> = first.iter().chain(&second).map(PathBuf::from).collect();
+    assert_eq!(files_in(&dir), listed, "on disk: the listed segments");
+    for path in &listed {
+        assert!(count_frames(path) > 0, "{}", path.display());
+    }
+}

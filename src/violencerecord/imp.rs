@@ -115,6 +115,8 @@ pub struct ViolenceRecord {
     /// Out of PLAYING (an error, a stop without EOS): sinks no longer finish an EOS, so
     /// waiting for files to finalize is pointless; what they hold is taken at cleanup.
     leaving_playing: AtomicBool,
+    /// mode=segments: splitmuxsink went through a run (READY->PAUSED) since it was last reset.
+    splitmux_ran: AtomicBool,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
     /// source=a,b: the sources' events and level states merged, held while a merged event
@@ -159,6 +161,7 @@ impl ObjectSubclass for ViolenceRecord {
             closed: Condvar::new(),
             audio_arrived: Condvar::new(),
             leaving_playing: AtomicBool::new(false),
+            splitmux_ran: AtomicBool::new(false),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
             either: Mutex::new(Either::default()),
@@ -542,6 +545,7 @@ impl ElementImpl for ViolenceRecord {
                 // A run from READY starts afresh, also after an earlier run (a pipeline
                 // taken back to READY and played again).
                 self.reset_run();
+                self.restart_segments()?;
                 self.start_segments();
                 self.connect_source()?
             }
@@ -568,6 +572,8 @@ impl ElementImpl for ViolenceRecord {
             // Whatever opened while stopping.
             self.cleanup();
             self.close_log();
+            // splitmuxsink has reset itself on its way to NULL.
+            self.splitmux_ran.store(false, Ordering::SeqCst);
         }
         res
     }

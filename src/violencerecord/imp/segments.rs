@@ -13,6 +13,7 @@ use crate::violencerecord::{journal, location};
 use crate::MutexExt;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Name of the splitmuxsink child, for `splitmuxsink::<property>` on a launch line.
@@ -47,6 +48,43 @@ impl ViolenceRecord {
             );
             smux.set_property("start-index", i32::try_from(free).unwrap_or(i32::MAX));
         }
+        Ok(())
+    }
+
+    /// A second run from READY: splitmuxsink (1.22) resets its timing only at READY->NULL,
+    /// and through NULL it loses its request pads' muxer; played again from READY it fails
+    /// on its first GOP ("Queued GOP time is negative"). So the child of a finished run is
+    /// replaced by a new one with the same properties, numbered on after the segments in the
+    /// folder (the first run's included). The first run goes through as it is. Signal
+    /// handlers an application connected on the old child (format-location) are not carried.
+    pub(super) fn restart_segments(&self) -> Result<(), gst::StateChangeError> {
+        let Some(old) = self.splitmux.locked().clone() else {
+            return Ok(());
+        };
+        if !self.splitmux_ran.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "played again from READY: a new splitmuxsink"
+        );
+        let obj = self.obj();
+        let _ = old.set_locked_state(true);
+        let _ = old.set_state(gst::State::Null);
+        let _ = obj.remove(&old);
+        *self.splitmux.locked() = None;
+        let settings = self.settings.locked().clone();
+        self.setup_segments(&settings)?;
+        let new = self
+            .splitmux
+            .locked()
+            .clone()
+            .ok_or(gst::StateChangeError)?;
+        copy_properties(&old, &new);
+        // Numbered before READY: splitmuxsink takes its start-index then.
+        self.skip_existing_segments(&settings)?;
+        new.set_state(gst::State::Ready)?;
         Ok(())
     }
 
@@ -536,6 +574,21 @@ impl ViolenceRecord {
 
 /// The regular files in the folder of `file` (a formatted location), named as the location
 /// pattern names them (with its folder, or bare when it has none).
+/// The settable properties of one splitmuxsink onto another, but its muxer and sink
+/// elements (each belongs to its own splitmuxsink; the new one makes its own from the
+/// factories and their properties).
+fn copy_properties(from: &gst::Element, to: &gst::Element) {
+    for pspec in from.list_properties() {
+        let flags = pspec.flags();
+        let settable = flags.contains(glib::ParamFlags::READWRITE)
+            && !flags.contains(glib::ParamFlags::CONSTRUCT_ONLY);
+        if !settable || ["name", "parent", "muxer", "sink"].contains(&pspec.name()) {
+            continue;
+        }
+        to.set_property_from_value(pspec.name(), &from.property_value(pspec.name()));
+    }
+}
+
 fn existing_files(file: &str) -> Vec<String> {
     let folder = std::path::Path::new(file)
         .parent()
