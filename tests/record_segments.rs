@@ -17,12 +17,23 @@ use std::path::PathBuf;
 /// kept ones play and hold every frame of the events.
 #[test]
 fn segments_mode_keeps_only_the_segments_of_events() {
+    keeps_only_the_segments_of_events("segments", "");
+}
+
+/// The same with splitmuxsink finishing each segment on a thread of its own: its closed
+/// message may come after the next segment opened, and every segment is still decided once.
+#[test]
+fn segments_mode_with_async_finalize_keeps_only_the_segments_of_events() {
+    keeps_only_the_segments_of_events("segments-async", "splitmuxsink::async-finalize=true");
+}
+
+fn keeps_only_the_segments_of_events(name: &str, extra: &str) {
     let frames = 250;
     let (dir, r) = in_band_with(
-        "segments",
+        name,
         frames,
         &[30..45, 150..165],
-        "mode=segments segment-duration=1000000000",
+        &format!("mode=segments segment-duration=1000000000 {extra}"),
     );
     let ev = events(&r.out);
     assert_eq!(ev.len(), 2);
