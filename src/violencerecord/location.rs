@@ -124,50 +124,111 @@ pub fn after_last(
     Ok((next, format(pattern, next, now)?))
 }
 
-/// The index of a file that `pattern` names at some time, or None: its `%d` index is digits,
-/// each strftime conversion one or more characters within a path component, and the rest as
-/// written. What an earlier run may have written, whatever the time it started.
-pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
-    let (a, b, _) = index_conversion(pattern)?;
-    let (before, after) = (&pattern.as_bytes()[..a], &pattern.as_bytes()[b..]);
-    let name = name.as_bytes();
-    // The index's digits lie between a match of `before` and one of `after`: try each split.
-    (0..name.len()).find_map(|start| {
-        let digits = name[start..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        (1..=digits).rev().find_map(|len| {
-            let fits = strftime_matches(before, &name[..start])
-                && strftime_matches(after, &name[start + len..]);
-            fits.then(|| {
-                std::str::from_utf8(&name[start..start + len])
-                    .ok()?
-                    .parse()
-                    .ok()
-            })
-            .flatten()
-        })
-    })
+/// One piece of a location pattern, for recognizing the names it formats at any time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Piece {
+    Byte(u8),
+    /// A strftime conversion of fixed width (`%Y`: 4 digits, `%m`: 2, ...).
+    Digits(usize),
+    /// Any other strftime conversion: one or more characters within a path component.
+    Text,
+    /// The file index: one or more digits.
+    Index,
 }
 
-/// Whether `text` is what the strftime `pattern` (no `%d` index left in it) formats to at
-/// some time: a conversion stands for one or more characters other than '/'.
-fn strftime_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern {
-        [] => text.is_empty(),
-        [b'%', b'%', rest @ ..] => {
-            text.first() == Some(&b'%') && strftime_matches(rest, &text[1..])
-        }
-        [b'%', rest @ ..] => {
+fn pieces(pattern: &str) -> Option<Vec<Piece>> {
+    let (a, b, _) = index_conversion(pattern)?;
+    let strftime = |part: &[u8], out: &mut Vec<Piece>| {
+        let mut i = 0;
+        while i < part.len() {
+            if part[i] != b'%' {
+                out.push(Piece::Byte(part[i]));
+                i += 1;
+                continue;
+            }
+            if part.get(i + 1) == Some(&b'%') {
+                out.push(Piece::Byte(b'%'));
+                i += 2;
+                continue;
+            }
             // Flags and width (`%-d`, `%3N`), then the conversion letter.
-            let skip = rest.iter().take_while(|c| !c.is_ascii_alphabetic()).count();
-            let rest = rest.get(skip + 1..).unwrap_or(&[]);
-            let run = text.iter().take_while(|&&c| c != b'/').count();
-            (1..=run).any(|n| strftime_matches(rest, &text[n..]))
+            let mut j = i + 1;
+            while j < part.len() && !part[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            let plain = j == i + 1;
+            out.push(match part.get(j) {
+                Some(b'Y' | b'G') if plain => Piece::Digits(4),
+                Some(b'm' | b'd' | b'H' | b'M' | b'S' | b'y' | b'I' | b'V') if plain => {
+                    Piece::Digits(2)
+                }
+                Some(b'j') if plain => Piece::Digits(3),
+                _ => Piece::Text,
+            });
+            i = j + 1;
         }
-        [c, rest @ ..] => text.first() == Some(c) && strftime_matches(rest, &text[1..]),
+    };
+    let bytes = pattern.as_bytes();
+    let mut out = Vec::new();
+    strftime(&bytes[..a], &mut out);
+    out.push(Piece::Index);
+    strftime(&bytes[b..], &mut out);
+    Some(out)
+}
+
+/// The index of a file that `pattern` names at some time, or None: its `%d` index is digits,
+/// `%Y`, `%m`, `%d` (of the date), `%H`, `%M`, `%S`, `%y` and `%j` their digits, any other
+/// strftime conversion one or more characters within a path component, and the rest as
+/// written. What an earlier run may have written, whatever the time it started.
+pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
+    let pieces = pieces(pattern)?;
+    let text = name.as_bytes();
+    // What matches pieces[p..] against text[t..]: None for nothing, Some(index) otherwise,
+    // the index being the digits the Index piece took (0 once past it). Memoized: a pattern
+    // of several free-width conversions would otherwise try every split of every name.
+    let width = text.len() + 1;
+    let mut memo: Vec<Option<Option<u64>>> = vec![None; (pieces.len() + 1) * width];
+    fn go(
+        pieces: &[Piece],
+        text: &[u8],
+        p: usize,
+        t: usize,
+        memo: &mut Vec<Option<Option<u64>>>,
+        width: usize,
+    ) -> Option<u64> {
+        if let Some(known) = memo[p * width + t] {
+            return known;
+        }
+        let digits = text[t..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let found = match pieces.get(p) {
+            None => (t == text.len()).then_some(0),
+            Some(Piece::Byte(b)) => {
+                if text.get(t) == Some(b) {
+                    go(pieces, text, p + 1, t + 1, memo, width)
+                } else {
+                    None
+                }
+            }
+            Some(Piece::Digits(n)) => {
+                if digits >= *n {
+                    go(pieces, text, p + 1, t + n, memo, width)
+                } else {
+                    None
+                }
+            }
+            Some(Piece::Text) => {
+                let run = text[t..].iter().take_while(|&&c| c != b'/').count();
+                (1..=run).find_map(|n| go(pieces, text, p + 1, t + n, memo, width))
+            }
+            Some(Piece::Index) => (1..=digits.min(10)).rev().find_map(|n| {
+                go(pieces, text, p + 1, t + n, memo, width)?;
+                std::str::from_utf8(&text[t..t + n]).ok()?.parse().ok()
+            }),
+        };
+        memo[p * width + t] = Some(found);
+        found
     }
+    go(&pieces, text, 0, 0, &mut memo, width).and_then(|i| u32::try_from(i).ok())
 }
 
 /// The files an earlier run left under `pattern` in the folder its files go to now, with
@@ -359,6 +420,14 @@ mod tests {
             "a conversion stays in its component"
         );
         assert_eq!(index_of("100%%-%d.ts", "100%-3.ts"), Some(3));
+        assert_eq!(index_of("ev-%a-%b-%d.mp4", "ev-Mon-Dec-12.mp4"), Some(12));
+        // Free-width conversions against a long name that does not match: memoized, so it
+        // does not try every split (this took minutes without).
+        let free = "%a%b%a%b%a%b%a%b-%d.mp4";
+        let long = format!("{}-12.mkv", "x".repeat(200));
+        let t0 = std::time::Instant::now();
+        assert_eq!(index_of(free, &long), None);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
