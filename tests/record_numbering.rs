@@ -20,10 +20,7 @@ fn max_files_keeps_the_newest() {
     );
     assert_eq!(events(&r.out).len(), 3);
     assert_eq!(recording_messages(&r.out, "closed").len(), 3);
-    let names: Vec<String> = files_in(&dir)
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names = file_names(&dir);
     assert_eq!(names, ["ev-001.mp4", "ev-002.mp4"]);
 }
 
@@ -48,16 +45,43 @@ fn file_lines(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The names of the files in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    files_in(dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Every file in `dir` with its bytes: what a later run must leave as it is.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_in(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+fn assert_unchanged(files: &[(PathBuf, Vec<u8>)]) {
+    for (path, bytes) in files {
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            bytes,
+            "{} written over",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn a_restarted_recording_goes_on_after_the_files_already_there() {
     let (dir, _) = in_band("restart-files", 150, &[50..70]);
     let first = dir.join("ev-000.mp4");
     let evidence = std::fs::read(&first).unwrap();
     in_band_again(&dir, 150, &[50..70], "");
-    let names: Vec<String> = files_in(&dir)
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names = file_names(&dir);
     assert_eq!(names, ["ev-000.mp4", "ev-001.mp4"]);
     assert_eq!(std::fs::read(&first).unwrap(), evidence, "not written over");
     let logged = file_lines(&dir);
@@ -78,16 +102,10 @@ fn max_files_counts_the_files_an_earlier_run_left() {
         &[30..45, 100..115, 170..185],
         "max-files=2",
     );
-    let names = |dir: &Path| -> Vec<String> {
-        files_in(dir)
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect()
-    };
-    assert_eq!(names(&dir), ["ev-001.mp4", "ev-002.mp4"]);
+    assert_eq!(file_names(&dir), ["ev-001.mp4", "ev-002.mp4"]);
     let evidence = std::fs::read(dir.join("ev-002.mp4")).unwrap();
     in_band_again(&dir, 150, &[50..70], "max-files=2");
-    assert_eq!(names(&dir), ["ev-002.mp4", "ev-003.mp4"]);
+    assert_eq!(file_names(&dir), ["ev-002.mp4", "ev-003.mp4"]);
     assert_eq!(
         std::fs::read(dir.join("ev-002.mp4")).unwrap(),
         evidence,
@@ -101,27 +119,14 @@ fn a_restarted_segments_recording_keeps_the_earlier_segments() {
     // A late event: the first segments are deleted, a gap before the kept ones, which a
     // restart at the first free index would write over.
     let (dir, _) = in_band_with("restart-segments", 120, &[70..85], extra);
-    let earlier: Vec<(PathBuf, Vec<u8>)> = files_in(&dir)
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
+    let earlier = snapshot(&dir);
     assert!(!earlier.is_empty());
     assert!(
         !dir.join("ev-000.mp4").exists(),
         "the first segment is kept: no gap to test {earlier:?}"
     );
     in_band_again(&dir, 120, &[70..85], extra);
-    for (path, bytes) in &earlier {
-        assert_eq!(
-            &std::fs::read(path).unwrap(),
-            bytes,
-            "{} written over",
-            path.display()
-        );
-    }
+    assert_unchanged(&earlier);
     let now = files_in(&dir);
     assert!(now.len() > earlier.len(), "{now:?}");
     let logged = file_lines(&dir);
@@ -225,25 +230,12 @@ fn a_segments_pipeline_played_again_from_ready_records_its_second_run() {
         }
         pipeline.set_state(gst::State::Ready).unwrap();
         if run == 1 {
-            first_run = files_in(&dir)
-                .into_iter()
-                .map(|p| {
-                    let bytes = std::fs::read(&p).unwrap();
-                    (p, bytes)
-                })
-                .collect();
+            first_run = snapshot(&dir);
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(!first_run.is_empty());
-    for (path, bytes) in &first_run {
-        assert_eq!(
-            &std::fs::read(path).unwrap(),
-            bytes,
-            "{} written over",
-            path.display()
-        );
-    }
+    assert_unchanged(&first_run);
     let lines = log_lines(&dir);
     let segments = |event: u64| -> Vec<String> {
         lines
