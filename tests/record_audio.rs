@@ -150,31 +150,10 @@ fn segments_mode_records_audio_in_every_kept_segment() {
     }
 }
 
-/// `mode=segments` with the audio pad linked to a camera that sends no audio (its depayloader
-/// never gets a packet): splitmuxsink would hold the video for it for good, and the tee with
-/// it. After audio-timeout the audio input is ended with a warning, and the segments are
-/// recorded, video only, up to the end of the stream.
-#[test]
-fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
-    init();
-    let dir = out_dir("segments-no-audio");
-    let launch = format!(
-        "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} mode=segments \
-         segment-duration=1000000000 audio-timeout=1000000000 \
-         appsrc name=silent is-live=true format=time \
-         caps=audio/mpeg,mpegversion=4,stream-format=raw,rate=48000,channels=1 ! rec.audio",
-        classify(),
-        recorder(&dir, ""),
-    );
-    let (pipeline, src) = common::appsrc_pipeline(&launch, &caps());
-    src.set_format(gst::Format::Time);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for i in 0..100 {
-        src.push_buffer(frame(i, &[40..55])).unwrap();
-        wait(Duration::from_millis(20));
-    }
-    let _ = src.end_of_stream();
-    let (mut warnings, mut kept, mut ended) = (Vec::new(), Vec::new(), false);
+/// The bus of a live run until EOS (30 s at most): its warnings, the segments it kept, and
+/// whether EOS came. An error fails the test, naming the run.
+fn until_eos(pipeline: &gst::Pipeline, run: u32) -> (Vec<String>, Vec<PathBuf>, bool) {
+    let (mut warnings, mut kept) = (Vec::new(), Vec::new());
     for msg in pipeline
         .bus()
         .unwrap()
@@ -184,7 +163,7 @@ fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
             gst::MessageView::Warning(w) => {
                 warnings.push(format!("{} ({:?})", w.error(), w.debug()))
             }
-            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Error(e) => panic!("run {run}: {} ({:?})", e.error(), e.debug()),
             gst::MessageView::Element(e) => {
                 let s = e.structure().unwrap();
                 if s.name() == "violence-recording" && s.get::<String>("action").unwrap() == "kept"
@@ -192,23 +171,98 @@ fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
                     kept.push(PathBuf::from(s.get::<String>("location").unwrap()));
                 }
             }
-            gst::MessageView::Eos(_) => {
-                ended = true;
-                break;
-            }
+            gst::MessageView::Eos(_) => return (warnings, kept, true),
             _ => (),
         }
     }
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert!(ended, "no EOS within 30 s: the video is held for the audio");
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("no audio on the audio pad")),
-        "{warnings:?}"
+    (warnings, kept, false)
+}
+
+/// `mode=segments` with the audio pad linked to a camera that sends no audio (its depayloader
+/// never gets a packet): splitmuxsink would hold the video for it for good, and the tee with
+/// it. After audio-timeout the audio input is ended with a warning, and the segments are
+/// recorded, video only, up to the end of the stream. The same again when the pipeline is
+/// played a second time from READY (the first run's stand-in for the audio must not stay).
+#[test]
+fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
+    live_segments_twice(
+        "segments-no-audio",
+        "audio-timeout=1000000000 appsrc name=silent is-live=true format=time \
+         caps=audio/mpeg,mpegversion=4,stream-format=raw,rate=48000,channels=1 ! rec.audio",
+        Duration::from_millis(20),
+        |run, warnings, kept| {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains("no audio on the audio pad")),
+                "run {run}: {warnings:?}"
+            );
+            for path in kept {
+                assert!(count_frames(path) > 0, "{} plays", path.display());
+            }
+        },
     );
-    assert!(!kept.is_empty(), "the event's segments are kept");
-    for path in &kept {
-        assert!(count_frames(path) > 0, "{} plays", path.display());
+}
+
+/// The audio of `mode=segments` in a pipeline played a second time from READY: splitmuxsink's
+/// request pads are requested again after its reset, and the second run's segments carry
+/// audio as the first run's do.
+#[test]
+fn segments_mode_played_again_from_ready_records_audio_again() {
+    live_segments_twice(
+        "segments-audio-again",
+        "audiotestsrc is-live=true samplesperbuffer=400 ! avenc_aac ! aacparse ! rec.audio",
+        Duration::from_millis(40),
+        |run, _, kept| {
+            for path in kept {
+                let Some(streams) = ffprobe_streams(path) else {
+                    eprintln!("ffprobe is not installed: audio track not checked");
+                    return;
+                };
+                assert!(
+                    streams.iter().any(|s| s.0 == "audio"),
+                    "run {run}: {}: no audio: {streams:?}",
+                    path.display()
+                );
+            }
+        },
+    );
+}
+
+/// A live `mode=segments` recording with `audio` (launch text feeding rec.audio) played twice
+/// from READY, 100 frames a run paced by `pace` with an event in each: every run ends at EOS
+/// and keeps segments; `check` looks at each run's warnings and kept segments.
+fn live_segments_twice(
+    name: &str,
+    audio: &str,
+    pace: Duration,
+    check: impl Fn(u32, &[String], &[PathBuf]),
+) {
+    init();
+    let dir = out_dir(name);
+    let launch = format!(
+        "appsrc name=src is-live=true ! {} name=cls ! {ENCODE} ! {} mode=segments \
+         segment-duration=1000000000 {audio}",
+        classify(),
+        recorder(&dir, ""),
+    );
+    let (pipeline, src) = common::appsrc_pipeline(&launch, &caps());
+    src.set_format(gst::Format::Time);
+    for run in 1..=2 {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        for i in 0..100 {
+            src.push_buffer(frame(i, &[40..55])).unwrap();
+            wait(pace);
+        }
+        let _ = src.end_of_stream();
+        let (warnings, kept, ended) = until_eos(&pipeline, run);
+        pipeline.set_state(gst::State::Ready).unwrap();
+        assert!(
+            ended,
+            "run {run}: no EOS within 30 s: the video is held for the audio"
+        );
+        assert!(!kept.is_empty(), "run {run}: the event's segments are kept");
+        check(run, &warnings, &kept);
     }
+    pipeline.set_state(gst::State::Null).unwrap();
 }

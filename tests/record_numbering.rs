@@ -212,6 +212,22 @@ fn a_segments_pipeline_played_again_from_ready_records_its_second_run() {
     let dir = out_dir("ready-again-segments");
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
     let bus = pipeline.bus().unwrap();
+    // An application naming the segments itself, on the child it got at READY: the same
+    // child serves the second run, so its handler still names the files.
+    pipeline.set_state(gst::State::Ready).unwrap();
+    let child = pipeline
+        .by_name("rec")
+        .unwrap()
+        .dynamic_cast::<gst::ChildProxy>()
+        .unwrap()
+        .child_by_name("splitmuxsink")
+        .unwrap();
+    let named = std::sync::atomic::AtomicU32::new(0);
+    let folder = dir.clone();
+    child.connect("format-location", false, move |_| {
+        let n = named.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(format!("{}/app-{n:03}.mp4", folder.display()).to_value())
+    });
     let mut first_run: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for run in 1..=2 {
         pipeline.set_state(gst::State::Playing).unwrap();
@@ -249,6 +265,12 @@ fn a_segments_pipeline_played_again_from_ready_records_its_second_run() {
     assert!(second.iter().all(|f| !first.contains(f)), "{lines:?}");
     let listed: Vec<PathBuf> = first.iter().chain(&second).map(PathBuf::from).collect();
     assert_eq!(files_in(&dir), listed, "on disk: the listed segments");
+    assert!(
+        listed
+            .iter()
+            .all(|p| p.file_name().unwrap().to_string_lossy().starts_with("app-")),
+        "named by the application's handler in both runs: {listed:?}"
+    );
     for path in &listed {
         assert!(count_frames(path) > 0, "{}", path.display());
     }

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 /// Name of the splitmuxsink child, for `splitmuxsink::<property>` on a launch line.
 pub(super) const SPLITMUX_NAME: &str = "splitmuxsink";
+/// The fakesink that drains the audio input of a camera that sends none.
+const AUDIO_DISCARD: &str = "audio-discard";
 
 impl ViolenceRecord {
     /// splitmuxsink starts at its start-index whatever the folder holds: moved past the
@@ -52,13 +54,13 @@ impl ViolenceRecord {
     }
 
     /// A second run from READY: splitmuxsink (1.22) resets its timing only at READY->NULL,
-    /// and through NULL it loses its request pads' muxer; played again from READY it fails
-    /// on its first GOP ("Queued GOP time is negative"). So the child of a finished run is
-    /// replaced by a new one with the same properties, numbered on after the segments in the
-    /// folder (the first run's included). The first run goes through as it is. Signal
-    /// handlers an application connected on the old child (format-location) are not carried.
+    /// so played again from READY it fails on its first GOP ("Queued GOP time is
+    /// negative"); and through NULL it drops the muxer its request pads fed. So the child is
+    /// taken through NULL, its pads are released and requested again (the same element, so
+    /// an application's handlers and references on it stay valid), and it numbers on after
+    /// the segments in the folder, the first run's included. The first run goes as it is.
     pub(super) fn restart_segments(&self) -> Result<(), gst::StateChangeError> {
-        let Some(old) = self.splitmux.locked().clone() else {
+        let Some(smux) = self.splitmux.locked().clone() else {
             return Ok(());
         };
         if !self.splitmux_ran.swap(true, Ordering::SeqCst) {
@@ -67,24 +69,24 @@ impl ViolenceRecord {
         gst::info!(
             CAT,
             imp = self,
-            "played again from READY: a new splitmuxsink"
+            "played again from READY: splitmuxsink reset through NULL"
         );
+        smux.set_state(gst::State::Null)?;
+        // The last run's stand-in for a camera without audio goes: this run waits again.
         let obj = self.obj();
-        let _ = old.set_locked_state(true);
-        let _ = old.set_state(gst::State::Null);
-        let _ = obj.remove(&old);
-        *self.splitmux.locked() = None;
-        let settings = self.settings.locked().clone();
-        self.setup_segments(&settings)?;
-        let new = self
-            .splitmux
-            .locked()
-            .clone()
-            .ok_or(gst::StateChangeError)?;
-        copy_properties(&old, &new);
+        if let Some(discard) = obj.by_name(AUDIO_DISCARD) {
+            let _ = discard.set_locked_state(true);
+            let _ = discard.set_state(gst::State::Null);
+            let _ = obj.remove(&discard);
+        }
+        for pad in smux.sink_pads() {
+            smux.release_request_pad(&pad);
+        }
+        self.link_segments(&smux)?;
         // Numbered before READY: splitmuxsink takes its start-index then.
+        let settings = self.settings.locked().clone();
         self.skip_existing_segments(&settings)?;
-        new.set_state(gst::State::Ready)?;
+        smux.set_state(gst::State::Ready)?;
         Ok(())
     }
 
@@ -128,31 +130,42 @@ impl ViolenceRecord {
                 let _ = obj.remove(&self.appsink);
                 let _ = self.appsink.set_state(gst::State::Null);
             }
-            let pad = obj
-                .add(&smux)
-                .ok()
-                .and_then(|_| smux.request_pad_simple("video"));
-            let Some(pad) = pad else {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    ["cannot add splitmuxsink or request its video pad"]
-                );
+            if obj.add(&smux).is_err() {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot add splitmuxsink"]);
                 return Err(gst::StateChangeError);
-            };
-            let _ = self.sinkpad.set_target(Some(&pad));
-            self.watch_segments_input(&pad);
-            // The audio pad, if requested, feeds splitmuxsink too: segments carry both.
-            if let Some((sink, ghost)) = self.audio.locked().as_ref() {
-                if let Some(audio) = smux.request_pad_simple("audio_%u") {
+            }
+            *slot = Some(smux.clone());
+            drop(slot);
+            self.link_segments(&smux)?;
+        }
+        Ok(())
+    }
+
+    /// Our sink pad (and audio pad, if requested) pointed at new request pads of `smux`,
+    /// their buffers watched.
+    fn link_segments(&self, smux: &gst::Element) -> Result<(), gst::StateChangeError> {
+        let Some(pad) = smux.request_pad_simple("video") else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["cannot request splitmuxsink's video pad"]
+            );
+            return Err(gst::StateChangeError);
+        };
+        let _ = self.sinkpad.set_target(Some(&pad));
+        self.watch_segments_input(&pad);
+        // The audio pad, if requested, feeds splitmuxsink too: segments carry both.
+        if let Some((sink, ghost)) = self.audio.locked().as_ref() {
+            if let Some(audio) = smux.request_pad_simple("audio_%u") {
+                if sink.parent().is_some() {
+                    let obj = self.obj();
                     let _ = sink.set_locked_state(true);
                     let _ = obj.remove(sink);
                     let _ = sink.set_state(gst::State::Null);
-                    let _ = ghost.set_target(Some(&audio));
-                    self.watch_audio_input(&audio);
                 }
+                let _ = ghost.set_target(Some(&audio));
+                self.watch_audio_input(&audio);
             }
-            *slot = Some(smux);
         }
         Ok(())
     }
@@ -307,7 +320,7 @@ impl ViolenceRecord {
             return;
         }
         let Ok(discard) = gst::ElementFactory::make("fakesink")
-            .name("audio-discard")
+            .name(AUDIO_DISCARD)
             .property("sync", false)
             .property("async", false)
             .build()
@@ -574,21 +587,6 @@ impl ViolenceRecord {
 
 /// The regular files in the folder of `file` (a formatted location), named as the location
 /// pattern names them (with its folder, or bare when it has none).
-/// The settable properties of one splitmuxsink onto another, but its muxer and sink
-/// elements (each belongs to its own splitmuxsink; the new one makes its own from the
-/// factories and their properties).
-fn copy_properties(from: &gst::Element, to: &gst::Element) {
-    for pspec in from.list_properties() {
-        let flags = pspec.flags();
-        let settable = flags.contains(glib::ParamFlags::READWRITE)
-            && !flags.contains(glib::ParamFlags::CONSTRUCT_ONLY);
-        if !settable || ["name", "parent", "muxer", "sink"].contains(&pspec.name()) {
-            continue;
-        }
-        to.set_property_from_value(pspec.name(), &from.property_value(pspec.name()));
-    }
-}
-
 fn existing_files(file: &str) -> Vec<String> {
     let folder = std::path::Path::new(file)
         .parent()
