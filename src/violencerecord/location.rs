@@ -125,20 +125,68 @@ pub fn after_last(
 }
 
 /// One piece of a location pattern, for recognizing the names it formats at any time.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Byte(u8),
-    /// A strftime conversion of fixed width (`%Y`: 4 digits, `%m`: 2, ...).
+    /// Exactly this many digits (`%Y`: 4, `%m`: 2, ...).
     Digits(usize),
-    /// Any other strftime conversion: one or more characters within a path component.
-    Text,
+    /// This many characters, digits or leading spaces, the last a digit (`%e`: the day).
+    Padded(usize),
+    /// One or more digits (`%s`, and unpadded `%-H`).
+    DigitRun,
+    /// One of these texts (`%a`: the locale's day names, `%Z`: the time zone's names).
+    OneOf(Vec<String>),
     /// The file index: one or more digits.
     Index,
 }
 
+/// The pieces a strftime conversion stands for, at any time: digits of its width, or every
+/// text a name conversion can give in the locale (glib formats with it). None for one whose
+/// texts cannot be listed (`%c`, `%x`, `%X`, `%r`, ...).
+fn conversion(letter: u8, unpadded: bool) -> Option<Vec<Piece>> {
+    use Piece::*;
+    let digits = |n| if unpadded { DigitRun } else { Digits(n) };
+    let names = |dates: &[(i32, i32, i32, i32)]| -> Option<Piece> {
+        let spec = format!("%{}", letter as char);
+        let mut texts: Vec<String> = dates
+            .iter()
+            .filter_map(|&(y, m, d, h)| glib::DateTime::from_local(y, m, d, h, 0, 0.0).ok())
+            .filter_map(|t| t.format(&spec).ok().map(|s| s.to_string()))
+            .filter(|t| !t.is_empty())
+            .collect();
+        texts.sort();
+        texts.dedup();
+        (!texts.is_empty()).then_some(OneOf(texts))
+    };
+    // 2024-01-01 is a Monday; the first of each month; midnight and noon; winter and summer.
+    let week: Vec<_> = (1..=7).map(|d| (2024, 1, d, 0)).collect();
+    let year: Vec<_> = (1..=12).map(|m| (2024, m, 1, 0)).collect();
+    Some(match letter {
+        b'Y' | b'G' => vec![digits(4)],
+        b'm' | b'd' | b'H' | b'M' | b'S' | b'y' | b'I' | b'V' | b'C' | b'g' | b'U' | b'W' => {
+            vec![digits(2)]
+        }
+        b'j' => vec![digits(3)],
+        b'u' | b'w' => vec![Digits(1)],
+        b'e' | b'k' | b'l' => vec![if unpadded { DigitRun } else { Padded(2) }],
+        b's' => vec![DigitRun],
+        b'F' => vec![Digits(4), Byte(b'-'), Digits(2), Byte(b'-'), Digits(2)],
+        b'T' => vec![Digits(2), Byte(b':'), Digits(2), Byte(b':'), Digits(2)],
+        b'R' => vec![Digits(2), Byte(b':'), Digits(2)],
+        b'D' => vec![Digits(2), Byte(b'/'), Digits(2), Byte(b'/'), Digits(2)],
+        b'a' | b'A' => vec![names(&week)?],
+        b'b' | b'B' | b'h' => vec![names(&year)?],
+        b'p' | b'P' => vec![names(&[(2024, 1, 1, 0), (2024, 1, 1, 12)])?],
+        b'z' | b'Z' => vec![names(&[(2024, 1, 1, 0), (2024, 7, 1, 0)])?],
+        _ => return None,
+    })
+}
+
+/// The pattern as pieces; None without an index conversion, or with a conversion whose
+/// texts cannot be listed.
 fn pieces(pattern: &str) -> Option<Vec<Piece>> {
     let (a, b, _) = index_conversion(pattern)?;
-    let strftime = |part: &[u8], out: &mut Vec<Piece>| {
+    let strftime = |part: &[u8], out: &mut Vec<Piece>| -> Option<()> {
         let mut i = 0;
         while i < part.len() {
             if part[i] != b'%' {
@@ -146,46 +194,36 @@ fn pieces(pattern: &str) -> Option<Vec<Piece>> {
                 i += 1;
                 continue;
             }
-            if part.get(i + 1) == Some(&b'%') {
-                out.push(Piece::Byte(b'%'));
-                i += 2;
-                continue;
-            }
-            // Flags and width (`%-d`, `%3N`), then the conversion letter.
-            let mut j = i + 1;
-            while j < part.len() && !part[j].is_ascii_alphabetic() {
-                j += 1;
-            }
-            let plain = j == i + 1;
-            out.push(match part.get(j) {
-                Some(b'Y' | b'G') if plain => Piece::Digits(4),
-                Some(b'm' | b'd' | b'H' | b'M' | b'S' | b'y' | b'I' | b'V') if plain => {
-                    Piece::Digits(2)
+            match *part.get(i + 1)? {
+                b'%' => out.push(Piece::Byte(b'%')),
+                b'-' => {
+                    out.extend(conversion(*part.get(i + 2)?, true)?);
+                    i += 1;
                 }
-                Some(b'j') if plain => Piece::Digits(3),
-                _ => Piece::Text,
-            });
-            i = j + 1;
+                letter => out.extend(conversion(letter, false)?),
+            }
+            i += 2;
         }
+        Some(())
     };
     let bytes = pattern.as_bytes();
     let mut out = Vec::new();
-    strftime(&bytes[..a], &mut out);
+    strftime(&bytes[..a], &mut out)?;
     out.push(Piece::Index);
-    strftime(&bytes[b..], &mut out);
+    strftime(&bytes[b..], &mut out)?;
     Some(out)
 }
 
 /// The index of a file that `pattern` names at some time, or None: its `%d` index is digits,
-/// `%Y`, `%m`, `%d` (of the date), `%H`, `%M`, `%S`, `%y` and `%j` their digits, any other
-/// strftime conversion one or more characters within a path component, and the rest as
-/// written. What an earlier run may have written, whatever the time it started.
+/// each strftime conversion what it can format to (digits of its width, the locale's day and
+/// month names, ...), and the rest as written. What an earlier run may have written, whatever
+/// the time it started. None too for a pattern with a conversion whose texts cannot be listed.
 pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
     let pieces = pieces(pattern)?;
     let text = name.as_bytes();
     // What matches pieces[p..] against text[t..]: None for nothing, Some(index) otherwise,
-    // the index being the digits the Index piece took (0 once past it). Memoized: a pattern
-    // of several free-width conversions would otherwise try every split of every name.
+    // the index being the digits the Index piece took (0 once past it). Memoized: pieces that
+    // take a varying length would otherwise try every split of every name.
     let width = text.len() + 1;
     let mut memo: Vec<Option<Option<u64>>> = vec![None; (pieces.len() + 1) * width];
     fn go(
@@ -199,30 +237,27 @@ pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
         if let Some(known) = memo[p * width + t] {
             return known;
         }
-        let digits = text[t..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let rest = &text[t..];
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let mut next = |n: usize| go(pieces, text, p + 1, t + n, memo, width);
         let found = match pieces.get(p) {
-            None => (t == text.len()).then_some(0),
-            Some(Piece::Byte(b)) => {
-                if text.get(t) == Some(b) {
-                    go(pieces, text, p + 1, t + 1, memo, width)
-                } else {
-                    None
-                }
+            None => rest.is_empty().then_some(0),
+            Some(Piece::Byte(b)) => (rest.first() == Some(b)).then(|| next(1)).flatten(),
+            Some(Piece::Digits(n)) => (digits >= *n).then(|| next(*n)).flatten(),
+            Some(Piece::Padded(n)) => {
+                let fits = rest.len() >= *n
+                    && rest[..*n].iter().all(|c| c.is_ascii_digit() || *c == b' ')
+                    && rest[n - 1].is_ascii_digit();
+                fits.then(|| next(*n)).flatten()
             }
-            Some(Piece::Digits(n)) => {
-                if digits >= *n {
-                    go(pieces, text, p + 1, t + n, memo, width)
-                } else {
-                    None
-                }
-            }
-            Some(Piece::Text) => {
-                let run = text[t..].iter().take_while(|&&c| c != b'/').count();
-                (1..=run).find_map(|n| go(pieces, text, p + 1, t + n, memo, width))
-            }
+            Some(Piece::DigitRun) => (1..=digits).find_map(&mut next),
+            Some(Piece::OneOf(texts)) => texts
+                .iter()
+                .filter(|w| rest.starts_with(w.as_bytes()))
+                .find_map(|w| next(w.len())),
             Some(Piece::Index) => (1..=digits.min(10)).rev().find_map(|n| {
-                go(pieces, text, p + 1, t + n, memo, width)?;
-                std::str::from_utf8(&text[t..t + n]).ok()?.parse().ok()
+                next(n)?;
+                std::str::from_utf8(&rest[..n]).ok()?.parse().ok()
             }),
         };
         memo[p * width + t] = Some(found);
@@ -420,14 +455,38 @@ mod tests {
             "a conversion stays in its component"
         );
         assert_eq!(index_of("100%%-%d.ts", "100%-3.ts"), Some(3));
-        assert_eq!(index_of("ev-%a-%b-%d.mp4", "ev-Mon-Dec-12.mp4"), Some(12));
-        // Free-width conversions against a long name that does not match: memoized, so it
-        // does not try every split (this took minutes without).
-        let free = "%a%b%a%b%a%b%a%b-%d.mp4";
-        let long = format!("{}-12.mkv", "x".repeat(200));
-        let t0 = std::time::Instant::now();
-        assert_eq!(index_of(free, &long), None);
-        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        let named = "ev-%a-%b-%d.mp4";
+        let written = format(named, 12, &t()).unwrap();
+        assert_eq!(index_of(named, &written), Some(12), "{written}");
+        assert_eq!(
+            index_of(named, "ev-door-Dec-12.mp4"),
+            None,
+            "not a day name"
+        );
+        // Composite conversions are their digits: another camera's files whose names only
+        // begin the same are not this pattern's.
+        let dated = "rec/front-%F-%03d.mp4";
+        assert_eq!(index_of(dated, "rec/front-2026-12-07-005.mp4"), Some(5));
+        assert_eq!(index_of(dated, "rec/front-door-2026-12-07-005.mp4"), None);
+        assert_eq!(
+            index_of("rec/cam1_%T_%03d.mkv", "rec/cam1_backup_copy_007.mkv"),
+            None
+        );
+        assert_eq!(
+            index_of("rec/cam1_%T_%03d.mkv", "rec/cam1_14:05:07_007.mkv"),
+            Some(7)
+        );
+        assert_eq!(
+            index_of("d%e-%d.ts", "d 9-4.ts"),
+            Some(4),
+            "space-padded day"
+        );
+        assert_eq!(index_of("h%-H-%d.ts", "h7-4.ts"), Some(4), "unpadded hour");
+        assert_eq!(
+            index_of("%c-%d.ts", "x-4.ts"),
+            None,
+            "%c cannot be listed: nothing adopted"
+        );
     }
 
     #[test]

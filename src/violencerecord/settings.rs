@@ -128,7 +128,7 @@ impl Settings {
                 .build(),
             glib::ParamSpecUInt::builder("max-files")
                 .nick("Maximum files")
-                .blurb("Keep at most this many finished files in the recording folder, deleting the oldest: the files this element writes and those earlier runs left there under the same location pattern (a pipeline restarted after a camera loss stays within the limit; a folder with strftime conversions in its own name is not listed); mode=segments counts kept segments; 0 = keep all")
+                .blurb("Keep at most this many finished files in the recording folder, deleting the oldest: the files this element writes and those earlier runs left there under the same location pattern (a pipeline restarted after a camera loss stays within the limit; files whose names the pattern formats at some time: its strftime conversions as digits of their width or the locale's day and month names; not listed: a folder with conversions in its own name, a pattern with %c, %x, %X or %r); mode=segments counts kept segments; 0 = keep all")
                 .default_value(DEFAULT_MAX_FILES)
                 .mutable_ready()
                 .build(),
