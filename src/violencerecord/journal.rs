@@ -41,11 +41,14 @@ impl EventLog {
 /// segment line's `events`), 0 for none or no log: a run appending to the log of earlier runs
 /// numbers its events on, so that every index names one event.
 pub fn next_event_index(path: &str) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    // Bytes, line by line: a line torn by a power cut (cut inside a character) is skipped,
+    // not the whole log.
+    let Ok(bytes) = std::fs::read(path) else {
         return 0;
     };
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
         .flat_map(|line| {
             let listed = line["events"].as_array().cloned().unwrap_or_default();
             listed
@@ -199,8 +202,12 @@ impl Rotation {
     /// at most `max_files` remain (0: keep all). Oldest as opened, not as finished: files
     /// finish on threads of their own, so an older one may finish after a newer.
     pub fn add(&mut self, order: u64, location: String, max_files: u32) -> Vec<String> {
-        let at = self.files.partition_point(|(o, _)| *o <= order);
-        self.files.insert(at, (order, location));
+        // A file of the last run that finished after this run listed the folder is there
+        // already, as an earlier file.
+        if !self.files.iter().any(|(_, l)| *l == location) {
+            let at = self.files.partition_point(|(o, _)| *o <= order);
+            self.files.insert(at, (order, location));
+        }
         let keep = match max_files {
             0 => self.files.len(),
             n => n as usize,
@@ -253,6 +260,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(next_event_index(path), 5);
+        let mut torn = b"{\"event\":\"start\",\"index\":41}\n{\"file\":\"caf\xc3".to_vec();
+        torn.push(b'\n');
+        std::fs::write(path, torn).unwrap();
+        assert_eq!(
+            next_event_index(path),
+            42,
+            "a torn line is skipped, not the log"
+        );
         std::fs::write(path, "{\"event\":\"file\"}\n").unwrap();
         assert_eq!(
             next_event_index(path),
@@ -270,6 +285,10 @@ mod tests {
         assert_eq!(r.add(order, "new".into(), 2), ["old-a"]);
         let order = r.open();
         assert_eq!(r.add(order, "newer".into(), 2), ["old-b"]);
+        assert!(
+            r.add(0, "newer".into(), 2).is_empty(),
+            "a file counted once, however often it is reported"
+        );
         let mut all = Rotation::with_earlier(vec!["old".into()]);
         let order = all.open();
         assert!(

@@ -82,9 +82,12 @@ impl Keeper {
         self.latency_max.max(self.cfg.min_latency_budget)
     }
 
-    /// The index the next event gets: `first_event` + the events seen so far.
-    pub fn next_event(&self) -> usize {
-        self.cfg.first_event + self.windows.len()
+    /// The index of this run's latest event (None before its first).
+    pub fn last_event(&self) -> Option<usize> {
+        self.windows
+            .len()
+            .checked_sub(1)
+            .map(|i| self.cfg.first_event + i)
     }
 
     /// An event starts at `rt`, decided `latency` later. Every event has a window (and an
@@ -357,7 +360,7 @@ mod tests {
         let v = segment(&mut k, 4);
         assert!(v.is_empty());
         assert_eq!(names(&k.advance(53 * S)), ["delete seg-4"]);
-        assert_eq!(k.next_event(), 1);
+        assert_eq!(k.last_event(), Some(0));
     }
 
     #[test]
@@ -378,10 +381,10 @@ mod tests {
         k.start(5 * S, 0);
         k.end(6 * S);
         k.start(9 * S, 0);
-        assert_eq!(k.next_event(), 2);
+        assert_eq!(k.last_event(), Some(1));
         // A second start while one is open is not a new event.
         k.start(10 * S, 0);
-        assert_eq!(k.next_event(), 2);
+        assert_eq!(k.last_event(), Some(1));
         k.end(30 * S);
         // The segment holding event 1's pre-roll lists event 1 too, not only event 0.
         assert_eq!(names(&segment(&mut k, 0)), ["keep seg-0 [0, 1]"]);
@@ -391,10 +394,14 @@ mod tests {
     #[test]
     fn a_run_after_earlier_ones_numbers_its_events_on() {
         let mut k = keeper_after(7);
-        assert_eq!(k.next_event(), 7);
+        assert_eq!(
+            k.last_event(),
+            None,
+            "the earlier runs' events are not this run's"
+        );
         k.start(5 * S, 0);
         k.end(6 * S);
-        assert_eq!(k.next_event(), 8);
+        assert_eq!(k.last_event(), Some(7));
         assert_eq!(names(&segment(&mut k, 0)), ["keep seg-0 [7]"]);
     }
 

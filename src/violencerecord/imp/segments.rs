@@ -413,7 +413,7 @@ impl ViolenceRecord {
             EventKind::End => (Mark::End, keeper.end(event.running_time)),
             EventKind::Score => return true,
         };
-        let index = keeper.next_event().saturating_sub(1);
+        let index = keeper.last_event();
         drop(state);
         let mut line = journal::mark_line(
             mark,
@@ -486,7 +486,7 @@ impl ViolenceRecord {
                 return;
             };
             let (open_event, reached) = (keeper.event_open(), keeper.now());
-            let index = keeper.next_event().saturating_sub(1);
+            let index = keeper.last_event();
             let verdicts = if stopped {
                 keeper.stop()
             } else {
