@@ -20,12 +20,17 @@ impl EventLog {
         let Some(path) = path else {
             return Ok(EventLog::default());
         };
-        std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map(|f| EventLog { file: Some(f) })
-            .map_err(|e| format!("event-log {path}: {e}"))
+            .map_err(|e| format!("event-log {path}: {e}"))?;
+        // A line torn by a power cut is ended, so the next line is not glued onto it.
+        if !ends_a_line(path) {
+            file.write_all(b"\n")
+                .map_err(|e| format!("event-log {path}: {e}"))?;
+        }
+        Ok(EventLog { file: Some(file) })
     }
 
     /// Appends one line.
@@ -63,6 +68,19 @@ pub fn next_event_index(path: &str) -> usize {
                 .unwrap_or(usize::MAX)
                 .saturating_add(1)
         })
+}
+
+/// Whether the file at `path` is empty or ends with a newline.
+fn ends_a_line(path: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return true;
+    };
+    let mut last = [b'\n'];
+    if file.seek(SeekFrom::End(-1)).is_err() {
+        return true; // empty
+    }
+    file.read_exact(&mut last).is_err() || last[0] == b'\n'
 }
 
 fn opt_ns(t: Option<gst::ClockTime>) -> serde_json::Value {
@@ -268,6 +286,18 @@ mod tests {
             42,
             "a torn line is skipped, not the log"
         );
+        // A log that ends inside a line (the process died mid-write): the next run's first
+        // line starts a line of its own.
+        std::fs::write(
+            path,
+            "{\"event\":\"start\",\"index\":41}\n{\"event\":\"end\",\"ind",
+        )
+        .unwrap();
+        let mut log = EventLog::open(Some(path)).unwrap();
+        log.write(&serde_json::json!({"event": "start", "index": 42}))
+            .unwrap();
+        drop(log);
+        assert_eq!(next_event_index(path), 43);
         std::fs::write(path, "{\"event\":\"file\"}\n").unwrap();
         assert_eq!(
             next_event_index(path),

@@ -130,8 +130,9 @@ enum Piece {
     Byte(u8),
     /// Exactly this many digits (`%Y`: 4, `%m`: 2, ...).
     Digits(usize),
-    /// This many characters, digits or leading spaces, the last a digit (`%e`: the day).
-    Padded(usize),
+    /// Two digits, or a digit after a space (glib pads `%e`, `%k` and `%l` with U+2007, the
+    /// figure space; C's strftime with an ASCII space).
+    Padded,
     /// One or more digits (`%s`, and unpadded `%-H`).
     DigitRun,
     /// One of these texts (`%a`: the locale's day names, `%Z`: the time zone's names).
@@ -168,7 +169,7 @@ fn conversion(letter: u8, unpadded: bool) -> Option<Vec<Piece>> {
         }
         b'j' => vec![digits(3)],
         b'u' | b'w' => vec![Digits(1)],
-        b'e' | b'k' | b'l' => vec![if unpadded { DigitRun } else { Padded(2) }],
+        b'e' | b'k' | b'l' => vec![if unpadded { DigitRun } else { Padded }],
         b's' => vec![DigitRun],
         b'F' => vec![Digits(4), Byte(b'-'), Digits(2), Byte(b'-'), Digits(2)],
         b'T' => vec![Digits(2), Byte(b':'), Digits(2), Byte(b':'), Digits(2)],
@@ -219,7 +220,11 @@ fn pieces(pattern: &str) -> Option<Vec<Piece>> {
 /// month names, ...), and the rest as written. What an earlier run may have written, whatever
 /// the time it started. None too for a pattern with a conversion whose texts cannot be listed.
 pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
-    let pieces = pieces(pattern)?;
+    index_by(&pieces(pattern)?, name)
+}
+
+/// `index_of` with the pattern's pieces made once (they list the locale's names).
+fn index_by(pieces: &[Piece], name: &str) -> Option<u32> {
     let text = name.as_bytes();
     // What matches pieces[p..] against text[t..]: None for nothing, Some(index) otherwise,
     // the index being the digits the Index piece took (0 once past it). Memoized: pieces that
@@ -244,11 +249,16 @@ pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
             None => rest.is_empty().then_some(0),
             Some(Piece::Byte(b)) => (rest.first() == Some(b)).then(|| next(1)).flatten(),
             Some(Piece::Digits(n)) => (digits >= *n).then(|| next(*n)).flatten(),
-            Some(Piece::Padded(n)) => {
-                let fits = rest.len() >= *n
-                    && rest[..*n].iter().all(|c| c.is_ascii_digit() || *c == b' ')
-                    && rest[n - 1].is_ascii_digit();
-                fits.then(|| next(*n)).flatten()
+            Some(Piece::Padded) => {
+                let pad = [" ", "\u{2007}"]
+                    .iter()
+                    .find(|p| rest.starts_with(p.as_bytes()))
+                    .map(|p| p.len());
+                match pad {
+                    Some(n) if rest.get(n).is_some_and(u8::is_ascii_digit) => next(n + 1),
+                    _ if digits >= 2 => next(2),
+                    _ => None,
+                }
             }
             Some(Piece::DigitRun) => (1..=digits).find_map(&mut next),
             Some(Piece::OneOf(texts)) => texts
@@ -263,14 +273,14 @@ pub fn index_of(pattern: &str, name: &str) -> Option<u32> {
         memo[p * width + t] = Some(found);
         found
     }
-    go(&pieces, text, 0, 0, &mut memo, width).and_then(|i| u32::try_from(i).ok())
+    go(pieces, text, 0, 0, &mut memo, width).and_then(|i| u32::try_from(i).ok())
 }
 
 /// The files an earlier run left under `pattern` in the folder its files go to now, with
 /// their index, oldest first (by modification time, then index). Only a folder without
 /// strftime conversions is listed: with them (one folder a day) earlier folders are left alone.
-pub fn earlier_files(pattern: &str, now: &glib::DateTime) -> Vec<String> {
-    let Ok(first) = format(pattern, 0, now) else {
+pub fn earlier_files(pattern: &str, now: &glib::DateTime) -> Vec<(String, u32)> {
+    let (Ok(first), Some(pieces)) = (format(pattern, 0, now), pieces(pattern)) else {
         return Vec::new();
     };
     let folder = std::path::Path::new(&first)
@@ -294,13 +304,16 @@ pub fn earlier_files(pattern: &str, now: &glib::DateTime) -> Vec<String> {
                 Some(f) => f.join(&name).to_string_lossy().into_owned(),
                 None => name,
             };
-            let index = index_of(pattern, &path)?;
+            let index = index_by(&pieces, &path)?;
             let modified = e.metadata().and_then(|m| m.modified()).ok()?;
             Some((modified, index, path))
         })
         .collect();
     found.sort();
-    found.into_iter().map(|(_, _, path)| path).collect()
+    found
+        .into_iter()
+        .map(|(_, index, path)| (path, index))
+        .collect()
 }
 
 /// Checks that files can be created where `file` (a formatted location) goes: its folder
@@ -514,7 +527,7 @@ mod tests {
         std::fs::create_dir(dir.join("ev-003.mp4")).unwrap();
         let names: Vec<String> = earlier_files(&pattern, &t())
             .iter()
-            .map(|p| p.rsplit('/').next().unwrap().to_string())
+            .map(|(p, _)| p.rsplit('/').next().unwrap().to_string())
             .collect();
         assert_eq!(
             names,

@@ -166,7 +166,6 @@ impl Settings {
             glib::ParamSpecEnum::builder_with_default("mode", RecordMode::default())
                 .nick("Mode")
                 .blurb("events: one file per event from an in-memory ring (muxer-factory, fragment-duration). segments: a stock splitmuxsink child named splitmuxsink writes the stream in segments (its properties reachable as splitmuxsink::max-size-time=..., its format-location signals on the child), location is its location pattern (%d only), and only the segments that overlap an event with pre-roll and post-roll are kept: the others are deleted once the stream has passed their end + pre-roll + latency budget (or when the element stops, with or without EOS). Kept segments are posted (violence-recording action=kept) and logged (event-log). max-files counts kept segments (splitmuxsink's max-files, when set, is taken as ours)")
-                .mutable_ready()
                 .build(),
             glib::ParamSpecUInt64::builder("segment-duration")
                 .nick("Segment duration")
@@ -179,7 +178,6 @@ impl Settings {
             glib::ParamSpecString::builder("event-log")
                 .nick("Event log")
                 .blurb("Path of a JSON Lines file (appended) with one line per start, end and finished file: wall-clock time, stream and running time, score, region and file path. Unset = no log")
-                .mutable_ready()
                 .build(),
         ]
     }

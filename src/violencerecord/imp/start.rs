@@ -130,7 +130,7 @@ impl ViolenceRecord {
         state.recorder.set_config(settings.config());
         state.file_index = earlier
             .iter()
-            .filter_map(|file| location::index_of(&settings.location, file))
+            .map(|(_, index)| *index)
             .max()
             .map_or(0, |last| last.saturating_add(1));
         drop(state);
@@ -142,7 +142,8 @@ impl ViolenceRecord {
                 earlier.len()
             );
         }
-        *self.rotation.locked() = Rotation::with_earlier(earlier);
+        *self.rotation.locked() =
+            Rotation::with_earlier(earlier.into_iter().map(|(file, _)| file).collect());
     }
 
     /// The recording folder, checked before any file is due: found now rather than when the
