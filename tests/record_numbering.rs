@@ -223,7 +223,6 @@ fn segments_played_again(name: &str, between: gst::State) {
     use gst::prelude::*;
     let dir = out_dir(name);
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
-    let bus = pipeline.bus().unwrap();
     // An application naming the segments itself, on the child it got at READY: the same
     // child serves the second run, so its handler still names the files.
     pipeline.set_state(gst::State::Ready).unwrap();
@@ -242,20 +241,7 @@ fn segments_played_again(name: &str, between: gst::State) {
     });
     let mut first_run: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for run in 1..=2 {
-        pipeline.set_state(gst::State::Playing).unwrap();
-        for i in 0..150 {
-            src.push_buffer(frame(i, &[50..70])).unwrap();
-        }
-        let _ = src.end_of_stream();
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(30),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
-            .unwrap_or_else(|| panic!("run {run}: no EOS"));
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!("run {run}: {} {:?}", e.error(), e.debug());
-        }
+        play_to_eos(&pipeline, &src, run);
         pipeline.set_state(between).unwrap();
         if run == 1 {
             first_run = snapshot(&dir);
@@ -285,5 +271,53 @@ fn segments_played_again(name: &str, between: gst::State) {
     );
     for path in &listed {
         assert!(count_frames(path) > 0, "{}", path.display());
+    }
+}
+
+/// `location` changed in READY between two runs of a segments pipeline: the second run writes
+/// under the new pattern; before, splitmuxsink kept the old one and started again at index 0,
+/// writing over the first run's kept segments.
+#[test]
+fn a_segments_location_changed_in_ready_applies_to_the_next_run() {
+    use gst::prelude::*;
+    let dir = out_dir("segments-new-location");
+    let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
+    let mut first_run = Vec::new();
+    for run in 1..=2 {
+        play_to_eos(&pipeline, &src, run);
+        pipeline.set_state(gst::State::Ready).unwrap();
+        if run == 1 {
+            first_run = snapshot(&dir);
+            let rec = pipeline.by_name("rec").unwrap();
+            rec.set_property("location", format!("{}/new-%03d.mp4", dir.display()));
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(!first_run.is_empty());
+    assert_unchanged(&first_run);
+    let names = file_names(&dir);
+    assert!(names.iter().any(|n| n.starts_with("new-")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("ev-")), "{names:?}");
+}
+
+/// One run of a recording pipeline: 150 frames with motion in 50..70, then EOS; an error
+/// fails the test, naming the run.
+fn play_to_eos(pipeline: &gst::Pipeline, src: &gst_app::AppSrc, run: u32) {
+    use gst::prelude::*;
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..150 {
+        src.push_buffer(frame(i, &[50..70])).unwrap();
+    }
+    let _ = src.end_of_stream();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("run {run}: no EOS"));
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("run {run}: {} {:?}", e.error(), e.debug());
     }
 }
