@@ -241,7 +241,7 @@ fn segments_played_again(name: &str, between: gst::State) {
     });
     let mut first_run: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for run in 1..=2 {
-        play_to_eos(&pipeline, &src, run);
+        play_to_eos(&pipeline, &src, run, 50..70);
         pipeline.set_state(between).unwrap();
         if run == 1 {
             first_run = snapshot(&dir);
@@ -284,7 +284,7 @@ fn a_segments_location_changed_in_ready_applies_to_the_next_run() {
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
     let mut first_run = Vec::new();
     for run in 1..=2 {
-        play_to_eos(&pipeline, &src, run);
+        play_to_eos(&pipeline, &src, run, 50..70);
         pipeline.set_state(gst::State::Ready).unwrap();
         if run == 1 {
             first_run = snapshot(&dir);
@@ -300,13 +300,19 @@ fn a_segments_location_changed_in_ready_applies_to_the_next_run() {
     assert!(names.iter().any(|n| n.starts_with("ev-")), "{names:?}");
 }
 
-/// One run of a recording pipeline: 150 frames with motion in 50..70, then EOS; an error
+/// One run of a recording pipeline: 150 frames with motion in `motion`, then EOS; an error
 /// fails the test, naming the run.
-fn play_to_eos(pipeline: &gst::Pipeline, src: &gst_app::AppSrc, run: u32) {
+fn play_to_eos(
+    pipeline: &gst::Pipeline,
+    src: &gst_app::AppSrc,
+    run: u32,
+    motion: std::ops::Range<u64>,
+) {
     use gst::prelude::*;
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..150 {
-        src.push_buffer(frame(i, &[50..70])).unwrap();
+        src.push_buffer(frame(i, std::slice::from_ref(&motion)))
+            .unwrap();
     }
     let _ = src.end_of_stream();
     let msg = pipeline
@@ -320,4 +326,39 @@ fn play_to_eos(pipeline: &gst::Pipeline, src: &gst_app::AppSrc, run: u32) {
     if let gst::MessageView::Error(e) = msg.view() {
         panic!("run {run}: {} {:?}", e.error(), e.debug());
     }
+}
+
+/// A segments pipeline whose event lasts to the end of the stream keeps its last segment; a
+/// filesink opens (empties) its file at NULL->READY, and splitmuxsink's sink kept that
+/// segment's name, so coming back through NULL emptied the kept evidence. Both ways back.
+#[test]
+fn the_kept_last_segment_survives_a_second_run_from_ready() {
+    kept_last_segment_survives("last-kept-ready", gst::State::Ready);
+}
+
+#[test]
+fn the_kept_last_segment_survives_a_second_run_from_null() {
+    kept_last_segment_survives("last-kept-null", gst::State::Null);
+}
+
+fn kept_last_segment_survives(name: &str, between: gst::State) {
+    use gst::prelude::*;
+    let dir = out_dir(name);
+    let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
+    let mut first_run = Vec::new();
+    for run in 1..=2 {
+        play_to_eos(&pipeline, &src, run, 100..150);
+        pipeline.set_state(between).unwrap();
+        if run == 1 {
+            first_run = snapshot(&dir);
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let last = first_run.last().map(|(p, _)| p.clone());
+    assert!(
+        last.is_some_and(|p| p.ends_with("ev-005.mp4")),
+        "the event reaches the last segment: {:?}",
+        first_run.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert_unchanged(&first_run);
 }

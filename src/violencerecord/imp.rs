@@ -4,7 +4,7 @@
 //! alone by the threads that finalize files, since a branch's EOS or error message may be
 //! posted from a thread that holds `state`. The children of each mode: `settings` →
 //! `splitmux` → `audio`, never held together with `state`, `closing`, `rotation` or `log`.
-//! `opened_segments` is a leaf, taken under `state`. `audio_arrived` is waited on with `state` held (mode=segments: the first video frame
+//! `applied_segments` is a leaf. `audio_arrived` is waited on with `state` held (mode=segments: the first video frame
 //! waiting for audio); `closed` with `closing`.
 
 mod audio;
@@ -27,7 +27,7 @@ use crate::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -115,16 +115,13 @@ pub struct ViolenceRecord {
     /// Out of PLAYING (an error, a stop without EOS): sinks no longer finish an EOS, so
     /// waiting for files to finalize is pointless; what they hold is taken at cleanup.
     leaving_playing: AtomicBool,
-    /// mode=segments: splitmuxsink went through a run (READY->PAUSED). Every later run resets
-    /// it first, also after NULL: with its request pads held, it does not reset its timing
-    /// reliably on its way through NULL.
-    splitmux_ran: AtomicBool,
-    /// mode=segments: the segment-duration given to splitmuxsink as max-size-time, so that a
-    /// change in READY reaches it (and one set on the launch line is left alone otherwise).
-    applied_segment_duration: AtomicU64,
-    /// mode=segments: the last files splitmuxsink said it opened, swept for the empty ones it
-    /// opens while it stops (a leaf lock: nothing else is taken under it).
-    opened_segments: Mutex<std::collections::VecDeque<String>>,
+    /// mode=segments: splitmuxsink went through a run since its last reset, so the next run
+    /// resets it first (set at PAUSED->READY).
+    splitmux_dirty: AtomicBool,
+    /// mode=segments: the location and segment-duration given to splitmuxsink, so that a
+    /// change of ours in READY reaches it, and what the launch line set on it stays otherwise
+    /// (a leaf lock: nothing else is taken under it).
+    applied_segments: Mutex<(String, u64)>,
     rotation: Mutex<Rotation>,
     log: Mutex<EventLog>,
     /// source=a,b: the sources' events and level states merged, held while a merged event
@@ -169,9 +166,8 @@ impl ObjectSubclass for ViolenceRecord {
             closed: Condvar::new(),
             audio_arrived: Condvar::new(),
             leaving_playing: AtomicBool::new(false),
-            splitmux_ran: AtomicBool::new(false),
-            applied_segment_duration: AtomicU64::new(0),
-            opened_segments: Mutex::new(std::collections::VecDeque::new()),
+            splitmux_dirty: AtomicBool::new(false),
+            applied_segments: Mutex::new((String::new(), 0)),
             rotation: Mutex::new(Rotation::default()),
             log: Mutex::new(EventLog::default()),
             either: Mutex::new(Either::default()),
@@ -577,12 +573,12 @@ impl ElementImpl for ViolenceRecord {
             // splitmuxsink has closed its file: what no EOS decided is decided now. The event
             // log stays open for a next run from READY; it closes at READY->NULL.
             self.finish_segments(true);
+            self.splitmux_dirty.store(true, Ordering::SeqCst);
         }
         if transition == gst::StateChange::ReadyToNull {
             // Whatever opened while stopping.
             self.cleanup();
             self.close_log();
-            self.sweep_empty_segments();
         }
         res
     }

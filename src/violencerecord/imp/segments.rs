@@ -53,24 +53,27 @@ impl ViolenceRecord {
         Ok(())
     }
 
-    /// A second run from READY: splitmuxsink (1.22) resets its timing only at READY->NULL,
-    /// so played again from READY it fails on its first GOP ("Queued GOP time is
-    /// negative"); and through NULL it drops the muxer its request pads fed. So the child is
-    /// taken through NULL, its pads are released and requested again (the same element, so
-    /// an application's handlers and references on it stay valid), and it numbers on after
-    /// the segments in the folder, the first run's included, under the location as it is now.
-    /// The first run goes as it is; every later one is reset, also after NULL.
+    /// A run after the first: splitmuxsink (1.22) resets its timing only at READY->NULL, so
+    /// played again from READY it fails on its first GOP ("Queued GOP time is negative"),
+    /// and through NULL it does not reliably either. Its sink also keeps the last segment's
+    /// name, and a filesink opens (truncates) its file at NULL->READY: a kept last segment
+    /// would be emptied as the pipeline comes back from NULL. So before the child goes up
+    /// again (at our NULL->READY, or READY->PAUSED from READY) it is taken to NULL, its pads
+    /// are released and requested again (a new muxer and sink; the same child, so an
+    /// application's handlers and references on it stay valid), our location and
+    /// segment-duration applied where they changed, and it numbers on after the segments in
+    /// the folder, the earlier runs' included.
     pub(super) fn restart_segments(&self) -> Result<(), gst::StateChangeError> {
         let Some(smux) = self.splitmux.locked().clone() else {
             return Ok(());
         };
-        if !self.splitmux_ran.swap(true, Ordering::SeqCst) {
+        if !self.splitmux_dirty.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
         gst::info!(
             CAT,
             imp = self,
-            "played again from READY: splitmuxsink reset through NULL"
+            "played again: splitmuxsink reset through NULL"
         );
         smux.set_state(gst::State::Null)?;
         // The last run's stand-in for a camera without audio goes: this run waits again.
@@ -83,40 +86,23 @@ impl ViolenceRecord {
         for pad in smux.sink_pads() {
             smux.release_request_pad(&pad);
         }
-        self.sweep_empty_segments();
         self.link_segments(&smux)?;
-        // Our location and segment-duration as they are now: both may change in READY.
+        // Our location and segment-duration, where they changed in READY.
         let settings = self.settings.locked().clone();
-        smux.set_property("location", &settings.location);
-        if self
-            .applied_segment_duration
-            .swap(settings.segment_duration, Ordering::SeqCst)
-            != settings.segment_duration
         {
-            smux.set_property("max-size-time", settings.segment_duration);
+            let mut applied = self.applied_segments.locked();
+            if applied.0 != settings.location {
+                smux.set_property("location", &settings.location);
+            }
+            if applied.1 != settings.segment_duration {
+                smux.set_property("max-size-time", settings.segment_duration);
+            }
+            *applied = (settings.location.clone(), settings.segment_duration);
         }
         // Numbered before READY: splitmuxsink takes its start-index then.
         self.skip_existing_segments(&settings)?;
         smux.set_state(gst::State::Ready)?;
         Ok(())
-    }
-
-    /// splitmuxsink taken through NULL after its EOS may open one more segment, which never
-    /// gets a byte, and open it again as it comes back to READY, after the keeper deleted it.
-    /// The last files it said it opened that are empty now are that litter: deleted (a kept
-    /// segment always holds data). At READY->NULL and at the reset of a next run.
-    pub(super) fn sweep_empty_segments(&self) {
-        let opened: Vec<String> = self.opened_segments.locked().iter().cloned().collect();
-        for file in opened {
-            let empty = std::fs::metadata(&file).is_ok_and(|m| m.is_file() && m.len() == 0);
-            if empty && std::fs::remove_file(&file).is_ok() {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "deleted {file}: opened while stopping, empty"
-                );
-            }
-        }
     }
 
     /// The splitmuxsink child takes the stream: made (with our location and
@@ -140,10 +126,10 @@ impl ViolenceRecord {
             };
             smux.set_property("location", &settings.location);
             smux.set_property("max-size-time", settings.segment_duration);
-            self.applied_segment_duration
-                .store(settings.segment_duration, Ordering::SeqCst);
+            *self.applied_segments.locked() =
+                (settings.location.clone(), settings.segment_duration);
             // A new child: its first run goes as it is.
-            self.splitmux_ran.store(false, Ordering::SeqCst);
+            self.splitmux_dirty.store(false, Ordering::SeqCst);
             smux.set_property("send-keyframe-requests", true);
             // Each segment's muxer writes fragments, as the files of mode=events do: the
             // segment being written when the element stops without EOS (or the process
@@ -487,13 +473,6 @@ impl ViolenceRecord {
                 let mut state = self.state.locked();
                 match (s.name().as_str(), location, rt, state.keeper.as_mut()) {
                     ("splitmuxsink-fragment-opened", Some(l), Some(rt), Some(k)) => {
-                        let mut opened = self.opened_segments.locked();
-                        // The litter is among the last few opened; the list stays small.
-                        if opened.len() == 8 {
-                            opened.pop_front();
-                        }
-                        opened.push_back(l.clone());
-                        drop(opened);
                         k.opened(l, rt);
                         Vec::new()
                     }

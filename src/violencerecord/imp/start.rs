@@ -198,6 +198,9 @@ impl ViolenceRecord {
         // Always an error here: splitmuxsink cannot skip a file.
         self.check_folder(&first, WriteErrorPolicy::Error)?;
         self.setup_segments(settings)?;
+        // Back from NULL after a run: reset before the child goes up with its sink still
+        // pointing at the last segment (restart_segments).
+        self.restart_segments()?;
         self.skip_existing_segments(settings)?;
         self.open_log(settings)?;
         Ok(())
