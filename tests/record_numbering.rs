@@ -8,6 +8,7 @@
 
 mod common;
 use common::record::*;
+use gst::prelude::*;
 use std::path::{Path, PathBuf};
 
 #[test]
@@ -361,4 +362,63 @@ fn kept_last_segment_survives(name: &str, between: gst::State) {
         first_run.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
     assert_unchanged(&first_run);
+}
+
+/// A `splitmuxsink::location` from the launch line: a later run numbers on after that
+/// pattern's files, not after ours (which matches none of them), and writes over none.
+#[test]
+fn a_later_run_numbers_after_a_launch_line_splitmuxsink_location() {
+    let dir = out_dir("launch-line-location");
+    let extra = format!(
+        "mode=segments segment-duration=1000000000 splitmuxsink::location={}/cam-%03d.mp4",
+        dir.display()
+    );
+    let (pipeline, src) = recording_pipeline(&dir, &extra);
+    play_to_eos(&pipeline, &src, 1, 50..70);
+    pipeline.set_state(gst::State::Ready).unwrap();
+    let first_run = snapshot(&dir);
+    assert!(file_names(&dir).iter().all(|n| n.starts_with("cam-")));
+    play_to_eos(&pipeline, &src, 2, 100..150);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_unchanged(&first_run);
+    assert!(
+        files_in(&dir).len() > first_run.len(),
+        "{:?}",
+        file_names(&dir)
+    );
+}
+
+/// A start that fails half-way through the reset (a location splitmuxsink cannot take, set
+/// in READY) leaves the reset to the next start, which then numbers on after the first run's
+/// segments instead of writing over them.
+#[test]
+fn a_failed_start_leaves_the_reset_to_the_next_one() {
+    let dir = out_dir("failed-restart");
+    let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
+    play_to_eos(&pipeline, &src, 1, 50..70);
+    pipeline.set_state(gst::State::Ready).unwrap();
+    let first_run = snapshot(&dir);
+    let rec = pipeline.by_name("rec").unwrap();
+    let good: String = rec.property("location");
+    rec.set_property("location", format!("{}/bad.mp4", dir.display()));
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    let _ = pipeline.set_state(gst::State::Ready);
+    // The failed start's error, read and done with.
+    let bus = pipeline.bus().unwrap();
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            let debug = e.debug().unwrap_or_default();
+            assert!(debug.contains("must hold one %d"), "{debug}");
+        }
+    }
+    rec.set_property("location", good);
+    play_to_eos(&pipeline, &src, 2, 100..150);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_unchanged(&first_run);
+    assert!(
+        files_in(&dir).len() > first_run.len(),
+        "{:?}",
+        file_names(&dir)
+    );
+    assert!(!dir.join("bad.mp4").exists());
 }

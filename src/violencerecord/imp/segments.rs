@@ -35,9 +35,13 @@ impl ViolenceRecord {
         };
         let start = u32::try_from(smux.property::<i32>("start-index")).unwrap_or(0);
         let now = glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?;
-        let (free, name) = location::format(&settings.location, start, &now)
+        // The pattern splitmuxsink writes with: ours, or one set on it from the launch line.
+        let pattern = smux
+            .property::<Option<String>>("location")
+            .unwrap_or_else(|| settings.location.clone());
+        let (free, name) = location::format(&pattern, start, &now)
             .map(|first| existing_files(&first))
-            .and_then(|names| location::after_last(&settings.location, start, &now, names))
+            .and_then(|names| location::after_last(&pattern, start, &now, names))
             .map_err(|e| {
                 gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
                 gst::StateChangeError
@@ -67,8 +71,20 @@ impl ViolenceRecord {
         let Some(smux) = self.splitmux.locked().clone() else {
             return Ok(());
         };
-        if !self.splitmux_dirty.swap(false, Ordering::SeqCst) {
+        if !self.splitmux_dirty.load(Ordering::SeqCst) {
             return Ok(());
+        }
+        let settings = self.settings.locked().clone();
+        if !location::printf_only(&settings.location) {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Settings,
+                [
+                    "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other",
+                    settings.location
+                ]
+            );
+            return Err(gst::StateChangeError);
         }
         gst::info!(
             CAT,
@@ -88,7 +104,6 @@ impl ViolenceRecord {
         }
         self.link_segments(&smux)?;
         // Our location and segment-duration, where they changed in READY.
-        let settings = self.settings.locked().clone();
         {
             let mut applied = self.applied_segments.locked();
             if applied.0 != settings.location {
@@ -102,6 +117,8 @@ impl ViolenceRecord {
         // Numbered before READY: splitmuxsink takes its start-index then.
         self.skip_existing_segments(&settings)?;
         smux.set_state(gst::State::Ready)?;
+        // Only now: a reset that failed half-way is done again by the next start.
+        self.splitmux_dirty.store(false, Ordering::SeqCst);
         Ok(())
     }
 

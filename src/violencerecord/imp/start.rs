@@ -122,8 +122,16 @@ impl ViolenceRecord {
     /// loss would otherwise fill the disk), and the run's files are numbered after theirs.
     pub(super) fn reset_run(&self) {
         let settings = self.settings.locked().clone();
+        // mode=segments: the pattern splitmuxsink writes with (one set on it from the launch
+        // line included).
+        let pattern = self
+            .splitmux
+            .locked()
+            .as_ref()
+            .and_then(|smux| smux.property::<Option<String>>("location"))
+            .unwrap_or_else(|| settings.location.clone());
         let earlier = glib::DateTime::now_local()
-            .map(|now| location::earlier_files(&settings.location, &now))
+            .map(|now| location::earlier_files(&pattern, &now))
             .unwrap_or_default();
         let mut state = self.state.locked();
         *state = State::default();
