@@ -158,7 +158,6 @@ fn a_restarted_segments_recording_keeps_the_earlier_segments() {
 /// file) in the same event log, after the first run's, and its file is a new one.
 #[test]
 fn a_pipeline_played_again_from_ready_logs_its_second_run() {
-    use gst::prelude::*;
     let dir = out_dir("ready-again");
     let (pipeline, src) = recording_pipeline(&dir, "");
     let log = dir.join("events.jsonl");
@@ -204,7 +203,7 @@ fn a_pipeline_played_again_from_ready_logs_its_second_run() {
 }
 
 /// The same in mode=segments: splitmuxsink (1.22) played again from READY failed on its first
-/// GOP ("Queued GOP time is negative"), so the element gives the second run a new one. Both
+/// GOP ("Queued GOP time is negative"), so the element resets it before the second run. Both
 /// runs' segments are kept, listed with their own event, and play; the second run writes none
 /// over the first's.
 #[test]
@@ -221,7 +220,6 @@ fn a_segments_pipeline_played_again_from_null_records_its_second_run() {
 
 /// Two runs of one segments pipeline, stopped after each at `between` (READY or NULL).
 fn segments_played_again(name: &str, between: gst::State) {
-    use gst::prelude::*;
     let dir = out_dir(name);
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
     // An application naming the segments itself, on the child it got at READY: the same
@@ -280,7 +278,6 @@ fn segments_played_again(name: &str, between: gst::State) {
 /// writing over the first run's kept segments.
 #[test]
 fn a_segments_location_changed_in_ready_applies_to_the_next_run() {
-    use gst::prelude::*;
     let dir = out_dir("segments-new-location");
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
     let mut first_run = Vec::new();
@@ -309,7 +306,6 @@ fn play_to_eos(
     run: u32,
     motion: std::ops::Range<u64>,
 ) {
-    use gst::prelude::*;
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..150 {
         src.push_buffer(frame(i, std::slice::from_ref(&motion)))
@@ -343,7 +339,6 @@ fn the_kept_last_segment_survives_a_second_run_from_null() {
 }
 
 fn kept_last_segment_survives(name: &str, between: gst::State) {
-    use gst::prelude::*;
     let dir = out_dir(name);
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
     let mut first_run = Vec::new();

@@ -75,17 +75,7 @@ impl ViolenceRecord {
             return Ok(());
         }
         let settings = self.settings.locked().clone();
-        if !location::printf_only(&settings.location) {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Settings,
-                [
-                    "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other",
-                    settings.location
-                ]
-            );
-            return Err(gst::StateChangeError);
-        }
+        self.check_segments_location(&settings.location)?;
         gst::info!(
             CAT,
             imp = self,

@@ -188,19 +188,27 @@ impl ViolenceRecord {
         }
     }
 
-    fn prepare_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
-        // splitmuxsink formats its location with printf and the fragment index alone.
-        if !location::printf_only(&settings.location) {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Settings,
-                [
-                    "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other (use splitmuxsink's format-location signal for dates)",
-                    settings.location
-                ]
-            );
-            return Err(gst::StateChangeError);
+    /// splitmuxsink formats its location with printf and the fragment index alone.
+    pub(super) fn check_segments_location(
+        &self,
+        pattern: &str,
+    ) -> Result<(), gst::StateChangeError> {
+        if location::printf_only(pattern) {
+            return Ok(());
         }
+        gst::element_imp_error!(
+            self,
+            gst::ResourceError::Settings,
+            [
+                "mode=segments: location {:?} must hold one %d conversion (e.g. %05d) and no other (use splitmuxsink's format-location signal for dates)",
+                pattern
+            ]
+        );
+        Err(gst::StateChangeError)
+    }
+
+    fn prepare_segments(&self, settings: &Settings) -> Result<(), gst::StateChangeError> {
+        self.check_segments_location(&settings.location)?;
         // splitmuxsink formats with printf: the first segment's name is the pattern at 0.
         let first = self.first_file(settings)?;
         // Always an error here: splitmuxsink cannot skip a file.
