@@ -190,6 +190,7 @@ fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
         "audio-timeout=1000000000 appsrc name=silent is-live=true format=time \
          caps=audio/mpeg,mpegversion=4,stream-format=raw,rate=48000,channels=1 ! rec.audio",
         Duration::from_millis(20),
+        gst::State::Ready,
         |run, warnings, kept| {
             assert!(
                 warnings
@@ -204,15 +205,25 @@ fn segments_mode_without_audio_records_video_only_after_audio_timeout() {
     );
 }
 
-/// The audio of `mode=segments` in a pipeline played a second time from READY: splitmuxsink's
-/// request pads are requested again after its reset, and the second run's segments carry
-/// audio as the first run's do.
+/// The audio of `mode=segments` in a pipeline played a second time, from READY and through
+/// NULL: splitmuxsink's request pads are requested again after its reset, and the second
+/// run's segments carry audio as the first run's do.
 #[test]
 fn segments_mode_played_again_from_ready_records_audio_again() {
+    segments_audio_again("segments-audio-again", gst::State::Ready);
+}
+
+#[test]
+fn segments_mode_played_again_through_null_records_audio_again() {
+    segments_audio_again("segments-audio-again-null", gst::State::Null);
+}
+
+fn segments_audio_again(name: &str, between: gst::State) {
     live_segments_twice(
-        "segments-audio-again",
+        name,
         "audiotestsrc is-live=true samplesperbuffer=400 ! avenc_aac ! aacparse ! rec.audio",
         Duration::from_millis(40),
+        between,
         |run, _, kept| {
             for path in kept {
                 let Some(streams) = ffprobe_streams(path) else {
@@ -229,13 +240,15 @@ fn segments_mode_played_again_from_ready_records_audio_again() {
     );
 }
 
-/// A live `mode=segments` recording with `audio` (launch text feeding rec.audio) played twice
-/// from READY, 100 frames a run paced by `pace` with an event in each: every run ends at EOS
-/// and keeps segments; `check` looks at each run's warnings and kept segments.
+/// A live `mode=segments` recording with `audio` (launch text feeding rec.audio) played twice,
+/// stopped at `between` (READY or NULL) after each, 100 frames a run paced by `pace` with an
+/// event in each: every run ends at EOS and keeps segments; `check` looks at each run's
+/// warnings and kept segments.
 fn live_segments_twice(
     name: &str,
     audio: &str,
     pace: Duration,
+    between: gst::State,
     check: impl Fn(u32, &[String], &[PathBuf]),
 ) {
     init();
@@ -256,7 +269,7 @@ fn live_segments_twice(
         }
         let _ = src.end_of_stream();
         let (warnings, kept, ended) = until_eos(&pipeline, run);
-        pipeline.set_state(gst::State::Ready).unwrap();
+        pipeline.set_state(between).unwrap();
         assert!(
             ended,
             "run {run}: no EOS within 30 s: the video is held for the audio"
