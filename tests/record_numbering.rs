@@ -238,15 +238,7 @@ fn segments_played_again(name: &str, between: gst::State) {
         let n = named.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Some(format!("{}/app-{n:03}.mp4", folder.display()).to_value())
     });
-    let mut first_run: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    for run in 1..=2 {
-        play_to_eos(&pipeline, &src, run, 50..70);
-        pipeline.set_state(between).unwrap();
-        if run == 1 {
-            first_run = snapshot(&dir);
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    let first_run = two_runs(&pipeline, &src, between, 50..70);
     assert!(!first_run.is_empty());
     assert_unchanged(&first_run);
     let lines = log_lines(&dir);
@@ -341,15 +333,7 @@ fn the_kept_last_segment_survives_a_second_run_from_null() {
 fn kept_last_segment_survives(name: &str, between: gst::State) {
     let dir = out_dir(name);
     let (pipeline, src) = recording_pipeline(&dir, "mode=segments segment-duration=1000000000");
-    let mut first_run = Vec::new();
-    for run in 1..=2 {
-        play_to_eos(&pipeline, &src, run, 100..150);
-        pipeline.set_state(between).unwrap();
-        if run == 1 {
-            first_run = snapshot(&dir);
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    let first_run = two_runs(&pipeline, &src, between, 100..150);
     let last = first_run.last().map(|(p, _)| p.clone());
     assert!(
         last.is_some_and(|p| p.ends_with("ev-005.mp4")),
@@ -416,4 +400,33 @@ fn a_failed_start_leaves_the_reset_to_the_next_one() {
         file_names(&dir)
     );
     assert!(!dir.join("bad.mp4").exists());
+}
+
+/// Two runs of a recording pipeline into the folder of `dir`'s recorder, stopped at `between`
+/// (READY or NULL) after each, then NULL: the files after the first run, with their bytes.
+fn two_runs(
+    pipeline: &gst::Pipeline,
+    src: &gst_app::AppSrc,
+    between: gst::State,
+    motion: std::ops::Range<u64>,
+) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(
+        pipeline
+            .by_name("rec")
+            .unwrap()
+            .property::<String>("location"),
+    )
+    .parent()
+    .unwrap()
+    .to_path_buf();
+    let mut first_run = Vec::new();
+    for run in 1..=2 {
+        play_to_eos(pipeline, src, run, motion.clone());
+        pipeline.set_state(between).unwrap();
+        if run == 1 {
+            first_run = snapshot(&dir);
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    first_run
 }

@@ -35,10 +35,7 @@ impl ViolenceRecord {
         };
         let start = u32::try_from(smux.property::<i32>("start-index")).unwrap_or(0);
         let now = glib::DateTime::now_local().map_err(|_| gst::StateChangeError)?;
-        // The pattern splitmuxsink writes with: ours, or one set on it from the launch line.
-        let pattern = smux
-            .property::<Option<String>>("location")
-            .unwrap_or_else(|| settings.location.clone());
+        let pattern = self.written_pattern(settings);
         let (free, name) = location::format(&pattern, start, &now)
             .map(|first| existing_files(&first))
             .and_then(|names| location::after_last(&pattern, start, &now, names))
@@ -57,6 +54,16 @@ impl ViolenceRecord {
         Ok(())
     }
 
+    /// The pattern the files are written with: in mode=segments splitmuxsink's, ours or one
+    /// set on it from the launch line.
+    pub(super) fn written_pattern(&self, settings: &Settings) -> String {
+        self.splitmux
+            .locked()
+            .as_ref()
+            .and_then(|smux| smux.property::<Option<String>>("location"))
+            .unwrap_or_else(|| settings.location.clone())
+    }
+
     /// A run after the first: splitmuxsink (1.22) resets its timing only at READY->NULL, so
     /// played again from READY it fails on its first GOP ("Queued GOP time is negative"),
     /// and through NULL it does not reliably either. Its sink also keeps the last segment's
@@ -67,12 +74,13 @@ impl ViolenceRecord {
     /// application's handlers and references on it stay valid), our location and
     /// segment-duration applied where they changed, and it numbers on after the segments in
     /// the folder, the earlier runs' included.
-    pub(super) fn restart_segments(&self) -> Result<(), gst::StateChangeError> {
+    /// True when it reset (and numbered) the child.
+    pub(super) fn restart_segments(&self) -> Result<bool, gst::StateChangeError> {
         let Some(smux) = self.splitmux.locked().clone() else {
-            return Ok(());
+            return Ok(false);
         };
         if !self.splitmux_dirty.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(false);
         }
         let settings = self.settings.locked().clone();
         self.check_segments_location(&settings.location)?;
@@ -109,7 +117,7 @@ impl ViolenceRecord {
         smux.set_state(gst::State::Ready)?;
         // Only now: a reset that failed half-way is done again by the next start.
         self.splitmux_dirty.store(false, Ordering::SeqCst);
-        Ok(())
+        Ok(true)
     }
 
     /// The splitmuxsink child takes the stream: made (with our location and

@@ -122,14 +122,7 @@ impl ViolenceRecord {
     /// loss would otherwise fill the disk), and the run's files are numbered after theirs.
     pub(super) fn reset_run(&self) {
         let settings = self.settings.locked().clone();
-        // mode=segments: the pattern splitmuxsink writes with (one set on it from the launch
-        // line included).
-        let pattern = self
-            .splitmux
-            .locked()
-            .as_ref()
-            .and_then(|smux| smux.property::<Option<String>>("location"))
-            .unwrap_or_else(|| settings.location.clone());
+        let pattern = self.written_pattern(&settings);
         let earlier = glib::DateTime::now_local()
             .map(|now| location::earlier_files(&pattern, &now))
             .unwrap_or_default();
@@ -215,9 +208,10 @@ impl ViolenceRecord {
         self.check_folder(&first, WriteErrorPolicy::Error)?;
         self.setup_segments(settings)?;
         // Back from NULL after a run: reset before the child goes up with its sink still
-        // pointing at the last segment (restart_segments).
-        self.restart_segments()?;
-        self.skip_existing_segments(settings)?;
+        // pointing at the last segment (restart_segments, which numbers it too).
+        if !self.restart_segments()? {
+            self.skip_existing_segments(settings)?;
+        }
         self.open_log(settings)?;
         Ok(())
     }
