@@ -107,6 +107,8 @@ def train(argv):
     dirs = [Path(p) for p in os.environ.get("FEATURE_DIRS", "").split(":") if p]
     if not dirs:
         sys.exit("FEATURE_DIRS: the maps' folders (clips-cache/mixmaps160 for the default's), separated by ':'")
+    if "--stats" not in argv or argv[argv.index("--stats") + 1 : argv.index("--stats") + 2] != ["cell"]:
+        sys.exit("train: pass --stats cell (every map gets the cell statistics; the head records them as such)")
     groups = []
 
     def load_with(clips_dir, feature_dirs, cheap_dir):
